@@ -1,0 +1,5 @@
+"""`python -m pubinbox` runs the command line."""
+
+from pubinbox.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The one exception hierarchy of pubinbox.
+
+Library code raises these; only the edges (CLI, web, protocol servers) turn
+them into exit codes, HTTP statuses or protocol replies::
+
+    PubinboxError
+      ConfigError            bad or missing configuration
+      InboxNotFound          no inbox by that name or directory
+      StorageError           git store problems
+        LockTimeout          inbox.lock could not be taken in time (transient)
+        CorruptObject        a git object is missing or unreadable
+      IndexingError          overview / msgmap problems
+        SchemaTooNew         a database written by a newer version
+      MessageNotFound        no message with that Message-ID / number
+      InputError             unreadable input file or mailbox
+"""
+
+from __future__ import annotations
+
+
+class PubinboxError(Exception):
+    """Base class of every error pubinbox raises on purpose."""
+
+    #: exit status the CLI uses for this error
+    exit_code = 1
+
+
+class ConfigError(PubinboxError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class InboxNotFound(PubinboxError):
+    """No configured inbox matches the given name, directory or address."""
+
+    exit_code = 67  # EX_NOUSER
+
+
+class StorageError(PubinboxError):
+    """The git store could not be read or written."""
+
+    exit_code = 75  # EX_TEMPFAIL: an MTA retries
+
+
+class LockTimeout(StorageError):
+    """The inbox lock stayed busy for longer than we were willing to wait."""
+
+
+class CorruptObject(StorageError):
+    """A git object is missing or cannot be parsed."""
+
+
+class IndexingError(PubinboxError):
+    """The overview or msgmap database could not be updated."""
+
+    exit_code = 75
+
+
+class SchemaTooNew(IndexingError):
+    """A database was written by a newer, incompatible version."""
+
+    exit_code = 1
+
+
+class MessageNotFound(PubinboxError):
+    """No message with that Message-ID or article number."""
+
+
+class InputError(PubinboxError):
+    """An input file, mailbox or stream could not be read."""
+
+    exit_code = 66  # EX_NOINPUT
