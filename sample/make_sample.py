@@ -33,11 +33,11 @@ import subprocess
 import sys
 import tempfile
 
-FROM_RE = re.compile(rb'^(>*From )', re.M)
+FROM_RE = re.compile(rb'^(>*From )', re.MULTILINE)
 FROM_LINE = b'From mboxrd@z Thu Jan  1 00:00:00 1970\n'
 MID_RE = re.compile(rb'<([^<>\s]+)>')
 HDR_RE = re.compile(rb'^(message-id|in-reply-to|references)[ \t]*:(.*)$',
-                    re.I | re.M)
+                    re.IGNORECASE | re.MULTILINE)
 
 
 def git(git_dir: str, *args: str) -> bytes:
