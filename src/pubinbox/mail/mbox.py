@@ -126,7 +126,7 @@ class MboxEntry(NamedTuple):
 class _Input:
     """A line reader over a binary stream that can push bytes back."""
 
-    __slots__ = ("_fp", "_buf", "_pos", "offset")
+    __slots__ = ("_buf", "_fp", "_pos", "offset")
 
     def __init__(self, fp: BinaryIO) -> None:
         self._fp = fp

@@ -187,7 +187,7 @@ def _iter_path(path: str) -> Iterator[SourceMessage]:
         yield from _iter_maildir(path)
         return
     try:
-        fp = open(path, "rb")
+        fp = open(path, "rb")  # noqa: SIM115 (closed below; open errors differ)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {_describe(exc)}") from exc
     with fp:
