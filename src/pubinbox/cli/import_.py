@@ -1,0 +1,30 @@
+"""``pubinbox import``: bulk import of mbox / Maildir / .eml / stdin."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pubinbox.cli import cli
+from pubinbox.cli.common import find_inbox, load_config
+
+
+@cli.command("import")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar or summary")
+@click.argument("inbox")
+@click.argument("paths", nargs=-1)
+@click.pass_context
+def import_cmd(ctx: click.Context, quiet: bool, inbox: str, paths: tuple[str, ...]) -> None:
+    """Import messages into INBOX (a name or directory) from mbox files
+    (mboxrd, mboxo, mboxcl2: detected), Maildirs, .eml files, or stdin."""
+    from pubinbox.cli.progress import Progress
+    from pubinbox.deliver.importer import import_messages
+    from pubinbox.mail.sources import count_hint, iter_sources
+
+    conf = load_config(ctx)
+    ibx = find_inbox(conf, inbox)
+    with Progress(count_hint(paths) if paths else None, f"importing into {ibx.name}", unit="B", quiet=quiet) as bar:
+        stats = import_messages(ibx, iter_sources(paths, sys.stdin.buffer), epoch_size=conf.epoch_size, progress=bar.update)
+    if not quiet:
+        click.echo(f"{ibx.name}: {stats.summary()}", err=True)

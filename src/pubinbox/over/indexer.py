@@ -1,0 +1,216 @@
+"""Bringing the overview up to date with git (``pubinbox index``).
+
+Walks each epoch from the last commit indexed (kept in the overview's
+``meta`` table as ``last_commit-N``) to its tip, and for every ``m`` commit
+gives the message an article number and an overview row; ``d`` commits
+remove the message they name.  Numbers come from ``msgmap.sqlite3`` when a
+writer (ours or public-inbox's) already assigned them, so both programs agree
+on article numbers; otherwise new numbers are handed out in commit order.
+Works on epochs written by anyone: git is the only input it trusts.
+
+Parsing, the costly part, runs in worker processes when there is a lot to
+do; numbering and threading stay in this process, in commit order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from pubinbox.mail.ingest import Parsed, generated_mid, parse_for_index
+from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.store.git import Change, GitReader
+from pubinbox.store.layout import Layout
+from pubinbox.store.msgmap import Msgmap
+
+log = logging.getLogger(__name__)
+
+#: commit the databases after this many messages, so a long index that is
+#: interrupted resumes near where it stopped
+BATCH = 5000
+#: below this many commits, parsing in-process is faster than a pool
+PARALLEL_MIN = 2000
+
+
+@dataclass(slots=True)
+class IndexStats:
+    """What one index run did."""
+
+    added: int = 0
+    removed: int = 0
+    skipped: int = 0
+    renumbered: int = 0
+
+
+def _last_key(epoch: int) -> str:
+    return f"last_commit-{epoch}"
+
+
+def _parse_job(args: tuple[str, int, str, int, int]) -> Parsed:
+    inboxdir, epoch, blob, at, ct = args
+    reader = _worker_reader(inboxdir)
+    return parse_for_index(reader.blob(blob, epoch), blob, fallback_ds=at, fallback_ts=ct)
+
+
+_WORKER_READERS: dict[str, GitReader] = {}
+
+
+def _worker_reader(inboxdir: str) -> GitReader:
+    r = _WORKER_READERS.get(inboxdir)
+    if r is None:
+        from pathlib import Path
+
+        r = _WORKER_READERS[inboxdir] = GitReader(Layout(Path(inboxdir)))
+    return r
+
+
+class Indexer:
+    """Indexes git history into msgmap + overview (caller holds inbox.lock)."""
+
+    def __init__(self, layout: Layout, git: GitReader, mm: Msgmap, over: OverWriter) -> None:
+        self.layout = layout
+        self.git = git
+        self.mm = mm
+        self.over = over
+
+    def pending(self) -> int:
+        """How many commits are not indexed yet (for a progress bar)."""
+        total = 0
+        for n in self.layout.epochs():
+            last = self.over.meta_get(_last_key(n))
+            if self.git.tip(n) != last:
+                total += self.git.count_changes(n, last)
+        return total
+
+    def run(
+        self,
+        *,
+        progress: Callable[[int], None] | None = None,
+        jobs: int | None = None,
+    ) -> IndexStats:
+        stats = IndexStats()
+        for n in self.layout.epochs():
+            tip = self.git.tip(n)
+            last = self.over.meta_get(_last_key(n))
+            if tip is None or tip == last:
+                continue
+            if last is not None and not self.git.is_ancestor(n, last, tip):
+                # history was rewritten (purge/edit): forget this epoch and redo it
+                log.warning("epoch %d history was rewritten; reindexing it", n)
+                self._forget_epoch(n)
+                last = None
+            changes = list(self.git.changes(n, last, tip))
+            self._index_changes(n, changes, stats, progress, jobs)
+            self.over.meta_set(_last_key(n), tip)
+            self.commit()
+        return stats
+
+    def commit(self) -> None:
+        self.mm.commit()
+        self.over.commit()
+
+    def _forget_epoch(self, n: int) -> None:
+        self.over.begin()
+        for (num,) in self.over.db.execute("SELECT num FROM over WHERE epoch = ? AND num > 0", (n,)).fetchall():
+            self.over.remove(int(num))
+
+    def _parsed(self, n: int, changes: list[Change], jobs: int | None) -> Iterator[Parsed | None]:
+        adds = [c for c in changes if c.kind == "m"]
+        want_pool = len(adds) >= PARALLEL_MIN and (jobs is None or jobs > 1)
+        if not want_pool:
+            for c in changes:
+                if c.kind != "m":
+                    yield None
+                    continue
+                raw = self.git.blob(c.blob, n)
+                yield parse_for_index(raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time)
+            return
+        workers = jobs or max(1, (os.cpu_count() or 2))
+        args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time) for c in adds]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(_parse_job, args, chunksize=64)
+            for c in changes:
+                yield None if c.kind != "m" else next(results)
+
+    def _index_changes(
+        self,
+        n: int,
+        changes: list[Change],
+        stats: IndexStats,
+        progress: Callable[[int], None] | None,
+        jobs: int | None,
+    ) -> None:
+        done = 0
+        for change, parsed in zip(changes, self._parsed(n, changes, jobs), strict=True):
+            if change.kind == "d":
+                for num in self.over.nums_for_blob(change.blob):
+                    self.over.remove(num)
+                    self.mm.delete_num(num)
+                    stats.removed += 1
+            else:
+                assert parsed is not None
+                self.index_one(n, parsed, stats)
+            done += 1
+            if progress is not None and done % 256 == 0:
+                progress(256)
+            if done % BATCH == 0:
+                # record progress only at a commit boundary we know is complete
+                self.over.meta_set(_last_key(n), change.commit)
+                self.commit()
+        if progress is not None:
+            progress(done % 256)
+
+    def index_one(self, epoch: int, p: Parsed, stats: IndexStats) -> int | None:
+        """Number and store one message; returns its number."""
+        if self.over.nums_for_blob(p.blob):
+            stats.skipped += 1  # the same blob again (e.g. re-imported): already indexed
+            return None
+        num, mid0 = self._number(p)
+        mids = (mid0,) + tuple(m for m in p.mids if m != mid0)
+        self.over.add(
+            NewRow(
+                num=num,
+                mids=mids,
+                references=tuple(r for r in p.references if r not in mids),
+                subject=p.subject,
+                subject_path=p.subject_path,
+                from_=p.from_,
+                to=p.to,
+                cc=p.cc,
+                ts=p.ts,
+                ds=p.ds,
+                blob=p.blob,
+                bytes=p.size,
+                lines=p.lines,
+                epoch=epoch,
+            )
+        )
+        stats.added += 1
+        return num
+
+    def _number(self, p: Parsed) -> tuple[int, str]:
+        """Article number for a message found in git, reusing msgmap's."""
+        mids = list(p.mids)
+        order = mids[:1] + mids[:0:-1]  # first, then the rest backwards
+        for mid in order:
+            num = self.mm.num_for(mid)
+            if num is not None and not self.over.has_num(num):
+                return num, mid
+        for mid in order:
+            num = self.mm.mid_insert(mid)
+            if num is not None:
+                return num, mid
+        # no Message-ID, or all of them taken by other messages: public-inbox
+        # skips such a message; we keep it under a generated Message-ID
+        for mid in generated_mid(self.git.blob(p.blob), p.ds):
+            num = self.mm.mid_insert(mid)
+            if num is not None:
+                return num, mid
+        raise AssertionError("unreachable: generated_mid is endless")
+
+
+def count(it: Iterable[object]) -> int:
+    return sum(1 for _ in it)

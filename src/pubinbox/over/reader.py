@@ -1,0 +1,185 @@
+"""Read side of the overview: the queries the web and protocol layers use.
+
+By Message-ID, by article number or range (NNTP OVER, IMAP UID FETCH), by
+thread (with loose subject matches, as public-inbox's thread views do) and
+newest-first listings by received time with a cursor (topic index, Atom).
+Readers never lock; SQLite in WAL mode lets them run while a writer works.
+One :class:`OverReader` per thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pubinbox.errors import IndexingError
+from pubinbox.over.schema import connect
+
+_COLS = "num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs, blob, bytes, lines, epoch"
+
+
+@dataclass(frozen=True, slots=True)
+class OverRow:
+    """One message as the overview knows it."""
+
+    num: int
+    tid: int
+    sid: int | None
+    ts: int
+    ds: int
+    mid: str
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    references: tuple[str, ...]
+    blob: str
+    bytes: int
+    lines: int
+    epoch: int
+
+    @classmethod
+    def from_db(cls, r: tuple[object, ...]) -> OverRow:
+        refs = str(r[10] or "")
+        return cls(
+            num=int(r[0]),  # type: ignore[call-overload]
+            tid=int(r[1]),  # type: ignore[call-overload]
+            sid=None if r[2] is None else int(r[2]),  # type: ignore[call-overload]
+            ts=int(r[3] or 0),  # type: ignore[call-overload]
+            ds=int(r[4] or 0),  # type: ignore[call-overload]
+            mid=str(r[5] or ""),
+            subject=str(r[6] or ""),
+            from_=str(r[7] or ""),
+            to=str(r[8] or ""),
+            cc=str(r[9] or ""),
+            references=tuple(x.strip("<>") for x in refs.split() if x),
+            blob=str(r[11] or ""),
+            bytes=int(r[12] or 0),  # type: ignore[call-overload]
+            lines=int(r[13] or 0),  # type: ignore[call-overload]
+            epoch=int(r[14] or 0),  # type: ignore[call-overload]
+        )
+
+
+class OverReader:
+    """Read-only queries over ``over.sqlite3``."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise IndexingError(f"{path} does not exist: run `pubinbox index` first")
+        try:
+            self.db = connect(str(path), write=False)
+        except sqlite3.Error as e:
+            raise IndexingError(f"{path}: {e}") from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[OverRow]:
+        return [OverRow.from_db(r) for r in self.db.execute(sql, args)]
+
+    # -- single messages -------------------------------------------------------
+    def by_num(self, num: int) -> OverRow | None:
+        rows = self._rows(f"SELECT {_COLS} FROM over WHERE num = ? AND num > 0", (num,))
+        return rows[0] if rows else None
+
+    def by_mid(self, mid: str) -> list[OverRow]:
+        """Every message carrying *mid* (several when a Message-ID was reused),
+        the one whose primary Message-ID it is first, then by number."""
+        return self._rows(
+            f"SELECT {', '.join('over.' + c.strip() for c in _COLS.split(','))} FROM msgid"
+            " JOIN id2num ON id2num.id = msgid.id JOIN over ON over.num = id2num.num"
+            " WHERE msgid.mid = ? AND over.num > 0 ORDER BY over.mid != msgid.mid, over.num",
+            (mid,),
+        )
+
+    def mids_like(self, prefix: str, limit: int = 20) -> list[str]:
+        """Message-IDs starting with *prefix* (for not-found suggestions)."""
+        hi = prefix + "\U0010ffff"
+        return [
+            str(m)
+            for (m,) in self.db.execute(
+                "SELECT mid FROM msgid WHERE mid >= ? AND mid < ? LIMIT ?", (prefix, hi, limit)
+            )
+        ]
+
+    # -- ranges (NNTP / IMAP) --------------------------------------------------
+    def by_range(self, lo: int, hi: int, limit: int = 1000) -> list[OverRow]:
+        """Messages with lo <= num <= hi, ascending, at most *limit*."""
+        return self._rows(
+            f"SELECT {_COLS} FROM over WHERE num >= ? AND num <= ? AND num > 0 ORDER BY num LIMIT ?",
+            (max(lo, 1), hi, limit),
+        )
+
+    def iter_all(self, batch: int = 1000) -> Iterator[OverRow]:
+        """Every message, oldest number first, in batches (for all.mbox.gz)."""
+        last = 0
+        while True:
+            rows = self.by_range(last + 1, 2**62, batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].num
+
+    def nums(self, lo: int = 1, hi: int = 2**62) -> list[int]:
+        return [
+            int(n)
+            for (n,) in self.db.execute(
+                "SELECT num FROM over WHERE num >= ? AND num <= ? AND num > 0 ORDER BY num",
+                (max(lo, 1), hi),
+            )
+        ]
+
+    def stats(self) -> tuple[int, int, int]:
+        """(count, lowest num, highest num) of real messages."""
+        c, lo, hi = self.db.execute("SELECT COUNT(*), MIN(num), MAX(num) FROM over WHERE num > 0").fetchone()
+        return int(c), int(lo or 0), int(hi or 0)
+
+    # -- threads ---------------------------------------------------------------
+    def thread(self, tid: int, *, sid: int | None = None, limit: int = 1000) -> list[OverRow]:
+        """Messages of thread *tid* by Date, then (if *sid* is given) loose
+        matches: other threads with the same normalised subject."""
+        strict = self._rows(
+            f"SELECT {_COLS} FROM over WHERE tid = ? AND num > 0 ORDER BY ds, num LIMIT ?", (tid, limit)
+        )
+        if sid is None or len(strict) >= limit:
+            return strict
+        loose = self._rows(
+            f"SELECT {_COLS} FROM over WHERE sid = ? AND tid != ? AND num > 0 ORDER BY ds, num LIMIT ?",
+            (sid, tid, limit - len(strict)),
+        )
+        return strict + loose
+
+    def thread_of(self, mid: str, *, loose: bool = True, limit: int = 1000) -> list[OverRow]:
+        rows = self.by_mid(mid)
+        if not rows:
+            return []
+        return self.thread(rows[0].tid, sid=rows[0].sid if loose else None, limit=limit)
+
+    def thread_size(self, tid: int) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM over WHERE tid = ? AND num > 0", (tid,)).fetchone()[0])
+
+    # -- listings ----------------------------------------------------------------
+    def recent(
+        self, limit: int = 25, *, before: int | None = None, after: int | None = None
+    ) -> list[OverRow]:
+        """Newest first by received time.  *before*/*after* are ``ts`` cursors
+        (exclusive): ``before`` pages to older messages, ``after`` to newer
+        ones (still returned newest first)."""
+        if after is not None:
+            rows = self._rows(
+                f"SELECT {_COLS} FROM over WHERE ts > ? AND num > 0 ORDER BY ts ASC, num ASC LIMIT ?",
+                (after, limit),
+            )
+            return rows[::-1]
+        if before is not None:
+            return self._rows(
+                f"SELECT {_COLS} FROM over WHERE ts < ? AND num > 0 ORDER BY ts DESC, num DESC LIMIT ?",
+                (before, limit),
+            )
+        return self._rows(f"SELECT {_COLS} FROM over WHERE num > 0 ORDER BY ts DESC, num DESC LIMIT ?", (limit,))
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT val FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])

@@ -1,0 +1,258 @@
+"""Writing the overview: one row per message, threading by References.
+
+Threading follows public-inbox's rules so thread membership matches: the
+first reference decides the thread (a *ghost* row with a negative number
+stands in for a parent not seen yet), every other reference's thread is
+merged into it, and when a message arrives for a ghost the ghost is deleted
+and the message takes over its thread ("vivify").  Messages sharing a
+Message-ID share a thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from pubinbox.errors import IndexingError
+from pubinbox.over.schema import connect
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """Everything the overview stores about one message."""
+
+    num: int
+    mids: tuple[str, ...]  # every Message-ID the message carries; mids[0] is primary
+    references: tuple[str, ...]
+    subject: str
+    subject_path: str  # normalised subject for loose matching ('' if none)
+    from_: str
+    to: str
+    cc: str
+    ts: int
+    ds: int
+    blob: str
+    bytes: int
+    lines: int
+    epoch: int
+
+
+class OverWriter:
+    """The single writer of an overview database (caller holds inbox.lock)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = connect(str(path), write=True)
+        except sqlite3.Error as e:
+            raise IndexingError(f"{path}: {e}") from e
+        self.path = path
+        self._in_txn = False
+        self._id_cache: dict[str, int] = {}
+
+    # -- transactions ------------------------------------------------------
+    def begin(self) -> None:
+        if not self._in_txn:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._in_txn = True
+
+    def commit(self) -> None:
+        if self._in_txn:
+            self.db.execute("COMMIT")
+            self._in_txn = False
+
+    def rollback(self) -> None:
+        if self._in_txn:
+            self.db.execute("ROLLBACK")
+            self._in_txn = False
+            self._id_cache.clear()
+
+    def close(self) -> None:
+        self.rollback()
+        self.db.close()
+
+    # -- meta and counters ---------------------------------------------------
+    def meta_get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT val FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def meta_set(self, key: str, val: str) -> None:
+        self.begin()
+        self.db.execute("INSERT OR REPLACE INTO meta (key, val) VALUES (?, ?)", (key, val))
+
+    def _counter(self, key: str, step: int) -> int:
+        self.db.execute("INSERT OR IGNORE INTO counter (key, val) VALUES (?, 0)", (key,))
+        self.db.execute("UPDATE counter SET val = val + ? WHERE key = ?", (step, key))
+        return int(self.db.execute("SELECT val FROM counter WHERE key = ?", (key,)).fetchone()[0])
+
+    def _next_tid(self) -> int:
+        return self._counter("thread", 1)
+
+    def _next_ghost(self) -> int:
+        return self._counter("ghost", -1)
+
+    # -- ids -----------------------------------------------------------------
+    def _mid_id(self, mid: str) -> int:
+        cached = self._id_cache.get(mid)
+        if cached is not None:
+            return cached
+        row = self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
+        if row is None:
+            cur = self.db.execute("INSERT INTO msgid (mid) VALUES (?)", (mid,))
+            assert cur.lastrowid is not None
+            mid_id = int(cur.lastrowid)
+        else:
+            mid_id = int(row[0])
+        if len(self._id_cache) > 100_000:
+            self._id_cache.clear()
+        self._id_cache[mid] = mid_id
+        return mid_id
+
+    def _sid(self, path: str) -> int | None:
+        if not path:
+            return None
+        row = self.db.execute("SELECT sid FROM subject WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = self.db.execute("INSERT INTO subject (path) VALUES (?)", (path,))
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def _rows_for_mid(self, mid: str) -> list[tuple[int, int]]:
+        """(num, tid) of every row (ghosts included) carrying *mid*, by num."""
+        row = self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
+        if row is None:
+            return []
+        return [
+            (int(n), int(t))
+            for n, t in self.db.execute(
+                "SELECT over.num, over.tid FROM id2num JOIN over ON over.num = id2num.num"
+                " WHERE id2num.id = ? ORDER BY over.num",
+                (row[0],),
+            )
+        ]
+
+    # -- threading -------------------------------------------------------------
+    def _merge(self, winner: int, loser: int) -> None:
+        if winner != loser:
+            self.db.execute("UPDATE over SET tid = ? WHERE tid = ?", (winner, loser))
+
+    def _resolve(self, mid: str) -> int:
+        """Thread id of *mid*, creating a ghost when it is unknown."""
+        tid: int | None = None
+        for _num, cur in self._rows_for_mid(mid):
+            if tid is None:
+                tid = cur
+            else:
+                self._merge(tid, cur)
+        if tid is not None:
+            return tid
+        num = self._next_ghost()
+        tid = self._next_tid()
+        self.db.execute("INSERT INTO over (num, tid) VALUES (?, ?)", (num, tid))
+        self.db.execute("INSERT INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), num))
+        return tid
+
+    def _link_refs(self, refs: tuple[str, ...], old_tid: int | None) -> int:
+        if not refs:
+            return old_tid if old_tid is not None else self._next_tid()
+        tid = self._resolve(refs[0])
+        if old_tid is not None:
+            self._merge(tid, old_tid)
+        for ref in refs[1:]:
+            self._merge(tid, self._resolve(ref))
+        return tid
+
+    # -- rows ------------------------------------------------------------------
+    def add(self, row: NewRow) -> int:
+        """Insert (or replace) a message row; returns its thread id."""
+        self.begin()
+        old_tid = self._delete(row.num)
+        vivified = False
+        for mid in row.mids:
+            for num, cur_tid in self._rows_for_mid(mid):
+                if num > 0:  # another message with this Message-ID: same thread
+                    if old_tid is None:
+                        old_tid = cur_tid
+                    self._merge(old_tid, cur_tid)
+                elif num < 0:  # a ghost waiting for us
+                    if old_tid is None:
+                        old_tid = cur_tid
+                    old_tid = self._link_refs(row.references, old_tid)
+                    self._delete(num)
+                    vivified = True
+        tid = old_tid if vivified and old_tid is not None else self._link_refs(row.references, old_tid)
+        self.db.execute(
+            "INSERT INTO over (num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs,"
+            " blob, bytes, lines, epoch) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                row.num,
+                tid,
+                self._sid(row.subject_path),
+                row.ts,
+                row.ds,
+                row.mids[0] if row.mids else "",
+                row.subject,
+                row.from_,
+                row.to,
+                row.cc,
+                " ".join(f"<{r}>" for r in row.references),
+                row.blob,
+                row.bytes,
+                row.lines,
+                row.epoch,
+            ),
+        )
+        for mid in row.mids:
+            self.db.execute(
+                "INSERT OR IGNORE INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), row.num)
+            )
+        return tid
+
+    def _delete(self, num: int) -> int | None:
+        r = self.db.execute("SELECT tid FROM over WHERE num = ?", (num,)).fetchone()
+        if r is None:
+            return None
+        self.db.execute("DELETE FROM over WHERE num = ?", (num,))
+        self.db.execute("DELETE FROM id2num WHERE num = ?", (num,))
+        return int(r[0])
+
+    def remove(self, num: int) -> None:
+        """Drop a message (a ``d`` commit, spam removal)."""
+        self.begin()
+        self._delete(num)
+
+    def nums_for_blob(self, blob: str) -> list[int]:
+        return [int(n) for (n,) in self.db.execute("SELECT num FROM over WHERE blob = ?", (blob,))]
+
+    def blobs_for_mid(self, mid: str) -> list[tuple[int, str]]:
+        """(num, blob) of real messages carrying *mid*."""
+        return [(n, b) for n, b in self._real_rows_for_mid(mid)]
+
+    def _real_rows_for_mid(self, mid: str) -> list[tuple[int, str]]:
+        row = self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
+        if row is None:
+            return []
+        return [
+            (int(n), str(b))
+            for n, b in self.db.execute(
+                "SELECT over.num, over.blob FROM id2num JOIN over ON over.num = id2num.num"
+                " WHERE id2num.id = ? AND over.num > 0 ORDER BY over.num",
+                (row[0],),
+            )
+        ]
+
+    def has_num(self, num: int) -> bool:
+        return self.db.execute("SELECT 1 FROM over WHERE num = ?", (num,)).fetchone() is not None
+
+    def max_num(self) -> int:
+        return int(self.db.execute("SELECT MAX(num) FROM over").fetchone()[0] or 0)
+
+    def clear(self) -> None:
+        """Empty everything (for --reindex), keeping the schema."""
+        self.begin()
+        for table in ("over", "counter", "subject", "msgid", "id2num"):
+            self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        self.db.execute("DELETE FROM meta WHERE key != 'schema_version'")
+        self._id_cache.clear()

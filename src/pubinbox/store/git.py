@@ -1,0 +1,150 @@
+"""Reading the git store: epochs, their commits, and message blobs (pygit2).
+
+Readers open ``all.git`` (whose alternates list every epoch) for blobs, and
+each epoch for its history.  A v2 commit's tree holds one entry: ``m`` for
+a message added, ``d`` for a message removed (the blob of the removed one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from pubinbox.errors import CorruptObject, StorageError
+from pubinbox.store.layout import BRANCH, Layout
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One v2 commit: ``kind`` is ``m`` (added) or ``d`` (removed)."""
+
+    commit: str
+    kind: str
+    blob: str
+    author_time: int
+    commit_time: int
+
+
+class GitReader:
+    """Blob and history access for one inbox."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._all: pygit2.Repository | None = None
+        self._epochs: dict[int, pygit2.Repository] = {}
+
+    def _repo_all(self) -> pygit2.Repository:
+        if self._all is None:
+            try:
+                self._all = pygit2.Repository(str(self.layout.all_git))
+            except (pygit2.GitError, KeyError) as e:
+                raise StorageError(f"cannot open {self.layout.all_git}: {e}") from e
+        return self._all
+
+    def epoch_repo(self, n: int) -> pygit2.Repository:
+        repo = self._epochs.get(n)
+        if repo is None:
+            try:
+                repo = pygit2.Repository(str(self.layout.epoch(n)))
+            except (pygit2.GitError, KeyError) as e:
+                raise StorageError(f"cannot open {self.layout.epoch(n)}: {e}") from e
+            self._epochs[n] = repo
+        return repo
+
+    def refresh(self) -> None:
+        """Forget cached repositories (after another process wrote)."""
+        self._all = None
+        self._epochs.clear()
+
+    def blob(self, oid: str, epoch: int | None = None) -> bytes:
+        """The bytes of blob *oid* (raises CorruptObject if missing)."""
+        repos = [self.epoch_repo(epoch)] if epoch is not None else []
+        repos.append(self._repo_all())
+        for repo in repos:
+            try:
+                obj = repo[oid]
+            except (KeyError, ValueError):
+                continue
+            data: bytes = obj.data
+            return data
+        # a new epoch may have appeared since all.git was opened
+        self._all = None
+        try:
+            data2: bytes = self._repo_all()[oid].data
+            return data2
+        except (KeyError, ValueError) as e:
+            raise CorruptObject(f"blob {oid} not found in {self.layout.inboxdir}") from e
+
+    def tip(self, n: int) -> str | None:
+        try:
+            ref = self.epoch_repo(n).references.get(BRANCH)
+        except StorageError:
+            return None
+        if ref is None:
+            return None
+        return str(ref.resolve().target)
+
+    def is_ancestor(self, n: int, old: str, new: str) -> bool:
+        repo = self.epoch_repo(n)
+        try:
+            return old == new or bool(repo.descendant_of(new, old))
+        except (pygit2.GitError, KeyError, ValueError):
+            return False
+
+    def changes(self, n: int, since: str | None, until: str | None = None) -> Iterator[Change]:
+        """Commits of epoch *n* after *since* up to *until* (default: tip),
+        oldest first."""
+        repo = self.epoch_repo(n)
+        tip = until or self.tip(n)
+        if tip is None:
+            return
+        walker = repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        if since is not None:
+            try:
+                walker.hide(since)
+            except (KeyError, ValueError, pygit2.GitError):
+                pass
+        for commit in walker:
+            tree = commit.tree
+            for kind in ("m", "d"):
+                try:
+                    entry = tree[kind]
+                except KeyError:
+                    continue
+                yield Change(
+                    commit=str(commit.id),
+                    kind=kind,
+                    blob=str(entry.id),
+                    author_time=int(commit.author.time),
+                    commit_time=int(commit.commit_time),
+                )
+                break
+
+    def count_changes(self, n: int, since: str | None) -> int:
+        repo = self.epoch_repo(n)
+        tip = self.tip(n)
+        if tip is None:
+            return 0
+        walker = repo.walk(tip, pygit2.enums.SortMode.NONE)
+        if since is not None:
+            try:
+                walker.hide(since)
+            except (KeyError, ValueError, pygit2.GitError):
+                pass
+        return sum(1 for _ in walker)
+
+
+def packed_size(git_dir: Path) -> int:
+    """Bytes of objects on disk in one repository (packs plus loose)."""
+    total = 0
+    objects = git_dir / "objects"
+    try:
+        for p in objects.rglob("*"):
+            if p.is_file() and "info" not in p.parts[-2:-1]:
+                total += p.stat().st_size
+    except OSError:
+        pass
+    return total

@@ -1,0 +1,335 @@
+"""Appending messages to a v2 inbox: numbering, dedupe, git, overview.
+
+:class:`InboxWriter` is the one way mail gets in (``import``, ``mda``,
+later ``watch``).  While open it holds ``inbox.lock``.  For each message it
+assigns an article number in ``msgmap.sqlite3`` with public-inbox's rules
+(exact resends dropped by content hash, a reused Message-ID with different
+content stored under a generated one), queues a commit in ``git
+fast-import`` and adds the overview row.  Nothing is acknowledged until
+:meth:`checkpoint`: git is flushed first, then msgmap, then the overview,
+so a crash at any point leaves git ahead of (never behind) the databases,
+and the next writer or ``pubinbox index`` catches up from git.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
+from pubinbox.errors import PubinboxError, StorageError
+from pubinbox.mail.ingest import (
+    Prepared,
+    content_key,
+    generated_mid,
+    prepare,
+    with_extra_mid,
+)
+from pubinbox.over.indexer import Indexer, IndexStats
+from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.store.fastimport import FastImport
+from pubinbox.store.git import GitReader, packed_size
+from pubinbox.store.layout import Layout, init_epoch, init_inbox
+from pubinbox.store.lock import InboxLock
+from pubinbox.store.msgmap import Msgmap
+
+log = logging.getLogger(__name__)
+
+#: packed git is assumed to be this fraction of the raw mail (public-inbox's rule)
+PACKING_FACTOR = 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What happened to one message."""
+
+    status: str  # "added" | "duplicate"
+    num: int | None = None
+    mid: str | None = None
+    blob: str | None = None
+    reused_mid: str | None = None  # set when the message's own Message-ID was taken
+
+
+class InboxWriter:
+    """Exclusive writer of one inbox.  Use as a context manager."""
+
+    def __init__(
+        self,
+        ibx: InboxConfig,
+        *,
+        epoch_size: int = DEFAULT_EPOCH_SIZE,
+        lock_timeout: float = 300.0,
+        checkpoint_every: int = 2000,
+    ) -> None:
+        self.ibx = ibx
+        self.layout = Layout(ibx.inboxdir)
+        self.epoch_size = epoch_size
+        self.checkpoint_every = checkpoint_every
+        self.lock = InboxLock(self.layout.lock_file, timeout=lock_timeout)
+        self.committer = f"{ibx.name} <{ibx.primary_address}>".encode()
+        self._mm: Msgmap | None = None
+        self._over: OverWriter | None = None
+        self._git: GitReader | None = None
+        self._fi: FastImport | None = None
+        self._epoch = 0
+        self._epoch_base = 0  # estimated raw bytes already in the current epoch
+        self._pending = 0
+        self._batch_keys: dict[str, bytes] = {}  # blob -> content key, not yet in git
+        self.index_stats = IndexStats()
+
+    # -- lifecycle ---------------------------------------------------------------
+    def open(self) -> InboxWriter:
+        self.layout.check()
+        self.lock.acquire()
+        try:
+            if not self.layout.epochs():
+                init_inbox(self.layout, f"public inbox for {self.ibx.primary_address}")
+            self._mm = Msgmap(self.layout.msgmap, create=True)
+            self._over = OverWriter(self.layout.over_db)
+            self._git = GitReader(self.layout)
+            self._recover()
+            self._epoch = self.layout.epochs()[-1]
+            self._epoch_base = int(packed_size(self.layout.epoch(self._epoch)) / PACKING_FACTOR)
+        except BaseException:
+            self._close_dbs()
+            self.lock.release()
+            raise
+        return self
+
+    def _recover(self) -> None:
+        """Catch up with git (a crashed writer, or mail from public-inbox) and
+        drop msgmap numbers that never made it into git."""
+        assert self._mm is not None and self._over is not None and self._git is not None
+        idx = Indexer(self.layout, self._git, self._mm, self._over)
+        self.index_stats = idx.run()
+        orphans = self._mm.delete_above(max(self._over.max_num(), 0))
+        if orphans:
+            log.warning("%s: dropped %d msgmap entries with no message in git", self.ibx.name, orphans)
+        self._mm.commit()
+        self._over.commit()
+
+    def __enter__(self) -> InboxWriter:
+        return self.open()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
+
+    def close(self) -> None:
+        """Make everything durable, then release the lock."""
+        try:
+            self.checkpoint(final=True)
+        finally:
+            self._close_dbs()
+            self.lock.release(touched=True)
+
+    def abort(self) -> None:
+        """Drop everything not yet checkpointed and release the lock."""
+        if self._fi is not None:
+            self._fi.abort()
+            self._fi = None
+        if self._mm is not None:
+            self._mm.rollback()
+        if self._over is not None:
+            self._over.rollback()
+        self._close_dbs()
+        self.lock.release()
+
+    def _close_dbs(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self._over is not None:
+            self._over.close()
+            self._over = None
+
+    # -- durability ----------------------------------------------------------------
+    def checkpoint(self, *, final: bool = False) -> None:
+        """Flush git, then commit msgmap, then the overview."""
+        assert self._mm is not None and self._over is not None
+        if self._fi is not None:
+            tip = self._fi.done() if final else self._fi.checkpoint()
+            if final:
+                self._fi = None
+            if tip is not None:
+                self._over.meta_set(f"last_commit-{self._epoch}", tip)
+        self._mm.commit()
+        self._over.commit()
+        self._batch_keys.clear()
+        self._pending = 0
+
+    # -- adding ----------------------------------------------------------------------
+    def add(self, raw: bytes, *, list_id: bool = False, now: int | None = None) -> AddResult:
+        """Store one message (bytes as received; a leading ``From `` line is
+        dropped).  *list_id* adds ``List-Id`` as public-inbox-mda does."""
+        assert self._mm is not None and self._over is not None
+        now = int(time.time()) if now is None else now
+        list_id_value = f"<{self.ibx.primary_address.replace('@', '.')}>" if list_id else None
+        prep = prepare(raw, now=now, list_id=list_id_value)
+        num, mid0, reused = self._number(prep)
+        if num is None:
+            return AddResult("duplicate", mid=prep.mids[0] if prep.mids else None)
+        if mid0 not in prep.mids:  # generated: stored as an extra Message-ID header
+            prep = with_extra_mid(prep, mid0, now=now)
+        fi = self._importer(len(prep.raw))
+        blob = fi.add(
+            prep.raw,
+            author=prep.author_ident,
+            author_time=prep.author_time,
+            committer=self.committer,
+            committer_time=prep.committer_time,
+            subject=prep.commit_subject,
+        )
+        mids = (mid0,) + tuple(m for m in prep.mids if m != mid0)
+        self._over.add(
+            NewRow(
+                num=num,
+                mids=mids,
+                references=tuple(r for r in prep.references if r not in mids),
+                subject=prep.subject,
+                subject_path=prep.subject_path,
+                from_=prep.from_,
+                to=prep.to,
+                cc=prep.cc,
+                ts=prep.ts,
+                ds=prep.ds,
+                blob=blob,
+                bytes=len(prep.raw),
+                lines=prep.lines,
+                epoch=self._epoch,
+            )
+        )
+        self._batch_keys[blob] = content_key(prep.raw)
+        self._pending += 1
+        if self._pending >= self.checkpoint_every:
+            self.checkpoint()
+        return AddResult("added", num=num, mid=mid0, blob=blob, reused_mid=reused)
+
+    def _number(self, prep: Prepared) -> tuple[int | None, str, str | None]:
+        """(num, primary mid, reused mid) — num None for an exact duplicate."""
+        assert self._mm is not None
+        mids = prep.mids
+        if mids:
+            num = self._mm.mid_insert(mids[0])
+            if num is not None:
+                return num, mids[0], None
+            key = content_key(prep.raw)
+            for mid in mids:
+                if self._content_exists(mid, key):
+                    return None, mid, None
+            log.warning("<%s> reused for mismatched content", mids[0])
+            for mid in mids[:0:-1]:
+                num = self._mm.mid_insert(mid)
+                if num is not None:
+                    return num, mid, mids[0]
+        for mid in generated_mid(prep.raw, prep.ds):
+            num = self._mm.mid_insert(mid)
+            if num is not None:
+                return num, mid, mids[0] if mids else None
+        raise AssertionError("unreachable: generated_mid is endless")
+
+    def _content_exists(self, mid: str, key: bytes) -> bool:
+        assert self._over is not None and self._git is not None
+        for _num, blob in self._over.blobs_for_mid(mid):
+            have = self._batch_keys.get(blob)
+            if have is None:
+                try:
+                    have = content_key(self._git.blob(blob))
+                except PubinboxError:
+                    continue
+            if have == key:
+                return True
+        return False
+
+    def _importer(self, incoming: int) -> FastImport:
+        """The fast-import of the current epoch, rolling over when full."""
+        fi = self._fi
+        if fi is not None and fi.commits and self._epoch_base + fi.bytes_added + incoming > self.epoch_size:
+            self.checkpoint(final=True)
+            fi = None
+            self._epoch += 1
+            init_epoch(self.layout, self._epoch)
+            self._epoch_base = 0
+            if self._git is not None:
+                self._git.refresh()
+            log.info("%s: rolled over to epoch %d", self.ibx.name, self._epoch)
+        elif fi is None and self._epoch_base + incoming > self.epoch_size and self._epoch_base > 0:
+            self._epoch += 1
+            init_epoch(self.layout, self._epoch)
+            self._epoch_base = 0
+            if self._git is not None:
+                self._git.refresh()
+        if fi is None:
+            fi = self._fi = FastImport(self.layout.epoch(self._epoch))
+        return fi
+
+    # -- removing ----------------------------------------------------------------------
+    def remove_blob(self, blob: str, reason: str = "rm") -> int:
+        """Record removal of a stored message (a ``d`` commit); returns how
+        many article numbers were dropped."""
+        assert self._over is not None and self._mm is not None and self._git is not None
+        nums = self._over.nums_for_blob(blob)
+        if not nums:
+            return 0
+        raw = self._git.blob(blob)
+        fi = self._importer(0)
+        ident = self.committer
+        stamp = b"%d +0000" % int(time.time())
+        fi.add(raw, author=ident, author_time=stamp, committer=ident, committer_time=stamp,
+               subject=reason.encode(), path="d")
+        for num in nums:
+            self._over.remove(num)
+            self._mm.delete_num(num)
+        self._pending += 1
+        return len(nums)
+
+
+def open_writer(ibx: InboxConfig, **kw: object) -> InboxWriter:
+    """Open a writer, turning OS errors into StorageError."""
+    try:
+        return InboxWriter(ibx, **kw).open()  # type: ignore[arg-type]
+    except OSError as e:
+        raise StorageError(f"{ibx.inboxdir}: {e}") from e
+
+
+def inbox_exists(path: Path) -> bool:
+    return (path / "git").is_dir()
+
+
+def index_inbox(
+    ibx: InboxConfig,
+    *,
+    reindex: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    lock_timeout: float = 300.0,
+) -> IndexStats:
+    """``pubinbox index``: catch msgmap and the overview up with git under
+    the inbox lock; *reindex* first empties the overview (msgmap, which
+    holds the article numbers, is kept, as public-inbox does)."""
+    layout = Layout(ibx.inboxdir)
+    layout.check()
+    with InboxLock(layout.lock_file, timeout=lock_timeout):
+        layout.own_dir.mkdir(exist_ok=True)
+        mm = Msgmap(layout.msgmap, create=True)
+        over = OverWriter(layout.over_db)
+        try:
+            if reindex:
+                over.clear()
+            idx = Indexer(layout, GitReader(layout), mm, over)
+            if on_total is not None:
+                on_total(idx.pending())
+            stats = idx.run(progress=progress, jobs=jobs)
+            mm.delete_above(max(over.max_num(), 0))
+            mm.commit()
+            over.commit()
+        finally:
+            mm.close()
+            over.close()
+    return stats
