@@ -46,12 +46,12 @@ def blank(m: bytes) -> bool:
 
 def mboxo_bytes(m: bytes) -> bytes:
     """A plain mboxo writer: only ^From lines are quoted (lossy)."""
-    return SEP + re.sub(rb"^From ", b">From ", m, flags=re.M) + b"\n"
+    return SEP + re.sub(rb"^From ", b">From ", m, flags=re.MULTILINE) + b"\n"
 
 
 def mboxo_readback(m: bytes) -> bytes:
     """What an mboxo reader can give back for ``m``."""
-    return re.sub(rb"^>From ", b"From ", m, flags=re.M)
+    return re.sub(rb"^>From ", b"From ", m, flags=re.MULTILINE)
 
 
 def read(data: bytes, fmt: str = "auto") -> list[bytes]:
@@ -105,7 +105,9 @@ def test_mboxrd_bytes_shape(m: bytes) -> None:
     assert out.startswith(b"From mboxrd@z Thu Jan  1 00:00:00 1970")
     assert out.endswith(b"\n\n")
     # one blank line after the (newline-terminated) message, nothing else
-    assert out.endswith(re.sub(rb"^(>*From )", rb">\1", norm(m), flags=re.M) + b"\n")
+    assert out.endswith(
+        re.sub(rb"^(>*From )", rb">\1", norm(m), flags=re.MULTILINE) + b"\n"
+    )
     buf = io.BytesIO()
     write_mboxrd(m, buf)
     assert buf.getvalue() == out
@@ -230,8 +232,8 @@ def test_mbox_escaping_mboxrd_lossless() -> None:
     assert len(local) == 4
     positions = [msgs.index(m) for m in local]
     assert positions == sorted(positions)
-    assert any(re.search(rb"^From ", m, re.M) for m in msgs)
-    assert any(re.search(rb"^>From ", m, re.M) for m in msgs)
+    assert any(re.search(rb"^From ", m, re.MULTILINE) for m in msgs)
+    assert any(re.search(rb"^>From ", m, re.MULTILINE) for m in msgs)
     assert read(data, "mboxrd") == msgs
 
 
@@ -266,7 +268,9 @@ def test_third_party_mboxrd(corpus_dir: Path) -> None:
     path = hard / "third-party.mboxrd"
     nsep = len(
         re.findall(
-            rb"^From mboxrd@z Thu Jan  1 00:00:00 1970\n", path.read_bytes(), re.M
+            rb"^From mboxrd@z Thu Jan  1 00:00:00 1970\n",
+            path.read_bytes(),
+            re.MULTILINE,
         )
     )
     files: dict[int, Path] = {}
