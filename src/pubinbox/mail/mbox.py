@@ -56,9 +56,9 @@ message without a final newline; public-inbox behaves the same), provided
 ``m`` holds something other than whitespace.
 
 Writing (:func:`mboxrd_bytes`, :func:`write_mboxrd`, :func:`gzip_mboxrd`)
-matches public-inbox's ``PublicInbox::Mbox`` output: ``From mboxrd@z Thu Jan
-1 00:00:00 1970`` ended like the message's header ends (CRLF for CRLF
-messages), the message with every ``>*From `` line given one more ``>``, a
+matches public-inbox's ``PublicInbox::Mbox`` output: the separator line
+``From mboxrd@z Thu Jan  1 00:00:00 1970``, ended like the message's header
+ends (CRLF for CRLF messages), the message with every ``>*From `` line given one more ``>``, a
 ``\\n`` if the message lacks a final newline, then one blank ``\\n``.  Unlike
 public-inbox no header is dropped (public-inbox removes Lines, Bytes,
 Content-Length and Status, and a stray leading ``From `` line) and header
