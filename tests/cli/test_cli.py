@@ -1,0 +1,79 @@
+"""The pubinbox command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.helpers import REPO, epoch_log, init_inbox, make_msg, run_cli
+
+
+def test_init_writes_public_inbox_config(tmp_path: Path) -> None:
+    d = init_inbox(tmp_path, "test", "test@example.com", "-L", "basic", "--ng", "inbox.test", "-c", "feedmax=10")
+    cfg = Path(os.environ["HOME"]) / ".public-inbox" / "config"
+    text = cfg.read_text()
+    assert '[publicinbox "test"]' in text
+    for line in (f"inboxdir = {d}", "address = test@example.com", "url = http://example.com/test",
+                 "indexlevel = basic", "newsgroup = inbox.test", "feedmax = 10"):
+        assert line in text
+    assert (d / "git" / "0.git" / "objects").is_dir()
+    assert (d / "msgmap.sqlite3").is_file() and (d / "inbox.lock").is_file()
+    assert (d / "description").read_text() == "public inbox for test@example.com\n"
+
+
+def test_init_rejects_bad_names(tmp_path: Path) -> None:
+    p = run_cli("init", "bad/name", str(tmp_path / "x"), "http://x", "a@b")
+    assert p.returncode != 0 and b"invalid inbox name" in p.stderr and b"Traceback" not in p.stderr
+    p = run_cli("init", "-V1", "v1", str(tmp_path / "x"), "http://x", "a@b")
+    assert p.returncode != 0 and b"v1" in p.stderr
+
+
+def test_import_sample_then_info(tmp_path: Path, sample_mbox: Path) -> None:
+    d = init_inbox(tmp_path)
+    p = run_cli("import", "test", str(sample_mbox), check=True)
+    summary = p.stderr.decode()
+    assert "added 295, duplicates 0, rejected 0" in summary, summary
+    assert len(epoch_log(d / "git" / "0.git")) == 295
+    # importing again adds nothing
+    p = run_cli("import", str(d), str(sample_mbox), check=True)
+    assert "added 0, duplicates 295" in p.stderr.decode()
+    p = run_cli("info", "test", check=True)
+    assert "messages: 295 (articles 1-295)" in p.stdout.decode()
+
+
+def test_import_stdin_and_eml(tmp_path: Path) -> None:
+    init_inbox(tmp_path)
+    run_cli("import", "test", stdin=make_msg(1), check=True)
+    eml = tmp_path / "two.eml"
+    eml.write_bytes(make_msg(2))
+    p = run_cli("import", "test", str(eml), check=True)
+    assert "added 1," in p.stderr.decode()
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    init_inbox(tmp_path)
+    for args in (("import", "nosuch", "/dev/null"), ("import", "test", str(tmp_path / "missing.mbox")),
+                 ("index", str(tmp_path / "nope")), ("info", "nosuch")):
+        p = run_cli(*args)
+        assert p.returncode != 0, args
+        err = p.stderr.decode()
+        assert "Traceback" not in err and err.strip().count("\n") == 0, (args, err)
+    bad = tmp_path / "bad.config"
+    bad.write_text("[publicinbox\n")
+    p = run_cli("--config", str(bad), "info", "x")
+    assert p.returncode == 78 and "bad config" in p.stderr.decode()
+
+
+def test_index_reindex_keeps_numbers(tmp_path: Path, sample_mbox: Path) -> None:
+    d = init_inbox(tmp_path)
+    run_cli("import", "test", str(sample_mbox), check=True)
+    before = run_cli("info", "test", "-n", "50", check=True).stdout
+    p = run_cli("index", "--reindex", str(d), check=True)
+    assert "indexed 295 messages" in p.stderr.decode()
+    assert run_cli("info", "test", "-n", "50", check=True).stdout == before
+    p = run_cli("index", str(d), check=True)
+    assert "indexed 0 messages" in p.stderr.decode()
+
+
+def test_readme_exists() -> None:
+    assert (REPO / "README.md").is_file()

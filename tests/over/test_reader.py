@@ -1,0 +1,51 @@
+"""OverReader queries on a real overview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pubinbox.inbox import Inbox
+from pubinbox.store.writer import InboxWriter
+from tests.helpers import inbox_cfg, make_msg
+
+
+def _fill(tmp_path: Path) -> Inbox:
+    (tmp_path / "test" / "git").mkdir(parents=True)
+    ibx = inbox_cfg(tmp_path)
+    with InboxWriter(ibx) as w:
+        for n in range(1, 21):
+            refs = [f"m{n - 1}@example.com"] if n % 5 else None
+            w.add(make_msg(n, refs=refs, subject="topic" if n % 5 else f"new {n}",
+                           date=f"Mon, {n:02d} Jan 2023 10:00:00 +0000"))
+    return Inbox.open(ibx)
+
+
+def test_by_num_range_and_stats(tmp_path: Path) -> None:
+    with _fill(tmp_path) as box:
+        assert box.over.stats() == (20, 1, 20)
+        assert [r.num for r in box.over.by_range(5, 8)] == [5, 6, 7, 8]
+        assert box.over.by_num(21) is None
+        r = box.over.by_num(3)
+        assert r is not None and r.mid == "m3@example.com" and r.references == ("m2@example.com",)
+        assert r.lines == 1 and r.bytes == len(box.raw(r))
+        assert [x.num for x in box.over.iter_all(batch=7)] == list(range(1, 21))
+
+
+def test_recent_cursor(tmp_path: Path) -> None:
+    with _fill(tmp_path) as box:
+        page1 = box.over.recent(5)
+        assert [r.num for r in page1] == [20, 19, 18, 17, 16]
+        page2 = box.over.recent(5, before=page1[-1].ts)
+        assert [r.num for r in page2] == [15, 14, 13, 12, 11]
+        back = box.over.recent(5, after=page2[0].ts)
+        assert [r.num for r in back] == [20, 19, 18, 17, 16]
+
+
+def test_thread_and_loose_subject(tmp_path: Path) -> None:
+    with _fill(tmp_path) as box:
+        t = box.over.thread_of("m7@example.com", loose=False)
+        assert [r.num for r in t] == [5, 6, 7, 8, 9]
+        # "topic" subjects in other threads are loose matches
+        loose = box.over.thread_of("m7@example.com")
+        assert len(loose) > len(t) and all(r.subject in ("topic", "new 5") for r in loose)
+        assert box.over.mids_like("m1") == sorted(box.over.mids_like("m1"))
