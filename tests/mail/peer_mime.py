@@ -61,3 +61,25 @@ def compare(msgs: list[bytes], batch: int = 400) -> list[tuple[int, str, str]]:
             if py != pl:
                 bad.append((start + i, pl, py))
     return bad
+
+
+def epoch_messages(git_dir: Path, limit: int) -> list[bytes]:
+    """The ``m`` blobs of the first *limit* commits (newest first)."""
+    revs = subprocess.run(
+        ["git", "-C", str(git_dir), "log", "--format=%H", "-n", str(limit)],
+        capture_output=True, check=True, text=True).stdout.split()
+    req = "".join(f"{r}:m\n" for r in revs).encode()
+    out = subprocess.run(["git", "-C", str(git_dir), "cat-file", "--batch"],
+                         input=req, capture_output=True, check=True).stdout
+    msgs = []
+    pos = 0
+    while pos < len(out):
+        nl = out.index(b"\n", pos)
+        head = out[pos:nl].split()
+        pos = nl + 1
+        if len(head) < 3 or head[1] != b"blob":
+            continue
+        size = int(head[2])
+        msgs.append(out[pos:pos + size])
+        pos += size + 1
+    return msgs

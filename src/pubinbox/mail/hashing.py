@@ -117,127 +117,207 @@ def references(hdr: bytes) -> list[bytes]:
 # address headers (Email::Address::XS parse/format, approximated)
 
 
-def _split_top(s: str) -> list[tuple[str, str]]:
-    """Tokenize an address list into (kind, text) tokens."""
-    toks: list[tuple[str, str]] = []
-    i, n = 0, len(s)
-    buf = ""
-    while i < n:
-        c = s[i]
-        if c == '"':
-            j = i + 1
-            q = ""
-            while j < n and s[j] != '"':
-                if s[j] == "\\" and j + 1 < n:
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+")
+_DOTATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+"
+                      r"(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*\.?")
+
+
+class _AddrParser:
+    """Sequential address-list parser that, like Email::Address::XS, stops
+    at the first syntax error (keeping what it has parsed so far)."""
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.i = 0
+        self.comment: str | None = None
+
+    def cfws(self) -> None:
+        s, n = self.s, len(self.s)
+        while self.i < n:
+            c = s[self.i]
+            if c in " \t\r\n":
+                self.i += 1
+            elif c == "(":
+                depth, j, com = 1, self.i + 1, ""
+                while j < n:
+                    if s[j] == "\\" and j + 1 < n:
+                        com += s[j + 1]
+                        j += 2
+                        continue
+                    if s[j] == "(":
+                        depth += 1
+                    elif s[j] == ")":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    com += s[j]
                     j += 1
-                q += s[j]
+                self.comment = com
+                self.i = j + 1
+            else:
+                break
+
+    def peek(self) -> str:
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def quoted(self) -> str | None:
+        s, n = self.s, len(self.s)
+        j, q = self.i + 1, ""
+        while j < n and s[j] != '"':
+            if s[j] == "\\" and j + 1 < n:
                 j += 1
-            if buf.strip():
-                toks.append(("atom", buf))
-            buf = ""
-            toks.append(("quoted", q))
-            i = j + 1
-        elif c == "(":
-            depth, j, com = 1, i + 1, ""
-            while j < n:
-                if s[j] == "\\" and j + 1 < n:
-                    com += s[j + 1]
-                    j += 2
-                    continue
-                if s[j] == "(":
-                    depth += 1
-                elif s[j] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                com += s[j]
-                j += 1
-            if buf.strip():
-                toks.append(("atom", buf))
-            buf = ""
-            toks.append(("comment", com))
-            i = j + 1
-        elif c == "<":
-            j = s.find(">", i + 1)
-            if j < 0:
-                j = n
-            if buf.strip():
-                toks.append(("atom", buf))
-            buf = ""
-            toks.append(("angle", s[i + 1:j]))
-            i = j + 1
-        elif c in ",;:":
-            if buf.strip():
-                toks.append(("atom", buf))
-            buf = ""
-            toks.append((c, c))
-            i += 1
+            q += s[j]
+            j += 1
+        if j >= n:
+            return None
+        self.i = j + 1
+        return q
+
+    def words(self, dots: bool) -> list[str]:
+        out: list[str] = []
+        while True:
+            self.cfws()
+            c = self.peek()
+            if c == '"':
+                q = self.quoted()
+                if q is None:
+                    return out
+                out.append(q)
+                continue
+            m = (_DOTATOM if not dots else re.compile(
+                r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\x80-\U0010ffff]+")).match(
+                self.s, self.i)
+            if m is None:
+                return out
+            out.append(m.group(0))
+            self.i = m.end()
+
+    def addr_spec(self) -> str | None:
+        self.cfws()
+        if self.peek() == '"':
+            q = self.quoted()
+            if q is None:
+                return None
+            local = '"' + q + '"' if re.search(r"[\s\"\\(),:;<>@\[\]]", q) else q
         else:
-            buf += c
-            i += 1
-    if buf.strip():
-        toks.append(("atom", buf))
-    return toks
+            m = _DOTATOM.match(self.s, self.i)
+            if m is None:
+                return None
+            local = m.group(0)
+            self.i = m.end()
+            if local.endswith("."):
+                local = '"' + local + '"'
+        self.cfws()
+        if self.peek() != "@":
+            return None
+        self.i += 1
+        self.cfws()
+        if self.peek() == "[":
+            j = self.s.find("]", self.i)
+            if j < 0:
+                return None
+            dom = self.s[self.i:j + 1]
+            self.i = j + 1
+        else:
+            m = _DOTATOM.match(self.s, self.i)
+            if m is None:
+                return None
+            dom = m.group(0)
+            self.i = m.end()
+        return local + "@" + dom
+
+    def mailbox(self) -> tuple[str | None, tuple[str, str, str | None] | None, bool]:
+        """(group name, (phrase, addr, comment), ok-to-continue)."""
+        self.comment = None
+        start = self.i
+        phrase_words = self.words(dots=True)
+        c = self.peek()
+        if c == ":" and phrase_words:
+            self.i += 1
+            return " ".join(phrase_words), None, True
+        if c == "<":
+            self.i += 1
+            self.cfws()
+            if self.peek() == "@":  # obsolete route
+                j = self.s.find(":", self.i)
+                if j < 0:
+                    return None, None, False
+                self.i = j + 1
+            addr = self.addr_spec()
+            if addr is None:
+                return None, None, False
+            self.cfws()
+            if self.peek() != ">":
+                return None, (" ".join(phrase_words), addr, self.comment), False
+            self.i += 1
+            self.cfws()
+            return None, (" ".join(phrase_words), addr, self.comment), True
+        self.i = start
+        self.comment = None
+        addr = self.addr_spec()
+        if addr is None:
+            return None, None, False
+        self.cfws()
+        return None, ("", addr, self.comment), True
+
+    def parse(self) -> list[tuple[str | None, list[tuple[str, str, str | None]]]]:
+        groups: list[tuple[str | None, list[tuple[str, str, str | None]]]] = []
+        cur_group: str | None = None
+        members: list[tuple[str, str, str | None]] = []
+        n = len(self.s)
+        while True:
+            self.cfws()
+            if self.i >= n:
+                break
+            c = self.peek()
+            if c == ",":
+                self.i += 1
+                continue
+            if c == ";" and cur_group is not None:
+                self.i += 1
+                groups.append((cur_group, members))
+                cur_group, members = None, []
+                continue
+            gname, mb, ok = self.mailbox()
+            if gname is not None:
+                if cur_group is not None:
+                    break
+                cur_group = gname
+                continue
+            if mb is not None:
+                if cur_group is not None:
+                    members.append(mb)
+                else:
+                    groups.append((None, [mb]))
+            if not ok:
+                break
+            self.cfws()
+            c = self.peek()
+            if c not in (",", ";", ""):
+                break
+        if cur_group is not None:
+            groups.append((cur_group, members))
+        return groups
 
 
 def _dec(s: str) -> str:
     return mime_header_decode(s) if "=?" in s else s
 
 
-def _fmt_addr(toks: list[tuple[str, str]]) -> str | None:
-    words: list[str] = []
-    addr: str | None = None
-    comment: str | None = None
-    for kind, text in toks:
-        if kind == "angle":
-            addr = "".join(text.split())
-        elif kind == "comment":
-            comment = text
-        elif kind == "quoted":
-            words.append(text)
-        elif kind == "atom":
-            words.extend(text.split())
-    if addr is None:
-        if not words:
-            return None
-        addr = "".join(words)
-        words = []
-    phrase = " ".join(words)
-    out = (_dec(phrase) + " <" + addr + ">") if phrase else addr
-    if comment:
-        out += " (" + _dec(comment) + ")"
-    return out
-
-
 def _format_groups(v: str) -> str:
-    toks = _split_top(v)
-    groups: list[str] = []
-    cur: list[tuple[str, str]] = []
-    in_group: str | None = None
-    members: list[str] = []
-    for t in toks + [(",", ",")]:
-        kind = t[0]
-        if kind == ":" and in_group is None:
-            in_group = " ".join(
-                _dec(x[1].strip()) if x[0] == "atom" else x[1] for x in cur
-                if x[0] in ("atom", "quoted"))
-            cur = []
-        elif kind == ";" and in_group is not None:
-            a = _fmt_addr(cur)
-            if a is not None:
-                members.append(a)
-            groups.append(in_group + ": " + ", ".join(members) + ";")
-            in_group, members, cur = None, [], []
-        elif kind == ",":
-            a = _fmt_addr(cur)
-            if a is not None:
-                (members if in_group is not None else groups).append(a)
-            cur = []
+    out: list[str] = []
+    for gname, members in _AddrParser(v).parse():
+        addrs = []
+        for phrase, addr, comment in members:
+            a = (_dec(phrase) + " <" + addr + ">") if phrase else addr
+            if comment:
+                a += " (" + _dec(comment) + ")"
+            addrs.append(a)
+        if gname is None:
+            out.extend(addrs)
         else:
-            cur.append(t)
-    if in_group is not None:
-        groups.append(in_group + ": " + ", ".join(members) + ";")
-    return ", ".join(groups)
+            out.append(_dec(gname) + ": " + ", ".join(addrs) + ";")
+    return ", ".join(out)
 
 
 _AT_LC = {True: re.compile("@([a-z0-9_.\\-()]*([A-Z])[^" + _UNI_WS + "]*)"),
