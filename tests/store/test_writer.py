@@ -25,8 +25,8 @@ def test_add_creates_v2_layout_and_commit(tmp_path: Path) -> None:
     commits = epoch_log(lay.epoch(0))
     assert len(commits) == 1
     body = git(lay.epoch(0), "cat-file", "commit", commits[0])
-    assert "author Alice Example <alice@example.com> 1672617600 +0000\n" in body
-    assert "committer test <test@example.com> 1672617600 +0000\n" in body
+    assert "author Alice Example <alice@example.com> 1672621200 +0000\n" in body
+    assert "committer test <test@example.com> 1672621200 +0000\n" in body
     assert body.endswith("\n\nmessage 1\n")
     assert git(lay.epoch(0), "ls-tree", commits[0]).split()[-1] == "m"
     blob = git(lay.epoch(0), "cat-file", "blob", f"{commits[0]}:m")

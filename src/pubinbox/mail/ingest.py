@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pubinbox.mail import hashing, meta, parse
-from pubinbox.mail.msgid import subject_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +40,8 @@ class Prepared:
     """A message ready to be committed: stored bytes, commit and overview fields."""
 
     raw: bytes
+    orig: bytes  # as received, without the From line: rewrites start from it
+    list_id_address: str | None
     mids: tuple[str, ...]
     references: tuple[str, ...]
     subject: str
@@ -61,14 +62,17 @@ def _lines(raw: bytes) -> int:
     return parse.split_message(raw)[1].count(b"\n")
 
 
-def _prepared(raw: bytes, now: int) -> Prepared:
+def _prepared(orig: bytes, list_id_address: str | None, extra_mids: tuple[str, ...], now: int) -> Prepared:
+    raw = parse.prepare_for_store(orig, list_id_address=list_id_address, extra_mids=extra_mids)
     m = meta.extract_meta(raw, now)
     return Prepared(
         raw=raw,
+        orig=orig,
+        list_id_address=list_id_address,
         mids=tuple(m.mids),
         references=tuple(m.references),
         subject=m.subject,
-        subject_path=subject_path(m.subject) if m.subject else "",
+        subject_path=m.subject_path,
         from_=m.from_,
         to=m.to,
         cc=m.cc,
@@ -82,31 +86,30 @@ def _prepared(raw: bytes, now: int) -> Prepared:
     )
 
 
-def prepare(raw: bytes, *, now: int, list_id: str | None = None) -> Prepared:
-    """The message as public-inbox stores it, with its fields."""
-    raw = parse.strip_from_line(raw)
-    if list_id is not None and not parse.Headers(raw).raw("List-Id"):
-        raw = parse.append_header(raw, "List-Id", list_id)
-    raw = parse.drop_unwanted_headers(raw)
-    return _prepared(raw, now)
+def prepare(raw: bytes, *, now: int, list_id_address: str | None = None) -> Prepared:
+    """The message as public-inbox stores it, with its fields;
+    *list_id_address* adds ``List-Id`` (from that address) when missing."""
+    return _prepared(parse.strip_from_line(raw), list_id_address, (), now)
 
 
 def with_extra_mid(prep: Prepared, mid: str, *, now: int) -> Prepared:
     """Append a generated ``Message-ID`` header (public-inbox keeps the
     original header and adds the new one after it)."""
-    return _prepared(parse.append_header(prep.raw, "Message-ID", f"<{mid}>"), now)
+    return _prepared(prep.orig, prep.list_id_address, (mid,), now)
 
 
 def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int) -> Parsed:
     """Overview fields of a blob found in git; times fall back to the
     commit's author/committer times when no header parses."""
-    m = meta.extract_meta(raw, fallback_ts, fallback_ds=fallback_ds)
+    # public-inbox-written commits carry the same time as author and committer
+    # when no header parses, so the committer time serves as both fallbacks
+    m = meta.extract_meta(raw, fallback_ts)
     return Parsed(
         blob=blob,
         mids=tuple(m.mids),
         references=tuple(m.references),
         subject=m.subject,
-        subject_path=subject_path(m.subject) if m.subject else "",
+        subject_path=m.subject_path,
         from_=m.from_,
         to=m.to,
         cc=m.cc,
@@ -126,10 +129,10 @@ def generated_mid(raw: bytes, ds: int) -> Iterator[str]:
     """Message-IDs to try, in public-inbox's order: from the content hash,
     then with the Received: headers added, then with random data."""
     dig = hashing.content_digest(raw)
-    yield hashing.digest2mid(dig, raw)
-    for value in parse.Headers(raw).raw("Received"):
-        dig.update(f"Received: {value}".encode("utf-8", "surrogateescape"))
-    yield hashing.digest2mid(dig, raw)
+    yield hashing.digest2mid(raw, ds, dig.copy())
+    for value in parse.Headers(raw).raw_bytes("Received"):
+        dig.update(b"Received: " + value)
+    yield hashing.digest2mid(raw, ds, dig.copy())
     while True:
         dig.update(os.urandom(16))
-        yield hashing.digest2mid(dig, raw)
+        yield hashing.digest2mid(raw, ds, dig.copy())

@@ -151,6 +151,8 @@ class FastImport:
         except OSError:
             pass
         rc = proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
         self._proc = None
         if rc != 0:
             raise StorageError(f"git fast-import in {self.git_dir} exited with status {rc}")
@@ -161,6 +163,12 @@ class FastImport:
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
+            for f in (self._proc.stdin, self._proc.stdout):
+                if f is not None:
+                    try:
+                        f.close()
+                    except OSError:
+                        pass
             self._proc = None
 
 

@@ -100,8 +100,10 @@ class Msgmap:
     def mid_insert(self, mid: str) -> int | None:
         """Give *mid* the next article number; None if it already has one."""
         self.begin()
-        cur = self.db.execute("INSERT OR IGNORE INTO msgmap (mid) VALUES (?)", (mid,))
-        if cur.rowcount != 1:
+        # a plain INSERT: "OR IGNORE" would burn an AUTOINCREMENT number on conflict
+        try:
+            cur = self.db.execute("INSERT INTO msgmap (mid) VALUES (?)", (mid,))
+        except sqlite3.IntegrityError:
             return None
         num = cur.lastrowid
         assert num is not None
@@ -111,11 +113,12 @@ class Msgmap:
     def mid_set(self, num: int, mid: str) -> bool:
         """Record a known (num, mid) pair, e.g. when reindexing."""
         self.begin()
-        cur = self.db.execute("INSERT OR IGNORE INTO msgmap (num, mid) VALUES (?, ?)", (num, mid))
-        if cur.rowcount == 1:
-            self._highwater(num)
-            return True
-        return False
+        try:
+            self.db.execute("INSERT INTO msgmap (num, mid) VALUES (?, ?)", (num, mid))
+        except sqlite3.IntegrityError:
+            return False
+        self._highwater(num)
+        return True
 
     def num_for(self, mid: str) -> int | None:
         row = self.db.execute("SELECT num FROM msgmap WHERE mid = ?", (mid,)).fetchone()

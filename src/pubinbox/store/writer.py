@@ -169,8 +169,7 @@ class InboxWriter:
         dropped).  *list_id* adds ``List-Id`` as public-inbox-mda does."""
         assert self._mm is not None and self._over is not None
         now = int(time.time()) if now is None else now
-        list_id_value = f"<{self.ibx.primary_address.replace('@', '.')}>" if list_id else None
-        prep = prepare(raw, now=now, list_id=list_id_value)
+        prep = prepare(raw, now=now, list_id_address=self.ibx.primary_address if list_id else None)
         num, mid0, reused = self._number(prep)
         if num is None:
             return AddResult("duplicate", mid=prep.mids[0] if prep.mids else None)
