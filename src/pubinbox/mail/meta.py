@@ -1,0 +1,144 @@
+"""Everything the store and the overview need from one message, in one parse.
+
+``extract_meta`` reproduces public-inbox 1.9's ``Smsg->populate`` and
+``Import::extract_cmt_info``: the overview fields (subject, from, to, cc,
+dates, Message-IDs, threading references, subject key) and the git commit
+fields as the exact bytes ``git fast-import`` receives (author ident, author
+and committer times, commit subject).  The quirks are kept on purpose because
+commit ids must match: several From: or Subject: fields make public-inbox
+use the first one without UTF-8 decoding it, 8-bit addresses that are not
+valid UTF-8 get UTF-8 encoded twice, ``<``/``>`` are removed from names and
+addresses, negative times become 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pubinbox.mail import address
+from pubinbox.mail.dates import msg_datestamp, msg_timestamp
+from pubinbox.mail.msgid import (
+    mids_perl,
+    subject_path,
+    thread_references,
+)
+from pubinbox.mail.parse import Headers, perl_utf8_decode, perl_utf8_encode
+
+__all__ = ["MessageMeta", "extract_meta"]
+
+
+def _friendly(s: str) -> str:
+    b = s.encode("latin-1")
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return s
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    """Fields derived from a message's header (see module docstring).
+
+    ``mids``/``references`` are decoded as UTF-8 (latin-1 if invalid);
+    ``*_bytes`` variants are the exact octets public-inbox handles.
+    ``subject_path`` is the overview subject key ("" means no sid).
+    """
+
+    mids: tuple[str, ...]
+    references: tuple[str, ...]
+    mids_bytes: tuple[bytes, ...]
+    references_bytes: tuple[bytes, ...]
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    ds: int
+    ds_zone: str
+    ts: int
+    ts_zone: str
+    subject_path: str
+    author_ident: bytes
+    author_time: bytes
+    committer_time: bytes
+    commit_subject: bytes
+
+
+def _clean(s: str) -> str:
+    return s.replace("\r", "").translate({0: " ", 9: " ", 10: " "})
+
+
+def _populate_field(h: Headers, field: str) -> tuple[str, bool, str | None, bool]:
+    """(lower-case field value, its flag, Capitalised value|None, its flag)."""
+    vals = h.perl_decoded(field)
+    joined = _clean(", ".join(v for v, _ in vals))
+    flag = any(f for _, f in vals)
+    low, low_flag = perl_utf8_decode(joined, flag)
+    if len(vals) > 1:
+        cap, cap_flag = _clean(vals[0][0]), vals[0][1]
+    else:
+        cap, cap_flag = low, low_flag
+    return low, low_flag, (cap if cap != "" else None), cap_flag
+
+
+def _git_time(t: tuple[int, str]) -> bytes:
+    ts, zone = t
+    return b"%d %s" % (max(ts, 0), zone.encode("ascii"))
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
+
+
+def _ident(h: Headers, from_val: str | None, from_flag: bool) -> bytes:
+    src = from_val if from_val is not None else ""
+    email = _first(address.emails(src, utf8=from_flag))
+    name = _first(address.names(src))
+    if name is None or email is None:
+        sender = h.perl_decoded("Sender")
+        sval, sflag = sender[0] if sender else ("", False)
+        if name is None:
+            name = _first(address.names(sval))
+        if email is None:
+            email = _first(address.emails(sval, utf8=sflag))
+    e = perl_utf8_encode(email.replace("<", "").replace(">", "")) if email is not None else b""
+    n = perl_utf8_encode(name.replace("<", "").replace(">", "")) if name is not None else b""
+    return n + b" <" + e + b">"
+
+
+def extract_meta(raw: bytes, now: int) -> MessageMeta:
+    """Parse ``raw`` (without mbox From line) once and derive every field.
+
+    ``now`` replaces Date:/Received: when neither parses (public-inbox uses
+    the current time there).
+    """
+    h = Headers(raw)
+    subj, subj_flag, subj_cap, _ = _populate_field(h, "Subject")
+    frm, _, from_cap, from_cap_flag = _populate_field(h, "From")
+    to = _populate_field(h, "To")[0]
+    cc = _populate_field(h, "Cc")[0]
+    ds = msg_datestamp(h, now)
+    ts = msg_timestamp(h, now)
+    mid_list = mids_perl(h)
+    refs = thread_references(h, mid_list[0] if mid_list else "")
+    uni = subj_flag or subj.isascii()
+    spath = subject_path(subj, unicode_rules=uni) if subj != "" else ""
+    commit_subject = perl_utf8_encode(subj_cap) if subj_cap is not None else b"(no subject)"
+    return MessageMeta(
+        mids=tuple(_friendly(m) for m in mid_list),
+        references=tuple(_friendly(r) for r in refs),
+        mids_bytes=tuple(m.encode("latin-1") for m in mid_list),
+        references_bytes=tuple(r.encode("latin-1") for r in refs),
+        subject=subj,
+        from_=frm,
+        to=to,
+        cc=cc,
+        ds=ds[0],
+        ds_zone=ds[1],
+        ts=ts[0],
+        ts_zone=ts[1],
+        subject_path=spath,
+        author_ident=_ident(h, from_cap, from_cap_flag),
+        author_time=_git_time(ds),
+        committer_time=_git_time(ts),
+        commit_subject=commit_subject,
+    )

@@ -1,0 +1,225 @@
+"""Message-ID, References and subject keys, as public-inbox derives them.
+
+``mids`` gives every ``<...>`` of every Message-ID field (or the whole value
+when it has no angle brackets), with CR/LF/TAB removed, cut at 244 bytes and
+de-duplicated.  ``references`` gives References then In-Reply-To ids in
+order, without duplicates, without the junk answers ``y``/``n`` of old
+git-send-email prompts and without the message's own To/From/Cc addresses.
+``thread_references`` adds the overview rules (extra Message-IDs of the
+message itself, no self reference).  ``subject_path`` is the key of the
+overview ``subject`` table.
+
+Functions ending in ``_perl`` work on Perl-style strings (one character per
+byte of the header, see :mod:`pubinbox.mail.parse`) and are exact; the
+plain ones return ids decoded as UTF-8 (latin-1 when not valid UTF-8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import quote
+
+from pubinbox.mail.address import emails
+from pubinbox.mail.parse import Headers
+
+__all__ = [
+    "MAX_MID_SIZE",
+    "id_compress",
+    "mid2path",
+    "mid_clean",
+    "mid_escape",
+    "mids",
+    "mids_for_index",
+    "mids_for_index_perl",
+    "mids_perl",
+    "references",
+    "references_perl",
+    "subject_normalized",
+    "subject_path",
+    "thread_references",
+]
+
+#: longest Message-ID kept (Xapian term limit minus the prefix)
+MAX_MID_SIZE = 244
+_ID_MAX = 40
+_MID_EXTRACT = re.compile(r"<([^>]+)>", re.S)
+
+
+def _to_friendly(s: str) -> str:
+    b = s.encode("latin-1")
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return s
+
+
+def _extract(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        cur = _MID_EXTRACT.findall(v)
+        out.extend(cur if cur else [v])
+    return out
+
+
+def _uniq(ids: list[str], seen: set[str] | None = None) -> list[str]:
+    seen = set() if seen is None else seen
+    out = []
+    for mid in ids:
+        mid = mid.replace("\n", "").replace("\t", "").replace("\r", "")
+        mid = mid[:MAX_MID_SIZE]
+        if mid not in seen:
+            seen.add(mid)
+            out.append(mid)
+    return out
+
+
+def mids_perl(h: Headers) -> list[str]:
+    """Message-IDs as Perl byte strings (latin-1 view)."""
+    return _uniq(_extract(h.perl_raw("Message-ID")))
+
+
+def mids(h: Headers) -> list[str]:
+    """All Message-IDs of a message, first one is the usual primary id."""
+    return [_to_friendly(m) for m in mids_perl(h)]
+
+
+def mids_for_index_perl(h: Headers) -> list[str]:
+    """Message-ID plus X-Alt-Message-ID ids (what the overview records)."""
+    return _uniq(_extract(h.perl_raw("Message-ID") + h.perl_raw("X-Alt-Message-ID")))
+
+
+def mids_for_index(h: Headers) -> list[str]:
+    """Friendly-decoded :func:`mids_for_index_perl`."""
+    return [_to_friendly(m) for m in mids_for_index_perl(h)]
+
+
+def references_perl(h: Headers) -> list[str]:
+    """References + In-Reply-To ids, cleaned (Perl byte-string view)."""
+    found: list[str] = []
+    for field in ("References", "In-Reply-To"):
+        for v in h.perl_raw(field):
+            found.extend(_MID_EXTRACT.findall(v))
+    seen = {"y", "n"}
+    for field in ("To", "From", "Cc"):
+        for v in h.perl_raw(field):
+            seen.update(emails(v, utf8=False))
+    return _uniq(found, seen)
+
+
+def references(h: Headers) -> list[str]:
+    """Friendly-decoded :func:`references_perl`."""
+    return [_to_friendly(m) for m in references_perl(h)]
+
+
+def thread_references(h: Headers, primary: str | None = None) -> list[str]:
+    """References used for threading (Smsg ``parse_references``).
+
+    When the message carries several ids (Message-ID and X-Alt-Message-ID),
+    they are all added after the references; the primary id (default: the
+    first Message-ID) and duplicates are dropped.  Perl byte-string view.
+    """
+    refs = references_perl(h)
+    own = mids_for_index_perl(h)
+    if len(own) > 1:
+        refs = refs + own
+    if primary is None:
+        m = mids_perl(h)
+        primary = m[0] if m else ""
+    seen = {primary}
+    out = []
+    for r in refs:
+        if len(r) > MAX_MID_SIZE or r in seen:
+            continue
+        seen.add(r)
+        out.append(r)
+    return out
+
+
+def mid_clean(mid: str) -> str:
+    """Contents of the first ``<...>``, else the string itself."""
+    m = _MID_EXTRACT.search(mid)
+    return m.group(1) if m else mid
+
+
+def mid_escape(mid: str) -> str:
+    """Percent-escape a Message-ID for URLs (RFC 3986 path segment)."""
+    return quote(mid.encode("utf-8", "surrogatepass"), safe="-._~!$&'()*+,;=:@")
+
+
+def id_compress(s: str, force: bool = False) -> str:
+    """Keep short ``[A-Za-z0-9_-]`` ids, else their SHA-1 hex."""
+    if force or re.search(r"[^a-zA-Z0-9_\-]", s) or len(s) > _ID_MAX:
+        return hashlib.sha1(s.encode("utf-8", "surrogatepass")).hexdigest()
+    return s
+
+
+def mid2path(mid: str) -> str:
+    """v1 blob path ``xx/yyyy...`` of a Message-ID."""
+    if re.fullmatch(r"[a-f0-9]{40}", mid):
+        h = mid
+    else:
+        h = hashlib.sha1(mid_clean(mid).encode("utf-8", "surrogatepass")).hexdigest()
+    return h[:2] + "/" + h[2:]
+
+
+# ---------------------------------------------------------- subjects
+
+_U_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005" \
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_A_SPACE = "\t\n\x0b\x0c\r "
+
+
+def _is_word(c: str, uni: bool) -> bool:
+    if c.isascii():
+        return c.isalnum() or c == "_"
+    if not uni:
+        return False
+    cat = unicodedata.category(c)
+    if cat[0] in "LM" or cat in ("Nd", "Nl", "Pc"):
+        return True
+    o = ord(c)
+    return (
+        o in (0x200C, 0x200D)
+        or 0x24B6 <= o <= 0x24E9
+        or 0x1F130 <= o <= 0x1F149
+        or 0x1F150 <= o <= 0x1F169
+        or 0x1F170 <= o <= 0x1F189
+    )
+
+
+def subject_normalized(subject: str, *, unicode_rules: bool = True) -> str:
+    """Trim, squeeze blanks, drop trailing dots and one leading ``re:``."""
+    sp = _U_SPACE if unicode_rules else _A_SPACE
+    cls = "[" + re.escape(sp) + "]"
+    s = re.sub(r"\A" + cls + "+", "", subject)
+    s = re.sub(cls + r"+\Z", "", s)
+    s = re.sub(cls + "+", " ", s)
+    s = re.sub(r"\.+\Z", "", s)
+    return re.sub(r"\A[rR][eE]:" + cls + "+", "", s, count=1)
+
+
+def subject_path(subject: str, *, unicode_rules: bool = True) -> str:
+    """The overview ``subject.path`` key for a (decoded) subject.
+
+    ``unicode_rules=False`` reproduces Perl on a byte string that was not
+    valid UTF-8 (only ASCII letters are word characters and lower-cased).
+    An empty subject gives an empty key (public-inbox stores no sid then).
+    """
+    s = subject_normalized(subject, unicode_rules=unicode_rules)
+    out: list[str] = []
+    run = False
+    for c in s:
+        if _is_word(c, unicode_rules) or c in ".~/-":
+            out.append(c)
+            run = False
+        elif not run:
+            out.append("_")
+            run = True
+    s = "".join(out)
+    if unicode_rules:
+        s = s.replace("\u03a3", "\u03c3").lower()
+    else:
+        s = "".join(c.lower() if c.isascii() else c for c in s)
+    return id_compress(s)
