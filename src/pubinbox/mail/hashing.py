@@ -309,7 +309,10 @@ def _format_groups(v: str) -> str:
     for gname, members in _AddrParser(v).parse():
         addrs = []
         for phrase, addr, comment in members:
-            a = (_dec(phrase) + " <" + addr + ">") if phrase else addr
+            ph = _dec(phrase)
+            if '"' in ph or "\\" in ph:  # XS quotes and escapes these
+                ph = ph.replace("\\", "\\\\").replace('"', '\\"')
+            a = (ph + " <" + addr + ">") if ph else addr
             if comment:
                 a += " (" + _dec(comment) + ")"
             addrs.append(a)
@@ -367,11 +370,25 @@ def _strict_decode(perl_name: str, data: bytes) -> str:
     if codec is None:
         raise _NoStr(perl_name)
     try:
+        if perl_name in ("UTF-16", "UTF-32"):
+            return _bom_decode(perl_name, data, "strict")
         if perl_name == "utf8":
             return data.decode("utf-8", "surrogatepass")
         return data.decode(codec)
     except (UnicodeDecodeError, LookupError, ValueError) as e:
         raise _NoStr(perl_name) from e
+
+
+def _bom_decode(perl_name: str, data: bytes, errors: str) -> str:
+    """Perl's UTF-16/UTF-32: honour a BOM, otherwise big-endian."""
+    w = "16" if perl_name == "UTF-16" else "32"
+    boms = {"16": (b"\xff\xfe", b"\xfe\xff"),
+            "32": (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")}[w]
+    if data.startswith(boms[0]):
+        return data[len(boms[0]):].decode(f"utf-{w}-le", errors)
+    if data.startswith(boms[1]):
+        return data[len(boms[1]):].decode(f"utf-{w}-be", errors)
+    return data.decode(f"utf-{w}-be", errors)
 
 
 def _body_str(part: Part, body: bytes, charset: str | None) -> tuple[str, bool]:
@@ -550,12 +567,22 @@ def _str2ts(date: bytes) -> int | None:
     return ts - off if sgn == "+" else ts + off
 
 
+_AMPM = re.compile(r"\b([0-9]{1,2})(:[0-9]{2}(?::[0-9]{2})?)\s*([AaPp])\.?[Mm]\b\.?")
+
+
 def _fallback_date(date: bytes) -> int | None:
-    """Stand-in for Date::Parse::str2time (rarely reached)."""
+    """Stand-in for Date::Parse::str2time (comments, AM/PM, zone names)."""
     import email.utils
 
     try:
-        t = email.utils.parsedate_tz(date.decode("latin-1"))
+        d = re.sub(r"\([^()]*\)", " ", date.decode("latin-1"))
+
+        def ampm(m: re.Match[str]) -> str:
+            h = int(m.group(1)) % 12 + (12 if m.group(3) in "Pp" else 0)
+            return f"{h:02d}{m.group(2)}"
+
+        d = _AMPM.sub(ampm, d)
+        t = email.utils.parsedate_tz(d)
         return None if t is None else int(email.utils.mktime_tz(t))
     except Exception:  # noqa: BLE001
         return None

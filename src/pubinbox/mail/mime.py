@@ -357,6 +357,14 @@ def python_codec(perl_name: str) -> str | None:
 
 def _perl_decode_lenient(perl_name: str, data: bytes) -> str:
     codec = _PERL2PY.get(perl_name, "latin-1")
+    if perl_name in ("UTF-16", "UTF-32"):
+        codec += "-be"
+        for bom, c in ((b"\xff\xfe\x00\x00", "utf-32-le"),
+                       (b"\x00\x00\xfe\xff", "utf-32-be"),
+                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+            if data.startswith(bom) and c[:6] == codec[:6]:
+                data, codec = data[len(bom):], c
+                break
     try:
         return data.decode(codec, "replace")
     except Exception:  # noqa: BLE001 - hostile input must never raise
