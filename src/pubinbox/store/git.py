@@ -16,6 +16,10 @@ import pygit2
 from pubinbox.errors import CorruptObject, StorageError
 from pubinbox.store.layout import BRANCH, Layout
 
+# libgit2 re-hashes every object it reads unless told not to; git itself does
+# not, and it costs a third of bulk read time
+pygit2.settings.enable_strict_hash_verification(False)
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -61,22 +65,24 @@ class GitReader:
 
     def blob(self, oid: str, epoch: int | None = None) -> bytes:
         """The bytes of blob *oid* (raises CorruptObject if missing)."""
+        try:
+            key = pygit2.Oid(hex=oid)
+        except ValueError as e:
+            raise CorruptObject(f"bad object id {oid!r}") from e
         repos = [self.epoch_repo(epoch)] if epoch is not None else []
         repos.append(self._repo_all())
         for repo in repos:
-            try:
-                obj = repo[oid]
-            except (KeyError, ValueError):
-                continue
-            data: bytes = obj.data
-            return data
+            obj = repo.get(key)
+            if obj is not None:
+                data: bytes = obj.data
+                return data
         # a new epoch may have appeared since all.git was opened
         self._all = None
-        try:
-            data2: bytes = self._repo_all()[oid].data
-            return data2
-        except (KeyError, ValueError) as e:
-            raise CorruptObject(f"blob {oid} not found in {self.layout.inboxdir}") from e
+        obj = self._repo_all().get(key)
+        if obj is None:
+            raise CorruptObject(f"blob {oid} not found in {self.layout.inboxdir}")
+        data2: bytes = obj.data
+        return data2
 
     def tip(self, n: int) -> str | None:
         try:
@@ -148,3 +154,4 @@ def packed_size(git_dir: Path) -> int:
     except OSError:
         pass
     return total
+
