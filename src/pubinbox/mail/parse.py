@@ -299,6 +299,11 @@ def _decode_word(charset: str, enc_text: str) -> str | None:
     else:
         raw = raw.replace(b"_", b" ")
         octets = _QP_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
+    if codec in ("utf-16", "utf-32"):
+        # Encode's UTF-16/32 read a missing byte order mark as big-endian
+        boms = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+        if not octets.startswith(boms):
+            codec += "-be"
     return octets.decode(codec, "pubinbox-perl-replace")
 
 
