@@ -118,8 +118,11 @@ def references(hdr: bytes) -> list[bytes]:
 
 
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+")
+# obs-local-part / obs-domain: whitespace is allowed around the dots
 _DOTATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+"
-                      r"(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*\.?")
+                      r"(?:[ \t]*\.[ \t]*[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*"
+                      r"(?:[ \t]*\.)?")
+_DOT_WS = re.compile(r"[ \t]+")
 
 
 class _AddrParser:
@@ -203,7 +206,7 @@ class _AddrParser:
             m = _DOTATOM.match(self.s, self.i)
             if m is None:
                 return None
-            local = m.group(0)
+            local = _DOT_WS.sub("", m.group(0))
             self.i = m.end()
             if local.endswith("."):
                 local = '"' + local + '"'
@@ -222,7 +225,7 @@ class _AddrParser:
             m = _DOTATOM.match(self.s, self.i)
             if m is None:
                 return None
-            dom = m.group(0)
+            dom = _DOT_WS.sub("", m.group(0))
             self.i = m.end()
         return local + "@" + dom
 
