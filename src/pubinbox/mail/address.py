@@ -415,6 +415,9 @@ def parse_groups(value: str, utf8: bool = True) -> list[tuple[str | None, list[M
     return groups
 
 
+_ESCAPED = frozenset('"\\\0\t\r\n')
+
+
 def _maybe_quote(s: str, escape_dot: bool) -> str:
     if (
         s
@@ -423,30 +426,22 @@ def _maybe_quote(s: str, escape_dot: bool) -> str:
         and all(_atext(c) or (not escape_dot and c == ".") for c in s)
     ):
         return s
-    if not any(c in '"\\' for c in s):
+    if not any(c in _ESCAPED for c in s):
         return '"' + s + '"'
-    return '"' + "".join("\\" + c if c in '"\\' else c for c in s) + '"'
-
-
-def _cut_nul(s: str | None) -> str | None:
-    if s is None:
-        return None
-    nul = s.find("\0")
-    return s if nul < 0 else s[:nul]
+    return '"' + "".join("\\" + c if c in _ESCAPED else c for c in s) + '"'
 
 
 def format_groups(groups: list[tuple[str | None, list[Mailbox]]]) -> str:
     """Email::Address::XS ``format_email_groups``."""
     parts: list[str] = []
     for gname, boxes in groups:
-        gname = _cut_nul(gname)
         items: list[str] = []
         for b in boxes:
-            user = _cut_nul(b.user) or None
-            host = _cut_nul(b.host) or None
+            user = b.user or None
+            host = b.host or None
             if user is None or host is None:
                 continue  # Email::Address::XS 1.05 skips incomplete addresses
-            items.append(_format_box(_cut_nul(b.phrase), user, host, _cut_nul(b.comment)))
+            items.append(_format_box(b.phrase, user, host, b.comment))
         if gname is None:
             parts.extend(items)
             continue
