@@ -24,7 +24,7 @@ from pubinbox.mail.hashing import (
 from pubinbox.mail.mime import split_message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peer_mime  # noqa: E402
+import peer_mime
 
 EPOCH_BUNDLE = "epochs/linux-erofs.lists.ozlabs.org.0.bundle"
 

@@ -20,7 +20,7 @@ import hashlib
 import re
 import time
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 from pubinbox.mail.mime import (
     Part,
@@ -37,8 +37,8 @@ __all__ = [
     "content_digest",
     "content_hash",
     "digest2mid",
-    "msg_datestamp",
     "mids",
+    "msg_datestamp",
     "references",
 ]
 
@@ -62,7 +62,7 @@ def _l1(b: bytes) -> str:
 # ---------------------------------------------------------------------------
 # Message-IDs (PublicInbox::MID)
 
-_MID_EXTRACT = re.compile(rb"<([^>]+)>", re.S)
+_MID_EXTRACT = re.compile(rb"<([^>]+)>", re.DOTALL)
 
 
 def _uniq_mids(vals: list[bytes], seen: set[bytes] | None = None) -> list[bytes]:
@@ -422,16 +422,16 @@ def _part_text(part: Part, ct: str, body: bytes) -> tuple[str, bool] | None:
         return _body_str(part, body, part.charset)
     except _NoStr:
         pass
-    if re.search(r"\btext/\b", ct, re.I) or (
-            not part.is_submsg and re.search(r"\bmultipart/mixed\b", ct, re.I)):
+    if re.search(r"\btext/\b", ct, re.IGNORECASE) or (
+            not part.is_submsg and re.search(r"\bmultipart/mixed\b", ct, re.IGNORECASE)):
         ctes = header_raw(part.header, "Content-Transfer-Encoding")
-        if ctes and re.search(rb"\b7bit\b", ctes[0], re.I):
+        if ctes and re.search(rb"\b7bit\b", ctes[0], re.IGNORECASE):
             return _l1(body), False
         try:
             return body.decode("utf-8"), True
         except UnicodeDecodeError:
             return _l1(body), False
-    if re.search(r"\bapplication/octet-stream\b", ct, re.I):
+    if re.search(r"\bapplication/octet-stream\b", ct, re.IGNORECASE):
         try:
             s, flagged = body.decode("utf-8", "surrogatepass"), True
         except UnicodeDecodeError:
@@ -495,7 +495,7 @@ def content_chunks(raw: bytes) -> Iterator[bytes]:
         yield from _part_chunks(part)
 
 
-def content_digest(raw: bytes) -> "hashlib._Hash":
+def content_digest(raw: bytes) -> hashlib._Hash:
     """A SHA-256 object fed like PublicInbox::ContentHash::content_digest."""
     dig = hashlib.sha256()
     for c in content_chunks(raw):
@@ -525,7 +525,7 @@ _DATE_RE = re.compile(
     rb")(?:\s|$)")
 _RECVD_RE = re.compile(
     rb"\s*([0-9]+\s+[a-zA-Z]+\s+[0-9]{2,4}\s+[0-9]+[^0-9][0-9]+(?:[^0-9][0-9]+)"
-    rb"\s+([+\-][0-9]+))", re.S)
+    rb"\s+([+\-][0-9]+))", re.DOTALL)
 
 
 def _str2ts(date: bytes) -> int | None:
@@ -616,7 +616,7 @@ def _gm_stamp(ts: int) -> str:
 
 
 def digest2mid(raw: bytes, date_ts: int | None = None,
-               digest: "hashlib._Hash | None" = None) -> str:
+               digest: hashlib._Hash | None = None) -> str:
     """Generated Message-ID like PublicInbox::Import::digest2mid.
 
     *date_ts* is public-inbox's ``msg_datestamp`` of the message (Date:,

@@ -17,26 +17,26 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 __all__ = [
+    "MIME_NESTING_LIMIT",
+    "MIME_PARTS_LIMIT",
     "Part",
-    "iter_parts",
-    "split_message",
+    "decode_base64",
+    "decode_body",
+    "decode_qp",
     "header_raw",
     "headers_of",
-    "parse_content_type",
-    "parse_content_disposition",
+    "iter_parts",
     "mime_header_decode",
+    "parse_content_disposition",
+    "parse_content_type",
     "perl_encoding",
     "perl_mime_encoding",
     "python_codec",
-    "decode_base64",
-    "decode_qp",
-    "decode_body",
-    "MIME_PARTS_LIMIT",
-    "MIME_NESTING_LIMIT",
+    "split_message",
 ]
 
 MIME_PARTS_LIMIT = 1000
@@ -60,7 +60,7 @@ def _hdr_truncate(hdr: bytes) -> bytes:
 
 
 _BLANK_RE = re.compile(rb"\r?\n(\r?\n)")
-_HDR_ONLY_RE = re.compile(rb"^[a-z0-9-]+[ \t]*:", re.I | re.M)
+_HDR_ONLY_RE = re.compile(rb"^[a-z0-9-]+[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _EOL_RE = re.compile(rb"(\r?\n)")
 
 
@@ -104,7 +104,7 @@ def _hdr_re(name: str) -> re.Pattern[bytes]:
     if r is None:
         pat = (rb"^" + re.escape(name.encode("latin-1")) +
                rb":[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)")
-        r = re.compile(pat, re.I | re.M)
+        r = re.compile(pat, re.IGNORECASE | re.MULTILINE)
         _HDR_RE_CACHE[name] = r
     return r
 
@@ -196,37 +196,37 @@ _WINLATIN = {"latin1": 1252, "latin2": 1250, "cyrillic": 1251,
 # (pattern, replacement-callable) in the order Encode::Alias tries them
 # (most recently defined first); a subset of Encode::Alias::init_aliases
 _ALIASES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^([^\s_]+)[\s_]+([^\s_]*)$", re.I), "ws"),
-    (re.compile(r"\bUTF-8$", re.I), "=utf-8-strict"),
-    (re.compile(r"cp65001", re.I), "=utf-8-strict"),
-    (re.compile(r"cp65000", re.I), "=UTF-7"),
-    (re.compile(r"\bhk(?:scs)?[-_]?big5$", re.I), "=big5-hkscs"),
-    (re.compile(r"\bbig5-?hk(?:scs)?$", re.I), "=big5-hkscs"),
-    (re.compile(r"\btca[-_]?big5$", re.I), "=big5-eten"),
-    (re.compile(r"\bbig5-?et(?:en)?$", re.I), "=big5-eten"),
-    (re.compile(r"\bbig-?5$", re.I), "=big5-eten"),
-    (re.compile(r"\bks_c_5601-1987$", re.I), "=cp949"),
-    (re.compile(r"(?:x-)?windows-949$", re.I), "=cp949"),
-    (re.compile(r"(?:x-)?uhc$", re.I), "=cp949"),
-    (re.compile(r"\bkr.*euc$", re.I), "=euc-kr"),
-    (re.compile(r"\beuc.*kr$", re.I), "=euc-kr"),
-    (re.compile(r"\bwindows-31j$", re.I), "=cp932"),
-    (re.compile(r"\bsjis$", re.I), "=shiftjis"),
-    (re.compile(r"\bshift.*jis$", re.I), "=shiftjis"),
-    (re.compile(r"\bujis$", re.I), "=euc-jp"),
-    (re.compile(r"\bjp.*euc$", re.I), "=euc-jp"),
-    (re.compile(r"\beuc.*jp$", re.I), "=euc-jp"),
-    (re.compile(r"\bjis$", re.I), "=7bit-jis"),
-    (re.compile(r"\bGB[-_ ]?2312(?!-?raw)", re.I), "=euc-cn"),
-    (re.compile(r"^gbk$", re.I), "=cp936"),
-    (re.compile(r"\bcn.*euc$", re.I), "=euc-cn"),
-    (re.compile(r"\beuc.*cn$", re.I), "=euc-cn"),
-    (re.compile(r"\bkoi8[\s\-_]*([ru])$", re.I), "koi8"),
-    (re.compile(r"^macce$", re.I), "=MacCentralEurRoman"),
-    (re.compile(r"^macintosh$", re.I), "=MacRoman"),
-    (re.compile(r"^(?:x[_-])?mac[_-](.*)$", re.I), "mac"),
-    (re.compile(r"\b(?:cp|ibm|ms|windows)[-_ ]?(\d{2,4})$", re.I), "cp"),
-    (re.compile(r"\btis-?620\b", re.I), "=iso-8859-11"),
+    (re.compile(r"^([^\s_]+)[\s_]+([^\s_]*)$", re.IGNORECASE), "ws"),
+    (re.compile(r"\bUTF-8$", re.IGNORECASE), "=utf-8-strict"),
+    (re.compile(r"cp65001", re.IGNORECASE), "=utf-8-strict"),
+    (re.compile(r"cp65000", re.IGNORECASE), "=UTF-7"),
+    (re.compile(r"\bhk(?:scs)?[-_]?big5$", re.IGNORECASE), "=big5-hkscs"),
+    (re.compile(r"\bbig5-?hk(?:scs)?$", re.IGNORECASE), "=big5-hkscs"),
+    (re.compile(r"\btca[-_]?big5$", re.IGNORECASE), "=big5-eten"),
+    (re.compile(r"\bbig5-?et(?:en)?$", re.IGNORECASE), "=big5-eten"),
+    (re.compile(r"\bbig-?5$", re.IGNORECASE), "=big5-eten"),
+    (re.compile(r"\bks_c_5601-1987$", re.IGNORECASE), "=cp949"),
+    (re.compile(r"(?:x-)?windows-949$", re.IGNORECASE), "=cp949"),
+    (re.compile(r"(?:x-)?uhc$", re.IGNORECASE), "=cp949"),
+    (re.compile(r"\bkr.*euc$", re.IGNORECASE), "=euc-kr"),
+    (re.compile(r"\beuc.*kr$", re.IGNORECASE), "=euc-kr"),
+    (re.compile(r"\bwindows-31j$", re.IGNORECASE), "=cp932"),
+    (re.compile(r"\bsjis$", re.IGNORECASE), "=shiftjis"),
+    (re.compile(r"\bshift.*jis$", re.IGNORECASE), "=shiftjis"),
+    (re.compile(r"\bujis$", re.IGNORECASE), "=euc-jp"),
+    (re.compile(r"\bjp.*euc$", re.IGNORECASE), "=euc-jp"),
+    (re.compile(r"\beuc.*jp$", re.IGNORECASE), "=euc-jp"),
+    (re.compile(r"\bjis$", re.IGNORECASE), "=7bit-jis"),
+    (re.compile(r"\bGB[-_ ]?2312(?!-?raw)", re.IGNORECASE), "=euc-cn"),
+    (re.compile(r"^gbk$", re.IGNORECASE), "=cp936"),
+    (re.compile(r"\bcn.*euc$", re.IGNORECASE), "=euc-cn"),
+    (re.compile(r"\beuc.*cn$", re.IGNORECASE), "=euc-cn"),
+    (re.compile(r"\bkoi8[\s\-_]*([ru])$", re.IGNORECASE), "koi8"),
+    (re.compile(r"^macce$", re.IGNORECASE), "=MacCentralEurRoman"),
+    (re.compile(r"^macintosh$", re.IGNORECASE), "=MacRoman"),
+    (re.compile(r"^(?:x[_-])?mac[_-](.*)$", re.IGNORECASE), "mac"),
+    (re.compile(r"\b(?:cp|ibm|ms|windows)[-_ ]?(\d{2,4})$", re.IGNORECASE), "cp"),
+    (re.compile(r"\btis-?620\b", re.IGNORECASE), "=iso-8859-11"),
     (re.compile(r"^thai$"), "=iso-8859-11"),
     (re.compile(r"^hebrew$"), "=iso-8859-8"),
     (re.compile(r"^greek$"), "=iso-8859-7"),
@@ -234,24 +234,24 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^cyrillic$"), "=iso-8859-5"),
     (re.compile(r"^ascii$"), "=ascii"),
     (re.compile(r"\bwin(latin[12]|cyrillic|baltic|greek|turkish|hebrew|"
-                r"arabic|vietnamese)$", re.I), "win"),
-    (re.compile(r"\b(?:iso[-_]?)?latin[-_]?(\d+)$", re.I), "latin"),
-    (re.compile(r"^(.+)@euro$", re.I), "euro"),
-    (re.compile(r"\bANSI[-_]?X3\.4[-_]?1968$", re.I), "=ascii"),
-    (re.compile(r"\biso8859(\d+)$", re.I), "iso8859"),
-    (re.compile(r"\biso[-_]?(\d+)[-_](\d+)$", re.I), "iso"),
-    (re.compile(r"\b(?:ISO[-_]?)?646(?:[-_]?US)?$", re.I), "=ascii"),
+                r"arabic|vietnamese)$", re.IGNORECASE), "win"),
+    (re.compile(r"\b(?:iso[-_]?)?latin[-_]?(\d+)$", re.IGNORECASE), "latin"),
+    (re.compile(r"^(.+)@euro$", re.IGNORECASE), "euro"),
+    (re.compile(r"\bANSI[-_]?X3\.4[-_]?1968$", re.IGNORECASE), "=ascii"),
+    (re.compile(r"\biso8859(\d+)$", re.IGNORECASE), "iso8859"),
+    (re.compile(r"\biso[-_]?(\d+)[-_](\d+)$", re.IGNORECASE), "iso"),
+    (re.compile(r"\b(?:ISO[-_]?)?646(?:[-_]?US)?$", re.IGNORECASE), "=ascii"),
     (re.compile(r"^C$"), "=ascii"),
-    (re.compile(r"^(?:US-?)ascii$", re.I), "=ascii"),
-    (re.compile(r"^UTF-?(16|32)$", re.I), "utf"),
-    (re.compile(r"^UTF-?(16|32)-?LE$", re.I), "utfle"),
-    (re.compile(r"^UTF-?(16|32)-?BE$", re.I), "utfbe"),
-    (re.compile(r"^iso-10646-1$", re.I), "=UCS-2BE"),
-    (re.compile(r"^UCS-?4-?(BE|LE|)?$", re.I), "ucs4"),
-    (re.compile(r"^UCS-?2-?(BE)?$", re.I), "=UCS-2BE"),
-    (re.compile(r"^UCS-?2-?LE$", re.I), "=UCS-2LE"),
-    (re.compile(r"^(unicode-1-1-)?UTF-?7$", re.I), "=UTF-7"),
-    (re.compile(r"^(.*)$", re.S), "lc"),
+    (re.compile(r"^(?:US-?)ascii$", re.IGNORECASE), "=ascii"),
+    (re.compile(r"^UTF-?(16|32)$", re.IGNORECASE), "utf"),
+    (re.compile(r"^UTF-?(16|32)-?LE$", re.IGNORECASE), "utfle"),
+    (re.compile(r"^UTF-?(16|32)-?BE$", re.IGNORECASE), "utfbe"),
+    (re.compile(r"^iso-10646-1$", re.IGNORECASE), "=UCS-2BE"),
+    (re.compile(r"^UCS-?4-?(BE|LE|)?$", re.IGNORECASE), "ucs4"),
+    (re.compile(r"^UCS-?2-?(BE)?$", re.IGNORECASE), "=UCS-2BE"),
+    (re.compile(r"^UCS-?2-?LE$", re.IGNORECASE), "=UCS-2LE"),
+    (re.compile(r"^(unicode-1-1-)?UTF-?7$", re.IGNORECASE), "=UTF-7"),
+    (re.compile(r"^(.*)$", re.DOTALL), "lc"),
 ]
 
 
@@ -377,11 +377,11 @@ def _perl_decode_lenient(perl_name: str, data: bytes) -> str:
 _EW = r"=\?[!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+(?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?\?[QqBb]\?[^?]*\?="
 _EW_SPLIT = re.compile(
     r"=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb])\?([^?]*)\?=[\t\n\x0b\x0c\r ]*=\?\1\2\?\3\?([^?]*)\?=", re.S)
-_EW_RUN = re.compile(r"^(.*?)((?:" + _EW + r"[\t\n\x0b\x0c\r ]*)*" + _EW + r")", re.S)
+    r"\?([QqBb])\?([^?]*)\?=[\t\n\x0b\x0c\r ]*=\?\1\2\?\3\?([^?]*)\?=", re.DOTALL)
+_EW_RUN = re.compile(r"^(.*?)((?:" + _EW + r"[\t\n\x0b\x0c\r ]*)*" + _EW + r")", re.DOTALL)
 _EW_CAP = re.compile(
     r"^(.*?)(=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb]\?[^?]*)\?=[\t\n\x0b\x0c\r ]*)", re.S)
+    r"\?([QqBb]\?[^?]*)\?=[\t\n\x0b\x0c\r ]*)", re.DOTALL)
 _LINE_RE = re.compile(r"^((?:[^\r\n]*(?:(?:\r\n|[\r\n])[ \t])?)*)(\r\n|[\r\n])?")
 _SPLIT_PAD = re.compile(r"(?<==)(?=[^=])")
 
@@ -478,8 +478,8 @@ _ATTR_LAX = re.compile(r"^([^;=\t\n\x0b\x0c\r ]+)[\t\n\x0b\x0c\r ]*=")
 _WS_LEAD = re.compile(r"^[\t\n\x0b\x0c\r ]+")
 _WS_TRAIL = re.compile(r"[\t\n\x0b\x0c\r ]+\n?$")
 _UNFOLD = re.compile(r"(?:\r\n|[\r\n])(?=[ \t])")
-_RFC2231_KEY = re.compile(r"^(.*)\*([0-9])\*?\n?$", re.S)
-_RFC2231_ENC = re.compile(r"^(.*)\*\n?$", re.S)
+_RFC2231_KEY = re.compile(r"^(.*)\*([0-9])\*?\n?$", re.DOTALL)
+_RFC2231_ENC = re.compile(r"^(.*)\*\n?$", re.DOTALL)
 _EXVALUE = re.compile(
     r"^([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)?'(?:[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?'(.*)\n?$")
 _BACKSLASH = re.compile(r"\\(.)")
@@ -562,8 +562,7 @@ def _parse_attributes(s: str) -> dict[str, str | None]:
     b = _Buf(s)
     attrs: dict[str, str | None] = {}
     while b.s:
-        if b.s.startswith(";"):
-            b.s = b.s[1:]
+        b.s = b.s.removeprefix(";")
         _clean_comments(b)
         if not b.s:
             return attrs
@@ -860,7 +859,7 @@ class Part:
 class _Node:
     """Internal mutable MIME node (header, crlf, body) during the walk."""
 
-    __slots__ = ("hdr", "crlf", "bdy", "is_submsg", "call_cb", "_ct", "_ctraw")
+    __slots__ = ("_ct", "_ctraw", "bdy", "call_cb", "crlf", "hdr", "is_submsg")
 
     def __init__(self, hdr: bytes, crlf: bytes, bdy: bytes | None,
                  is_submsg: bool = False) -> None:
@@ -912,11 +911,11 @@ def _mp_descend(node: _Node, nr: int) -> list[_Node] | None:
     if bdy is None:
         return None
     q = re.escape(bnd_b)
-    end_re = re.compile(rb"(?:\r?\n)?^--" + q + rb"--[ \t]*\r?$", re.M)
+    end_re = re.compile(rb"(?:\r?\n)?^--" + q + rb"--[ \t]*\r?$", re.MULTILINE)
     m = end_re.search(bdy)
     epilogue_missing = m is None
     cut = bdy[: m.start()] if m is not None else bdy
-    split_re = re.compile(rb"(?:\r?\n)?(?:^--" + q + rb"[ \t]*\r?\n)+", re.M)
+    split_re = re.compile(rb"(?:\r?\n)?(?:^--" + q + rb"[ \t]*\r?\n)+", re.MULTILINE)
     limit = MIME_PARTS_LIMIT + 3 - nr
     fields = _perl_split(split_re, cut, limit)
     pre, parts = fields[0], fields[1:]
