@@ -69,13 +69,15 @@ class GitReader:
             key = pygit2.Oid(hex=oid)
         except ValueError as e:
             raise CorruptObject(f"bad object id {oid!r}") from e
-        repos = [self.epoch_repo(epoch)] if epoch is not None else []
-        repos.append(self._repo_all())
-        for repo in repos:
-            obj = repo.get(key)
+        if epoch is not None:
+            obj = self.epoch_repo(epoch).get(key)
             if obj is not None:
                 data: bytes = obj.data
                 return data
+        obj = self._repo_all().get(key)
+        if obj is not None:
+            data1: bytes = obj.data
+            return data1
         # a new epoch may have appeared since all.git was opened
         self._all = None
         obj = self._repo_all().get(key)

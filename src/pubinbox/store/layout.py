@@ -123,6 +123,16 @@ def init_all(layout: Layout) -> None:
     init_bare(layout.all_git, _ALL_CONFIG)
 
 
+def ensure_all_git(layout: Layout) -> None:
+    """Create all.git if missing and list every epoch on disk in it (after
+    epochs were cloned or fetched by hand)."""
+    try:
+        init_all(layout)
+        _sync_alternates(layout)
+    except OSError as e:
+        raise StorageError(f"cannot update {layout.all_git}: {e}") from e
+
+
 def _sync_alternates(layout: Layout) -> None:
     """all.git/objects/info/alternates lists every epoch, relative, in order."""
     alt = layout.all_git / "objects" / "info" / "alternates"

@@ -32,7 +32,7 @@ from pubinbox.over.indexer import Indexer, IndexStats
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.store.fastimport import FastImport
 from pubinbox.store.git import GitReader, packed_size
-from pubinbox.store.layout import Layout, init_epoch, init_inbox
+from pubinbox.store.layout import Layout, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
 from pubinbox.store.msgmap import Msgmap
 
@@ -87,6 +87,7 @@ class InboxWriter:
         try:
             if not self.layout.epochs():
                 init_inbox(self.layout, f"public inbox for {self.ibx.primary_address}")
+            ensure_all_git(self.layout)
             self._mm = Msgmap(self.layout.msgmap, create=True)
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
@@ -315,6 +316,7 @@ def index_inbox(
     layout = Layout(ibx.inboxdir)
     layout.check()
     with InboxLock(layout.lock_file, timeout=lock_timeout):
+        ensure_all_git(layout)
         layout.own_dir.mkdir(exist_ok=True)
         mm = Msgmap(layout.msgmap, create=True)
         over = OverWriter(layout.over_db)
