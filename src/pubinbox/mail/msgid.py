@@ -55,10 +55,15 @@ def _to_friendly(s: str) -> str:
         return s
 
 
+def _bracketed(v: str) -> list[str]:
+    # nothing after the last '>' can match; avoids quadratic scans of "<<<<"
+    return _MID_EXTRACT.findall(v, 0, v.rfind(">") + 1)
+
+
 def _extract(values: list[str]) -> list[str]:
     out: list[str] = []
     for v in values:
-        cur = _MID_EXTRACT.findall(v)
+        cur = _bracketed(v)
         out.extend(cur if cur else [v])
     return out
 
@@ -100,7 +105,7 @@ def references_perl(h: Headers) -> list[str]:
     found: list[str] = []
     for field in ("References", "In-Reply-To"):
         for v in h.perl_raw(field):
-            found.extend(_MID_EXTRACT.findall(v))
+            found.extend(_bracketed(v))
     seen = {"y", "n"}
     for field in ("To", "From", "Cc"):
         for v in h.perl_raw(field):
@@ -139,7 +144,7 @@ def thread_references(h: Headers, primary: str | None = None) -> list[str]:
 
 def mid_clean(mid: str) -> str:
     """Contents of the first ``<...>``, else the string itself."""
-    m = _MID_EXTRACT.search(mid)
+    m = _MID_EXTRACT.search(mid, 0, mid.rfind(">") + 1)
     return m.group(1) if m else mid
 
 

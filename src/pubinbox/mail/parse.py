@@ -547,11 +547,19 @@ def layout_set_header(lay: Layout, name: str, values: list[bytes]) -> Layout:
     return Layout(hdr + b"".join(it), lay.body, lay.eol)
 
 
+# One pass over the header is equivalent to removing each field in turn: a
+# removed field's continuation lines can never start with "Name:".
+_UNWANTED_RE = re.compile(
+    rb"^(?:"
+    + b"|".join(re.escape(n.encode()) for n in UNWANTED_HEADERS + BAD_HEADERS)
+    + rb"):[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)",
+    re.I | re.M,
+)
+
+
 def layout_drop_unwanted(lay: Layout) -> Layout:
     """Import.pm ``drop_unwanted_headers`` on a parsed message."""
-    for name in UNWANTED_HEADERS + BAD_HEADERS:
-        lay = layout_set_header(lay, name, [])
-    return lay
+    return Layout(_UNWANTED_RE.sub(b"", lay.header), lay.body, lay.eol)
 
 
 def layout_append_header(lay: Layout, name: str, value: bytes) -> Layout:
