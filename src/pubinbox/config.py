@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "publicinbox.<name>.indexlevel": ("full", "basic, medium or full"),
     "publicinbox.<name>.feedmax": ("25", "entries in new.atom / new.html"),
     "publicinboxmda.spamcheck": ("spamc", "spamc or none"),
+    "pubinbox.locktimeout": ("300", "seconds a writer waits for inbox.lock before giving up (mda: exit 75)"),
     "pubinbox.epochsize": (
         str(int(1024**3 / 0.4)),
         "raw bytes per git epoch before rolling over to the next one",
@@ -98,6 +99,7 @@ class Config:
     values: dict[str, tuple[str, ...]]
     inboxes: tuple[InboxConfig, ...]
     epoch_size: int = DEFAULT_EPOCH_SIZE
+    lock_timeout: float = 300.0
 
     def get(self, key: str, default: str | None = None) -> str | None:
         vals = self.values.get(key.lower())
@@ -191,6 +193,7 @@ def load(path: Path) -> Config:
         values=values,
         inboxes=_inboxes(values, path),
         epoch_size=_int(values, "pubinbox.epochsize", DEFAULT_EPOCH_SIZE, path),
+        lock_timeout=float(_int(values, "pubinbox.locktimeout", 300, path)),
     )
 
 

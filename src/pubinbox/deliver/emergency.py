@@ -28,7 +28,7 @@ class Emergency:
 
     def prepare(self, raw: bytes) -> Path:
         """Write *raw* to tmp/ (fsync'd) and remember it."""
-        global _counter  # noqa: PLW0603 - a per-process sequence for unique names
+        global _counter
         try:
             for sub in ("tmp", "new", "cur"):
                 (self.maildir / sub).mkdir(parents=True, exist_ok=True)

@@ -50,10 +50,11 @@ def import_messages(
     epoch_size: int = DEFAULT_EPOCH_SIZE,
     progress: Callable[[int], None] | None = None,
     checkpoint_every: int = 2000,
+    lock_timeout: float = 300.0,
 ) -> ImportStats:
     """Store every message; returns what happened."""
     stats = ImportStats()
-    with InboxWriter(ibx, epoch_size=epoch_size, checkpoint_every=checkpoint_every) as w:
+    with InboxWriter(ibx, epoch_size=epoch_size, checkpoint_every=checkpoint_every, lock_timeout=lock_timeout) as w:
         for msg in messages:
             if progress is not None:
                 progress(len(msg.raw))

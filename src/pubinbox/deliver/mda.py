@@ -20,9 +20,7 @@ import logging
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from pubinbox.config import Config, Env, InboxConfig
 from pubinbox.deliver.emergency import Emergency
@@ -41,8 +39,8 @@ EX_TEMPFAIL = 75
 MAX_SIZE = 500 * 1024
 MAX_MID_SIZE = 244
 
-_REJECT_TYPES = re.compile(r"\A(?:text/(?:html|xhtml)|image/|audio/|video/|application/vnd\.)", re.I)
-_REJECT_EXT = re.compile(r"\.(?:exe|bat|cmd|com|pif|scr|vbs|cpl|zip|swf|swfl)\Z", re.I)
+_REJECT_TYPES = re.compile(r"\A(?:text/(?:html|xhtml)|image/|audio/|video/|application/vnd\.)", re.IGNORECASE)
+_REJECT_EXT = re.compile(r"\.(?:exe|bat|cmd|com|pif|scr|vbs|cpl|zip|swf|swfl)\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +132,6 @@ def deliver(
     env: Env,
     *,
     precheck_enabled: bool = True,
-    lock_timeout: float = 300.0,
 ) -> Outcome:
     """Deliver one message; the emergency copy is kept unless stored."""
     from pubinbox.store.writer import InboxWriter
@@ -182,7 +179,7 @@ def deliver(
         stored = False
         notes = []
         for ibx in accepted:
-            with InboxWriter(ibx, epoch_size=conf.epoch_size, lock_timeout=lock_timeout) as w:
+            with InboxWriter(ibx, epoch_size=conf.epoch_size, lock_timeout=conf.lock_timeout) as w:
                 res = w.add(raw, list_id=True)
             if res.status == "added":
                 stored = True
@@ -201,15 +198,8 @@ def deliver(
     except (OSError, MemoryError) as e:
         ems.keep()
         return Outcome(EX_TEMPFAIL, f"{type(e).__name__}: {e}")
-    except Exception as e:  # noqa: BLE001 - never lose mail: park it, let the MTA retry
+    except Exception as e:
         ems.keep()
         log.exception("unexpected error delivering message")
         return Outcome(EX_TEMPFAIL, f"internal error: {type(e).__name__}: {e}")
 
-
-def read_stdin() -> bytes:
-    return sys.stdin.buffer.read()
-
-
-def main_path(p: str) -> Path:
-    return Path(p)

@@ -253,6 +253,6 @@ class OverWriter:
         """Empty everything (for --reindex), keeping the schema."""
         self.begin()
         for table in ("over", "counter", "subject", "msgid", "id2num"):
-            self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            self.db.execute(f"DELETE FROM {table}")
         self.db.execute("DELETE FROM meta WHERE key != 'schema_version'")
         self._id_cache.clear()

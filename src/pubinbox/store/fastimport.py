@@ -129,7 +129,7 @@ class FastImport:
         self._progress += 1
         self._write(b"checkpoint\nprogress pubinbox-%d\n" % self._progress)
         want = b"progress pubinbox-%d\n" % self._progress
-        while (line := self._readline()) != want:
+        while self._readline() != want:
             pass
         tip = None
         if self._tip is not None and self._tip.startswith(":"):

@@ -72,18 +72,18 @@ class GitReader:
         if epoch is not None:
             obj = self.epoch_repo(epoch).get(key)
             if obj is not None:
-                data: bytes = obj.data
+                data: bytes = obj.data  # type: ignore[attr-defined]
                 return data
         obj = self._repo_all().get(key)
         if obj is not None:
-            data1: bytes = obj.data
+            data1: bytes = obj.data  # type: ignore[attr-defined]
             return data1
         # a new epoch may have appeared since all.git was opened
         self._all = None
         obj = self._repo_all().get(key)
         if obj is None:
             raise CorruptObject(f"blob {oid} not found in {self.layout.inboxdir}")
-        data2: bytes = obj.data
+        data2: bytes = obj.data  # type: ignore[attr-defined]
         return data2
 
     def tip(self, n: int) -> str | None:
