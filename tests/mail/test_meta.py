@@ -149,3 +149,28 @@ def _epoch_messages(bundle: Path, dest: Path, limit: int) -> list[Path]:
 )
 def test_corpus_epoch_sample(bundle: str, tmp_path: Path) -> None:
     _check(_epoch_messages(CORPUS / "epochs" / bundle, tmp_path, 2500))
+
+
+_PIECES = [
+    b"From:", b"Subject:", b"Date:", b"To:", b"Cc:", b"Sender:", b"Message-ID:",
+    b"References:", b"Received:", b"Status:", b" ", b"\n", b"\r\n", b"\t", b"<", b">",
+    b"@", b'"', b"(", b")", b"=?", b"?=", b"?q?", b"?b?", b"utf-8", b"\\", b",", b":",
+    b";", b"\x00", b"\xff", b"\xc3\xa9", b"a", b"1", b"+0100", b"Jan", b"From ",
+]
+
+
+def test_hostile_input_never_raises() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pubinbox.mail.parse import prepare_for_store
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(_PIECES), max_size=80), st.binary(max_size=40))
+    def check(pieces: list[bytes], noise: bytes) -> None:
+        raw = b"".join(pieces) + noise
+        m = extract_meta(raw, 1)
+        assert isinstance(m.author_ident, bytes) and m.commit_subject
+        prepare_for_store(raw, list_id_address="l@x", extra_mids=("g@z",))
+
+    check()

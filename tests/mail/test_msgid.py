@@ -58,7 +58,8 @@ def test_helpers() -> None:
     assert mid_escape("a b/c@d") == "a%20b%2Fc@d"
     assert id_compress("abc_-1") == "abc_-1"
     assert id_compress("a.b") == hashlib.sha1(b"a.b").hexdigest()
-    assert mid2path("a@b") == (lambda h: h[:2] + "/" + h[2:])(hashlib.sha1(b"a@b").hexdigest())
+    h = hashlib.sha1(b"a@b").hexdigest()
+    assert mid2path("a@b") == h[:2] + "/" + h[2:]
 
 
 def test_subject_path() -> None:

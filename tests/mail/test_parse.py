@@ -138,7 +138,7 @@ def test_list_id() -> None:
 
 
 def test_long_value_is_folded() -> None:
-    words = " ".join(["word%d" % i for i in range(30)])
+    words = " ".join([f"word{i}" for i in range(30)])
     out = append_header(b"A: b\n\nc", "X-Long", words)
     hdr = split_message(out)[0]
     assert b"\n\t" in hdr

@@ -21,12 +21,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pubinbox.mail.parse import Headers
 
-__all__ = ["msg_datestamp", "msg_timestamp", "str2date_zone", "date_parse"]
+__all__ = ["date_parse", "msg_datestamp", "msg_timestamp", "str2date_zone"]
 
-_MONTHS = (
-    "january february march april may june july august september october "
-    "november december"
-).split()
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 _MOY = {m: i for i, m in enumerate(_MONTHS)} | {m[:3]: i for i, m in enumerate(_MONTHS)}
 
 _OBSOLETE_TZ = {
@@ -120,7 +117,7 @@ def _rfc822(m: re.Match[str]) -> tuple[int, str] | None:
     ts += -off_s if sign == "+" else off_s
     if off_s == 0:
         sign = "+"
-    return ts, "%s%02d%02d" % (sign, tz_hh, tz_mm)
+    return ts, f"{sign}{tz_hh:02d}{tz_mm:02d}"
 
 
 def _bogus(zone: str) -> str:
@@ -152,7 +149,7 @@ def str2date_zone(s: str, now: float | None = None) -> tuple[int, str] | None:
     mins = int(off / 60) % 60
     if mins and off < 0:
         mins = 60 - mins
-    return ts, _bogus("%s%02d%02d" % (sign, hour, mins))
+    return ts, _bogus(f"{sign}{hour:02d}{mins:02d}")
 
 
 # ---------------------------------------------------------- Date::Parse
@@ -185,7 +182,7 @@ _DST_ZONES = {
 
 
 def _tz_offset(name: str) -> int | None:
-    m = re.fullmatch(r"(([-+])\d\d?)(\d\d)", name, re.A)
+    m = re.fullmatch(r"(([-+])\d\d?)(\d\d)", name, re.ASCII)
     if m:
         return int(m.group(1)) * 3600 + int(m.group(2) + m.group(3)) * 60
     if name in _ZONES:
@@ -196,7 +193,7 @@ def _tz_offset(name: str) -> int | None:
 
 
 def _sub1(pat: str, s: str) -> tuple[re.Match[str] | None, str]:
-    m = re.search(pat, s, re.A | re.S)
+    m = re.search(pat, s, re.ASCII | re.DOTALL)
     if m is None:
         return None, s
     return m, s[: m.start()] + " " + s[m.end() :]
@@ -218,10 +215,10 @@ def _strptime(date: str) -> tuple[
             break
         s = n
     s = re.sub(r"\A|\n|\Z", " ", s)
-    s = re.sub(r"([\w\s])[.,]\s", r"\1 ", s, flags=re.A)
+    s = re.sub(r"([\w\s])[.,]\s", r"\1 ", s, flags=re.ASCII)
     s = s.replace(",", " ")
-    s = re.sub(r"(" + _DAYPAT + r")\s*(den\s)?\b", " ", s, count=1, flags=re.A)
-    if not re.search(r"\S", s, re.A):
+    s = re.sub(r"(" + _DAYPAT + r")\s*(den\s)?\b", " ", s, count=1, flags=re.ASCII)
+    if not re.search(r"\S", s, re.ASCII):
         return None
     m, s = _sub1(
         r"\s(\d{4})([-:]?)(\d\d?)\2(\d\d?)(?:[-Tt ](\d\d?)(?:([-:]?)(\d\d?)"
@@ -291,7 +288,7 @@ def _strptime(date: str) -> tuple[
             m, s = _sub1(r"\s(\d{2}(\d{2})?)[\s.,]", s)
             if m:
                 year = int(m[1])
-    n = re.sub(r"\bdst\b", "", s, count=1, flags=re.A)
+    n = re.sub(r"\bdst\b", "", s, count=1, flags=re.ASCII)
     if n != s:
         dst = True
         s = n
@@ -308,8 +305,8 @@ def _strptime(date: str) -> tuple[
             zone = _numeric_zone(m)
             if zone is None:
                 return None
-    if re.search(r"\S", s, re.A):
-        n = re.sub(r"^\s*(ut?|z)\s*$", "", s, count=1, flags=re.A)
+    if re.search(r"\S", s, re.ASCII):
+        n = re.sub(r"^\s*(ut?|z)\s*$", "", s, count=1, flags=re.ASCII)
         if n != s:
             s = n
             zone = 0
@@ -319,7 +316,7 @@ def _strptime(date: str) -> tuple[
                 zone = _numeric_zone(m)
                 if zone is None:
                     return None
-        if re.search(r"\S", s, re.A):
+        if re.search(r"\S", s, re.ASCII):
             return None
     if hh is not None:
         if hh == 12:

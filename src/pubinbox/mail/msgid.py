@@ -44,7 +44,7 @@ __all__ = [
 #: longest Message-ID kept (Xapian term limit minus the prefix)
 MAX_MID_SIZE = 244
 _ID_MAX = 40
-_MID_EXTRACT = re.compile(r"<([^>]+)>", re.S)
+_MID_EXTRACT = re.compile(r"<([^>]+)>", re.DOTALL)
 
 
 def _to_friendly(s: str) -> str:

@@ -35,12 +35,12 @@ __all__ = [
     "append_header",
     "drop_unwanted_headers",
     "ensure_list_id",
-    "mime_header_decode",
-    "parse_layout",
     "layout_append_header",
     "layout_drop_unwanted",
     "layout_ensure_list_id",
     "layout_set_header",
+    "mime_header_decode",
+    "parse_layout",
     "perl_utf8_decode",
     "perl_utf8_encode",
     "prepare_for_store",
@@ -72,7 +72,7 @@ BAD_HEADERS = (
 
 _FROM_LINE = re.compile(rb"\A[\r\n]*From [^\r\n]*\r?\n")
 _BLANK_LINE = re.compile(rb"\r?\n(\r?\n)")
-_HEADERISH = re.compile(rb"^[a-z0-9-]+[ \t]*:", re.I | re.M)
+_HEADERISH = re.compile(rb"^[a-z0-9-]+[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _FINAL_EOL = re.compile(rb"(\r?\n)\Z")
 _ANY_EOL = re.compile(rb"\r?\n")
 _LEAD_WS = re.compile(rb"\A\s+")
@@ -139,7 +139,7 @@ def _field_re(name: str) -> re.Pattern[bytes]:
     n = re.escape(name.encode("ascii", "replace"))
     return re.compile(
         rb"^" + n + rb":[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)",
-        re.I | re.M,
+        re.IGNORECASE | re.MULTILINE,
     )
 
 
@@ -199,13 +199,13 @@ _EW_SPLIT = re.compile(
 _EW_MERGE = re.compile(
     r"=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb])\?([^?]*)\?="
     r"[ \t\n\r\f\v]*=\?\1\2\?\3\?([^?]*)\?=",
-    re.S,
+    re.DOTALL,
 )
-_EW_RUN = re.compile(r"(.*?)((?:" + _EW + r"[ \t\n\r\f\v]*)*" + _EW + r")", re.S)
+_EW_RUN = re.compile(r"(.*?)((?:" + _EW + r"[ \t\n\r\f\v]*)*" + _EW + r")", re.DOTALL)
 _EW_ONE = re.compile(
     r"(.*?)(=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb]\?[^?]*)\?="
     r"[ \t\n\r\f\v]*)",
-    re.S,
+    re.DOTALL,
 )
 _MH_LINE = re.compile(r"((?:[^\r\n]*(?:(?:\r\n|[\r\n])[ \t])?)*)(\r\n|[\r\n])?")
 _B64_SPLIT = re.compile(r"(?<==)(?=[^=])")
@@ -225,8 +225,8 @@ _PERL_CODECS = frozenset(
      "mac-roman", "mac-cyrillic", "mac-greek", "mac-iceland", "mac-latin2",
      "mac-turkish", "mac-arabic", "mac-croatian", "mac-romanian", "mac-farsi",
      "tis-620"]
-    + ["cp%d" % n for n in range(1250, 1259)]
-    + ["iso8859-%d" % n for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)]
+    + [f"cp{n}" for n in range(1250, 1259)]
+    + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)]
 )
 _PERL_CODEC_KEYS = frozenset(c.replace("_", "-") for c in _PERL_CODECS)
 _PERL_ONLY_ALIASES = {
@@ -330,7 +330,7 @@ def mime_header_decode(s: str) -> tuple[str, bool]:
             break
         while True:
             merged = _EW_MERGE.sub(
-                lambda x: "=?%s%s?%s?%s%s?=" % x.group(1, 2, 3, 4, 5), line, count=1
+                lambda x: "=?{}{}?{}?{}{}?=".format(*x.group(1, 2, 3, 4, 5)), line, count=1
             )
             if merged == line:
                 break
@@ -553,7 +553,7 @@ _UNWANTED_RE = re.compile(
     rb"^(?:"
     + b"|".join(re.escape(n.encode()) for n in UNWANTED_HEADERS + BAD_HEADERS)
     + rb"):[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)",
-    re.I | re.M,
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
