@@ -94,17 +94,43 @@ class Layout:
 
 
 def _write_if_missing(path: Path, text: str) -> None:
-    if not path.exists():
-        path.write_text(text)
+    """Write *text* unless the file has content (atomically: a crash leaves
+    either no file or the whole file)."""
+    try:
+        if path.stat().st_size > 0:
+            return
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def init_bare(path: Path, config_text: str) -> None:
     """Create a bare repository the way public-inbox does (no hooks, no
-    description), without spawning git."""
+    description), without spawning git.  A new repository is built beside
+    its final name and renamed into place, so a crash never leaves half a
+    repository; an existing one only gets what it lacks."""
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        _fill_bare(tmp, config_text)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+            # someone else created it meanwhile: keep theirs
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    _fill_bare(path, config_text)
+
+
+def _fill_bare(path: Path, config_text: str) -> None:
     for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
         (path / sub).mkdir(parents=True, exist_ok=True)
-    _write_if_missing(path / "HEAD", f"ref: {BRANCH}\n")
     _write_if_missing(path / "config", config_text)
+    _write_if_missing(path / "HEAD", f"ref: {BRANCH}\n")
 
 
 def init_epoch(layout: Layout, n: int) -> Path:

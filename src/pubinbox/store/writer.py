@@ -91,8 +91,9 @@ class InboxWriter:
             self._mm = Msgmap(self.layout.msgmap, create=True)
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
-            self._recover()
             self._epoch = self.layout.epochs()[-1]
+            init_epoch(self.layout, self._epoch)  # repairs one a crash left half-made
+            self._recover()
             self._epoch_base = int(packed_size(self.layout.epoch(self._epoch)) / PACKING_FACTOR)
         except BaseException:
             self._close_dbs()
