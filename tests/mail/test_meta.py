@@ -12,8 +12,6 @@ from pubinbox.mail.meta import extract_meta
 
 from .conftest import compare
 
-CORPUS = Path("/work/shared/corpus")
-
 #: known, accepted differences: (path suffix, field) -> reason.  Empty: the
 #: whole corpus agrees byte for byte.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
@@ -101,18 +99,18 @@ def _check(paths: list[Path]) -> None:
 
 @pytest.mark.corpus
 @pytest.mark.peer
-def test_corpus_from_large() -> None:
-    _check(sorted((CORPUS / "hard/from-large").glob("**/*.eml")))
+def test_corpus_from_large(corpus_dir: Path) -> None:
+    _check(sorted((corpus_dir / "hard/from-large").glob("**/*.eml")))
 
 
 @pytest.mark.corpus
 @pytest.mark.peer
-def test_corpus_third_party() -> None:
+def test_corpus_third_party(corpus_dir: Path) -> None:
     paths = []
-    for line in (CORPUS / "hard/INDEX.tsv").read_text().splitlines()[1:]:
+    for line in (corpus_dir / "hard/INDEX.tsv").read_text().splitlines()[1:]:
         cols = line.split("\t")
         if cols[0].startswith("third-party/") and cols[1] == "message":
-            paths.append(CORPUS / "hard" / cols[0])
+            paths.append(corpus_dir / "hard" / cols[0])
     _check(paths)
 
 
@@ -147,8 +145,8 @@ def _epoch_messages(bundle: Path, dest: Path, limit: int) -> list[Path]:
     "bundle",
     ["linux-erofs.lists.ozlabs.org.0.bundle", "linux-f2fs-devel.lists.sourceforge.net.0.bundle"],
 )
-def test_corpus_epoch_sample(bundle: str, tmp_path: Path) -> None:
-    _check(_epoch_messages(CORPUS / "epochs" / bundle, tmp_path, 2500))
+def test_corpus_epoch_sample(bundle: str, corpus_dir: Path, tmp_path: Path) -> None:
+    _check(_epoch_messages(corpus_dir / "epochs" / bundle, tmp_path, 2500))
 
 
 _PIECES = [
