@@ -13,6 +13,9 @@ at a NUL, like the C code working on the UTF-8 or byte buffer.
 
 from __future__ import annotations
 
+import functools
+import re
+
 from dataclasses import dataclass
 
 __all__ = ["Mailbox", "emails", "format_groups", "names", "pairs", "parse_groups"]
@@ -418,7 +421,12 @@ def parse_groups(value: str, utf8: bool = True) -> list[tuple[str | None, list[M
 _ESCAPED = frozenset('"\\\0\t\r\n')
 
 
+_ASCII_ATEXT_DOTS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+\Z")
+
+
 def _maybe_quote(s: str, escape_dot: bool) -> str:
+    if not escape_dot and _ASCII_ATEXT_DOTS.match(s) and s[0] != "." and s[-1] != ".":
+        return s  # fast path for the usual ASCII local part
     if (
         s
         and s[0] != "."
@@ -462,8 +470,11 @@ def _format_box(phrase: str | None, user: str, host: str, comment: str | None) -
     return name + " <" + spec + ">" + tail
 
 
-def _all_boxes(value: str) -> list[Mailbox]:
-    return [b for _, boxes in parse_groups(value) for b in boxes]
+@functools.lru_cache(maxsize=16384)
+def _all_boxes(value: str) -> tuple[Mailbox, ...]:
+    # memoised: a list's To/Cc/From values repeat across a thread, and the
+    # character-level parser is the costliest part of indexing a message
+    return tuple(b for _, boxes in parse_groups(value) for b in boxes)
 
 
 def emails(value: str, utf8: bool = True) -> list[str]:

@@ -205,6 +205,9 @@ def subject_normalized(subject: str, *, unicode_rules: bool = True) -> str:
     return re.sub(r"\A[rR][eE]:" + cls + "+", "", s, count=1)
 
 
+_NON_PATH_ASCII = re.compile(r"[^A-Za-z0-9_.~/-]+")
+
+
 def subject_path(subject: str, *, unicode_rules: bool = True) -> str:
     """The overview ``subject.path`` key for a (decoded) subject.
 
@@ -213,6 +216,8 @@ def subject_path(subject: str, *, unicode_rules: bool = True) -> str:
     An empty subject gives an empty key (public-inbox stores no sid then).
     """
     s = subject_normalized(subject, unicode_rules=unicode_rules)
+    if s.isascii():  # fast path: the same rules, for ASCII only
+        return id_compress(_NON_PATH_ASCII.sub("_", s).lower())
     out: list[str] = []
     run = False
     for c in s:

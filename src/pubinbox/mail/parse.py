@@ -113,13 +113,25 @@ def _truncate_header(hdr: bytes) -> bytes:
     return cut[: end + 1] if end >= 0 else b""
 
 
+def _blank_line(raw: bytes) -> tuple[int, bytes] | None:
+    """(end, eol) of the first ``\r?\n(\r?\n)`` match, found with bytes.find
+    (the regex has no literal prefix and scans ~10x slower)."""
+    k1 = raw.find(b"\n\n")
+    k2 = raw.find(b"\n\r\n", 0, k1 + 2 if k1 >= 0 else len(raw))
+    if k2 >= 0:
+        return k2 + 3, b"\r\n"
+    if k1 >= 0:
+        return k1 + 2, b"\n"
+    return None
+
+
 def parse_layout(raw: bytes) -> Layout:
     """Split ``raw`` into header block, body and separator line ending."""
-    m = _BLANK_LINE.search(raw)
-    if m is not None:
-        eol = m.group(1)
-        hdr = raw[: m.end() - len(eol)]
-        return Layout(_truncate_header(hdr), raw[m.end() :], eol)
+    blank = _blank_line(raw)
+    if blank is not None:
+        end, eol = blank
+        hdr = raw[: end - len(eol)]
+        return Layout(_truncate_header(hdr), raw[end:], eol)
     fe = _FINAL_EOL.search(raw)
     if _HEADERISH.search(raw) and fe is not None:
         # header only, the body is optional
@@ -144,14 +156,29 @@ def _field_re(name: str) -> re.Pattern[bytes]:
 
 
 def _unfold(v: bytes) -> bytes:
-    v = _TRAIL_WS.sub(b"", v)
-    v = _LEAD_WS.sub(b"", v)
-    return _FOLD.sub(b" ", v)
+    # bytes.strip() strips exactly the bytes \s matches in a bytes pattern
+    v = v.strip()
+    return _FOLD.sub(b" ", v) if b"\n" in v else v
+
+
+# Every field at once, with the same value rule as _field_re: for any name
+# without white space (the only ones looked up) this finds exactly what
+# _field_re(name) finds, because a continuation line always has white space
+# before its first colon and so can never start a field of such a name.
+_ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)", re.MULTILINE)
+
+
+def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
+    """{lower-case field name: [unfolded values]} in one pass."""
+    out: dict[bytes, list[bytes]] = {}
+    for name, value in _ANY_FIELD.findall(header):
+        out.setdefault(name.lower(), []).append(value)
+    return out
 
 
 def header_values(header: bytes, name: str) -> list[bytes]:
     """All values of field ``name`` in a header block, ``header_raw`` style."""
-    return [_unfold(v) for v in _field_re(name).findall(header)]
+    return [_unfold(v) for v in _field_re(name).findall(header)]  # noqa: see index_fields
 
 
 def latin1(b: bytes) -> str:
@@ -173,9 +200,12 @@ def perl_utf8_decode(s: str, flagged: bool = False) -> tuple[str, bool]:
     characters are taken as bytes and decoded as UTF-8 when valid; when not
     valid the string stays a byte string (flag off).
     """
-    if any(ord(c) > 0xFF for c in s):
+    if s.isascii():
+        return s, False
+    try:
+        b = s.encode("latin-1")
+    except UnicodeEncodeError:  # characters above U+00FF
         return s, True
-    b = s.encode("latin-1")
     try:
         d = b.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
@@ -407,10 +437,11 @@ class Headers:
     Lookups are case-insensitive and return every occurrence in order.
     """
 
-    __slots__ = ("_hdr",)
+    __slots__ = ("_hdr", "_fields")
 
     def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
         self._hdr = raw if header_only else parse_layout(raw).header
+        self._fields: dict[bytes, list[bytes]] | None = None
 
     @property
     def block(self) -> bytes:
@@ -419,7 +450,9 @@ class Headers:
 
     def raw_bytes(self, name: str) -> list[bytes]:
         """``header_raw`` values as exact bytes (unfolded and trimmed)."""
-        return header_values(self._hdr, name)
+        if self._fields is None:
+            self._fields = index_fields(self._hdr)
+        return [_unfold(v) for v in self._fields.get(name.lower().encode("ascii", "replace"), ())]
 
     def raw(self, name: str) -> list[str]:
         """``header_raw`` values; each decoded as UTF-8, else latin-1."""
