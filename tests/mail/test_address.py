@@ -103,3 +103,28 @@ def test_against_email_address_xs() -> None:
             format_groups(parse_groups(value)),
         )
         assert got == (e, n, f), value
+
+
+def test_simple_fast_path_agrees_with_full_parser(sample_mbox: Path, hard_dir: Path) -> None:
+    """The regex fast path for plain address lists gives exactly what the
+    character-level parser gives, on every From/To/Cc/Sender we have."""
+    from pubinbox.mail import address as A
+    from pubinbox.mail.mbox import iter_mbox
+    from pubinbox.mail.parse import Headers
+
+    raws = [p.read_bytes() for p in hard_dir.rglob("*.eml")]
+    with open(sample_mbox, "rb") as f:
+        raws += list(iter_mbox(f))
+    values = {"a, b", "A <a@b>,", "x <a@b>,, y <c@d>", "a@b c@d", "A <a@b> B <c@d>", "A\tB <a@b>", "<a@b> junk"}
+    for raw in raws:
+        h = Headers(raw)
+        for field in ("From", "To", "Cc", "Sender"):
+            values.update(h.perl_raw(field) + h.raw(field))
+    fast = 0
+    for v in values:
+        simple = A._simple_boxes(v)
+        if simple is None:
+            continue
+        fast += 1
+        assert simple == tuple(b for _, boxes in A.parse_groups(v) for b in boxes), v
+    assert fast > 100
