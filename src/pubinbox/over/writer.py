@@ -50,6 +50,7 @@ class OverWriter:
         self.path = path
         self._in_txn = False
         self._id_cache: dict[str, int] = {}
+        self._counters: dict[str, int] = {}  # written back at commit
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -59,6 +60,8 @@ class OverWriter:
 
     def commit(self) -> None:
         if self._in_txn:
+            for key, val in self._counters.items():
+                self.db.execute("INSERT OR REPLACE INTO counter (key, val) VALUES (?, ?)", (key, val))
             self.db.execute("COMMIT")
             self._in_txn = False
 
@@ -66,7 +69,8 @@ class OverWriter:
         if self._in_txn:
             self.db.execute("ROLLBACK")
             self._in_txn = False
-            self._id_cache.clear()
+        self._id_cache.clear()
+        self._counters.clear()
 
     def close(self) -> None:
         self.rollback()
@@ -82,9 +86,13 @@ class OverWriter:
         self.db.execute("INSERT OR REPLACE INTO meta (key, val) VALUES (?, ?)", (key, val))
 
     def _counter(self, key: str, step: int) -> int:
-        self.db.execute("INSERT OR IGNORE INTO counter (key, val) VALUES (?, 0)", (key,))
-        self.db.execute("UPDATE counter SET val = val + ? WHERE key = ?", (step, key))
-        return int(self.db.execute("SELECT val FROM counter WHERE key = ?", (key,)).fetchone()[0])
+        val = self._counters.get(key)
+        if val is None:
+            row = self.db.execute("SELECT val FROM counter WHERE key = ?", (key,)).fetchone()
+            val = int(row[0]) if row else 0
+        val += step
+        self._counters[key] = val
+        return val
 
     def _next_tid(self) -> int:
         return self._counter("thread", 1)

@@ -50,6 +50,7 @@ class Msgmap:
         except sqlite3.Error as e:
             raise IndexingError(f"{path}: {e}") from e
         self._in_txn = False
+        self._hw: int | None = None  # num_highwater not yet written back
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -59,10 +60,14 @@ class Msgmap:
 
     def commit(self) -> None:
         if self._in_txn:
+            if self._hw is not None:
+                self._highwater(self._hw)
+                self._hw = None
             self.db.execute("COMMIT")
             self._in_txn = False
 
     def rollback(self) -> None:
+        self._hw = None
         if self._in_txn:
             self.db.execute("ROLLBACK")
             self._in_txn = False
@@ -107,7 +112,7 @@ class Msgmap:
             return None
         num = cur.lastrowid
         assert num is not None
-        self._highwater(num)
+        self._hw = num if self._hw is None else max(self._hw, num)
         return num
 
     def mid_set(self, num: int, mid: str) -> bool:
@@ -117,7 +122,7 @@ class Msgmap:
             self.db.execute("INSERT INTO msgmap (num, mid) VALUES (?, ?)", (num, mid))
         except sqlite3.IntegrityError:
             return False
-        self._highwater(num)
+        self._hw = num if self._hw is None else max(self._hw, num)
         return True
 
     def num_for(self, mid: str) -> int | None:
