@@ -232,8 +232,11 @@ def _threads(inboxdir: Path) -> set[frozenset[int]]:
 
 
 def _diff(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> str:
+    def short(rows: set[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        return [tuple(str(v)[:70] if isinstance(v, str) else v for v in r) for r in sorted(rows, key=str)[:5]]
+
     sa, sb = set(a), set(b)
-    return f"live only: {sorted(sa - sb, key=str)[:5]}\nreindex only: {sorted(sb - sa, key=str)[:5]}"
+    return f"{len(sa - sb)} rows differ\nlive only: {short(sa - sb)}\nreindex only: {short(sb - sa)}"
 
 
 def expected_blobs(raws: Iterable[bytes], *, list_id_address: str | None = None) -> dict[str, bytes]:

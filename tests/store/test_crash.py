@@ -253,22 +253,22 @@ def test_import_survives_sigkill(tmp_path: Path, sample_mbox: Path) -> None:
 @pytest.mark.corpus
 @pytest.mark.slow
 def test_import_survives_sigkill_corpus(tmp_path: Path, corpus_dir: Path) -> None:
-    """2000 messages of linux-erofs, in 5 chunks, killed at random."""
+    """3000 messages of linux-erofs, in 6 chunks, killed at random."""
     t0 = time.monotonic()
     bundle = corpus_dir / "epochs" / "linux-erofs.lists.ozlabs.org.0.bundle"
     mirror = tmp_path / "erofs.git"
     subprocess.run(["git", "clone", "-q", "--mirror", str(bundle), str(mirror)], check=True)
     mbox = tmp_path / "erofs.mbox"
     subprocess.run([sys.executable, str(corpus_dir / "tools" / "epoch2mboxrd.py"), str(mirror), str(mbox),
-                    "--limit", "2000"], check=True, capture_output=True)
+                    "--limit", "3000"], check=True, capture_output=True)
     with mbox.open("rb") as f:
         messages = list(iter_mbox(f))
-    assert len(messages) == 2000
+    assert len(messages) == 3000
     d = _setup(tmp_path, "12m")
-    chunks = _split(messages, 5, tmp_path)
+    chunks = _split(messages, 6, tmp_path)
     killer = Killer(random.Random(CRASH_SEED + 1), tmp_path)
     try:
-        _import_with_kills(d, chunks, killer, max_delay=6.0, max_kills_per_chunk=3, small_checkpoint=(10, 60))
+        _import_with_kills(d, chunks, killer, max_delay=3.0, max_kills_per_chunk=4, small_checkpoint=(10, 60))
     finally:
         killer.cleanup()
     st = check_consistent(d)
