@@ -346,9 +346,9 @@ def _mda_with_kills(d: Path, msgs: list[bytes], killer: Killer, em: Path, *, kil
                     deadline = time.monotonic() + 30
                     while not _emergency_copies(em, p.pid) and p.poll() is None and time.monotonic() < deadline:
                         time.sleep(0.002)
-                    delay = rng.uniform(0, 0.4)
+                    delay = rng.uniform(0, 0.12)  # the rest of a delivery takes ~0.1-0.3 s
                 else:
-                    delay = rng.uniform(0, 1.2)
+                    delay = rng.uniform(0, 0.6)
                 try:
                     p.wait(timeout=delay)
                 except subprocess.TimeoutExpired:
