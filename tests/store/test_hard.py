@@ -216,6 +216,6 @@ def test_generated_message_id_survives_reindex_at_header_limit(tmp_path: Path) -
         f.write_bytes(msg)
         run_cli("import", "-q", "test", str(f), check=True)
     st = check_consistent(d)
-    ((num, blob, mid), _) = st.over
+    ((_num, blob, mid), _) = st.over
     assert header_mids(st.blobs[blob]) == [mid]  # it is in the blob...
     check_reindex_matches(d, tmp_path)  # ...and a reindex must find it there
