@@ -472,9 +472,13 @@ def _format_box(phrase: str | None, user: str, host: str, comment: str | None) -
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDR = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
-_ITEM_NC = rf"(?:(?:{_ATOM}(?:[ \t]+{_ATOM})*)[ \t]*<{_ADDR}>|{_ADDR})"
+_QUOTED = r'"[^"\\\r\n]*"'
+_ITEM_NC = rf"(?:(?:{_ATOM}(?:[ \t]+{_ATOM})*|{_QUOTED})[ \t]*<{_ADDR}>|{_ADDR})"
 _SIMPLE_LIST = re.compile(rf"[ \t]*{_ITEM_NC}(?:[ \t]*,[ \t]*{_ITEM_NC})*[ \t]*,?[ \t]*")
-_SIMPLE_ITEM = re.compile(rf"(?:(?P<phrase>{_ATOM}(?:[ \t]+{_ATOM})*)[ \t]*<(?P<angle>{_ADDR})>|(?P<bare>{_ADDR}))")
+_SIMPLE_ITEM = re.compile(
+    rf"(?:(?:(?P<phrase>{_ATOM}(?:[ \t]+{_ATOM})*)|\"(?P<quoted>[^\"\\\\\r\n]*)\")[ \t]*<(?P<angle>{_ADDR})>"
+    rf"|(?P<bare>{_ADDR}))"
+)
 _WS_RUN = re.compile(r"[ \t]+")
 
 
@@ -490,7 +494,11 @@ def _simple_boxes(value: str) -> tuple[Mailbox, ...] | None:
         addr = m.group("angle") or m.group("bare")
         user, _, host = addr.rpartition("@")
         phrase = m.group("phrase")
-        out.append(Mailbox(_WS_RUN.sub(" ", phrase) if phrase else None, user, host, None))
+        if phrase:
+            phrase = _WS_RUN.sub(" ", phrase)
+        else:  # a quoted phrase is taken as written; an empty one is no phrase
+            phrase = m.group("quoted") or None
+        out.append(Mailbox(phrase, user, host, None))
     return tuple(out)
 
 

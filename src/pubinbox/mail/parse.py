@@ -165,7 +165,9 @@ def _unfold(v: bytes) -> bytes:
 # without white space (the only ones looked up) this finds exactly what
 # _field_re(name) finds, because a continuation line always has white space
 # before its first colon and so can never start a field of such a name.
-_ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)", re.MULTILINE)
+# (a continuation line has a blank before its first colon, written so the
+# regex engine never backtracks: "[^:\n \t]*[ \t]")
+_ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n \t]*[ \t][^\n]*\r?\n)*)", re.MULTILINE)
 
 
 def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
@@ -437,11 +439,12 @@ class Headers:
     Lookups are case-insensitive and return every occurrence in order.
     """
 
-    __slots__ = ("_hdr", "_fields")
+    __slots__ = ("_hdr", "_fields", "_memo")
 
     def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
         self._hdr = raw if header_only else parse_layout(raw).header
         self._fields: dict[bytes, list[bytes]] | None = None
+        self._memo: dict[str, list[bytes]] = {}
 
     @property
     def block(self) -> bytes:
@@ -450,9 +453,13 @@ class Headers:
 
     def raw_bytes(self, name: str) -> list[bytes]:
         """``header_raw`` values as exact bytes (unfolded and trimmed)."""
-        if self._fields is None:
-            self._fields = index_fields(self._hdr)
-        return [_unfold(v) for v in self._fields.get(name.lower().encode("ascii", "replace"), ())]
+        got = self._memo.get(name)
+        if got is None:
+            if self._fields is None:
+                self._fields = index_fields(self._hdr)
+            got = [_unfold(v) for v in self._fields.get(name.lower().encode("ascii", "replace"), ())]
+            self._memo[name] = got
+        return list(got)
 
     def raw(self, name: str) -> list[str]:
         """``header_raw`` values; each decoded as UTF-8, else latin-1."""
