@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pubinbox.mail import hashing, meta, parse
+from pubinbox.mail.msgid import mids as mids_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,14 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
         size=len(raw),
         lines=_lines(raw),
     )
+
+
+def all_mids(raw: bytes) -> list[str]:
+    """Message-IDs in the whole header, even past the 100 KiB that the
+    parser (like public-inbox's) looks at."""
+    blank = parse._blank_line(raw)
+    hdr = raw[: blank[0]] if blank is not None else raw
+    return mids_of(parse.Headers(hdr, header_only=True))
 
 
 def content_key(raw: bytes) -> bytes:

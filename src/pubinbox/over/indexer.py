@@ -14,13 +14,14 @@ do; numbering and threading stay in this process, in commit order.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from pubinbox.mail.ingest import Parsed, generated_mid, parse_for_index
+from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
@@ -168,7 +169,11 @@ class Indexer:
         if self.over.nums_for_blob(p.blob):
             stats.skipped += 1  # the same blob again (e.g. re-imported): already indexed
             return None
-        num, mid0 = self._number(p)
+        got = self._number(p)
+        if got is None:
+            stats.skipped += 1
+            return None
+        num, mid0 = got
         mids = (mid0,) + tuple(m for m in p.mids if m != mid0)
         self.over.add(
             NewRow(
@@ -191,25 +196,65 @@ class Indexer:
         stats.added += 1
         return num
 
-    def _number(self, p: Parsed) -> tuple[int, str]:
-        """Article number for a message found in git, reusing msgmap's."""
+    def _number(self, p: Parsed) -> tuple[int, str] | None:
+        """Article number for a message found in git, reusing msgmap's;
+        None for an exact copy of a message already indexed."""
         mids = list(p.mids)
         order = mids[:1] + mids[:0:-1]  # first, then the rest backwards
         for mid in order:
-            num = self.mm.num_for(mid)
-            if num is not None and not self.over.has_num(num):
+            num = self._unused_num(mid)
+            if num is not None:
                 return num, mid
         for mid in order:
             num = self.mm.mid_insert(mid)
             if num is not None:
                 return num, mid
-        # no Message-ID, or all of them taken by other messages: public-inbox
-        # skips such a message; we keep it under a generated Message-ID
-        for mid in generated_mid(self.git.blob(p.blob), p.ds):
+        # No Message-ID, or all of them taken by other messages.
+        raw = self.git.blob(p.blob)
+        if mids and self._is_copy(raw, mids):
+            return None  # the same message stored twice: public-inbox skips it too
+        # a generated Message-ID a writer appended past the header size limit
+        for mid in all_mids(raw):
+            num = self._unused_num(mid)
+            if num is not None:
+                return num, mid
+        # public-inbox skips such a message; we keep it under a generated
+        # Message-ID, reusing the number it got before (reindex)
+        gen = generated_mid(raw, p.ds)
+        first = [next(gen), next(gen)]
+        for mid in first:
+            num = self._unused_num(mid)
+            if num is not None:
+                return num, mid
+        for mid in itertools.chain(first, gen):
             num = self.mm.mid_insert(mid)
             if num is not None:
                 return num, mid
         raise AssertionError("unreachable: generated_mid is endless")
+
+    def _unused_num(self, mid: str) -> int | None:
+        """msgmap's number for *mid* if no indexed message has it yet."""
+        num = self.mm.num_for(mid)
+        if num is not None and not self.over.has_num(num):
+            return num
+        return None
+
+    def _is_copy(self, raw: bytes, mids: list[str]) -> bool:
+        key = content_key(raw)
+        for mid in mids:
+            for _num, blob in self.over.blobs_for_mid(mid):
+                if content_key(self.git.blob(blob)) == key:
+                    return True
+        return False
+
+    def prune_msgmap(self) -> int:
+        """Drop msgmap rows with no message behind them (left by a crash or
+        by an older indexer); only valid once every epoch is indexed."""
+        have = {int(n) for (n,) in self.over.db.execute("SELECT num FROM over WHERE num > 0")}
+        stale = [int(n) for (n,) in self.mm.db.execute("SELECT num FROM msgmap") if int(n) not in have]
+        for num in stale:
+            self.mm.delete_num(num)
+        return len(stale)
 
 
 def count(it: Iterable[object]) -> int:

@@ -27,8 +27,12 @@ def blob_oid(data: bytes) -> str:
 class FastImport:
     """A ``git fast-import`` process appending to one epoch's branch."""
 
-    def __init__(self, git_dir: Path) -> None:
+    def __init__(self, git_dir: Path, *, lock_fd: int | None = None) -> None:
         self.git_dir = git_dir
+        # fast-import inherits the inbox lock: if we are killed, no other
+        # writer starts until it has seen EOF and exited (it may still be
+        # finishing a checkpoint that moves the branch)
+        self._pass_fds = (lock_fd,) if lock_fd is not None else ()
         self._proc: subprocess.Popen[bytes] | None = None
         self._mark = 0
         self._tip: str | None = None  # ":mark" of our last commit, or a sha at start
@@ -53,6 +57,7 @@ class FastImport:
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                pass_fds=self._pass_fds,
             )
         except OSError as e:
             raise StorageError(f"cannot start git fast-import in {self.git_dir}: {e}") from e

@@ -60,6 +60,12 @@ class InboxLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    @property
+    def fd(self) -> int | None:
+        """The locked descriptor: a child that inherits it keeps the lock
+        until it exits, even if we are killed first."""
+        return self._fd
+
     def __enter__(self) -> InboxLock:
         self.acquire()
         return self

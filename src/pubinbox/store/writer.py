@@ -266,7 +266,7 @@ class InboxWriter:
             if self._git is not None:
                 self._git.refresh()
         if fi is None:
-            fi = self._fi = FastImport(self.layout.epoch(self._epoch))
+            fi = self._fi = FastImport(self.layout.epoch(self._epoch), lock_fd=self.lock.fd)
         return fi
 
     # -- removing ----------------------------------------------------------------------
@@ -328,7 +328,7 @@ def index_inbox(
             if on_total is not None:
                 on_total(idx.pending())
             stats = idx.run(progress=progress, jobs=jobs)
-            mm.delete_above(max(over.max_num(), 0))
+            idx.prune_msgmap()
             mm.commit()
             over.commit()
         finally:
