@@ -18,7 +18,6 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
@@ -129,6 +128,8 @@ class Indexer:
                 raw = self.git.blob(c.blob, n)
                 yield parse_for_index(raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time)
             return
+        from concurrent.futures import ProcessPoolExecutor
+
         workers = jobs or max(1, (os.cpu_count() or 2))
         args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time) for c in adds]
         with ProcessPoolExecutor(max_workers=workers) as pool:

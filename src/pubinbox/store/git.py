@@ -11,14 +11,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
+from typing import TYPE_CHECKING, Any
 
 from pubinbox.errors import CorruptObject, StorageError
+from pubinbox.store.fastimport import rev_parse
 from pubinbox.store.layout import BRANCH, Layout
 
-# libgit2 re-hashes every object it reads unless told not to; git itself does
-# not, and it costs a third of bulk read time
-pygit2.settings.enable_strict_hash_verification(False)
+if TYPE_CHECKING:
+    import pygit2
+
+_PYGIT2: Any = None
+
+
+def _pygit2() -> Any:
+    """pygit2, imported on first use (it costs ~75 ms, and one ``mda``
+    delivery usually needs no git reads at all)."""
+    global _PYGIT2  # noqa: PLW0603 - a lazy import, set once
+    if _PYGIT2 is None:
+        import pygit2
+
+        # libgit2 re-hashes every object it reads unless told not to; git
+        # itself does not, and it costs a third of bulk read time
+        pygit2.settings.enable_strict_hash_verification(False)
+        _PYGIT2 = pygit2
+    return _PYGIT2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +59,8 @@ class GitReader:
     def _repo_all(self) -> pygit2.Repository:
         if self._all is None:
             try:
-                self._all = pygit2.Repository(str(self.layout.all_git))
-            except (pygit2.GitError, KeyError) as e:
+                self._all = _pygit2().Repository(str(self.layout.all_git))
+            except (_pygit2().GitError, KeyError) as e:
                 raise StorageError(f"cannot open {self.layout.all_git}: {e}") from e
         return self._all
 
@@ -52,8 +68,8 @@ class GitReader:
         repo = self._epochs.get(n)
         if repo is None:
             try:
-                repo = pygit2.Repository(str(self.layout.epoch(n)))
-            except (pygit2.GitError, KeyError) as e:
+                repo = _pygit2().Repository(str(self.layout.epoch(n)))
+            except (_pygit2().GitError, KeyError) as e:
                 raise StorageError(f"cannot open {self.layout.epoch(n)}: {e}") from e
             self._epochs[n] = repo
         return repo
@@ -66,7 +82,7 @@ class GitReader:
     def blob(self, oid: str, epoch: int | None = None) -> bytes:
         """The bytes of blob *oid* (raises CorruptObject if missing)."""
         try:
-            key = pygit2.Oid(hex=oid)
+            key = _pygit2().Oid(hex=oid)
         except ValueError as e:
             raise CorruptObject(f"bad object id {oid!r}") from e
         if epoch is not None:
@@ -87,19 +103,14 @@ class GitReader:
         return data2
 
     def tip(self, n: int) -> str | None:
-        try:
-            ref = self.epoch_repo(n).references.get(BRANCH)
-        except StorageError:
-            return None
-        if ref is None:
-            return None
-        return str(ref.resolve().target)
+        """The commit epoch *n*'s branch points at (read from the ref files)."""
+        return rev_parse(self.layout.epoch(n), BRANCH)
 
     def is_ancestor(self, n: int, old: str, new: str) -> bool:
         repo = self.epoch_repo(n)
         try:
             return old == new or bool(repo.descendant_of(new, old))
-        except (pygit2.GitError, KeyError, ValueError):
+        except (_pygit2().GitError, KeyError, ValueError):
             return False
 
     def changes(self, n: int, since: str | None, until: str | None = None) -> Iterator[Change]:
@@ -109,11 +120,12 @@ class GitReader:
         tip = until or self.tip(n)
         if tip is None:
             return
-        walker = repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        pg = _pygit2()
+        walker = repo.walk(tip, pg.enums.SortMode.TOPOLOGICAL | pg.enums.SortMode.REVERSE)
         if since is not None:
             try:
                 walker.hide(since)
-            except (KeyError, ValueError, pygit2.GitError):
+            except (KeyError, ValueError, pg.GitError):
                 pass
         for commit in walker:
             tree = commit.tree
@@ -136,11 +148,12 @@ class GitReader:
         tip = self.tip(n)
         if tip is None:
             return 0
-        walker = repo.walk(tip, pygit2.enums.SortMode.NONE)
+        pg = _pygit2()
+        walker = repo.walk(tip, pg.enums.SortMode.NONE)
         if since is not None:
             try:
                 walker.hide(since)
-            except (KeyError, ValueError, pygit2.GitError):
+            except (KeyError, ValueError, pg.GitError):
                 pass
         return sum(1 for _ in walker)
 
