@@ -41,9 +41,7 @@ TEST_EMAIL = "pubinbox-tests@example.invalid"
 
 
 @pytest.fixture(autouse=True)
-def _scrub_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
+def _scrub_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Isolate each test from the caller's environment; yields the HOME used."""
     home = tmp_path_factory.mktemp("home")
     gitconfig = home / ".gitconfig"  # what both git and libgit2 read
@@ -133,8 +131,7 @@ def _corpus_dir() -> Path:
     path = Path(value).resolve()
     if not (path / "epochs").is_dir() or not (path / "hard").is_dir():
         pytest.fail(
-            f"PUBINBOX_CORPUS={value} is not the shared corpus "
-            "(no epochs/ and hard/ in it)",
+            f"PUBINBOX_CORPUS={value} is not the shared corpus (no epochs/ and hard/ in it)",
             pytrace=False,
         )
     return path
@@ -170,8 +167,7 @@ def require_peer() -> dict[str, str]:
     missing = [tool for tool, path in found.items() if path is None]
     if missing:
         pytest.fail(
-            f"{', '.join(missing)} not on PATH: install the Debian package "
-            "public-inbox (scripts/setup does)",
+            f"{', '.join(missing)} not on PATH: install the Debian package public-inbox (scripts/setup does)",
             pytrace=False,
         )
     return {tool: path for tool, path in found.items() if path is not None}

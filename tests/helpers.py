@@ -48,14 +48,17 @@ def init_inbox(tmp: Path, name: str = "test", address: str = "test@example.com",
     return d
 
 
-def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-            check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, check: bool = False, timeout: float = 300
+) -> subprocess.CompletedProcess[bytes]:
     e = dict(os.environ)
     if env:
         e.update(env)
-    proc = subprocess.run([*PUBINBOX, *args], input=stdin, capture_output=True, env=e, timeout=timeout)
+    proc = subprocess.run([*PUBINBOX, *args], input=stdin, capture_output=True, env=e, timeout=timeout, check=False)
     if check and proc.returncode != 0:
-        raise AssertionError(f"pubinbox {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
+        raise AssertionError(
+            f"pubinbox {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}"
+        )
     return proc
 
 

@@ -95,19 +95,13 @@ def test_hard_dir_matches_corpus(hard_dir: Path, corpus_dir: Path) -> None:
             "MANIFEST.tsv",
         ):
             rel = p.relative_to(hard_dir)
-            orig = (
-                corpus_dir / "hard" / rel
-                if rel.parts[0] == "mbox-escaping"
-                else src / rel
-            )
+            orig = corpus_dir / "hard" / rel if rel.parts[0] == "mbox-escaping" else src / rel
             assert p.read_bytes() == orig.read_bytes(), rel
 
 
 @pytest.mark.corpus
 @pytest.mark.slow
-def test_sample_regenerates(
-    sample_mbox: Path, corpus_dir: Path, tmp_path: Path
-) -> None:
+def test_sample_regenerates(sample_mbox: Path, corpus_dir: Path, tmp_path: Path) -> None:
     bundle = corpus_dir / "epochs" / "linux-erofs.lists.ozlabs.org.0.bundle"
     out = tmp_path / "sample.mbox"
     subprocess.run(
@@ -120,7 +114,4 @@ def test_sample_regenerates(
         check=True,
         capture_output=True,
     )
-    assert (
-        hashlib.sha256(out.read_bytes()).hexdigest()
-        == hashlib.sha256(sample_mbox.read_bytes()).hexdigest()
-    )
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(sample_mbox.read_bytes()).hexdigest()

@@ -129,11 +129,7 @@ class Config:
     def by_address(self, address: str) -> list[InboxConfig]:
         """Inboxes whose address matches (case-insensitive, +detail ignored)."""
         want = _norm_address(address)
-        return [
-            ibx
-            for ibx in self.inboxes
-            if any(_norm_address(a) == want for a in ibx.addresses)
-        ]
+        return [ibx for ibx in self.inboxes if any(_norm_address(a) == want for a in ibx.addresses)]
 
     def by_listid(self, listid: str) -> list[InboxConfig]:
         want = listid.strip().lower()
@@ -238,9 +234,7 @@ def _inboxes(values: dict[str, tuple[str, ...]], path: Path) -> tuple[InboxConfi
         except ValueError:
             raise ConfigError(f"{path}: publicinbox.{name}.feedmax must be a number") from None
         known = {"inboxdir", "mainrepo", "address", "url", "newsgroup", "listid", "indexlevel", "feedmax", "filter"}
-        extra = {
-            k[len(pre) :]: v for k, v in values.items() if k.startswith(pre) and k[len(pre) :] not in known
-        }
+        extra = {k[len(pre) :]: v for k, v in values.items() if k.startswith(pre) and k[len(pre) :] not in known}
         out.append(
             InboxConfig(
                 name=name,

@@ -37,9 +37,7 @@ class Inbox:
     def __enter__(self) -> Inbox:
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     @property
@@ -63,6 +61,4 @@ class Inbox:
         return row, self.raw(row)
 
     def thread_count(self) -> int:
-        return int(
-            self.over.db.execute("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0").fetchone()[0]
-        )
+        return int(self.over.db.execute("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0").fetchone()[0])

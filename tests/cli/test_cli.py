@@ -13,8 +13,14 @@ def test_init_writes_public_inbox_config(tmp_path: Path) -> None:
     cfg = Path(os.environ["HOME"]) / ".public-inbox" / "config"
     text = cfg.read_text()
     assert '[publicinbox "test"]' in text
-    for line in (f"inboxdir = {d}", "address = test@example.com", "url = http://example.com/test",
-                 "indexlevel = basic", "newsgroup = inbox.test", "feedmax = 10"):
+    for line in (
+        f"inboxdir = {d}",
+        "address = test@example.com",
+        "url = http://example.com/test",
+        "indexlevel = basic",
+        "newsgroup = inbox.test",
+        "feedmax = 10",
+    ):
         assert line in text
     assert (d / "git" / "0.git" / "objects").is_dir()
     assert (d / "msgmap.sqlite3").is_file() and (d / "inbox.lock").is_file()
@@ -52,8 +58,12 @@ def test_import_stdin_and_eml(tmp_path: Path) -> None:
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
     init_inbox(tmp_path)
-    for args in (("import", "nosuch", "/dev/null"), ("import", "test", str(tmp_path / "missing.mbox")),
-                 ("index", str(tmp_path / "nope")), ("info", "nosuch")):
+    for args in (
+        ("import", "nosuch", "/dev/null"),
+        ("import", "test", str(tmp_path / "missing.mbox")),
+        ("index", str(tmp_path / "nope")),
+        ("info", "nosuch"),
+    ):
         p = run_cli(*args)
         assert p.returncode != 0, args
         err = p.stderr.decode()

@@ -48,8 +48,9 @@ class Box:
             f.write("[publicinboxmda]\n\tspamcheck = none\n" + extra_config)
         self.em = tmp / "emergency"
 
-    def mda(self, raw: bytes, *args: str, recipient: str | None = ADDR, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
+    def mda(
+        self, raw: bytes, *args: str, recipient: str | None = ADDR, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         e = {"PI_EMERGENCY": str(self.em)}
         if recipient is not None:
             e["ORIGINAL_RECIPIENT"] = recipient
@@ -246,7 +247,7 @@ def test_unwritable_msgmap_exit_75_and_kept(tmp_path: Path) -> None:
 
 def test_bad_config_one_line_and_kept(tmp_path: Path) -> None:
     box = Box(tmp_path)
-    box.config.write_text("[publicinbox \"test\"\n\tinboxdir = \n")  # unparsable
+    box.config.write_text('[publicinbox "test"\n\tinboxdir = \n')  # unparsable
     p = box.mda(make_msg(1))
     assert p.returncode != 0
     err = _ok(p)
@@ -304,8 +305,10 @@ def _parallel(tmp_path: Path, msgs: list[bytes], workers: int, dup_per_worker: i
     assert len(box.kept("new")) == conflicts
     assert sorted(st.msgmap) == list(range(1, len(msgs) + 1))
     check_reindex_matches(box.dir, tmp_path)
-    print(f"\n{workers} parallel mda: {len(flat)} deliveries of {len(msgs)} messages "
-          f"({conflicts} duplicates) in {took:.1f}s")
+    print(
+        f"\n{workers} parallel mda: {len(flat)} deliveries of {len(msgs)} messages "
+        f"({conflicts} duplicates) in {took:.1f}s"
+    )
 
 
 def test_eight_parallel_mda(tmp_path: Path, sample_mbox: Path) -> None:

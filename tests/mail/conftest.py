@@ -18,8 +18,21 @@ from pubinbox.mail.parse import drop_unwanted_headers, prepare_for_store, strip_
 HERE = Path(__file__).resolve().parent
 NOW = 1700000000
 FIELDS = (
-    "author", "at", "ct", "subject", "mids", "refs", "xpath", "lc_subject",
-    "lc_from", "lc_to", "lc_cc", "ds", "ts", "dropped_sha1", "mda_sha1",
+    "author",
+    "at",
+    "ct",
+    "subject",
+    "mids",
+    "refs",
+    "xpath",
+    "lc_subject",
+    "lc_from",
+    "lc_to",
+    "lc_cc",
+    "ds",
+    "ts",
+    "dropped_sha1",
+    "mda_sha1",
 )
 
 
@@ -68,9 +81,7 @@ def python_meta(raw: bytes) -> tuple[str, ...]:
         _u8(f"{m.ds} {m.ds_zone}"),
         _u8(f"{m.ts} {m.ts_zone}"),
         hashlib.sha1(drop_unwanted_headers(raw)).hexdigest(),
-        hashlib.sha1(
-            prepare_for_store(raw, list_id_address="test@example.com", extra_mids=("gen.x@z",))
-        ).hexdigest(),
+        hashlib.sha1(prepare_for_store(raw, list_id_address="test@example.com", extra_mids=("gen.x@z",))).hexdigest(),
     )
 
 

@@ -22,9 +22,9 @@ def perl_dump(msgs: list[bytes]) -> list[str]:
     """Run the Perl helper on *msgs*; one output block per message."""
     buf = b"".join(b"%d\n" % len(m) + m for m in msgs)
     env = dict(os.environ, LC_ALL="C")
-    out = subprocess.run(["perl", "-I" + PERL_INC, str(PERL_HELPER)],
-                         input=buf, capture_output=True, check=True,
-                         env=env).stdout.decode("latin-1")
+    out = subprocess.run(
+        ["perl", "-I" + PERL_INC, str(PERL_HELPER)], input=buf, capture_output=True, check=True, env=env
+    ).stdout.decode("latin-1")
     blocks = out.split("E\n")
     assert blocks[-1] == "", blocks[-1][:200]
     blocks = blocks[:-1]
@@ -40,10 +40,8 @@ def py_dump(raw: bytes) -> str:
         dig.update(c)
         out.append(f"C {hashlib.sha1(c).hexdigest()} {len(c)}\n")
     for p in mime.iter_parts(raw):
-        fn = "-" if p.filename is None else p.filename.encode(
-            "utf-8", "surrogatepass").hex()
-        out.append(f"P {p.depth}\t{p.idx_str}\t{p.content_type}\t{fn}\t"
-                   f"{len(p.decoded())}\n")
+        fn = "-" if p.filename is None else p.filename.encode("utf-8", "surrogatepass").hex()
+        out.append(f"P {p.depth}\t{p.idx_str}\t{p.content_type}\t{fn}\t{len(p.decoded())}\n")
     ts = hashing.msg_datestamp(raw, 0)
     out.append(f"T {ts}\n")
     out.append(f"D {hashing.digest2mid(raw, ts, dig)}\n")
@@ -55,7 +53,7 @@ def compare(msgs: list[bytes], batch: int = 400) -> list[tuple[int, str, str]]:
     """Indices (with both reports) where Python and Perl disagree."""
     bad = []
     for start in range(0, len(msgs), batch):
-        chunk = msgs[start:start + batch]
+        chunk = msgs[start : start + batch]
         for i, (m, pl) in enumerate(zip(chunk, perl_dump(chunk))):
             py = py_dump(m)
             if py != pl:
@@ -66,11 +64,12 @@ def compare(msgs: list[bytes], batch: int = 400) -> list[tuple[int, str, str]]:
 def epoch_messages(git_dir: Path, limit: int) -> list[bytes]:
     """The ``m`` blobs of the first *limit* commits (newest first)."""
     revs = subprocess.run(
-        ["git", "-C", str(git_dir), "log", "--format=%H", "-n", str(limit)],
-        capture_output=True, check=True, text=True).stdout.split()
+        ["git", "-C", str(git_dir), "log", "--format=%H", "-n", str(limit)], capture_output=True, check=True, text=True
+    ).stdout.split()
     req = "".join(f"{r}:m\n" for r in revs).encode()
-    out = subprocess.run(["git", "-C", str(git_dir), "cat-file", "--batch"],
-                         input=req, capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "-C", str(git_dir), "cat-file", "--batch"], input=req, capture_output=True, check=True
+    ).stdout
     msgs = []
     pos = 0
     while pos < len(out):
@@ -80,6 +79,6 @@ def epoch_messages(git_dir: Path, limit: int) -> list[bytes]:
         if len(head) < 3 or head[1] != b"blob":
             continue
         size = int(head[2])
-        msgs.append(out[pos:pos + size])
+        msgs.append(out[pos : pos + size])
         pos += size + 1
     return msgs

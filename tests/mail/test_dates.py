@@ -103,9 +103,7 @@ def test_against_msgtime() -> None:
     perl = shutil.which("perl")
     assert perl is not None, "perl is required"
     data = "".join(d.encode().hex() + "\n" for d in DATES).encode()
-    proc = subprocess.run(
-        [perl, "-e", _PERL], input=data, capture_output=True, check=False, env={"TZ": "UTC"}
-    )
+    proc = subprocess.run([perl, "-e", _PERL], input=data, capture_output=True, check=False, env={"TZ": "UTC"})
     assert proc.returncode == 0, proc.stderr
     want = proc.stdout.decode().splitlines()
     got = []

@@ -53,7 +53,9 @@ def test_chunks_order_and_normalisation() -> None:
         b"Subject\x00[PATCH] foo: fix the frobnicator\x00",
         b"Date\x00Mon, 02 Jan 2023 10:00:00 +0000\x00",
         b"To\x00Bob <bob@example.org>\x00",
-        b"\x000:1\x00", b"b\x00", b"Hello  \nWorld",
+        b"\x000:1\x00",
+        b"b\x00",
+        b"Hello  \nWorld",
     ]
 
 
@@ -67,8 +69,7 @@ def test_hash_ignores_message_id_and_list_headers() -> None:
 def test_from_quotes_and_sender_fallback() -> None:
     a = BASE.replace(b'"Alice Example"', b"Alice Example")
     assert content_hash(a) == content_hash(BASE)
-    nofrom = BASE.replace(b'From: "Alice Example" <Alice@EXAMPLE.com>\n',
-                          b"Sender: s@example.com\n")
+    nofrom = BASE.replace(b'From: "Alice Example" <Alice@EXAMPLE.com>\n', b"Sender: s@example.com\n")
     assert chunks(nofrom)[1] == b"Sender\x00s@example.com\x00"
 
 
@@ -100,8 +101,13 @@ iVBORw0K
 --b--
 """
     assert chunks(raw) == [
-        b"\x001:1\x00", b"b\x00", b"hi",
-        b"\x001:2\x00", b"fn\x00x.png\x00", b"d\x00a picture\x00", b"b\x00",
+        b"\x001:1\x00",
+        b"b\x00",
+        b"hi",
+        b"\x001:2\x00",
+        b"fn\x00x.png\x00",
+        b"d\x00a picture\x00",
+        b"b\x00",
         b"\x89PNG\r\n",
     ]
 
@@ -134,38 +140,43 @@ def test_hash_never_raises(raw: bytes) -> None:
 
 # Files (relative to corpus/hard) where we knowingly differ, with the reason.
 KNOWN_MISMATCHES: dict[str, str] = {
-    "third-party/mailman/mailman/runners/tests/data/ascii_in_utf7.eml":
-        "charset=UTF-7 body: Perl's Encode::Unicode::UTF7 and Python's utf-7 "
-        "codec decode this (mostly ASCII) body differently",
-    "third-party/spamassassin/t/data/nice/cjk/iso-2022-jp.2":
-        "Perl's Encode::JP iso-2022-jp decoder with FB_WARN returns only the "
-        "first character ('>') without warning; Python decodes the whole body",
+    "third-party/mailman/mailman/runners/tests/data/ascii_in_utf7.eml": "charset=UTF-7 body: Perl's Encode::Unicode::UTF7 and Python's utf-7 "
+    "codec decode this (mostly ASCII) body differently",
+    "third-party/spamassassin/t/data/nice/cjk/iso-2022-jp.2": "Perl's Encode::JP iso-2022-jp decoder with FB_WARN returns only the "
+    "first character ('>') without warning; Python decodes the whole body",
 }
 
 
 def _need_perl() -> None:
     # must FAIL (not skip) when the peer is missing
     assert shutil.which("perl"), "perl is required for the peer tests"
-    assert os.path.exists("/usr/share/perl5/PublicInbox/ContentHash.pm"), \
+    assert os.path.exists("/usr/share/perl5/PublicInbox/ContentHash.pm"), (
         "Debian public-inbox is required for the peer tests"
+    )
 
 
 @pytest.mark.peer
 def test_peer_small_handmade() -> None:
     _need_perl()
-    msgs = [BASE, b"", b"\n\n", b"x", b"Subject: x", b"Subject: x\n",
-            b"Content-Type: message/rfc822\n\nSubject: in\n\nbody\n",
-            b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n \n--b--\n",
-            b"Content-Type: text/plain; charset=utf-8\n\n\xff\xfe bad\n",
-            b"Content-Type: application/octet-stream\n\nprintable text \n",
-            b"Content-Type: text/html\n\n<p>x</p>  \n",
-            b"Content-Type: text/plain\nContent-Transfer-Encoding: qp\n\na=\nb  \n"]
+    msgs = [
+        BASE,
+        b"",
+        b"\n\n",
+        b"x",
+        b"Subject: x",
+        b"Subject: x\n",
+        b"Content-Type: message/rfc822\n\nSubject: in\n\nbody\n",
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\n \n--b--\n",
+        b"Content-Type: text/plain; charset=utf-8\n\n\xff\xfe bad\n",
+        b"Content-Type: application/octet-stream\n\nprintable text \n",
+        b"Content-Type: text/html\n\n<p>x</p>  \n",
+        b"Content-Type: text/plain\nContent-Transfer-Encoding: qp\n\na=\nb  \n",
+    ]
     assert peer_mime.compare(msgs) == []
 
 
 def _hard_files(hard: Path) -> list[Path]:
-    files = [Path(p) for p in sorted(glob.glob(
-        str(hard / "from-large" / "**" / "*.eml"), recursive=True))]
+    files = [Path(p) for p in sorted(glob.glob(str(hard / "from-large" / "**" / "*.eml"), recursive=True))]
     with open(hard / "INDEX.tsv", encoding="utf-8") as f:
         next(f)
         for line in f:
@@ -195,8 +206,7 @@ def test_peer_hard_corpus(corpus_dir: Path) -> None:
 def test_peer_epoch(tmp_path: Path, corpus_dir: Path) -> None:
     _need_perl()
     git_dir = tmp_path / "erofs.git"
-    subprocess.run(["git", "clone", "-q", "--mirror", str(corpus_dir / EPOCH_BUNDLE),
-                    str(git_dir)], check=True)
+    subprocess.run(["git", "clone", "-q", "--mirror", str(corpus_dir / EPOCH_BUNDLE), str(git_dir)], check=True)
     msgs = peer_mime.epoch_messages(git_dir, 2000)
     assert len(msgs) == 2000
     assert peer_mime.compare(msgs) == []

@@ -86,9 +86,7 @@ _LINES = st.one_of(
     st.binary(max_size=40),
 )
 _TAILS = st.sampled_from([b"", b"x", b"From tail", b">From tail", b"\r", b" "])
-MESSAGES = st.builds(
-    lambda ls, t: b"".join(ls) + t, st.lists(_LINES, max_size=12), _TAILS
-)
+MESSAGES = st.builds(lambda ls, t: b"".join(ls) + t, st.lists(_LINES, max_size=12), _TAILS)
 
 
 @given(st.lists(MESSAGES, max_size=6))
@@ -105,9 +103,7 @@ def test_mboxrd_bytes_shape(m: bytes) -> None:
     assert out.startswith(b"From mboxrd@z Thu Jan  1 00:00:00 1970")
     assert out.endswith(b"\n\n")
     # one blank line after the (newline-terminated) message, nothing else
-    assert out.endswith(
-        re.sub(rb"^(>*From )", rb">\1", norm(m), flags=re.MULTILINE) + b"\n"
-    )
+    assert out.endswith(re.sub(rb"^(>*From )", rb">\1", norm(m), flags=re.MULTILINE) + b"\n")
     buf = io.BytesIO()
     write_mboxrd(m, buf)
     assert buf.getvalue() == out
@@ -148,9 +144,7 @@ def test_gzip_mboxrd(msgs: list[bytes]) -> None:
 
 
 def test_mboxrd_bytes_exact() -> None:
-    assert mboxrd_bytes(b"A: b\n\nFrom x\n>From y\nz\n") == (
-        SEP + b"A: b\n\n>From x\n>>From y\nz\n\n"
-    )
+    assert mboxrd_bytes(b"A: b\n\nFrom x\n>From y\nz\n") == (SEP + b"A: b\n\n>From x\n>>From y\nz\n\n")
     # no final newline: one is added, then the blank line
     assert mboxrd_bytes(b"A: b\n\nz") == SEP + b"A: b\n\nz\n\n"
     # CRLF messages get a CRLF From line and, like public-inbox, a LF blank line
@@ -205,14 +199,10 @@ def test_same_as_public_inbox() -> None:
         b"Subject: y\n\n>>>From \nFrom\n\n\n",
     ]
     for m in msgs:
-        perl = subprocess.run(
-            ["perl", "-e", _PERL_WRITE], input=m, capture_output=True, check=True
-        )
+        perl = subprocess.run(["perl", "-e", _PERL_WRITE], input=m, capture_output=True, check=True)
         assert perl.stdout == mboxrd_bytes(m)
     data = b"".join(mboxrd_bytes(m) for m in msgs)
-    perl = subprocess.run(
-        ["perl", "-e", _PERL_READ], input=data, capture_output=True, check=True
-    )
+    perl = subprocess.run(["perl", "-e", _PERL_READ], input=data, capture_output=True, check=True)
     assert _perl_messages(perl.stdout) == msgs == read(data)
 
 
@@ -255,9 +245,7 @@ def test_mbox_escaping_against_originals(corpus_dir: Path) -> None:
         for p in sorted((hard / "from-large" / d).glob("*.eml"))
     ]
     assert len(originals) == 25
-    assert (
-        read((hard / "mbox-escaping" / "from-lines.mboxrd").read_bytes()) == originals
-    )
+    assert read((hard / "mbox-escaping" / "from-lines.mboxrd").read_bytes()) == originals
     got = read((hard / "mbox-escaping" / "from-lines.mboxo").read_bytes(), "mboxo")
     assert got == [mboxo_readback(m) for m in originals]
 
@@ -352,9 +340,7 @@ def test_separator_rules() -> None:
     data = b"From whoever\nA: 1\n\nFrom the start\nFrom x Mon Sep 17 00:00:00 2001\nA: 2\n\n"
     assert read(data) == [b"A: 1\n\nFrom the start\n", b"A: 2\n"]
     # separators with a time zone, and gmime's bare "From -"
-    data = (
-        b"From - \nA: 1\n\nFrom a Mon Feb  8 02:53:47 PST 1993\nA: 2\n\nFrom - \nA: 3\n"
-    )
+    data = b"From - \nA: 1\n\nFrom a Mon Feb  8 02:53:47 PST 1993\nA: 2\n\nFrom - \nA: 3\n"
     assert read(data) == [b"A: 1\n", b"A: 2\n", b"A: 3\n"]
     # empty and whitespace-only messages are skipped
     assert read(SEP + SEP + b" \n\n" + SEP + b"A: b\n") == [b"A: b\n"]
@@ -405,10 +391,7 @@ def test_unknown_format() -> None:
 
 def test_streams_from_a_pipe() -> None:
     """Messages come out while the writer is still far from done."""
-    msgs = [
-        b"Subject: %d\n\n" % i + b"From line\n" + b"x" * 2000 + b"\n"
-        for i in range(3000)
-    ]
+    msgs = [b"Subject: %d\n\n" % i + b"From line\n" + b"x" * 2000 + b"\n" for i in range(3000)]
     total = sum(len(mboxrd_bytes(m)) for m in msgs)
     written = [0]
     r, w = os.pipe()

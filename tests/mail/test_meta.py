@@ -58,8 +58,7 @@ def test_multiple_from_and_subject_quirk() -> None:
 
 
 INLINE = {
-    "basic.eml": b"From: A <a@b>\nSubject: s\nDate: Mon, 2 Jan 2023 10:00:00 +0100\n"
-    b"Message-ID: <x@y>\n\nb\n",
+    "basic.eml": b"From: A <a@b>\nSubject: s\nDate: Mon, 2 Jan 2023 10:00:00 +0100\nMessage-ID: <x@y>\n\nb\n",
     "multi.eml": b"From: J\xc3\xb6 <j@x>\nFrom: k@x\nSubject: \xc3\xa9\nSubject: b\n\n",
     "latin1.eml": b"From: J\xf6rg <j\xf6@x>\nSubject: caf\xe9 \xfcber\nTo: \xe9@x\n\n",
     "sender.eml": b"Sender: Sam <sam@x>\nReceived: by x; 2 Jan 2023 10:00:00 -0000\n\n",
@@ -73,8 +72,7 @@ INLINE = {
     "viaquote.eml": b"From: \"'A U Thor <u@example.com>' via foo\" <foo@example.com>\n\n",
     "nul.eml": b"From: =?utf-8?q?a=00b?= <a@b>\nSubject: =?utf-8?q?x=00y=09z?=\n\n",
     "noheader.eml": b"no header here\n",
-    "dates.eml": b"Date: Mon, 2 Jan 2023 10:00:00 +1400\n"
-    b"Received: by x; Mon, 2 Jan 2023 09:00:00 +0000\n\n",
+    "dates.eml": b"Date: Mon, 2 Jan 2023 10:00:00 +1400\nReceived: by x; Mon, 2 Jan 2023 09:00:00 +0000\n\n",
 }
 
 
@@ -90,10 +88,7 @@ def test_inline_against_public_inbox(tmp_path: Path) -> None:
 
 def _check(paths: list[Path]) -> None:
     assert paths, "corpus not found"
-    bad = [
-        b for b in compare(paths)
-        if not any(b[0].endswith(sfx) and b[1] == f for sfx, f in KNOWN_DIFFERENCES)
-    ]
+    bad = [b for b in compare(paths) if not any(b[0].endswith(sfx) and b[1] == f for sfx, f in KNOWN_DIFFERENCES)]
     assert bad == [], f"{len(bad)} mismatches, first: {bad[:5]}"
 
 
@@ -117,14 +112,21 @@ def test_corpus_third_party(corpus_dir: Path) -> None:
 def _epoch_messages(bundle: Path, dest: Path, limit: int) -> list[Path]:
     git = dest / "repo.git"
     subprocess.run(["git", "clone", "-q", "--mirror", str(bundle), str(git)], check=True)
-    objs = subprocess.run(
-        ["git", "-C", str(git), "rev-list", "--objects", "--reverse", "master"],
-        capture_output=True, check=True,
-    ).stdout.decode().splitlines()
+    objs = (
+        subprocess.run(
+            ["git", "-C", str(git), "rev-list", "--objects", "--reverse", "master"],
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .splitlines()
+    )
     blobs = [o.split()[0] for o in objs if o.endswith(" m")][:limit]
     out = subprocess.run(
         ["git", "-C", str(git), "cat-file", "--batch"],
-        input="".join(b + "\n" for b in blobs).encode(), capture_output=True, check=True,
+        input="".join(b + "\n" for b in blobs).encode(),
+        capture_output=True,
+        check=True,
     ).stdout
     paths = []
     pos = 0
@@ -150,10 +152,43 @@ def test_corpus_epoch_sample(bundle: str, corpus_dir: Path, tmp_path: Path) -> N
 
 
 _PIECES = [
-    b"From:", b"Subject:", b"Date:", b"To:", b"Cc:", b"Sender:", b"Message-ID:",
-    b"References:", b"Received:", b"Status:", b" ", b"\n", b"\r\n", b"\t", b"<", b">",
-    b"@", b'"', b"(", b")", b"=?", b"?=", b"?q?", b"?b?", b"utf-8", b"\\", b",", b":",
-    b";", b"\x00", b"\xff", b"\xc3\xa9", b"a", b"1", b"+0100", b"Jan", b"From ",
+    b"From:",
+    b"Subject:",
+    b"Date:",
+    b"To:",
+    b"Cc:",
+    b"Sender:",
+    b"Message-ID:",
+    b"References:",
+    b"Received:",
+    b"Status:",
+    b" ",
+    b"\n",
+    b"\r\n",
+    b"\t",
+    b"<",
+    b">",
+    b"@",
+    b'"',
+    b"(",
+    b")",
+    b"=?",
+    b"?=",
+    b"?q?",
+    b"?b?",
+    b"utf-8",
+    b"\\",
+    b",",
+    b":",
+    b";",
+    b"\x00",
+    b"\xff",
+    b"\xc3\xa9",
+    b"a",
+    b"1",
+    b"+0100",
+    b"Jan",
+    b"From ",
 ]
 
 

@@ -20,8 +20,7 @@ from pubinbox.mail.mime import (
 
 
 def parts(raw: bytes) -> list[tuple[str, str, str | None, bytes]]:
-    return [(p.idx_str, p.content_type, p.filename, p.decoded())
-            for p in iter_parts(raw)]
+    return [(p.idx_str, p.content_type, p.filename, p.decoded()) for p in iter_parts(raw)]
 
 
 MIXED = b"""From: a@example.com
@@ -57,7 +56,7 @@ def test_mixed_with_attachment() -> None:
         ("1", "text/plain", None, b"hello"),
         ("2", "text/x-log", "crash.log", b"crash\n"),
     ]
-    p = list(iter_parts(MIXED))[0]
+    p = next(iter(iter_parts(MIXED)))
     assert p.text() == "hello" and p.charset == "utf-8"
 
 
@@ -83,8 +82,7 @@ diff
 --out--
 """
     got = [(i, ct, fn) for i, ct, fn, _ in parts(raw)]
-    assert got == [("1.1", "text/plain", None), ("1.2", "text/html", None),
-                   ("2", "text/x-patch", "foo.patch")]
+    assert got == [("1.1", "text/plain", None), ("1.2", "text/html", None), ("2", "text/x-patch", "foo.patch")]
     assert [p.depth for p in iter_parts(raw)] == [2, 2, 1]
 
 
@@ -115,16 +113,21 @@ inner two
     got = [(p.idx_str, p.content_type, p.is_submsg) for p in iter_parts(raw)]
     # public-inbox reports the message/rfc822 part itself and the attached
     # message's multipart container too (the latter with an empty body)
-    assert got == [("1", "text/plain", False), ("2", "message/rfc822", False),
-                   ("2.1", "multipart/mixed", True),
-                   ("2.1.1", "text/plain", False),
-                   ("2.1.2", "text/plain", False)]
+    assert got == [
+        ("1", "text/plain", False),
+        ("2", "message/rfc822", False),
+        ("2.1", "multipart/mixed", True),
+        ("2.1.1", "text/plain", False),
+        ("2.1.2", "text/plain", False),
+    ]
 
 
 def test_quoted_printable_and_crlf() -> None:
-    raw = (b"Content-Type: text/plain; charset=iso-8859-1\n"
-           b"Content-Transfer-Encoding: quoted-printable\n\n"
-           b"caf=E9 soft=\nbreak  \nx\n")
+    raw = (
+        b"Content-Type: text/plain; charset=iso-8859-1\n"
+        b"Content-Transfer-Encoding: quoted-printable\n\n"
+        b"caf=E9 soft=\nbreak  \nx\n"
+    )
     (p,) = iter_parts(raw)
     # like public-inbox: QP output has LF turned into CRLF
     assert p.decoded() == b"caf\xe9 softbreak\r\nx\r\n"
@@ -146,8 +149,7 @@ def test_broken_boundary_is_single_part() -> None:
 
 
 def test_missing_closing_boundary_and_empty_parts() -> None:
-    raw = (b"Content-Type: multipart/mixed; boundary=z\n\n"
-           b"--z\n\n \n--z\nContent-Type: text/plain\n\nlast\n\n")
+    raw = b"Content-Type: multipart/mixed; boundary=z\n\n--z\n\n \n--z\nContent-Type: text/plain\n\nlast\n\n"
     assert parts(raw) == [("1", "text/plain", None, b"last\n")]
 
 
@@ -216,8 +218,7 @@ def test_never_raises_on_random_bytes(raw: bytes) -> None:
         p.text()
 
 
-_SAMPLES = sorted(glob.glob(
-    "/work/shared/corpus/hard/from-large/**/*.eml", recursive=True))[:60]
+_SAMPLES = sorted(glob.glob("/work/shared/corpus/hard/from-large/**/*.eml", recursive=True))[:60]
 
 
 @settings(max_examples=200, deadline=None)
@@ -229,18 +230,32 @@ def test_never_raises_on_mutated_messages(seed: int, nmut: int) -> None:
             raw = bytearray(f.read())
     else:
         raw = bytearray(MIXED)
-    tokens = [b"\n", b"\r\n", b"--", b"=?", b"?=", b"\x00", b";", b"=",
-              b"boundary=", b"Content-Type: multipart/mixed; boundary=x\n",
-              b"charset=", b"\xff", b"--x\n", b"base64", b"quoted-printable"]
+    tokens = [
+        b"\n",
+        b"\r\n",
+        b"--",
+        b"=?",
+        b"?=",
+        b"\x00",
+        b";",
+        b"=",
+        b"boundary=",
+        b"Content-Type: multipart/mixed; boundary=x\n",
+        b"charset=",
+        b"\xff",
+        b"--x\n",
+        b"base64",
+        b"quoted-printable",
+    ]
     for _ in range(nmut):
         pos = rng.randrange(len(raw) + 1)
         op = rng.randrange(3)
         if op == 0:
             raw[pos:pos] = rng.choice(tokens)
         elif op == 1:
-            del raw[pos:pos + rng.randrange(1, 50)]
+            del raw[pos : pos + rng.randrange(1, 50)]
         else:
-            raw[pos:pos + 1] = bytes([rng.randrange(256)])
+            raw[pos : pos + 1] = bytes([rng.randrange(256)])
     for p in iter_parts(bytes(raw)):
         p.decoded()
         p.text()

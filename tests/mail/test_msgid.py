@@ -24,10 +24,7 @@ from pubinbox.mail.parse import Headers
 
 
 def test_mids() -> None:
-    h = Headers(
-        b"Message-ID: <a@b> <c@d>\nMessage-Id: <a@b>\nMessage-ID: bare-id\n"
-        b"Message-ID: <x\n\ty@z>\n\n"
-    )
+    h = Headers(b"Message-ID: <a@b> <c@d>\nMessage-Id: <a@b>\nMessage-ID: bare-id\nMessage-ID: <x\n\ty@z>\n\n")
     assert mids(h) == ["a@b", "c@d", "bare-id", "x y@z"]
     long = b"<" + b"m" * 300 + b"@x>"
     assert mids(Headers(b"Message-ID: " + long + b"\n\n")) == ["m" * 244]
@@ -45,8 +42,7 @@ def test_references() -> None:
 
 def test_thread_references() -> None:
     h = Headers(
-        b"Message-ID: <self@x>\nMessage-ID: <extra@x>\nX-Alt-Message-ID: <alt@x>\n"
-        b"References: <self@x> <p@x>\n\n"
+        b"Message-ID: <self@x>\nMessage-ID: <extra@x>\nX-Alt-Message-ID: <alt@x>\nReferences: <self@x> <p@x>\n\n"
     )
     assert mids_for_index(h) == ["self@x", "extra@x", "alt@x"]
     assert thread_references(h) == ["p@x", "extra@x", "alt@x"]
@@ -120,8 +116,10 @@ def test_subject_path_against_perl() -> None:
             lines.append("b " + s.encode("latin-1").hex())
             cases.append((s, False))
     proc = subprocess.run(
-        [perl, "-e", _PERL], input="\n".join(lines).encode() + b"\n",
-        capture_output=True, check=False,
+        [perl, "-e", _PERL],
+        input="\n".join(lines).encode() + b"\n",
+        capture_output=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     want = proc.stdout.decode().splitlines()

@@ -152,9 +152,7 @@ INLINE = {
     "headeronly.eml": b"Subject: only\nStatus: RO\n",
     "unwanted.eml": b"From: a@b\nLines: 3\nBytes: 4\nX-PMRQC: 1\nurgent: yes\nSubject: s\n\nb\n",
     "folded-mid.eml": b"Message-ID:\n <long@x>\nmessage-id: <second@x>\nSubject: s\n\nb\n",
-    "long-listid.eml": b"Subject: s\nMessage-ID: <"
-    + b"x" * 90
-    + b"@y>\n\nb\n",
+    "long-listid.eml": b"Subject: s\nMessage-ID: <" + b"x" * 90 + b"@y>\n\nb\n",
     "tabs.eml": b"Message-ID: <a@b>\t<c@d>   (comment with   many    spaces and more text here)\n\nb",
     "listid.eml": b"List-Id: <foo.bar>\nSubject: s\n\nb\n",
     "fromline.eml": b"From mboxrd@z Thu Jan  1 00:00:00 1970\nSubject: s\nStatus: O\n\nb\n",

@@ -126,9 +126,7 @@ def test_maildir_without_tmp(tmp_path: Path) -> None:
     (md / "cur").mkdir(parents=True)
     (md / "new").mkdir()
     (md / "new" / "1.x.y").write_bytes(M1)
-    assert list(iter_sources([str(md)], None)) == [
-        SourceMessage(M1, str(md / "new" / "1.x.y"))
-    ]
+    assert list(iter_sources([str(md)], None)) == [SourceMessage(M1, str(md / "new" / "1.x.y"))]
 
 
 def test_several_inputs_in_order(tmp_path: Path) -> None:
@@ -170,9 +168,7 @@ def test_directory_not_a_maildir(tmp_path: Path) -> None:
     (d / "cur").mkdir()  # cur/ alone is not enough
     with pytest.raises(InputError) as ei:
         list(iter_sources([str(d)], None))
-    assert str(ei.value) == (
-        f"{d} is a directory but not a Maildir (it has no cur/ and new/); give its files instead"
-    )
+    assert str(ei.value) == (f"{d} is a directory but not a Maildir (it has no cur/ and new/); give its files instead")
     assert count_hint([str(d)]) is None
 
 
@@ -191,9 +187,7 @@ def test_corrupt_gzip(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=f"^error reading {bad}: "):
         list(iter_sources([str(bad)], None))
     # truncated: the messages before the damage come out first
-    big = b"".join(
-        mboxrd_bytes(b"Subject: %d\n\n" % i + os.urandom(3000)) for i in range(50)
-    )
+    big = b"".join(mboxrd_bytes(b"Subject: %d\n\n" % i + os.urandom(3000)) for i in range(50))
     cut = tmp_path / "cut.mbox.gz"
     cut.write_bytes(gzip.compress(big)[:-5000])
     got: list[bytes] = []
@@ -223,9 +217,7 @@ def test_read_error_names_stdin() -> None:
 def _index(corpus_dir: Path) -> list[dict[str, str]]:
     with open(corpus_dir / "hard" / "INDEX.tsv", encoding="utf-8") as f:
         head = f.readline().rstrip("\n").split("\t")
-        return [
-            dict(zip(head, line.rstrip("\n").split("\t"), strict=True)) for line in f
-        ]
+        return [dict(zip(head, line.rstrip("\n").split("\t"), strict=True)) for line in f]
 
 
 @pytest.mark.corpus

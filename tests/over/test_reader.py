@@ -15,8 +15,11 @@ def _fill(tmp_path: Path) -> Inbox:
     with InboxWriter(ibx) as w:
         for n in range(1, 21):
             refs = [f"m{n - 1}@example.com"] if n % 5 else None
-            w.add(make_msg(n, refs=refs, subject="topic" if n % 5 else f"new {n}",
-                           date=f"Mon, {n:02d} Jan 2023 10:00:00 +0000"))
+            w.add(
+                make_msg(
+                    n, refs=refs, subject="topic" if n % 5 else f"new {n}", date=f"Mon, {n:02d} Jan 2023 10:00:00 +0000"
+                )
+            )
     return Inbox.open(ibx)
 
 

@@ -65,7 +65,9 @@ def _git(git_dir: Path, *args: str, stdin: bytes | None = None) -> bytes:
 def tip(git_dir: Path) -> str | None:
     p = subprocess.run(
         ["git", f"--git-dir={git_dir}", "rev-parse", "-q", "--verify", "refs/heads/master"],
-        capture_output=True, check=False, text=True,
+        capture_output=True,
+        check=False,
+        text=True,
     )
     return p.stdout.strip() or None
 
@@ -137,8 +139,10 @@ def load_state(inboxdir: Path) -> InboxState:
     over_path = inboxdir / "pubinbox" / "over.sqlite3"
     ov = sqlite3.connect(f"file:{over_path}?mode=ro", uri=True)
     try:
-        over = [(int(n), str(b), str(m)) for n, b, m in ov.execute(
-            "SELECT num, blob, mid FROM over WHERE num > 0 ORDER BY num")]
+        over = [
+            (int(n), str(b), str(m))
+            for n, b, m in ov.execute("SELECT num, blob, mid FROM over WHERE num > 0 ORDER BY num")
+        ]
         over_meta = {str(k): str(v) for k, v in ov.execute("SELECT key, val FROM meta")}
     finally:
         ov.close()
@@ -190,8 +194,12 @@ def check_git(inboxdir: Path) -> None:
     assert eps, "no epochs"
     for n in eps:
         gd = inboxdir / "git" / f"{n}.git"
-        p = subprocess.run(["git", f"--git-dir={gd}", "fsck", "--no-progress", "--no-dangling"],
-                           capture_output=True, check=False, text=True)
+        p = subprocess.run(
+            ["git", f"--git-dir={gd}", "fsck", "--no-progress", "--no-dangling"],
+            capture_output=True,
+            check=False,
+            text=True,
+        )
         assert p.returncode == 0, f"git fsck {gd}: {p.stdout}{p.stderr}"
     alt = (inboxdir / "all.git" / "objects" / "info" / "alternates").read_text().split()
     want = {f"../../git/{n}.git/objects" for n in eps}

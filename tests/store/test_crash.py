@@ -88,14 +88,20 @@ class Killer:
         self.events: list[str] = []
         self._pgids: list[int] = []
 
-    def start(self, cmd: list[str], *, stdin: bytes | None = None, env: dict[str, str] | None = None
-              ) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(
+        self, cmd: list[str], *, stdin: bytes | None = None, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         self.runs += 1
         err = self.log_dir / f"run-{self.runs}.err"
         with err.open("wb") as ef:
-            p = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=ef, env=env or _env(),
-                                 start_new_session=True)
+            p = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=ef,
+                env=env or _env(),
+                start_new_session=True,
+            )
         self._pgids.append(p.pid)
         if stdin is not None:
             assert p.stdin is not None
@@ -248,9 +254,11 @@ def test_import_survives_sigkill(tmp_path: Path, sample_mbox: Path) -> None:
     _assert_all_stored_once(d, messages)
     check_reindex_matches(d, tmp_path)
     assert killer.kills >= 10, killer.events  # the test really killed things
-    print(f"\nimport: {killer.kills} kills ({killer.group_kills} of the process group) in "
-          f"{killer.runs} runs, {len(messages)} messages, {len(list((d / 'git').glob('*.git')))} epochs, "
-          f"{time.monotonic() - t0:.1f}s")
+    print(
+        f"\nimport: {killer.kills} kills ({killer.group_kills} of the process group) in "
+        f"{killer.runs} runs, {len(messages)} messages, {len(list((d / 'git').glob('*.git')))} epochs, "
+        f"{time.monotonic() - t0:.1f}s"
+    )
 
 
 @pytest.mark.corpus
@@ -262,8 +270,11 @@ def test_import_survives_sigkill_corpus(tmp_path: Path, corpus_dir: Path) -> Non
     mirror = tmp_path / "erofs.git"
     subprocess.run(["git", "clone", "-q", "--mirror", str(bundle), str(mirror)], check=True)
     mbox = tmp_path / "erofs.mbox"
-    subprocess.run([sys.executable, str(corpus_dir / "tools" / "epoch2mboxrd.py"), str(mirror), str(mbox),
-                    "--limit", "3000"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(corpus_dir / "tools" / "epoch2mboxrd.py"), str(mirror), str(mbox), "--limit", "3000"],
+        check=True,
+        capture_output=True,
+    )
     with mbox.open("rb") as f:
         messages = list(iter_mbox(f))
     assert len(messages) == 3000
@@ -307,8 +318,10 @@ def test_import_survives_sigkill_corpus(tmp_path: Path, corpus_dir: Path) -> Non
             assert per_mid.get(mid, 0) >= 1, mid
     check_reindex_matches(d, tmp_path)
     assert killer.kills >= 10
-    print(f"\ncorpus import: {killer.kills} kills ({killer.group_kills} group) in {killer.runs} runs, "
-          f"{len(messages)} messages, {len(st.stored)} stored, {time.monotonic() - t0:.1f}s")
+    print(
+        f"\ncorpus import: {killer.kills} kills ({killer.group_kills} group) in {killer.runs} runs, "
+        f"{len(messages)} messages, {len(st.stored)} stored, {time.monotonic() - t0:.1f}s"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -323,12 +336,12 @@ def _mda_messages(messages: list[bytes], n: int) -> list[bytes]:
 
 
 def _emergency_copies(em: Path, pid: int) -> list[Path]:
-    return [p for sub in ("tmp", "new") if (em / sub).is_dir() for p in (em / sub).iterdir()
-            if f".{pid}_" in p.name]
+    return [p for sub in ("tmp", "new") if (em / sub).is_dir() for p in (em / sub).iterdir() if f".{pid}_" in p.name]
 
 
-def _mda_with_kills(d: Path, msgs: list[bytes], killer: Killer, em: Path, *, kill_probs: tuple[float, ...]
-                    ) -> dict[str, int]:
+def _mda_with_kills(
+    d: Path, msgs: list[bytes], killer: Killer, em: Path, *, kill_probs: tuple[float, ...]
+) -> dict[str, int]:
     """Deliver each message, killing some attempts; retry until exit 0 (the MTA).
     Returns counters.  Checks that each killed delivery left its message in
     the emergency Maildir (or had already stored it)."""
@@ -398,8 +411,10 @@ def test_mda_survives_sigkill(tmp_path: Path, sample_mbox: Path) -> None:
     _assert_all_stored_once(d, msgs, list_id="test@example.com")
     check_reindex_matches(d, tmp_path)
     assert killer.kills >= 6, killer.events
-    print(f"\nmda: {killer.kills} kills ({killer.group_kills} group) in {killer.runs} runs for {len(msgs)} "
-          f"messages; {stats}; {time.monotonic() - t0:.1f}s")
+    print(
+        f"\nmda: {killer.kills} kills ({killer.group_kills} group) in {killer.runs} runs for {len(msgs)} "
+        f"messages; {stats}; {time.monotonic() - t0:.1f}s"
+    )
 
 
 @pytest.mark.corpus
@@ -417,8 +432,10 @@ def test_mda_survives_sigkill_more(tmp_path: Path, sample_mbox: Path) -> None:
         killer.cleanup()
     _assert_all_stored_once(d, msgs, list_id="test@example.com")
     check_reindex_matches(d, tmp_path)
-    print(f"\nmda (more): {killer.kills} kills in {killer.runs} runs for {len(msgs)} messages; {stats}; "
-          f"{time.monotonic() - t0:.1f}s")
+    print(
+        f"\nmda (more): {killer.kills} kills in {killer.runs} runs for {len(msgs)} messages; {stats}; "
+        f"{time.monotonic() - t0:.1f}s"
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Input:
 
 def _body(raw: bytes) -> bytes | None:
     m = _EMPTY_LINE.search(raw)
-    return None if m is None else raw[m.end():]
+    return None if m is None else raw[m.end() :]
 
 
 def _squash(body: bytes | None) -> bytes:
@@ -85,8 +85,12 @@ def _store_all(tmp_path: Path, inputs: list[Input]) -> dict[str, object]:
                 if want in seen:
                     dropped.append((inp.origin, seen[want]))
                     continue
-                same = [o for mid in header_mids(orig) for o, body, _ in by_mid.get(mid, ())
-                        if _squash(body) == _squash(_body(orig))]
+                same = [
+                    o
+                    for mid in header_mids(orig)
+                    for o, body, _ in by_mid.get(mid, ())
+                    if _squash(body) == _squash(_body(orig))
+                ]
                 if same:
                     dropped.append((inp.origin, same[0]))
                     cross_posted.append((inp.origin, same[0]))
@@ -127,8 +131,16 @@ def _store_all(tmp_path: Path, inputs: list[Input]) -> dict[str, object]:
     p = run_cli("info", "test", check=True)
     out = p.stdout.decode()
     assert f"messages: {len(added)} " in out, out
-    return {"dir": d, "added": len(added), "dropped": dropped, "generated": generated, "state": st,
-            "cross_posted": cross_posted, "no_mid_again": no_mid_again, "same_hash": same_hash}
+    return {
+        "dir": d,
+        "added": len(added),
+        "dropped": dropped,
+        "generated": generated,
+        "state": st,
+        "cross_posted": cross_posted,
+        "no_mid_again": no_mid_again,
+        "same_hash": same_hash,
+    }
 
 
 def _default_inputs(hard_dir: Path) -> list[Input]:
@@ -151,7 +163,8 @@ def test_hard_cases_stored_byte_exact(tmp_path: Path, hard_dir: Path) -> None:
     assert len(eml_dups) == 5, dropped
     mbox_dups = [(o, first) for o, first in dropped if o.startswith("from-lines.mboxrd")]
     assert sorted(first for _, first in mbox_dups if "from-line-in-body/" in first) == sorted(
-        str(p.relative_to(hard_dir)) for p in hard_dir.glob("*from-line-in-body/*.eml")), mbox_dups
+        str(p.relative_to(hard_dir)) for p in hard_dir.glob("*from-line-in-body/*.eml")
+    ), mbox_dups
     # one post is in the mboxrd twice, as delivered to linux-btrfs and to linux-erofs
     assert r["cross_posted"] == [("from-lines.mboxrd#24", "from-lines.mboxrd#21")]
     assert len(mbox_dups) == 5, mbox_dups
@@ -190,11 +203,13 @@ def test_corpus_hard_cases_stored_byte_exact(tmp_path: Path, corpus_dir: Path) -
     check_reindex_matches(d, tmp_path)
     dropped = r["dropped"]
     assert isinstance(dropped, list)
-    print(f"\nhard (corpus): {len(inputs)} inputs ({n_large} from-large), {r['added']} stored, "
-          f"{len(dropped)} exact duplicates ({len(r['cross_posted'])} cross-posted copies), "  # type: ignore[arg-type]
-          f"{len(r['same_hash'])} same content hash, "  # type: ignore[arg-type]
-          f"{len(r['generated'])} generated Message-IDs, "  # type: ignore[arg-type]
-          f"{len(r['no_mid_again'])} identical messages without Message-ID stored again")  # type: ignore[arg-type]
+    print(
+        f"\nhard (corpus): {len(inputs)} inputs ({n_large} from-large), {r['added']} stored, "
+        f"{len(dropped)} exact duplicates ({len(r['cross_posted'])} cross-posted copies), "  # type: ignore[arg-type]
+        f"{len(r['same_hash'])} same content hash, "  # type: ignore[arg-type]
+        f"{len(r['generated'])} generated Message-IDs, "  # type: ignore[arg-type]
+        f"{len(r['no_mid_again'])} identical messages without Message-ID stored again"
+    )  # type: ignore[arg-type]
 
 
 def test_generated_message_id_survives_reindex_at_header_limit(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_message_without_message_id_gets_one(tmp_path: Path) -> None:
         res = w.add(raw)
     assert res.status == "added" and res.mid and res.mid.endswith("@z")
     with Inbox.open(ibx) as box:
-        (row, stored), = box.raw_by_mid(res.mid)
+        ((_row, stored),) = box.raw_by_mid(res.mid)
         assert stored.startswith(raw.split(b"\n\n")[0])
 
 

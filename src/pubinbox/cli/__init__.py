@@ -43,7 +43,9 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pubinbox")
-@click.option("--config", "config_path", metavar="FILE", help="config file (default: $PI_CONFIG or ~/.public-inbox/config)")
+@click.option(
+    "--config", "config_path", metavar="FILE", help="config file (default: $PI_CONFIG or ~/.public-inbox/config)"
+)
 @click.option("-v", "--verbose", count=True, help="more messages on stderr")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:

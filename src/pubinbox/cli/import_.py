@@ -12,8 +12,13 @@ from pubinbox.cli.common import find_inbox, load_config
 
 @cli.command("import")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar or summary")
-@click.option("--batch-size", type=click.IntRange(1), default=2000, show_default=True,
-              help="messages between checkpoints (what a crash can cost to redo)")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="messages between checkpoints (what a crash can cost to redo)",
+)
 @click.argument("inbox")
 @click.argument("paths", nargs=-1)
 @click.pass_context
@@ -27,7 +32,13 @@ def import_cmd(ctx: click.Context, quiet: bool, batch_size: int, inbox: str, pat
     conf = load_config(ctx)
     ibx = find_inbox(conf, inbox)
     with Progress(count_hint(paths) if paths else None, f"importing into {ibx.name}", unit="B", quiet=quiet) as bar:
-        stats = import_messages(ibx, iter_sources(paths, sys.stdin.buffer), epoch_size=conf.epoch_size, progress=bar.update,
-                                 checkpoint_every=batch_size, lock_timeout=conf.lock_timeout)
+        stats = import_messages(
+            ibx,
+            iter_sources(paths, sys.stdin.buffer),
+            epoch_size=conf.epoch_size,
+            progress=bar.update,
+            checkpoint_every=batch_size,
+            lock_timeout=conf.lock_timeout,
+        )
     if not quiet:
         click.echo(f"{ibx.name}: {stats.summary()}", err=True)

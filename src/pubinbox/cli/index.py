@@ -45,8 +45,8 @@ def index_cmd(
         if not quiet:
             n = stats.added + stats.removed
             rate = f", {n / dt:.0f} msg/s" if dt > 0 and n else ""
+            copies = f" ({stats.skipped} exact copies skipped)" if stats.skipped else ""
             print(
-                f"# {ibx.inboxdir}: indexed {stats.added} messages, removed {stats.removed}"
-                f" in {dt:.1f}s{rate}",
+                f"# {ibx.inboxdir}: indexed {stats.added} messages{copies}, removed {stats.removed} in {dt:.1f}s{rate}",
                 file=sys.stderr,
             )

@@ -202,4 +202,3 @@ def deliver(
         ems.keep()
         log.exception("unexpected error delivering message")
         return Outcome(EX_TEMPFAIL, f"internal error: {type(e).__name__}: {e}")
-

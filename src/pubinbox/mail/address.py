@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-
 from dataclasses import dataclass
 
 __all__ = ["Mailbox", "emails", "format_groups", "names", "pairs", "parse_groups"]
@@ -427,12 +426,7 @@ _ASCII_ATEXT_DOTS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+\Z")
 def _maybe_quote(s: str, escape_dot: bool) -> str:
     if not escape_dot and _ASCII_ATEXT_DOTS.match(s) and s[0] != "." and s[-1] != ".":
         return s  # fast path for the usual ASCII local part
-    if (
-        s
-        and s[0] != "."
-        and s[-1] != "."
-        and all(_atext(c) or (not escape_dot and c == ".") for c in s)
-    ):
+    if s and s[0] != "." and s[-1] != "." and all(_atext(c) or (not escape_dot and c == ".") for c in s):
         return s
     if not any(c in _ESCAPED for c in s):
         return '"' + s + '"'
@@ -547,7 +541,4 @@ def names(value: str) -> list[str]:
 
 def pairs(value: str) -> list[tuple[str | None, str | None]]:
     """``PublicInbox::Address::pairs``: [(phrase or comment, address)]."""
-    return [
-        (b.phrase if b.phrase is not None else b.comment, b.address())
-        for b in _all_boxes(value)
-    ]
+    return [(b.phrase if b.phrase is not None else b.comment, b.address()) for b in _all_boxes(value)]

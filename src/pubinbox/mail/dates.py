@@ -23,13 +23,34 @@ if TYPE_CHECKING:
 
 __all__ = ["date_parse", "msg_datestamp", "msg_timestamp", "str2date_zone"]
 
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _MOY = {m: i for i, m in enumerate(_MONTHS)} | {m[:3]: i for i, m in enumerate(_MONTHS)}
 
 _OBSOLETE_TZ = {
-    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
-    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
-    "UT": "+0000", "GMT": "+0000", "Z": "+0000",
+    "EST": "-0500",
+    "EDT": "-0400",
+    "CST": "-0600",
+    "CDT": "-0500",
+    "MST": "-0700",
+    "MDT": "-0600",
+    "PST": "-0800",
+    "PDT": "-0700",
+    "UT": "+0000",
+    "GMT": "+0000",
+    "Z": "+0000",
 }
 _SP = r"[ \t\n\r\f\v]"
 _RFC822 = re.compile(
@@ -38,8 +59,15 @@ _RFC822 = re.compile(
     r"([A-Za-z]+)" + _SP + r"+"
     r"([0-9]{2,4})" + _SP + r"+"
     r"([0-9]+)[:.]((?:[0-9]{2})|(?:" + _SP + r"?[0-9]))"
-    r"(?:[:.]((?:[0-9]{2})|(?:" + _SP + r"?[0-9])))?"
-    + _SP + r"+([+-])?[+-]*([0-9]+|" + "|".join(_OBSOLETE_TZ) + r")(?:" + _SP + r"|$)"
+    r"(?:[:.]((?:[0-9]{2})|(?:"
+    + _SP
+    + r"?[0-9])))?"
+    + _SP
+    + r"+([+-])?[+-]*([0-9]+|"
+    + "|".join(_OBSOLETE_TZ)
+    + r")(?:"
+    + _SP
+    + r"|$)"
 )
 _RECEIVED = re.compile(
     _SP + r"*([0-9]+" + _SP + r"+[a-zA-Z]+" + _SP + r"+[0-9]{2,4}" + _SP + r"+"
@@ -73,9 +101,7 @@ def _timegm(sec: int, mi: int, hour: int, mday: int, mon: int, year: int) -> int
     md = _MDAYS[mon] + (1 if mon == 1 and calendar.isleap(year) else 0)
     if not 1 <= mday <= md or not 0 <= hour <= 23 or not 0 <= mi <= 59 or not 0 <= sec <= 59:
         raise _BadDate("range")
-    days = (
-        _days_from_civil(year, mon + 1, mday)
-    )
+    days = _days_from_civil(year, mon + 1, mday)
     return days * 86400 + hour * 3600 + mi * 60 + sec
 
 
@@ -155,8 +181,17 @@ def str2date_zone(s: str, now: float | None = None) -> tuple[int, str] | None:
 # ---------------------------------------------------------- Date::Parse
 
 _DAYS = {
-    "sunday": 0, "monday": 1, "tuesday": 2, "tues": 2, "wednesday": 3,
-    "wednes": 3, "thursday": 4, "thur": 4, "thurs": 4, "friday": 5, "saturday": 6,
+    "sunday": 0,
+    "monday": 1,
+    "tuesday": 2,
+    "tues": 2,
+    "wednesday": 3,
+    "wednes": 3,
+    "thursday": 4,
+    "thur": 4,
+    "thurs": 4,
+    "friday": 5,
+    "saturday": 6,
 }
 _DAYS |= {k[:3]: v for k, v in list(_DAYS.items())}
 _DMONTHS = dict(_MOY) | {"sept": 8}
@@ -164,20 +199,77 @@ _DAYPAT = "|".join(sorted(_DAYS, reverse=True))
 _MONPAT = "|".join(sorted(_DMONTHS, reverse=True))
 _SUFPAT = "th|st|rd|nd"
 _ZONES = {
-    "gmt": 0, "ut": 0, "utc": 0, "wet": 0, "wat": -1, "at": -2, "fnt": -2,
-    "brt": -3, "mnt": -4, "ewt": -4, "ast": -4, "est": -5, "act": -5,
-    "cst": -6, "mst": -7, "pst": -8, "akst": -9, "yst": -9, "hst": -10,
-    "cat": -10, "ahst": -10, "nt": -11, "idlw": -12, "cet": 1, "mez": 1,
-    "ect": 1, "met": 1, "mewt": 1, "swt": 1, "set": 1, "fwt": 1, "eet": 2,
-    "ukr": 2, "bt": 3, "msk": 3, "wst": 8, "hkt": 8, "cct": 8, "jst": 9,
-    "kst": 9, "aest": 10, "east": 10, "gst": 10, "nzt": 12, "nzst": 12,
+    "gmt": 0,
+    "ut": 0,
+    "utc": 0,
+    "wet": 0,
+    "wat": -1,
+    "at": -2,
+    "fnt": -2,
+    "brt": -3,
+    "mnt": -4,
+    "ewt": -4,
+    "ast": -4,
+    "est": -5,
+    "act": -5,
+    "cst": -6,
+    "mst": -7,
+    "pst": -8,
+    "akst": -9,
+    "yst": -9,
+    "hst": -10,
+    "cat": -10,
+    "ahst": -10,
+    "nt": -11,
+    "idlw": -12,
+    "cet": 1,
+    "mez": 1,
+    "ect": 1,
+    "met": 1,
+    "mewt": 1,
+    "swt": 1,
+    "set": 1,
+    "fwt": 1,
+    "eet": 2,
+    "ukr": 2,
+    "bt": 3,
+    "msk": 3,
+    "wst": 8,
+    "hkt": 8,
+    "cct": 8,
+    "jst": 9,
+    "kst": 9,
+    "aest": 10,
+    "east": 10,
+    "gst": 10,
+    "nzt": 12,
+    "nzst": 12,
     "idle": 12,
 }
 _DST_ZONES = {
-    "brst": -2, "adt": -3, "edt": -4, "cdt": -5, "mdt": -6, "pdt": -7,
-    "akdt": -8, "ydt": -8, "hdt": -9, "bst": 1, "mest": 2, "metdst": 2,
-    "sst": 2, "fst": 2, "cest": 2, "eest": 3, "msd": 4, "wadt": 8, "kdt": 10,
-    "aedt": 11, "eadt": 11, "nzd": 13, "nzdt": 13,
+    "brst": -2,
+    "adt": -3,
+    "edt": -4,
+    "cdt": -5,
+    "mdt": -6,
+    "pdt": -7,
+    "akdt": -8,
+    "ydt": -8,
+    "hdt": -9,
+    "bst": 1,
+    "mest": 2,
+    "metdst": 2,
+    "sst": 2,
+    "fst": 2,
+    "cest": 2,
+    "eest": 3,
+    "msd": 4,
+    "wadt": 8,
+    "kdt": 10,
+    "aedt": 11,
+    "eadt": 11,
+    "nzd": 13,
+    "nzdt": 13,
 }
 
 
@@ -199,9 +291,9 @@ def _sub1(pat: str, s: str) -> tuple[re.Match[str] | None, str]:
     return m, s[: m.start()] + " " + s[m.end() :]
 
 
-def _strptime(date: str) -> tuple[
-    float | None, int | None, int | None, int | None, int | None, int | None, int | None, int | None
-] | None:
+def _strptime(
+    date: str,
+) -> tuple[float | None, int | None, int | None, int | None, int | None, int | None, int | None, int | None] | None:
     """Date::Parse::strptime: (ss, mm, hh, day, month, year, zone, century)."""
     s = "".join(c.lower() if c.isascii() else c for c in date)
     merid = 24
@@ -232,9 +324,7 @@ def _strptime(date: str) -> tuple[
         ss = int(m[8]) if m[8] else None
         frac = m[9]
     if hh is None:
-        m, s = _sub1(
-            r"[:\s](\d\d?):(\d\d?)(:(\d\d?)(?:\.\d+)?)?(z)?\s*(?:([ap])\.?m?\.?)?\s", s
-        )
+        m, s = _sub1(r"[:\s](\d\d?):(\d\d?)(:(\d\d?)(?:\.\d+)?)?(z)?\s*(?:([ap])\.?m?\.?)?\s", s)
         if m:
             hh, mm = int(m[1]), int(m[2])
             ss = int(m[4]) if m[4] else None

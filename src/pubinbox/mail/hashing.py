@@ -46,8 +46,9 @@ MAX_MID_SIZE = 244
 
 # Perl's \s: ASCII-only for byte strings, Unicode for decoded strings
 _ASCII_WS = "\t\n\x0b\x0c\r "
-_UNI_WS = _ASCII_WS + "\x85\xa0\u1680" + "".join(
-    chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+_UNI_WS = (
+    _ASCII_WS + "\x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def _u8(s: str) -> bytes:
@@ -119,9 +120,11 @@ def references(hdr: bytes) -> list[bytes]:
 
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+")
 # obs-local-part / obs-domain: whitespace is allowed around the dots
-_DOTATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+"
-                      r"(?:[ \t]*\.[ \t]*[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*"
-                      r"(?:[ \t]*\.)?")
+_DOTATOM = re.compile(
+    r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+"
+    r"(?:[ \t]*\.[ \t]*[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*"
+    r"(?:[ \t]*\.)?"
+)
 _DOT_WS = re.compile(r"[ \t]+")
 
 
@@ -187,9 +190,9 @@ class _AddrParser:
                     return out
                 out.append(q)
                 continue
-            m = (_DOTATOM if not dots else re.compile(
-                r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\x80-\U0010ffff]+")).match(
-                self.s, self.i)
+            m = (_DOTATOM if not dots else re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\x80-\U0010ffff]+")).match(
+                self.s, self.i
+            )
             if m is None:
                 return out
             out.append(m.group(0))
@@ -219,7 +222,7 @@ class _AddrParser:
             j = self.s.find("]", self.i)
             if j < 0:
                 return None
-            dom = self.s[self.i:j + 1]
+            dom = self.s[self.i : j + 1]
             self.i = j + 1
         else:
             m = _DOTATOM.match(self.s, self.i)
@@ -326,8 +329,10 @@ def _format_groups(v: str) -> str:
     return ", ".join(out)
 
 
-_AT_LC = {True: re.compile("@([a-z0-9_.\\-()]*([A-Z])[^" + _UNI_WS + "]*)"),
-          False: re.compile("@([a-z0-9_.\\-()]*([A-Z])[^" + _ASCII_WS + "]*)")}
+_AT_LC = {
+    True: re.compile("@([a-z0-9_.\\-()]*([A-Z])[^" + _UNI_WS + "]*)"),
+    False: re.compile("@([a-z0-9_.\\-()]*([A-Z])[^" + _ASCII_WS + "]*)"),
+}
 _SQUEEZE = re.compile("[\r\n\t ]+")
 
 
@@ -385,12 +390,11 @@ def _strict_decode(perl_name: str, data: bytes) -> str:
 def _bom_decode(perl_name: str, data: bytes, errors: str) -> str:
     """Perl's UTF-16/UTF-32: honour a BOM, otherwise big-endian."""
     w = "16" if perl_name == "UTF-16" else "32"
-    boms = {"16": (b"\xff\xfe", b"\xfe\xff"),
-            "32": (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")}[w]
+    boms = {"16": (b"\xff\xfe", b"\xfe\xff"), "32": (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")}[w]
     if data.startswith(boms[0]):
-        return data[len(boms[0]):].decode(f"utf-{w}-le", errors)
+        return data[len(boms[0]) :].decode(f"utf-{w}-le", errors)
     if data.startswith(boms[1]):
-        return data[len(boms[1]):].decode(f"utf-{w}-be", errors)
+        return data[len(boms[1]) :].decode(f"utf-{w}-be", errors)
     return data.decode(f"utf-{w}-be", errors)
 
 
@@ -423,7 +427,8 @@ def _part_text(part: Part, ct: str, body: bytes) -> tuple[str, bool] | None:
     except _NoStr:
         pass
     if re.search(r"\btext/\b", ct, re.IGNORECASE) or (
-            not part.is_submsg and re.search(r"\bmultipart/mixed\b", ct, re.IGNORECASE)):
+        not part.is_submsg and re.search(r"\bmultipart/mixed\b", ct, re.IGNORECASE)
+    ):
         ctes = header_raw(part.header, "Content-Transfer-Encoding")
         if ctes and re.search(rb"\b7bit\b", ctes[0], re.IGNORECASE):
             return _l1(body), False
@@ -511,21 +516,49 @@ def content_hash(raw: bytes) -> bytes:
 # ---------------------------------------------------------------------------
 # dates (PublicInbox::MsgTime, RFC 822 path) and digest2mid
 
-_MOY = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july",
-     "august", "september", "october", "november", "december"])}
+_MOY = {
+    m: i
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ]
+    )
+}
 _MOY.update({k[:3]: v for k, v in list(_MOY.items())})
-_OBS_TZ = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
-           "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
-           "UT": "+0000", "GMT": "+0000", "Z": "+0000"}
+_OBS_TZ = {
+    "EST": "-0500",
+    "EDT": "-0400",
+    "CST": "-0600",
+    "CDT": "-0500",
+    "MST": "-0700",
+    "MDT": "-0600",
+    "PST": "-0800",
+    "PDT": "-0700",
+    "UT": "+0000",
+    "GMT": "+0000",
+    "Z": "+0000",
+}
 _DATE_RE = re.compile(
     rb"(?:[A-Za-z]+,?\s+)?([0-9]+),?\s+([A-Za-z]+)\s+([0-9]{2,4})\s+"
     rb"([0-9]+)[:.]((?:[0-9]{2})|(?:\s?[0-9]))(?:[:.]((?:[0-9]{2})|(?:\s?[0-9])))?"
-    rb"\s+([+\-])?[+\-]*([0-9]+|" + b"|".join(k.encode() for k in _OBS_TZ) +
-    rb")(?:\s|$)")
+    rb"\s+([+\-])?[+\-]*([0-9]+|" + b"|".join(k.encode() for k in _OBS_TZ) + rb")(?:\s|$)"
+)
 _RECVD_RE = re.compile(
     rb"\s*([0-9]+\s+[a-zA-Z]+\s+[0-9]{2,4}\s+[0-9]+[^0-9][0-9]+(?:[^0-9][0-9]+)"
-    rb"\s+([+\-][0-9]+))", re.DOTALL)
+    rb"\s+([+\-][0-9]+))",
+    re.DOTALL,
+)
 
 
 def _str2ts(date: bytes) -> int | None:
@@ -615,8 +648,7 @@ def _gm_stamp(ts: int) -> str:
         return time.strftime("%Y%m%d%H%M%S", time.gmtime(0))
 
 
-def digest2mid(raw: bytes, date_ts: int | None = None,
-               digest: hashlib._Hash | None = None) -> str:
+def digest2mid(raw: bytes, date_ts: int | None = None, digest: hashlib._Hash | None = None) -> str:
     """Generated Message-ID like PublicInbox::Import::digest2mid.
 
     *date_ts* is public-inbox's ``msg_datestamp`` of the message (Date:,

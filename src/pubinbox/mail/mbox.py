@@ -99,9 +99,7 @@ _FROM_STRICT = re.compile(
 )
 _HEADER_LINE = re.compile(rb"(?:\xef\xbb\xbf)?[!-9;-~]+[ \t]*:|>+From ")
 _CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
-_CONTENT_LENGTH_VALUE = re.compile(
-    rb"content-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r?\n", re.IGNORECASE
-)
+_CONTENT_LENGTH_VALUE = re.compile(rb"content-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r?\n", re.IGNORECASE)
 _ESCAPE = re.compile(rb"^(>*From )", re.MULTILINE)
 _MBOXO_UNESCAPE = re.compile(rb"^>(From )", re.MULTILINE)
 _WHITESPACE = b" \t\r\n"
@@ -240,9 +238,7 @@ def _scan(inp: _Input, unescape: str | None) -> tuple[bytes, bytes | None]:
     return b"".join(lines), separator
 
 
-def _try_content_length(
-    inp: _Input, unescape_body: bool
-) -> tuple[bytes, bytes | None] | None:
+def _try_content_length(inp: _Input, unescape_body: bool) -> tuple[bytes, bytes | None] | None:
     """Read one message delimited by a consistent Content-Length header.
 
     On success returns the message and the separator line that follows it
@@ -304,9 +300,7 @@ def iter_mbox_entries(fp: BinaryIO, fmt: str = "auto") -> Iterator[MboxEntry]:
     into :class:`~pubinbox.errors.InputError`.
     """
     if fmt not in FORMATS:
-        raise InputError(
-            f"unknown mbox format {fmt!r} (expected one of {', '.join(FORMATS)})"
-        )
+        raise InputError(f"unknown mbox format {fmt!r} (expected one of {', '.join(FORMATS)})")
     inp = _Input(fp)
     leading: list[bytes] = []
     while True:
@@ -393,9 +387,7 @@ def write_mboxrd(msg: bytes, out: BinaryIO) -> None:
     out.write(mboxrd_bytes(msg))
 
 
-def gzip_mboxrd(
-    msgs: Iterable[bytes], *, level: int = 6, chunk_size: int = 65536
-) -> Iterator[bytes]:
+def gzip_mboxrd(msgs: Iterable[bytes], *, level: int = 6, chunk_size: int = 65536) -> Iterator[bytes]:
     """Yield a gzip-compressed mboxrd of ``msgs``, chunk by chunk.
 
     Messages are consumed lazily; compressed output is yielded whenever at

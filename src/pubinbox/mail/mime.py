@@ -69,11 +69,11 @@ def split_message(raw: bytes) -> tuple[bytes, bytes, bytes | None]:
     if b"\r\n" not in raw:
         pos = raw.find(b"\n\n")
         if pos >= 0:
-            return _hdr_truncate(raw[: pos + 1]), b"\n", raw[pos + 2:]
+            return _hdr_truncate(raw[: pos + 1]), b"\n", raw[pos + 2 :]
     m = _BLANK_RE.search(raw)
     if m:
         nl = m.group(1)
-        return _hdr_truncate(raw[: m.end() - len(nl)]), nl, raw[m.end():]
+        return _hdr_truncate(raw[: m.end() - len(nl)]), nl, raw[m.end() :]
     if _HDR_ONLY_RE.search(raw) and raw.endswith(b"\n"):
         crlf = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
         return _hdr_truncate(raw[: HEADER_SIZE_LIMIT + 1]), crlf, None
@@ -102,8 +102,7 @@ _FOLD = re.compile(rb"\r?\n[ \t]*")
 def _hdr_re(name: str) -> re.Pattern[bytes]:
     r = _HDR_RE_CACHE.get(name)
     if r is None:
-        pat = (rb"^" + re.escape(name.encode("latin-1")) +
-               rb":[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)")
+        pat = rb"^" + re.escape(name.encode("latin-1")) + rb":[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)"
         r = re.compile(pat, re.IGNORECASE | re.MULTILINE)
         _HDR_RE_CACHE[name] = r
     return r
@@ -129,69 +128,162 @@ def headers_of(raw: bytes) -> bytes:
 
 # Perl Encode canonical name -> Python codec
 _PERL2PY: dict[str, str] = {
-    "ascii": "ascii", "utf-8-strict": "utf-8", "utf8": "utf-8",
-    "iso-8859-1": "latin-1", "UTF-7": "utf-7",
-    "UTF-16": "utf-16", "UTF-16BE": "utf-16-be", "UTF-16LE": "utf-16-le",
-    "UTF-32": "utf-32", "UTF-32BE": "utf-32-be", "UTF-32LE": "utf-32-le",
-    "UCS-2BE": "utf-16-be", "UCS-2LE": "utf-16-le",
-    "euc-cn": "gb2312", "cp936": "gbk", "hz": "hz", "big5-eten": "big5",
-    "big5-hkscs": "big5hkscs", "cp950": "cp950",
-    "euc-jp": "euc_jp", "shiftjis": "shift_jis", "cp932": "cp932",
-    "iso-2022-jp": "iso2022_jp", "iso-2022-jp-1": "iso2022_jp_1",
-    "7bit-jis": "iso2022_jp", "euc-kr": "euc_kr", "cp949": "cp949",
-    "iso-2022-kr": "iso2022_kr", "johab": "johab",
-    "koi8-r": "koi8_r", "koi8-u": "koi8_u", "viscii": "cp1258",
-    "hp-roman8": "hp_roman8", "MacRoman": "mac_roman",
-    "MacCyrillic": "mac_cyrillic", "MacGreek": "mac_greek",
-    "MacIcelandic": "mac_iceland", "MacTurkish": "mac_turkish",
-    "MacCentralEurRoman": "mac_latin2", "MacCroatian": "mac_croatian",
-    "MacRomanian": "mac_romanian", "MacUkrainian": "mac_cyrillic",
-    "MacArabic": "mac_arabic", "MacFarsi": "mac_farsi",
-    "cp37": "cp037", "cp1026": "cp1026", "cp500": "cp500",
-    "cp424": "cp424", "cp875": "cp875", "cp1006": "cp1006",
+    "ascii": "ascii",
+    "utf-8-strict": "utf-8",
+    "utf8": "utf-8",
+    "iso-8859-1": "latin-1",
+    "UTF-7": "utf-7",
+    "UTF-16": "utf-16",
+    "UTF-16BE": "utf-16-be",
+    "UTF-16LE": "utf-16-le",
+    "UTF-32": "utf-32",
+    "UTF-32BE": "utf-32-be",
+    "UTF-32LE": "utf-32-le",
+    "UCS-2BE": "utf-16-be",
+    "UCS-2LE": "utf-16-le",
+    "euc-cn": "gb2312",
+    "cp936": "gbk",
+    "hz": "hz",
+    "big5-eten": "big5",
+    "big5-hkscs": "big5hkscs",
+    "cp950": "cp950",
+    "euc-jp": "euc_jp",
+    "shiftjis": "shift_jis",
+    "cp932": "cp932",
+    "iso-2022-jp": "iso2022_jp",
+    "iso-2022-jp-1": "iso2022_jp_1",
+    "7bit-jis": "iso2022_jp",
+    "euc-kr": "euc_kr",
+    "cp949": "cp949",
+    "iso-2022-kr": "iso2022_kr",
+    "johab": "johab",
+    "koi8-r": "koi8_r",
+    "koi8-u": "koi8_u",
+    "viscii": "cp1258",
+    "hp-roman8": "hp_roman8",
+    "MacRoman": "mac_roman",
+    "MacCyrillic": "mac_cyrillic",
+    "MacGreek": "mac_greek",
+    "MacIcelandic": "mac_iceland",
+    "MacTurkish": "mac_turkish",
+    "MacCentralEurRoman": "mac_latin2",
+    "MacCroatian": "mac_croatian",
+    "MacRomanian": "mac_romanian",
+    "MacUkrainian": "mac_cyrillic",
+    "MacArabic": "mac_arabic",
+    "MacFarsi": "mac_farsi",
+    "cp37": "cp037",
+    "cp1026": "cp1026",
+    "cp500": "cp500",
+    "cp424": "cp424",
+    "cp875": "cp875",
+    "cp1006": "cp1006",
 }
 for _n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16):
     _PERL2PY[f"iso-8859-{_n}"] = f"iso8859_{_n}"
-for _n in (437, 737, 775, 850, 852, 855, 856, 857, 858, 860, 861, 862, 863,
-           864, 865, 866, 869, 874, 1250, 1251, 1252, 1253, 1254, 1255,
-           1256, 1257, 1258):
+for _n in (
+    437,
+    737,
+    775,
+    850,
+    852,
+    855,
+    856,
+    857,
+    858,
+    860,
+    861,
+    862,
+    863,
+    864,
+    865,
+    866,
+    869,
+    874,
+    1250,
+    1251,
+    1252,
+    1253,
+    1254,
+    1255,
+    1256,
+    1257,
+    1258,
+):
     _PERL2PY[f"cp{_n}"] = f"cp{_n}"
 _PERL2PY["iso-8859-1"] = "latin-1"
 
 _PERL_LC = {k.lower(): k for k in _PERL2PY}
-_PERL_LC.update({
-    "gb2312-raw": "", "gb12345-raw": "", "ksc5601-raw": "",
-    "jis0201-raw": "", "jis0208-raw": "", "jis0212-raw": "",
-    "iso-ir-165": "", "null": "", "ascii-ctrl": "", "symbol": "",
-    "dingbats": "", "nextstep": "", "posix-bc": "", "gsm0338": "",
-    "koi8-f": "", "cp1047": "",
-})
+_PERL_LC.update(
+    {
+        "gb2312-raw": "",
+        "gb12345-raw": "",
+        "ksc5601-raw": "",
+        "jis0201-raw": "",
+        "jis0208-raw": "",
+        "jis0212-raw": "",
+        "iso-ir-165": "",
+        "null": "",
+        "ascii-ctrl": "",
+        "symbol": "",
+        "dingbats": "",
+        "nextstep": "",
+        "posix-bc": "",
+        "gsm0338": "",
+        "koi8-f": "",
+        "cp1047": "",
+    }
+)
 
 _MIME_NAMES = {
-    "US-ASCII": "ascii", "UTF-8": "utf-8-strict", "GBK": "cp936",
-    "EUC-CN": "euc-cn", "EUC-JP": "euc-jp", "EUC-KR": "euc-kr",
-    "HZ-GB-2312": "hz", "ISO-2022-JP": "iso-2022-jp",
-    "ISO-2022-JP-1": "iso-2022-jp-1", "ISO-2022-KR": "iso-2022-kr",
-    "KOI8-R": "koi8-r", "KOI8-U": "koi8-u", "SHIFT_JIS": "shiftjis",
-    "BIG5-HKSCS": "big5-hkscs", "HP-ROMAN8": "hp-roman8", "VISCII": "viscii",
-    "UTF-16": "UTF-16", "UTF-16BE": "UTF-16BE", "UTF-16LE": "UTF-16LE",
-    "UTF-32": "UTF-32", "UTF-32BE": "UTF-32BE", "UTF-32LE": "UTF-32LE",
-    "UTF-7": "UTF-7", "IBM037": "cp37", "IBM1026": "cp1026",
-    "IBM1047": "cp1047", "IBM424": "cp424", "IBM500": "cp500",
+    "US-ASCII": "ascii",
+    "UTF-8": "utf-8-strict",
+    "GBK": "cp936",
+    "EUC-CN": "euc-cn",
+    "EUC-JP": "euc-jp",
+    "EUC-KR": "euc-kr",
+    "HZ-GB-2312": "hz",
+    "ISO-2022-JP": "iso-2022-jp",
+    "ISO-2022-JP-1": "iso-2022-jp-1",
+    "ISO-2022-KR": "iso-2022-kr",
+    "KOI8-R": "koi8-r",
+    "KOI8-U": "koi8-u",
+    "SHIFT_JIS": "shiftjis",
+    "BIG5-HKSCS": "big5-hkscs",
+    "HP-ROMAN8": "hp-roman8",
+    "VISCII": "viscii",
+    "UTF-16": "UTF-16",
+    "UTF-16BE": "UTF-16BE",
+    "UTF-16LE": "UTF-16LE",
+    "UTF-32": "UTF-32",
+    "UTF-32BE": "UTF-32BE",
+    "UTF-32LE": "UTF-32LE",
+    "UTF-7": "UTF-7",
+    "IBM037": "cp37",
+    "IBM1026": "cp1026",
+    "IBM1047": "cp1047",
+    "IBM424": "cp424",
+    "IBM500": "cp500",
 }
 for _n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16):
     _MIME_NAMES[f"ISO-8859-{_n}"] = f"iso-8859-{_n}"
 for _n in range(1250, 1259):
     _MIME_NAMES[f"WINDOWS-{_n}"] = f"cp{_n}"
-for _n in (437, 775, 850, 852, 855, 857, 860, 861, 862, 863, 864, 865, 866,
-           869):
+for _n in (437, 775, 850, 852, 855, 857, 860, 861, 862, 863, 864, 865, 866, 869):
     _MIME_NAMES[f"IBM{_n}"] = f"cp{_n}"
 
-_LATIN2ISO = {1: 1, 2: 2, 3: 3, 4: 4, 5: 9, 6: 10, 7: 13, 8: 14, 9: 15,
-              10: 16}
-_WINLATIN = {"latin1": 1252, "latin2": 1250, "cyrillic": 1251,
-             "greek": 1253, "turkish": 1254, "hebrew": 1255,
-             "arabic": 1256, "baltic": 1257, "vietnamese": 1258}
+_LATIN2ISO = {1: 1, 2: 2, 3: 3, 4: 4, 5: 9, 6: 10, 7: 13, 8: 14, 9: 15, 10: 16}
+_WINLATIN = {
+    "latin1": 1252,
+    "latin2": 1250,
+    "cyrillic": 1251,
+    "greek": 1253,
+    "turkish": 1254,
+    "hebrew": 1255,
+    "arabic": 1256,
+    "baltic": 1257,
+    "vietnamese": 1258,
+}
 
 # (pattern, replacement-callable) in the order Encode::Alias tries them
 # (most recently defined first); a subset of Encode::Alias::init_aliases
@@ -233,8 +325,14 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^arabic$"), "=iso-8859-6"),
     (re.compile(r"^cyrillic$"), "=iso-8859-5"),
     (re.compile(r"^ascii$"), "=ascii"),
-    (re.compile(r"\bwin(latin[12]|cyrillic|baltic|greek|turkish|hebrew|"
-                r"arabic|vietnamese)$", re.IGNORECASE), "win"),
+    (
+        re.compile(
+            r"\bwin(latin[12]|cyrillic|baltic|greek|turkish|hebrew|"
+            r"arabic|vietnamese)$",
+            re.IGNORECASE,
+        ),
+        "win",
+    ),
     (re.compile(r"\b(?:iso[-_]?)?latin[-_]?(\d+)$", re.IGNORECASE), "latin"),
     (re.compile(r"^(.+)@euro$", re.IGNORECASE), "euro"),
     (re.compile(r"\bANSI[-_]?X3\.4[-_]?1968$", re.IGNORECASE), "=ascii"),
@@ -359,11 +457,14 @@ def _perl_decode_lenient(perl_name: str, data: bytes) -> str:
     codec = _PERL2PY.get(perl_name, "latin-1")
     if perl_name in ("UTF-16", "UTF-32"):
         codec += "-be"
-        for bom, c in ((b"\xff\xfe\x00\x00", "utf-32-le"),
-                       (b"\x00\x00\xfe\xff", "utf-32-be"),
-                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        for bom, c in (
+            (b"\xff\xfe\x00\x00", "utf-32-le"),
+            (b"\x00\x00\xfe\xff", "utf-32-be"),
+            (b"\xff\xfe", "utf-16-le"),
+            (b"\xfe\xff", "utf-16-be"),
+        ):
             if data.startswith(bom) and c[:6] == codec[:6]:
-                data, codec = data[len(bom):], c
+                data, codec = data[len(bom) :], c
                 break
     try:
         return data.decode(codec, "replace")
@@ -377,11 +478,15 @@ def _perl_decode_lenient(perl_name: str, data: bytes) -> str:
 _EW = r"=\?[!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+(?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?\?[QqBb]\?[^?]*\?="
 _EW_SPLIT = re.compile(
     r"=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb])\?([^?]*)\?=[\t\n\x0b\x0c\r ]*=\?\1\2\?\3\?([^?]*)\?=", re.DOTALL)
+    r"\?([QqBb])\?([^?]*)\?=[\t\n\x0b\x0c\r ]*=\?\1\2\?\3\?([^?]*)\?=",
+    re.DOTALL,
+)
 _EW_RUN = re.compile(r"^(.*?)((?:" + _EW + r"[\t\n\x0b\x0c\r ]*)*" + _EW + r")", re.DOTALL)
 _EW_CAP = re.compile(
     r"^(.*?)(=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb]\?[^?]*)\?=[\t\n\x0b\x0c\r ]*)", re.DOTALL)
+    r"\?([QqBb]\?[^?]*)\?=[\t\n\x0b\x0c\r ]*)",
+    re.DOTALL,
+)
 _LINE_RE = re.compile(r"^((?:[^\r\n]*(?:(?:\r\n|[\r\n])[ \t])?)*)(\r\n|[\r\n])?")
 _SPLIT_PAD = re.compile(r"(?<==)(?=[^=])")
 
@@ -412,23 +517,33 @@ def mime_header_decode(s: str) -> str:
         assert m is not None
         line = m.group(1)
         sep = m.group(2) or ""
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
         if not line and not sep:
             break
         while True:
             m2 = _EW_SPLIT.search(line)
             if m2 is None:
                 break
-            line = (line[: m2.start()] + "=?" + m2.group(1) + m2.group(2) + "?" +
-                    m2.group(3) + "?" + m2.group(4) + m2.group(5) + "?=" +
-                    line[m2.end():])
+            line = (
+                line[: m2.start()]
+                + "=?"
+                + m2.group(1)
+                + m2.group(2)
+                + "?"
+                + m2.group(3)
+                + "?"
+                + m2.group(4)
+                + m2.group(5)
+                + "?="
+                + line[m2.end() :]
+            )
         while True:
             m3 = _EW_RUN.match(line)
             if m3 is None:
                 break
             out.append(m3.group(1).replace("\r", "").replace("\n", ""))
             words = m3.group(2)
-            line = line[m3.end():]
+            line = line[m3.end() :]
             while True:
                 m4 = _EW_CAP.match(words)
                 if m4 is None:
@@ -437,7 +552,7 @@ def mime_header_decode(s: str) -> str:
                 orig = m4.group(2)
                 charset = m4.group(3)
                 mime_enc, _, text = m4.group(5).partition("?")
-                words = words[m4.end():]
+                words = words[m4.end() :]
                 text = text.replace("\r", "").replace("\n", "")
                 enc = perl_mime_encoding(charset)
                 if enc is None:
@@ -464,8 +579,7 @@ def mime_header_decode(s: str) -> str:
 _TOKEN = r"[\x21\x23-\x27\x2A\x2B\x2D\x2E\x30-\x39\x41-\x5A\x5E-\x7E]+"
 _TOKEN_NS = r"(?:[\x00-\x08\x0B\x0C\x0E-\x1F\x7E-\xFF]+|" + _TOKEN + r")"
 _QTEXT_NS = r"(?:[\x80-\xFF]|[\x01-\x08\x0B\x0C\x0E-\x1F\x21\x23-\x5B\x5D-\x7E\x7F])"
-_QSTRING = re.compile(
-    r'^"((?:[ \t]*(?:[\x01-\x08\x0B\x0C\x0E-\x1F\x21\x23-\x5B\x5D-\x7E\x7F]|\\[\x00-\x7F]))*[ \t]*)"')
+_QSTRING = re.compile(r'^"((?:[ \t]*(?:[\x01-\x08\x0B\x0C\x0E-\x1F\x21\x23-\x5B\x5D-\x7E\x7F]|\\[\x00-\x7F]))*[ \t]*)"')
 _QSTRING_NS = re.compile(r'^"((?:[ \t]*(?:' + _QTEXT_NS + r'|\\[\x00-\xFF]))*[ \t]*)"')
 _TOKEN_RE = re.compile(r"^(" + _TOKEN + r")")
 _TOKEN_NS_RE = re.compile(r"^(" + _TOKEN_NS + r")")
@@ -480,8 +594,7 @@ _WS_TRAIL = re.compile(r"[\t\n\x0b\x0c\r ]+\n?$")
 _UNFOLD = re.compile(r"(?:\r\n|[\r\n])(?=[ \t])")
 _RFC2231_KEY = re.compile(r"^(.*)\*([0-9])\*?\n?$", re.DOTALL)
 _RFC2231_ENC = re.compile(r"^(.*)\*\n?$", re.DOTALL)
-_EXVALUE = re.compile(
-    r"^([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)?'(?:[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?'(.*)\n?$")
+_EXVALUE = re.compile(r"^([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)?'(?:[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?'(.*)\n?$")
 _BACKSLASH = re.compile(r"\\(.)")
 
 
@@ -496,7 +609,7 @@ class _Buf:
     def eat(self, pat: re.Pattern[str]) -> re.Match[str] | None:
         m = pat.match(self.s)
         if m is not None:
-            self.s = self.s[m.end():]
+            self.s = self.s[m.end() :]
         return m
 
 
@@ -678,7 +791,7 @@ def decode_base64(data: bytes) -> bytes:
     n = len(clean)
     i = 0
     while i < n:
-        c = [idx[x] for x in clean[i:i + 4]]
+        c = [idx[x] for x in clean[i : i + 4]]
         i += 4
         if len(c) < 4:
             if len(c) < 2:
@@ -698,8 +811,7 @@ def decode_base64(data: bytes) -> bytes:
     return bytes(out)
 
 
-_QP_RE = re.compile(
-    rb"([ \t]+)(?=\r?\n)|=([0-9A-Fa-f]{2})|=[ \t]*\r?\n|\r\n")
+_QP_RE = re.compile(rb"([ \t]+)(?=\r?\n)|=([0-9A-Fa-f]{2})|=[ \t]*\r?\n|\r\n")
 
 
 def _qp_sub(m: re.Match[bytes]) -> bytes:
@@ -739,14 +851,40 @@ def decode_body(body: bytes, cte: bytes | None) -> bytes:
 # ---------------------------------------------------------------------------
 # text decoding for display / indexing (lenient, never raises)
 
-_JUNK_CHARSETS = frozenset({"", "y", "n", "8", "8bit", "7bit", "unknown",
-                            "unknown-8bit", "x-unknown", "none", "default",
-                            "charset", "us", "x-user-defined"})
-_UPGRADE = {"gb2312": "gb18030", "gbk": "gb18030", "euc-cn": "gb18030",
-            "cp936": "gb18030", "ascii": "utf-8", "us-ascii": "utf-8",
-            "iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252",
-            "ks_c_5601-1987": "cp949", "euc-kr": "cp949",
-            "shift_jis": "cp932", "big5": "big5hkscs", "iso8859_1": "cp1252"}
+_JUNK_CHARSETS = frozenset(
+    {
+        "",
+        "y",
+        "n",
+        "8",
+        "8bit",
+        "7bit",
+        "unknown",
+        "unknown-8bit",
+        "x-unknown",
+        "none",
+        "default",
+        "charset",
+        "us",
+        "x-user-defined",
+    }
+)
+_UPGRADE = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "cp936": "gb18030",
+    "ascii": "utf-8",
+    "us-ascii": "utf-8",
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+    "iso8859_1": "cp1252",
+}
 
 
 def _py_codec_for(charset: str) -> str | None:
@@ -861,8 +999,7 @@ class _Node:
 
     __slots__ = ("_ct", "_ctraw", "bdy", "call_cb", "crlf", "hdr", "is_submsg")
 
-    def __init__(self, hdr: bytes, crlf: bytes, bdy: bytes | None,
-                 is_submsg: bool = False) -> None:
+    def __init__(self, hdr: bytes, crlf: bytes, bdy: bytes | None, is_submsg: bool = False) -> None:
         self.hdr = hdr
         self.crlf = crlf
         self.bdy = bdy
@@ -950,7 +1087,7 @@ def _perl_split(pat: re.Pattern[bytes], s: bytes, limit: int) -> list[bytes]:
             continue
         if m.start() == 0 and m.end() == 0:
             continue
-        out.append(s[pos:m.start()])
+        out.append(s[pos : m.start()])
         pos = m.end()
         if len(out) >= limit - 1:
             break
@@ -976,9 +1113,17 @@ def _make_part(node: _Node, depth: int, idx: tuple[int, ...]) -> Part:
     cte = ctes[0].decode("latin-1").strip().lower() if ctes else None
     cs = attrs.get("charset")
     return Part(
-        idx=idx, content_type=f"{typ}/{sub}", charset=cs, filename=fn,
-        description=desc, cte=cte, raw_body=node.bdy or b"", depth=depth,
-        header=node.hdr, is_submsg=node.is_submsg, ct_raw=node.ct_header(),
+        idx=idx,
+        content_type=f"{typ}/{sub}",
+        charset=cs,
+        filename=fn,
+        description=desc,
+        cte=cte,
+        raw_body=node.bdy or b"",
+        depth=depth,
+        header=node.hdr,
+        is_submsg=node.is_submsg,
+        ct_raw=node.ct_header(),
         attributes=tuple(attrs.items()),
     )
 

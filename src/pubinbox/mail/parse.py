@@ -180,7 +180,7 @@ def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
 
 def header_values(header: bytes, name: str) -> list[bytes]:
     """All values of field ``name`` in a header block, ``header_raw`` style."""
-    return [_unfold(v) for v in _field_re(name).findall(header)]  # noqa: see index_fields
+    return [_unfold(v) for v in _field_re(name).findall(header)]
 
 
 def latin1(b: bytes) -> str:
@@ -225,9 +225,7 @@ def perl_utf8_encode(s: str) -> bytes:
 _CS = r"[!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+"
 _LANG = r"[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*"
 _EW = r"=\?" + _CS + r"(?:\*" + _LANG + r")?\?[QqBb]\?[^?]*\?="
-_EW_SPLIT = re.compile(
-    r"=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb])\?([^?]*)\?="
-)
+_EW_SPLIT = re.compile(r"=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb])\?([^?]*)\?=")
 _EW_MERGE = re.compile(
     r"=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb])\?([^?]*)\?="
     r"[ \t\n\r\f\v]*=\?\1\2\?\3\?([^?]*)\?=",
@@ -247,16 +245,71 @@ _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 # Python codecs whose charset Perl's Encode also knows (without the optional
 # Encode::HanExtra): a word in any other charset stays encoded, as in Perl.
 _PERL_CODECS = frozenset(
-    ["ascii", "latin-1", "utf-8", "utf-16", "utf-16-be", "utf-16-le", "utf-32",
-     "utf-32-be", "utf-32-le", "utf-7", "cp037", "cp424", "cp437", "cp500",
-     "cp737", "cp775", "cp850", "cp852", "cp855", "cp856", "cp857", "cp858",
-     "cp860", "cp861", "cp862", "cp863", "cp864", "cp865", "cp866", "cp869",
-     "cp874", "cp875", "cp932", "cp949", "cp950", "cp1006", "cp1026", "gbk",
-     "gb2312", "big5", "big5hkscs", "euc_jp", "euc_kr", "shift_jis", "iso2022_jp",
-     "iso2022_jp_1", "iso2022_kr", "johab", "hz", "koi8-r", "koi8-u", "hp-roman8",
-     "mac-roman", "mac-cyrillic", "mac-greek", "mac-iceland", "mac-latin2",
-     "mac-turkish", "mac-arabic", "mac-croatian", "mac-romanian", "mac-farsi",
-     "tis-620"]
+    [
+        "ascii",
+        "latin-1",
+        "utf-8",
+        "utf-16",
+        "utf-16-be",
+        "utf-16-le",
+        "utf-32",
+        "utf-32-be",
+        "utf-32-le",
+        "utf-7",
+        "cp037",
+        "cp424",
+        "cp437",
+        "cp500",
+        "cp737",
+        "cp775",
+        "cp850",
+        "cp852",
+        "cp855",
+        "cp856",
+        "cp857",
+        "cp858",
+        "cp860",
+        "cp861",
+        "cp862",
+        "cp863",
+        "cp864",
+        "cp865",
+        "cp866",
+        "cp869",
+        "cp874",
+        "cp875",
+        "cp932",
+        "cp949",
+        "cp950",
+        "cp1006",
+        "cp1026",
+        "gbk",
+        "gb2312",
+        "big5",
+        "big5hkscs",
+        "euc_jp",
+        "euc_kr",
+        "shift_jis",
+        "iso2022_jp",
+        "iso2022_jp_1",
+        "iso2022_kr",
+        "johab",
+        "hz",
+        "koi8-r",
+        "koi8-u",
+        "hp-roman8",
+        "mac-roman",
+        "mac-cyrillic",
+        "mac-greek",
+        "mac-iceland",
+        "mac-latin2",
+        "mac-turkish",
+        "mac-arabic",
+        "mac-croatian",
+        "mac-romanian",
+        "mac-farsi",
+        "tis-620",
+    ]
     + [f"cp{n}" for n in range(1250, 1259)]
     + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)]
 )
@@ -324,10 +377,7 @@ def _decode_word(charset: str, enc_text: str) -> str | None:
     text = text.replace("\r", "").replace("\n", "")
     raw = text.encode("latin-1", "replace")
     if enc in "Bb":
-        octets = b"".join(
-            _b64_lenient(p.encode("latin-1", "replace"))
-            for p in _B64_SPLIT.split(text)
-        )
+        octets = b"".join(_b64_lenient(p.encode("latin-1", "replace")) for p in _B64_SPLIT.split(text))
     else:
         raw = raw.replace(b"_", b" ")
         octets = _QP_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
@@ -361,9 +411,7 @@ def mime_header_decode(s: str) -> tuple[str, bool]:
         if not line and not sep:
             break
         while True:
-            merged = _EW_MERGE.sub(
-                lambda x: "=?{}{}?{}?{}{}?=".format(*x.group(1, 2, 3, 4, 5)), line, count=1
-            )
+            merged = _EW_MERGE.sub(lambda x: "=?{}{}?{}?{}{}?=".format(*x.group(1, 2, 3, 4, 5)), line, count=1)
             if merged == line:
                 break
             line = merged
@@ -400,9 +448,7 @@ def mime_header_decode(s: str) -> tuple[str, bool]:
 # ---------------------------------------------------------------- headers
 
 _ADDRESS_FIELDS = {
-    f.lower()
-    for base in ("From", "To", "Cc", "Sender", "Reply-To", "Bcc")
-    for f in (base, "Resent-" + base)
+    f.lower() for base in ("From", "To", "Cc", "Sender", "Reply-To", "Bcc") for f in (base, "Resent-" + base)
 }
 _FULL_FIELDS = {"subject", "content-description", "content-type"}
 
@@ -439,7 +485,7 @@ class Headers:
     Lookups are case-insensitive and return every occurrence in order.
     """
 
-    __slots__ = ("_hdr", "_fields", "_memo")
+    __slots__ = ("_fields", "_hdr", "_memo")
 
     def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
         self._hdr = raw if header_only else parse_layout(raw).header
@@ -570,9 +616,7 @@ def _wrap(text: bytes, columns: int) -> bytes:
 def _serialise(name: str, value: bytes, eol: bytes) -> bytes:
     pfx = name.encode("utf-8") + b": "
     width = 78 - len(pfx)
-    if len(value) >= width and (
-        re.search(rb"\n[^ \t]", value) or b"\n" not in value
-    ):
+    if len(value) >= width and (re.search(rb"\n[^ \t]", value) or b"\n" not in value):
         return pfx + _wrap(value, width) + eol
     return pfx + value + eol
 

@@ -76,9 +76,7 @@ class _Prefixed(io.RawIOBase):
             self._prefix = self._prefix[n:]
             return n
         read1 = getattr(self._fp, "read1", None)
-        data: bytes = (
-            read1(len(view)) if read1 is not None else self._fp.read(len(view))
-        )
+        data: bytes = read1(len(view)) if read1 is not None else self._fp.read(len(view))
         view[: len(data)] = data
         return len(data)
 
@@ -121,9 +119,7 @@ def _iter_stream(fp: BinaryIO, name: str) -> Iterator[SourceMessage]:
 
 def is_maildir(path: str) -> bool:
     """True when ``path`` is a directory with ``cur/`` and ``new/``."""
-    return os.path.isdir(os.path.join(path, "cur")) and os.path.isdir(
-        os.path.join(path, "new")
-    )
+    return os.path.isdir(os.path.join(path, "cur")) and os.path.isdir(os.path.join(path, "new"))
 
 
 def _maildir_trashed(name: str) -> bool:
@@ -181,8 +177,7 @@ def _iter_path(path: str) -> Iterator[SourceMessage]:
     if stat.S_ISDIR(st.st_mode):
         if not is_maildir(path):
             raise InputError(
-                f"{path} is a directory but not a Maildir (it has no cur/ and new/);"
-                " give its files instead"
+                f"{path} is a directory but not a Maildir (it has no cur/ and new/); give its files instead"
             )
         yield from _iter_maildir(path)
         return
@@ -194,9 +189,7 @@ def _iter_path(path: str) -> Iterator[SourceMessage]:
         yield from _iter_stream(cast(BinaryIO, fp), path)
 
 
-def iter_sources(
-    paths: Sequence[str], stdin: BinaryIO | None
-) -> Iterator[SourceMessage]:
+def iter_sources(paths: Sequence[str], stdin: BinaryIO | None) -> Iterator[SourceMessage]:
     """Yield every message of ``paths`` (standard input when empty or ``-``).
 
     Paths are read lazily, in the order given; an unreadable one raises

@@ -99,9 +99,7 @@ class OverReader:
         hi = prefix + "\U0010ffff"
         return [
             str(m)
-            for (m,) in self.db.execute(
-                "SELECT mid FROM msgid WHERE mid >= ? AND mid < ? LIMIT ?", (prefix, hi, limit)
-            )
+            for (m,) in self.db.execute("SELECT mid FROM msgid WHERE mid >= ? AND mid < ? LIMIT ?", (prefix, hi, limit))
         ]
 
     # -- ranges (NNTP / IMAP) --------------------------------------------------
@@ -161,9 +159,7 @@ class OverReader:
         return int(self.db.execute("SELECT COUNT(*) FROM over WHERE tid = ? AND num > 0", (tid,)).fetchone()[0])
 
     # -- listings ----------------------------------------------------------------
-    def recent(
-        self, limit: int = 25, *, before: int | None = None, after: int | None = None
-    ) -> list[OverRow]:
+    def recent(self, limit: int = 25, *, before: int | None = None, after: int | None = None) -> list[OverRow]:
         """Newest first by received time.  *before*/*after* are ``ts`` cursors
         (exclusive): ``before`` pages to older messages, ``after`` to newer
         ones (still returned newest first)."""

@@ -73,9 +73,7 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
         db.executescript(DDL)
         row = db.execute("SELECT val FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            db.execute(
-                "INSERT INTO meta (key, val) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            db.execute("INSERT INTO meta (key, val) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
             raise SchemaTooNew(f"{path} has schema {row[0]}, this pubinbox knows {SCHEMA_VERSION}")
     else:

@@ -213,9 +213,7 @@ class OverWriter:
             ),
         )
         for mid in row.mids:
-            self.db.execute(
-                "INSERT OR IGNORE INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), row.num)
-            )
+            self.db.execute("INSERT OR IGNORE INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), row.num))
         return tid
 
     def _delete(self, num: int) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 from pubinbox.errors import CorruptObject, StorageError
@@ -26,7 +25,7 @@ _PYGIT2: Any = None
 def _pygit2() -> Any:
     """pygit2, imported on first use (it costs ~75 ms, and one ``mda``
     delivery usually needs no git reads at all)."""
-    global _PYGIT2  # noqa: PLW0603 - a lazy import, set once
+    global _PYGIT2
     if _PYGIT2 is None:
         import pygit2
 
@@ -169,4 +168,3 @@ def packed_size(git_dir: Path) -> int:
     except OSError:
         pass
     return total
-

@@ -281,8 +281,15 @@ class InboxWriter:
         fi = self._importer(0)
         ident = self.committer
         stamp = b"%d +0000" % int(time.time())
-        fi.add(raw, author=ident, author_time=stamp, committer=ident, committer_time=stamp,
-               subject=reason.encode(), path="d")
+        fi.add(
+            raw,
+            author=ident,
+            author_time=stamp,
+            committer=ident,
+            committer_time=stamp,
+            subject=reason.encode(),
+            path="d",
+        )
         for num in nums:
             self._over.remove(num)
             self._mm.delete_num(num)
