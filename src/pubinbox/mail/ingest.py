@@ -104,7 +104,7 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
     commit's author/committer times when no header parses."""
     # public-inbox-written commits carry the same time as author and committer
     # when no header parses, so the committer time serves as both fallbacks
-    m = meta.extract_meta(raw, fallback_ts)
+    m = meta.extract_meta(raw, fallback_ts, commit=False)
     return Parsed(
         blob=blob,
         mids=tuple(m.mids),

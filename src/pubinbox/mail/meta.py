@@ -105,11 +105,13 @@ def _ident(h: Headers, from_val: str | None, from_flag: bool) -> bytes:
     return n + b" <" + e + b">"
 
 
-def extract_meta(raw: bytes, now: int) -> MessageMeta:
+def extract_meta(raw: bytes, now: int, *, commit: bool = True) -> MessageMeta:
     """Parse ``raw`` (without mbox From line) once and derive every field.
 
     ``now`` replaces Date:/Received: when neither parses (public-inbox uses
-    the current time there).
+    the current time there).  ``commit=False`` skips the git commit fields
+    (``author_ident``, ``commit_subject`` are then empty): indexing a blob
+    already in git does not need them.
     """
     h = Headers(raw)
     subj, subj_flag, subj_cap, _ = _populate_field(h, "Subject")
@@ -122,7 +124,12 @@ def extract_meta(raw: bytes, now: int) -> MessageMeta:
     refs = thread_references(h, mid_list[0] if mid_list else "")
     uni = subj_flag or subj.isascii()
     spath = subject_path(subj, unicode_rules=uni) if subj != "" else ""
-    commit_subject = perl_utf8_encode(subj_cap) if subj_cap is not None else b"(no subject)"
+    if not commit:
+        commit_subject = b""
+    elif subj_cap is not None:
+        commit_subject = perl_utf8_encode(subj_cap)
+    else:
+        commit_subject = b"(no subject)"
     return MessageMeta(
         mids=tuple(_friendly(m) for m in mid_list),
         references=tuple(_friendly(r) for r in refs),
@@ -137,7 +144,7 @@ def extract_meta(raw: bytes, now: int) -> MessageMeta:
         ts=ts[0],
         ts_zone=ts[1],
         subject_path=spath,
-        author_ident=_ident(h, from_cap, from_cap_flag),
+        author_ident=_ident(h, from_cap, from_cap_flag) if commit else b"",
         author_time=_git_time(ds),
         committer_time=_git_time(ts),
         commit_subject=commit_subject,

@@ -75,6 +75,17 @@ class Indexer:
         self.git = git
         self.mm = mm
         self.over = over
+        # Starting from an empty overview (first index, --reindex), the blobs
+        # seen so far are all in this set and the per-message query is skipped.
+        self._seen_blobs: set[str] | None = set() if over.max_num() == 0 else None
+
+    def _blob_indexed(self, blob: str) -> bool:
+        if self._seen_blobs is not None:
+            if blob in self._seen_blobs:
+                return True
+            self._seen_blobs.add(blob)
+            return False
+        return bool(self.over.nums_for_blob(blob))
 
     def pending(self) -> int:
         """How many commits are not indexed yet (for a progress bar)."""
@@ -167,14 +178,14 @@ class Indexer:
 
     def index_one(self, epoch: int, p: Parsed, stats: IndexStats) -> int | None:
         """Number and store one message; returns its number."""
-        if self.over.nums_for_blob(p.blob):
+        if self._blob_indexed(p.blob):
             stats.skipped += 1  # the same blob again (e.g. re-imported): already indexed
             return None
         got = self._number(p)
         if got is None:
             stats.skipped += 1
             return None
-        num, mid0 = got
+        num, mid0, fresh = got
         mids = (mid0,) + tuple(m for m in p.mids if m != mid0)
         self.over.add(
             NewRow(
@@ -192,12 +203,13 @@ class Indexer:
                 bytes=p.size,
                 lines=p.lines,
                 epoch=epoch,
-            )
+            ),
+            fresh=fresh,
         )
         stats.added += 1
         return num
 
-    def _number(self, p: Parsed) -> tuple[int, str] | None:
+    def _number(self, p: Parsed) -> tuple[int, str, bool] | None:
         """Article number for a message found in git, reusing msgmap's;
         None for an exact copy of a message already indexed."""
         mids = list(p.mids)
@@ -205,11 +217,11 @@ class Indexer:
         for mid in order:
             num = self._unused_num(mid)
             if num is not None:
-                return num, mid
+                return num, mid, False
         for mid in order:
             num = self.mm.mid_insert(mid)
             if num is not None:
-                return num, mid
+                return num, mid, True
         # No Message-ID, or all of them taken by other messages.
         raw = self.git.blob(p.blob)
         if mids and self._is_copy(raw, mids):
@@ -218,7 +230,7 @@ class Indexer:
         for mid in all_mids(raw):
             num = self._unused_num(mid)
             if num is not None:
-                return num, mid
+                return num, mid, False
         # public-inbox skips such a message; we keep it under a generated
         # Message-ID, reusing the number it got before (reindex)
         gen = generated_mid(raw, p.ds)
@@ -226,11 +238,11 @@ class Indexer:
         for mid in first:
             num = self._unused_num(mid)
             if num is not None:
-                return num, mid
+                return num, mid, False
         for mid in itertools.chain(first, gen):
             num = self.mm.mid_insert(mid)
             if num is not None:
-                return num, mid
+                return num, mid, True
         raise AssertionError("unreachable: generated_mid is endless")
 
     def _unused_num(self, mid: str) -> int | None:

@@ -51,6 +51,7 @@ class OverWriter:
         self._in_txn = False
         self._id_cache: dict[str, int] = {}
         self._counters: dict[str, int] = {}  # written back at commit
+        self._sid_cache: dict[str, int] = {}
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -70,6 +71,7 @@ class OverWriter:
             self.db.execute("ROLLBACK")
             self._in_txn = False
         self._id_cache.clear()
+        self._sid_cache.clear()
         self._counters.clear()
 
     def close(self) -> None:
@@ -120,24 +122,29 @@ class OverWriter:
     def _sid(self, path: str) -> int | None:
         if not path:
             return None
+        sid = self._sid_cache.get(path)
+        if sid is not None:
+            return sid
         row = self.db.execute("SELECT sid FROM subject WHERE path = ?", (path,)).fetchone()
         if row is not None:
-            return int(row[0])
-        cur = self.db.execute("INSERT INTO subject (path) VALUES (?)", (path,))
-        assert cur.lastrowid is not None
-        return int(cur.lastrowid)
+            sid = int(row[0])
+        else:
+            cur = self.db.execute("INSERT INTO subject (path) VALUES (?)", (path,))
+            assert cur.lastrowid is not None
+            sid = int(cur.lastrowid)
+        if len(self._sid_cache) > 100_000:
+            self._sid_cache.clear()
+        self._sid_cache[path] = sid
+        return sid
 
     def _rows_for_mid(self, mid: str) -> list[tuple[int, int]]:
         """(num, tid) of every row (ghosts included) carrying *mid*, by num."""
-        row = self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
-        if row is None:
-            return []
         return [
             (int(n), int(t))
             for n, t in self.db.execute(
-                "SELECT over.num, over.tid FROM id2num JOIN over ON over.num = id2num.num"
-                " WHERE id2num.id = ? ORDER BY over.num",
-                (row[0],),
+                "SELECT over.num, over.tid FROM msgid JOIN id2num ON id2num.id = msgid.id"
+                " JOIN over ON over.num = id2num.num WHERE msgid.mid = ? ORDER BY over.num",
+                (mid,),
             )
         ]
 
@@ -173,10 +180,11 @@ class OverWriter:
         return tid
 
     # -- rows ------------------------------------------------------------------
-    def add(self, row: NewRow) -> int:
-        """Insert (or replace) a message row; returns its thread id."""
+    def add(self, row: NewRow, *, fresh: bool = False) -> int:
+        """Insert (or replace) a message row; returns its thread id.
+        *fresh*: the number was just handed out, so no row can exist yet."""
         self.begin()
-        old_tid = self._delete(row.num)
+        old_tid = None if fresh else self._delete(row.num)
         vivified = False
         for mid in row.mids:
             for num, cur_tid in self._rows_for_mid(mid):
@@ -262,3 +270,5 @@ class OverWriter:
             self.db.execute(f"DELETE FROM {table}")
         self.db.execute("DELETE FROM meta WHERE key != 'schema_version'")
         self._id_cache.clear()
+        self._sid_cache.clear()
+        self._counters.clear()
