@@ -177,3 +177,14 @@ def test_we_index_what_public_inbox_wrote(tmp_path: Path, sample_mbox: Path) -> 
     p = run_cli("index", str(d), env=env)
     assert p.returncode == 0 and "indexed 3 messages" in p.stderr.decode(), p.stderr
     assert _our_over(d) == _pi_over(d)
+    # a removal by public-inbox (a "d" commit) is indexed away, with its number
+    p = _pi(["public-inbox-learn", "rm"], env, make_msg(3, refs=["reuse@example.com"]))
+    assert p.returncode == 0, p.stderr
+    p = run_cli("index", str(d), env=env)
+    assert p.returncode == 0 and "removed 1" in p.stderr.decode(), p.stderr
+    assert _our_over(d) == _pi_over(d)
+    mm = sqlite3.connect(d / "msgmap.sqlite3")
+    assert {n for (n,) in mm.execute("SELECT num FROM msgmap")} == set(_our_over(d))
+    # and a --reindex from git alone gives the same
+    assert run_cli("index", "--reindex", str(d), env=env).returncode == 0
+    assert _our_over(d) == _pi_over(d)

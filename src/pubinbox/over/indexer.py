@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
@@ -103,6 +103,7 @@ class Indexer:
         jobs: int | None = None,
     ) -> IndexStats:
         stats = IndexStats()
+        plan: list[tuple[int, str, list[Change]]] = []
         for n in self.layout.epochs():
             tip = self.git.tip(n)
             last = self.over.meta_get(_last_key(n))
@@ -113,7 +114,9 @@ class Indexer:
                 log.warning("epoch %d history was rewritten; reindexing it", n)
                 self._forget_epoch(n)
                 last = None
-            changes = list(self.git.changes(n, last, tip))
+            plan.append((n, tip, list(self.git.changes(n, last, tip))))
+        _drop_removed_pairs(plan)
+        for n, tip, changes in plan:
             self._index_changes(n, changes, stats, progress, jobs)
             self.over.meta_set(_last_key(n), tip)
             self.commit()
@@ -270,5 +273,24 @@ class Indexer:
         return len(stale)
 
 
-def count(it: Iterable[object]) -> int:
-    return sum(1 for _ in it)
+def _drop_removed_pairs(plan: list[tuple[int, str, list[Change]]]) -> None:
+    """A message added and later removed (a ``d`` commit naming its blob,
+    possibly in a later epoch) within what is about to be indexed is never
+    numbered at all, as in public-inbox: drop both commits from the plan."""
+    pending: dict[str, int] = {}
+    drop: set[tuple[int, int]] = set()
+    removal_at: dict[str, list[tuple[int, int]]] = {}
+    for pi in range(len(plan) - 1, -1, -1):
+        changes = plan[pi][2]
+        for ci in range(len(changes) - 1, -1, -1):
+            c = changes[ci]
+            if c.kind == "d":
+                pending[c.blob] = pending.get(c.blob, 0) + 1
+                removal_at.setdefault(c.blob, []).append((pi, ci))
+            elif pending.get(c.blob):
+                pending[c.blob] -= 1
+                drop.add((pi, ci))
+                drop.add(removal_at[c.blob].pop())
+    if drop:
+        for pi, (n, tip, changes) in enumerate(plan):
+            plan[pi] = (n, tip, [c for ci, c in enumerate(changes) if (pi, ci) not in drop])
