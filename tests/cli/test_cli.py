@@ -87,3 +87,14 @@ def test_index_reindex_keeps_numbers(tmp_path: Path, sample_mbox: Path) -> None:
 
 def test_readme_exists() -> None:
     assert (REPO / "README.md").is_file()
+
+
+def test_import_keeps_what_was_read_before_a_bad_file(tmp_path: Path) -> None:
+    init_inbox(tmp_path)
+    good = tmp_path / "good.eml"
+    good.write_bytes(make_msg(1))
+    p = run_cli("import", "test", str(good), str(tmp_path / "missing.mbox"))
+    err = p.stderr.decode()
+    assert p.returncode == 66 and "added 1," in err and "missing.mbox" in err and "Traceback" not in err
+    p = run_cli("info", "test", check=True)
+    assert "messages: 1 " in p.stdout.decode()

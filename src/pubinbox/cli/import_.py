@@ -40,5 +40,8 @@ def import_cmd(ctx: click.Context, quiet: bool, batch_size: int, inbox: str, pat
             checkpoint_every=batch_size,
             lock_timeout=conf.lock_timeout,
         )
-    if not quiet:
+    handled = stats.added + stats.duplicates + sum(stats.rejected.values())
+    if (not quiet and stats.stopped is None) or handled:
         click.echo(f"{ibx.name}: {stats.summary()}", err=True)
+    if stats.stopped is not None:
+        raise stats.stopped

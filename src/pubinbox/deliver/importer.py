@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
+from pubinbox.errors import InputError
 from pubinbox.mail.sources import SourceMessage
 from pubinbox.store.writer import InboxWriter
 
@@ -26,6 +27,7 @@ class ImportStats:
     reused_mid: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
+    stopped: BaseException | None = None  # what ended the import early
 
     def summary(self) -> str:
         rej = sum(self.rejected.values())
@@ -54,20 +56,28 @@ def import_messages(
 ) -> ImportStats:
     """Store every message; returns what happened."""
     stats = ImportStats()
+    stopped: BaseException | None = None
     with InboxWriter(ibx, epoch_size=epoch_size, checkpoint_every=checkpoint_every, lock_timeout=lock_timeout) as w:
-        for msg in messages:
-            if progress is not None:
-                progress(len(msg.raw))
-            why = _reject_reason(msg.raw)
-            if why is not None:
-                stats.rejected[why] += 1
-                stats.examples.setdefault(why, msg.origin)
-                continue
-            res = w.add(msg.raw)
-            if res.status == "added":
-                stats.added += 1
-                if res.reused_mid:
-                    stats.reused_mid += 1
-            else:
-                stats.duplicates += 1
+        try:
+            for msg in messages:
+                if progress is not None:
+                    progress(len(msg.raw))
+                why = _reject_reason(msg.raw)
+                if why is not None:
+                    stats.rejected[why] += 1
+                    stats.examples.setdefault(why, msg.origin)
+                    continue
+                res = w.add(msg.raw)
+                if res.status == "added":
+                    stats.added += 1
+                    if res.reused_mid:
+                        stats.reused_mid += 1
+                else:
+                    stats.duplicates += 1
+        except (InputError, KeyboardInterrupt) as e:
+            # an unreadable input or ^C: keep everything stored so far (the
+            # writer closes normally), then report
+            stopped = e
+    if stopped is not None:
+        stats.stopped = stopped
     return stats
