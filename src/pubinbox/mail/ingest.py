@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pubinbox.mail import hashing, meta, parse
 from pubinbox.mail.msgid import mids as mids_of
+from pubinbox.search.extract import SearchDoc, extract
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Parsed:
     ds: int
     size: int
     lines: int
+    search: SearchDoc | None = None  # filled when the inbox has a search index
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ def with_extra_mid(prep: Prepared, mid: str, *, now: int) -> Prepared:
     return _prepared(prep.orig, prep.list_id_address, (mid,), now)
 
 
-def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int) -> Parsed:
+def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int, search: bool = False) -> Parsed:
     """Overview fields of a blob found in git; times fall back to the
     commit's author/committer times when no header parses."""
     # public-inbox-written commits carry the same time as author and committer
@@ -118,6 +120,7 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
         ds=m.ds,
         size=len(raw),
         lines=_lines(raw),
+        search=extract(raw) if search else None,
     )
 
 

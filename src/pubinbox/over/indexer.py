@@ -25,6 +25,8 @@ from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
+from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.search.writer import SearchWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,15 @@ def _last_key(epoch: int) -> str:
     return f"last_commit-{epoch}"
 
 
-def _parse_job(args: tuple[str, int, str, int, int]) -> Parsed:
-    inboxdir, epoch, blob, at, ct = args
+def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed:
+    inboxdir, epoch, blob, at, ct, search = args
     reader = _worker_reader(inboxdir)
-    return parse_for_index(reader.blob(blob, epoch), blob, fallback_ds=at, fallback_ts=ct)
+    return parse_for_index(reader.blob(blob, epoch), blob, fallback_ds=at, fallback_ts=ct, search=search)
+
+
+def _extract_job(args: tuple[str, int, str]) -> SearchDoc:
+    inboxdir, epoch, blob = args
+    return extract(_worker_reader(inboxdir).blob(blob, epoch))
 
 
 _WORKER_READERS: dict[str, GitReader] = {}
@@ -70,11 +77,19 @@ def _worker_reader(inboxdir: str) -> GitReader:
 class Indexer:
     """Indexes git history into msgmap + overview (caller holds inbox.lock)."""
 
-    def __init__(self, layout: Layout, git: GitReader, mm: Msgmap, over: OverWriter) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        git: GitReader,
+        mm: Msgmap,
+        over: OverWriter,
+        search: SearchWriter | None = None,
+    ) -> None:
         self.layout = layout
         self.git = git
         self.mm = mm
         self.over = over
+        self.search = search
         # Starting from an empty overview (first index, --reindex), the blobs
         # seen so far are all in this set and the per-message query is skipped.
         self._seen_blobs: set[str] | None = set() if over.max_num() == 0 else None
@@ -120,11 +135,41 @@ class Indexer:
             self._index_changes(n, changes, stats, progress, jobs)
             self.over.meta_set(_last_key(n), tip)
             self.commit()
+        self.search_catch_up(jobs=jobs)
         return stats
+
+    def search_catch_up(self, *, jobs: int | None = None) -> int:
+        """Add to the search index what the overview has and it lacks (a
+        crash between the two commits, a new or rebuilt search index)."""
+        if self.search is None:
+            return 0
+        rows = self.over.db.execute(
+            "SELECT num, blob, epoch, ts, ds, bytes FROM over WHERE num > ? ORDER BY num", (self.search.max_num,)
+        ).fetchall()
+        if not rows:
+            return 0
+        args = [(str(self.layout.inboxdir), int(r[2]), str(r[1])) for r in rows]
+        if len(rows) >= PARALLEL_MIN and (jobs is None or jobs > 1):
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
+                docs: Iterator[SearchDoc] = pool.map(_extract_job, args, chunksize=64)
+                self._add_docs(rows, docs)
+        else:
+            self._add_docs(rows, (_extract_job(a) for a in args))
+        self.search.commit()
+        return len(rows)
+
+    def _add_docs(self, rows: list[tuple[object, ...]], docs: Iterator[SearchDoc]) -> None:
+        assert self.search is not None
+        for r, doc in zip(rows, docs, strict=True):
+            self.search.add(int(r[0]), doc, ts=int(r[3]), ds=int(r[4]), size=int(r[5]), replace=True)  # type: ignore[call-overload]
 
     def commit(self) -> None:
         self.mm.commit()
         self.over.commit()
+        if self.search is not None:
+            self.search.commit()
 
     def _forget_epoch(self, n: int) -> None:
         self.over.begin()
@@ -140,12 +185,15 @@ class Indexer:
                     yield None
                     continue
                 raw = self.git.blob(c.blob, n)
-                yield parse_for_index(raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time)
+                yield parse_for_index(
+                    raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time, search=self.search is not None
+                )
             return
         from concurrent.futures import ProcessPoolExecutor
 
         workers = jobs or max(1, (os.cpu_count() or 2))
-        args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time) for c in adds]
+        want = self.search is not None
+        args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time, want) for c in adds]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = pool.map(_parse_job, args, chunksize=64)
             for c in changes:
@@ -162,10 +210,13 @@ class Indexer:
         done = 0
         for change, parsed in zip(changes, self._parsed(n, changes, jobs), strict=True):
             if change.kind == "d":
-                for num in self.over.nums_for_blob(change.blob):
+                nums = self.over.nums_for_blob(change.blob)
+                for num in nums:
                     self.over.remove(num)
                     self.mm.delete_num(num)
                     stats.removed += 1
+                if nums and self.search is not None:
+                    self.search.delete(nums)
             else:
                 assert parsed is not None
                 self.index_one(n, parsed, stats)
@@ -209,6 +260,8 @@ class Indexer:
             ),
             fresh=fresh,
         )
+        if self.search is not None and p.search is not None:
+            self.search.add(num, p.search, ts=p.ts, ds=p.ds, size=p.size, replace=not fresh)
         stats.added += 1
         return num
 

@@ -30,6 +30,8 @@ from pubinbox.mail.ingest import (
 )
 from pubinbox.over.indexer import Indexer, IndexStats
 from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.search.extract import extract
+from pubinbox.search.writer import SearchWriter
 from pubinbox.store.fastimport import FastImport
 from pubinbox.store.git import GitReader, packed_size
 from pubinbox.store.layout import Layout, ensure_all_git, init_epoch, init_inbox
@@ -73,6 +75,7 @@ class InboxWriter:
         self._mm: Msgmap | None = None
         self._over: OverWriter | None = None
         self._git: GitReader | None = None
+        self._search: SearchWriter | None = None
         self._fi: FastImport | None = None
         self._epoch = 0
         self._epoch_base = 0  # estimated raw bytes already in the current epoch
@@ -91,6 +94,7 @@ class InboxWriter:
             self._mm = Msgmap(self.layout.msgmap, create=True)
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
+            self._search = open_search(self.layout, self.ibx.indexlevel)
             self._epoch = self.layout.epochs()[-1]
             init_epoch(self.layout, self._epoch)  # repairs one a crash left half-made
             self._recover()
@@ -105,7 +109,7 @@ class InboxWriter:
         """Catch up with git (a crashed writer, or mail from public-inbox) and
         drop msgmap numbers that never made it into git."""
         assert self._mm is not None and self._over is not None and self._git is not None
-        idx = Indexer(self.layout, self._git, self._mm, self._over)
+        idx = Indexer(self.layout, self._git, self._mm, self._over, self._search)
         self.index_stats = idx.run()
         orphans = self._mm.delete_above(max(self._over.max_num(), 0))
         if orphans:
@@ -139,10 +143,15 @@ class InboxWriter:
             self._mm.rollback()
         if self._over is not None:
             self._over.rollback()
+        if self._search is not None:
+            self._search.rollback()
         self._close_dbs()
         self.lock.release()
 
     def _close_dbs(self) -> None:
+        if self._search is not None:
+            self._search.close()
+            self._search = None
         if self._mm is not None:
             self._mm.close()
             self._mm = None
@@ -162,6 +171,12 @@ class InboxWriter:
                 self._over.meta_set(f"last_commit-{self._epoch}", tip)
         self._mm.commit()
         self._over.commit()
+        if self._search is not None:
+            try:
+                self._search.commit()
+            except (OSError, ValueError) as e:  # never let search stop mail: the next run catches up
+                log.warning("search index not updated (%s); `pubinbox index` will catch up", e)
+                self._search.rollback()
         self._batch_keys.clear()
         self._pending = 0
 
@@ -205,6 +220,8 @@ class InboxWriter:
                 epoch=self._epoch,
             )
         )
+        if self._search is not None:
+            self._search.add(num, extract(prep.raw), ts=prep.ts, ds=prep.ds, size=len(prep.raw))
         self._batch_keys[blob] = content_key(prep.raw)
         self._pending += 1
         if self._pending >= self.checkpoint_every:
@@ -293,6 +310,8 @@ class InboxWriter:
         for num in nums:
             self._over.remove(num)
             self._mm.delete_num(num)
+        if self._search is not None:
+            self._search.delete(nums)
         self._pending += 1
         return len(nums)
 
@@ -328,10 +347,14 @@ def index_inbox(
         layout.own_dir.mkdir(exist_ok=True)
         mm = Msgmap(layout.msgmap, create=True)
         over = OverWriter(layout.over_db)
+        search = open_search(layout, ibx.indexlevel)
         try:
             if reindex:
                 over.clear()
-            idx = Indexer(layout, GitReader(layout), mm, over)
+                if search is not None:
+                    search.clear()
+                    search.commit()
+            idx = Indexer(layout, GitReader(layout), mm, over, search)
             if on_total is not None:
                 on_total(idx.pending())
             stats = idx.run(progress=progress, jobs=jobs)
@@ -341,4 +364,13 @@ def index_inbox(
         finally:
             mm.close()
             over.close()
+            if search is not None:
+                search.close()
     return stats
+
+
+def open_search(layout: Layout, level: str) -> SearchWriter | None:
+    """The search index writer, or None at indexlevel basic."""
+    if level == "basic":
+        return None
+    return SearchWriter(layout.own_dir, level)

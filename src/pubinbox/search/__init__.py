@@ -1,0 +1,1 @@
+"""Full-text search: public-inbox's query language on a Tantivy index."""

@@ -1,0 +1,164 @@
+"""Writing the Tantivy search index (``INBOXDIR/pubinbox/search/``).
+
+The search index follows the overview: every message the overview gets is
+added here under its article number, removals delete it.  It is committed
+right after the overview at each checkpoint, and records the highest
+article number it holds in ``state.json``; if a crash leaves it behind the
+overview, the next writer or ``pubinbox index`` adds what is missing (the
+overview, hence git, is its source).  A search index that cannot be opened
+is moved aside and rebuilt: it never stops mail from being stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pubinbox.errors import IndexingError
+from pubinbox.search.extract import SearchDoc
+from pubinbox.search.schema import ANALYZER, EXACT_FIELDS, TEXT_FIELDS, analyzer, build_schema
+
+log = logging.getLogger(__name__)
+
+HEAP_BYTES = 128 * 1024 * 1024
+STATE = "state.json"
+
+
+def search_dir(own_dir: Path) -> Path:
+    return own_dir / "search"
+
+
+def open_index(path: Path, level: str, *, create: bool) -> Any:
+    """Open (or create) the Tantivy index at *path* for *level*."""
+    import tantivy
+
+    schema = build_schema(level)
+    if not create and not (path / "meta.json").exists():
+        raise IndexingError(f"{path}: no search index; run `pubinbox index` first")
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        index = tantivy.Index(schema, path=str(path), reuse=True)
+    except (ValueError, OSError) as e:
+        raise IndexingError(f"{path}: unreadable search index: {e}") from e
+    index.register_tokenizer(ANALYZER, analyzer())
+    return index
+
+
+def _abbrevs(oid: str) -> list[str]:
+    """An id and every prefix down to 7 hex digits (any abbreviation matches)."""
+    oid = oid.lower()
+    return [oid[:n] for n in range(len(oid), 6, -1)]
+
+
+class SearchWriter:
+    """Adds and deletes documents; the caller holds inbox.lock."""
+
+    def __init__(self, own_dir: Path, level: str) -> None:
+        self.path = search_dir(own_dir)
+        self.level = level
+        if self._state().get("level", level) != level:
+            # the schema depends on the level (positions or not): rebuild
+            log.warning("%s: indexlevel changed to %s; rebuilding the search index", self.path, level)
+            shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self.index = open_index(self.path, level, create=True)
+        except IndexingError as e:
+            # corrupt: keep a copy for inspection, start over (git has everything)
+            aside = self.path.with_name(f"search.broken-{int(time.time())}")
+            log.warning("%s; moving it to %s and rebuilding", e, aside)
+            shutil.move(str(self.path), str(aside))
+            self.index = open_index(self.path, level, create=True)
+        self._writer: Any = None
+        self.max_num = self._read_state()
+        self._pending_max = self.max_num
+        self._dirty = False
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            with open(self.path / STATE) as f:
+                got = json.load(f)
+            return got if isinstance(got, dict) else {}
+        except (FileNotFoundError, ValueError, OSError):
+            return {}
+
+    def _read_state(self) -> int:
+        try:
+            return int(self._state().get("max_num", 0))
+        except (TypeError, ValueError):
+            return 0
+
+    def _w(self) -> Any:
+        if self._writer is None:
+            self._writer = self.index.writer(heap_size=HEAP_BYTES, num_threads=1)
+        return self._writer
+
+    def add(self, num: int, doc: SearchDoc, *, ts: int, ds: int, size: int, replace: bool = False) -> None:
+        import tantivy
+
+        w = self._w()
+        if replace:
+            w.delete_documents_by_term("num", num)
+        d = tantivy.Document()
+        d.add_unsigned("num", num)
+        d.add_integer("ts", ts)
+        d.add_integer("ds", ds)
+        d.add_unsigned("bytes", size)
+        for name in TEXT_FIELDS:
+            for text in getattr(doc, name):
+                if text:
+                    d.add_text(name, text)
+        for mid in doc.mids:
+            d.add_text("mid", mid)
+        for lid in doc.listid_exact:
+            d.add_text("lid", lid)
+        for name in ("dfpre", "dfpost"):
+            for oid in getattr(doc, name):
+                for ab in _abbrevs(oid):
+                    d.add_text(name, ab)
+        for pid in doc.patchid:
+            d.add_text("patchid", pid)
+        w.add_document(d)
+        self._pending_max = max(self._pending_max, num)
+        self._dirty = True
+
+    def delete(self, nums: Iterable[int]) -> None:
+        w = self._w()
+        for num in nums:
+            w.delete_documents_by_term("num", num)
+            self._dirty = True
+
+    def clear(self) -> None:
+        self._w().delete_all_documents()
+        self._pending_max = 0
+        self._dirty = True
+
+    def commit(self) -> None:
+        if not self._dirty:
+            return
+        self._w().commit()
+        tmp = self.path / f".{STATE}.tmp"
+        tmp.write_text(json.dumps({"max_num": self._pending_max, "level": self.level}))
+        os.replace(tmp, self.path / STATE)
+        self.max_num = self._pending_max
+        self._dirty = False
+
+    def rollback(self) -> None:
+        if self._writer is not None and self._dirty:
+            self._writer.rollback()
+        self._pending_max = self.max_num
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.wait_merging_threads()
+            self._writer = None
+
+
+# the exact fields are filled by hand above; keep the schema table honest
+assert set(EXACT_FIELDS) == {"mid", "lid", "dfpre", "dfpost", "patchid"}
