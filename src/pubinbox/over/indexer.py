@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
 from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.search.writer import SearchWriter
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
-from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.writer import SearchWriter
 
 log = logging.getLogger(__name__)
 
