@@ -13,6 +13,8 @@ them into exit codes, HTTP statuses or protocol replies::
         SchemaTooNew         a database written by a newer version
       MessageNotFound        no message with that Message-ID / number
       InputError             unreadable input file or mailbox
+      QueryError             malformed search query (web: 400)
+      SearchUnavailable      no search index (indexlevel basic, not built)
 """
 
 from __future__ import annotations
@@ -71,3 +73,20 @@ class InputError(PubinboxError):
     """An input file, mailbox or stream could not be read."""
 
     exit_code = 66  # EX_NOINPUT
+
+
+class QueryError(PubinboxError):
+    """A search query that cannot be parsed; ``position`` is 0-based."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+
+
+class SearchUnavailable(PubinboxError):
+    """The inbox has no usable search index."""
+
+    exit_code = 69  # EX_UNAVAILABLE

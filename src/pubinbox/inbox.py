@@ -7,13 +7,26 @@ Open one per thread (SQLite connections are per thread).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pubinbox.config import InboxConfig
-from pubinbox.errors import MessageNotFound
+from pubinbox.errors import MessageNotFound, SearchUnavailable
 from pubinbox.over.reader import OverReader, OverRow
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
+
+if TYPE_CHECKING:
+    from pubinbox.search.reader import Searcher
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """One page of search results as overview rows, and the total count."""
+
+    total: int
+    rows: tuple[OverRow, ...]
 
 
 class Inbox:
@@ -24,6 +37,7 @@ class Inbox:
         self.layout = Layout(cfg.inboxdir)
         self.over = over
         self.git = git
+        self._searcher: Searcher | None = None
 
     @classmethod
     def open(cls, cfg: InboxConfig) -> Inbox:
@@ -59,6 +73,44 @@ class Inbox:
         if row is None:
             raise MessageNotFound(f"article {num} is not in {self.name}")
         return row, self.raw(row)
+
+    # -- search ----------------------------------------------------------------
+    @property
+    def searcher(self) -> Searcher:
+        if self.cfg.indexlevel == "basic":
+            raise SearchUnavailable(f"{self.name} has indexlevel=basic: no search index")
+        if self._searcher is None:
+            from pubinbox.errors import IndexingError
+            from pubinbox.search.reader import Searcher
+
+            try:
+                self._searcher = Searcher(self.layout.own_dir, self.cfg.indexlevel)
+            except IndexingError as e:
+                raise SearchUnavailable(str(e)) from e
+        return self._searcher
+
+    def search(
+        self,
+        query: str,
+        *,
+        offset: int = 0,
+        limit: int = 200,
+        relevance: bool = False,
+        threads: bool = False,
+        now: int | None = None,
+    ) -> Hits:
+        """Messages matching *query* (public-inbox's language), newest first
+        or by relevance; *threads* expands every hit to its whole thread."""
+        res = self.searcher.search(query, offset=offset, limit=limit, relevance=relevance, now=now)
+        rows = [r for r in (self.over.by_num(n) for n in res.nums) if r is not None]
+        if not threads:
+            return Hits(res.total, tuple(rows))
+        seen: dict[int, OverRow] = {}
+        for tid in dict.fromkeys(r.tid for r in rows):
+            for r in self.over.thread(tid):
+                seen.setdefault(r.num, r)
+        ordered = sorted(seen.values(), key=lambda r: (r.ts, r.num), reverse=not relevance)
+        return Hits(res.total, tuple(ordered))
 
     def thread_count(self) -> int:
         return int(self.over.db.execute("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0").fetchone()[0])

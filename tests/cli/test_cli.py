@@ -98,3 +98,25 @@ def test_import_keeps_what_was_read_before_a_bad_file(tmp_path: Path) -> None:
     assert p.returncode == 66 and "added 1," in err and "missing.mbox" in err and "Traceback" not in err
     p = run_cli("info", "test", check=True)
     assert "messages: 1 " in p.stdout.decode()
+
+
+def test_q_json_mboxrd_threads_and_errors(tmp_path: Path, sample_mbox: Path) -> None:
+    import json
+
+    d = init_inbox(tmp_path)
+    run_cli("import", "test", str(sample_mbox), check=True)
+    p = run_cli("q", "-I", "test", "s:xarray", check=True)
+    hits = json.loads(p.stdout)
+    assert hits and all("xarray" in h["subject"].lower() for h in hits)
+    assert [h["rt"] for h in hits] == sorted((h["rt"] for h in hits), reverse=True)  # newest first
+    p = run_cli("q", "-t", "-I", str(d), "s:xarray", check=True)
+    threads = json.loads(p.stdout)
+    assert len(threads) > len(hits)  # whole threads, replies included
+    out = tmp_path / "res.mbox"
+    run_cli("q", "-o", f"mboxrd:{out}", "s:xarray", check=True)
+    assert out.read_bytes().count(b"From mboxrd@z ") == len(hits)
+    p = run_cli("q", "s:(unbalanced")
+    assert p.returncode == 2 and b"unbalanced" in p.stderr and b"Traceback" not in p.stderr
+    init_inbox(tmp_path, "plain", "plain@example.com", "-L", "basic")
+    p = run_cli("q", "-I", "plain", "foo")
+    assert p.returncode == 69 and b"basic" in p.stderr

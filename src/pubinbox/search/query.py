@@ -60,7 +60,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pubinbox.errors import PubinboxError
+from pubinbox.errors import QueryError
 from pubinbox.search.approxidate import approxidate
 
 __all__ = [
@@ -89,16 +89,6 @@ MAX_TERMS = 200
 MAX_DEPTH = 50
 _DAY = 86400
 
-
-class QueryError(PubinboxError):
-    """A search query that cannot be parsed; ``position`` is 0-based."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.position = position
 
 
 # ---------------------------------------------------------------------------
