@@ -58,8 +58,16 @@ def _atoi(s: bytes) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+# the usual well-formed header (counts short enough for atoi to be exact)
+_HUNK = re.compile(rb"@@ -(?:[0-9]*,([0-9]{1,9})|[0-9]+) \+(?:[0-9]*,([0-9]{1,9})|[0-9]+)")
+
+
 def _scan_hunk_header(line: bytes, before: int, after: int) -> tuple[int, int]:
     """git's scan_hunk_header: new (before, after), partial on bad input."""
+    m = _HUNK.match(line)
+    if m:
+        b, a = m.groups()
+        return (int(b) if b else 1), (int(a) if a else 1)
     q = 4
     n = len(_DIGITS.match(line, q).group(0))  # type: ignore[union-attr]
     if line[q + n : q + n + 1] == b",":
@@ -96,8 +104,13 @@ _ALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _C, _F, _BSL, _MINUS, _PLUS, _SP = b"cF\\-+ "
 
 
-def _iter(data: bytes) -> list[tuple[str, str]]:
-    """Every line git would print: (patch id, commit id of the patch)."""
+def _iter(data: bytes, undefined: list[bool] | None = None) -> list[tuple[str, str]]:
+    """Every line git would print: (patch id, commit id of the patch).
+
+    A binary file with no ``index`` line before it in the same patch makes
+    git hash an uninitialised buffer; we hash empty ids and, when asked,
+    report it in *undefined*.
+    """
     out: list[tuple[str, str]] = []
     oid = "0" * 40
     lines = data.split(b"\n")
@@ -120,6 +133,7 @@ def _iter(data: bytes) -> list[tuple[str, str]]:
         before = after = -1
         binary = False
         pre_oid = post_oid = _EMPTY
+        have_oids = False
         buf: list[bytes] = []
         result = 0
         while i < n_lines:
@@ -154,6 +168,8 @@ def _iter(data: bytes) -> list[tuple[str, str]]:
                 if line.startswith((b"GIT binary patch", b"Binary files")):
                     binary = True
                     before = 0
+                    if not have_oids and undefined is not None:
+                        undefined.append(True)
                     result += _digest([*buf, pre_oid, post_oid])
                     buf = []
                     continue
@@ -166,6 +182,7 @@ def _iter(data: bytes) -> list[tuple[str, str]]:
                             e2 = len(full) - 1
                         pre_oid = _oid_str(full[6:e1])
                         post_oid = _oid_str(full[e1 + 2 : e2])
+                        have_oids = True
                     continue
                 if line.startswith(b"--- "):
                     before = after = 1
