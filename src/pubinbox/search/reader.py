@@ -27,7 +27,7 @@ from pubinbox.search.query import (
     Xor,
     parse,
 )
-from pubinbox.search.schema import EXACT_FIELDS, RANGE_FIELDS, XAPIAN_FIELD, analyzer
+from pubinbox.search.schema import EXACT_FIELDS, NO_POSITIONS, RANGE_FIELDS, XAPIAN_FIELD, analyzer
 from pubinbox.search.writer import open_index, search_dir
 
 #: public-inbox allows at most 100 expansions of a wildcard
@@ -174,10 +174,10 @@ class Searcher:
     def _phrase_on(self, field: str, toks: list[str]) -> Any:
         Q = self._tantivy.Query
         Occur = self._tantivy.Occur
-        if self.level == "full":
+        if self.level == "full" and field not in NO_POSITIONS:
             words: list[str | tuple[int, str]] = list(toks)
             return Q.phrase_query(self.schema, field, words)
-        # indexlevel medium keeps no positions: all the words, anywhere
+        # no positions (indexlevel medium, quoted text): all the words, anywhere
         return Q.boolean_query([(Occur.Must, Q.term_query(self.schema, field, t)) for t in toks])
 
     def _phrase(self, node: Phrase) -> Any:

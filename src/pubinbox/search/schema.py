@@ -42,6 +42,9 @@ EXACT_FIELDS: dict[str, str] = {
 
 ANALYZER = "pubinbox_en"
 
+#: text fields never indexed with positions (public-inbox: XQUOT)
+NO_POSITIONS = frozenset({"quot"})
+
 #: public-inbox's Xapian prefix -> our field (query.XAPIAN_SOURCES names them)
 XAPIAN_FIELD: dict[str, str] = {
     "XM": "mid_text",
@@ -88,12 +91,13 @@ def build_schema(level: str) -> Any:
 
     opt = "position" if level == "full" else "freq"
     sb = tantivy.SchemaBuilder()
+    # public-inbox indexes quoted text without positions at every level
     sb.add_unsigned_field("num", stored=True, indexed=True, fast=True)
     sb.add_integer_field("ts", indexed=True, fast=True)
     sb.add_integer_field("ds", indexed=True, fast=True)
     sb.add_unsigned_field("bytes", indexed=True, fast=True)
     for name in TEXT_FIELDS:
-        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option=opt)
+        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq" if name in NO_POSITIONS else opt)
     for name in EXACT_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
     return sb.build()

@@ -27,6 +27,8 @@ from pubinbox.search.schema import ANALYZER, EXACT_FIELDS, TEXT_FIELDS, analyzer
 log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
+#: bump when build_schema changes: existing indexes are rebuilt
+SCHEMA_VERSION = 2
 STATE = "state.json"
 
 
@@ -62,9 +64,11 @@ class SearchWriter:
     def __init__(self, own_dir: Path, level: str) -> None:
         self.path = search_dir(own_dir)
         self.level = level
-        if self._state().get("level", level) != level:
-            # the schema depends on the level (positions or not): rebuild
-            log.warning("%s: indexlevel changed to %s; rebuilding the search index", self.path, level)
+        st = self._state()
+        if st and (st.get("level") != level or st.get("schema") != SCHEMA_VERSION):
+            # the schema depends on the level (positions or not) and changes
+            # between versions: rebuild (from the overview and git)
+            log.warning("%s: indexlevel or schema changed; rebuilding the search index", self.path)
             shutil.rmtree(self.path, ignore_errors=True)
         try:
             self.index = open_index(self.path, level, create=True)
@@ -143,7 +147,7 @@ class SearchWriter:
             return
         self._w().commit()
         tmp = self.path / f".{STATE}.tmp"
-        tmp.write_text(json.dumps({"max_num": self._pending_max, "level": self.level}))
+        tmp.write_text(json.dumps({"max_num": self._pending_max, "level": self.level, "schema": SCHEMA_VERSION}))
         os.replace(tmp, self.path / STATE)
         self.max_num = self._pending_max
         self._dirty = False
