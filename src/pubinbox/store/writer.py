@@ -94,7 +94,10 @@ class InboxWriter:
             self._mm = Msgmap(self.layout.msgmap, create=True)
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
-            self._search = open_search(self.layout, self.ibx.indexlevel)
+            try:
+                self._search = open_search(self.layout, self.ibx.indexlevel)
+            except (PubinboxError, OSError, ValueError, RuntimeError) as e:
+                log.warning("search index unavailable (%s): storing mail without it", e)
             self._epoch = self.layout.epochs()[-1]
             init_epoch(self.layout, self._epoch)  # repairs one a crash left half-made
             self._recover()
@@ -174,11 +177,22 @@ class InboxWriter:
         if self._search is not None:
             try:
                 self._search.commit()
-            except (OSError, ValueError) as e:  # never let search stop mail: the next run catches up
-                log.warning("search index not updated (%s); `pubinbox index` will catch up", e)
-                self._search.rollback()
+            except (OSError, ValueError, RuntimeError) as e:
+                self._drop_search(e)
         self._batch_keys.clear()
         self._pending = 0
+
+    def _drop_search(self, e: BaseException) -> None:
+        """The search index failed: carry on without it (mail is never held
+        up by search); it lags the overview and the next run catches up."""
+        log.warning("search index not updated (%s); `pubinbox index` will catch up", e)
+        if self._search is not None:
+            try:
+                self._search.rollback()
+                self._search.close()
+            except (OSError, ValueError, RuntimeError):
+                pass
+            self._search = None
 
     # -- adding ----------------------------------------------------------------------
     def add(self, raw: bytes, *, list_id: bool = False, now: int | None = None) -> AddResult:
@@ -221,7 +235,10 @@ class InboxWriter:
             )
         )
         if self._search is not None:
-            self._search.add(num, extract(prep.raw), ts=prep.ts, ds=prep.ds, size=len(prep.raw))
+            try:
+                self._search.add(num, extract(prep.raw), ts=prep.ts, ds=prep.ds, size=len(prep.raw))
+            except (OSError, ValueError, RuntimeError) as e:
+                self._drop_search(e)
         self._batch_keys[blob] = content_key(prep.raw)
         self._pending += 1
         if self._pending >= self.checkpoint_every:
