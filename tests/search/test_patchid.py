@@ -98,13 +98,17 @@ def test_no_diff_is_none() -> None:
 
 EDGE_CASES = [
     # binary patch followed by a text file
-    b"diff --git a/bin b/bin\nindex 1234567..89abcde 100644\nGIT binary patch\nliteral 5\n"
-    b"McmZ?d00001\n\nliteral 0\nHcmV?d00001\n\ndiff --git a/t b/t\n--- a/t\n+++ b/t\n@@ -1 +1 @@\n-a\n+b\n",
+    (
+        b"diff --git a/bin b/bin\nindex 1234567..89abcde 100644\nGIT binary patch\nliteral 5\n"
+        b"McmZ?d00001\n\nliteral 0\nHcmV?d00001\n\ndiff --git a/t b/t\n--- a/t\n+++ b/t\n@@ -1 +1 @@\n-a\n+b\n"
+    ),
     # only a binary file, "Binary files ... differ"
     b"diff --git a/x.png b/x.png\nindex 0000000..1111111\nBinary files /dev/null and b/x.png differ\n",
     # mode change only, then a rename, then a real change
-    b"diff --git a/s b/s\nold mode 100644\nnew mode 100755\ndiff --git a/o b/n\nsimilarity index 90%\n"
-    b"rename from o\nrename to n\ndiff --git a/c b/c\n--- a/c\n+++ b/c\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n",
+    (
+        b"diff --git a/s b/s\nold mode 100644\nnew mode 100755\ndiff --git a/o b/n\nsimilarity index 90%\n"
+        b"rename from o\nrename to n\ndiff --git a/c b/c\n--- a/c\n+++ b/c\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n"
+    ),
     # "\ No newline at end of file" and CRLF lines
     b"diff --git a/f b/f\r\n--- a/f\r\n+++ b/f\r\n@@ -1 +1 @@\r\n-a\r\n\\ No newline at end of file\r\n+b\r\n",
     # hunk counts that do not add up (hand-edited patch), then prose
@@ -211,7 +215,9 @@ def test_random_streams_match_git() -> None:
     rng = random.Random(20240601)
     docs = [_random_doc(rng) for _ in range(400)]
     # one git process for all: each doc alone, then all docs in one stream
-    stream = b"".join(b"commit %040x\n" % (i + 1) + d + (b"" if d.endswith(b"\n") else b"\n") for i, d in enumerate(docs))
+    stream = b"".join(
+        b"commit %040x\n" % (i + 1) + d + (b"" if d.endswith(b"\n") else b"\n") for i, d in enumerate(docs)
+    )
     assert list(patch_ids_stable(stream)) == git_patch_ids(stream)
     for d in docs[:60]:  # a few alone (no trailing newline matters there)
         assert list(patch_ids_stable(d)) == git_patch_ids(d), d
@@ -267,10 +273,10 @@ def test_corpus_epoch_matches_git(corpus_dir: Path, tmp_path: Path) -> None:
     assert len(theirs) > 5000
     # what public-inbox feeds git: the text of each part that looks like a diff
     texts = [
-        t.encode("utf-8", "surrogatepass")
+        s.encode("utf-8", "surrogatepass")
         for raw in blobs
         for p in iter_parts(raw)
-        if (t := part_text(p)) and looks_like_diff(t)
+        if (s := part_text(p)) and looks_like_diff(s)
     ]
     stream = _stream(texts)
     assert list(patch_ids_stable(stream)) == git_patch_ids(stream)

@@ -24,12 +24,14 @@ the diff-related part of ``nq:`` get their text:
 Deliberate difference from public-inbox: ``+++ /dev/null`` (a deleted file)
 keeps the diff going, so the removed lines land in ``dfa``; public-inbox
 1.9 treats the line as an unmatched traditional header and indexes the
-removed lines as plain non-quoted text.
+removed lines as plain non-quoted text.  Likewise a traditional header pair
+with ``/dev/null`` on one side indexes the other name and stays in the diff.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 __all__ = ["DiffTerms", "git_unquote", "parse_diff_text"]
@@ -306,8 +308,6 @@ def parse_diff_text(text: str) -> DiffTerms:
     CRLF line ends are accepted; never raises.
     """
     acc = DiffAccumulator()
-    try:
+    with suppress(Exception):  # hostile input must never raise
         parse_diff_into(acc, text.replace("\r\n", "\n"))
-    except Exception:  # noqa: BLE001 - hostile input must never raise
-        pass
     return acc.freeze()

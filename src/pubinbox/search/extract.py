@@ -5,8 +5,9 @@ public-inbox 1.9's SearchIdx.pm (``eml2doc`` / ``index_xapian`` /
 ``index_diff``) feeds to each Xapian prefix, and leaves tokenising and the
 index itself to the caller.
 
-* Header fields come from the top-level message (``extract_meta``: the
-  From/To/Cc/Subject values public-inbox's Smsg holds) and from every
+* Header fields come from the top-level message (the From/To/Cc/Subject
+  values public-inbox's Smsg holds, as ``extract_meta`` computes them) and
+  from every
   attached ``message/rfc822`` message, whose Message-IDs and List-Ids are
   indexed too.
 * Every MIME part (public-inbox's walk, :func:`iter_parts`) gives its file
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from pubinbox.mail.mime import HEADER_SIZE_LIMIT, Part, iter_parts, perl_encoding, python_codec, split_message
@@ -105,9 +107,7 @@ class SearchDoc:
     @property
     def body_all(self) -> tuple[str, ...]:
         """Every body text ``b:`` searches: nq, quot and the diff fields."""
-        return (
-            self.nq + self.quot + self.dfn + self.dfa + self.dfb + self.dfhh + self.dfctx + self.dfpre + self.dfpost
-        )
+        return self.nq + self.quot + self.dfn + self.dfa + self.dfb + self.dfhh + self.dfctx + self.dfpre + self.dfpost
 
 
 @dataclass(slots=True)
@@ -364,17 +364,11 @@ def extract(raw: bytes) -> SearchDoc:
         h, view = _views(raw)
     except Exception:  # noqa: BLE001 - hostile input must never raise
         return acc.freeze()
-    try:
+    with suppress(Exception):
         _index_headers(acc, h)
-    except Exception:  # noqa: BLE001
-        pass
     for part in iter_parts(view):
-        try:
+        with suppress(Exception):
             _index_part(acc, part)
-        except Exception:  # noqa: BLE001
-            continue
-    try:
+    with suppress(Exception):
         _index_ids(acc, h)
-    except Exception:  # noqa: BLE001
-        pass
     return acc.freeze()
