@@ -7,9 +7,8 @@ index itself to the caller.
 
 * Header fields come from the top-level message (the From/To/Cc/Subject
   values public-inbox's Smsg holds, as ``extract_meta`` computes them) and
-  from every
-  attached ``message/rfc822`` message, whose Message-IDs and List-Ids are
-  indexed too.
+  from every attached ``message/rfc822`` message, whose Message-IDs and
+  List-Ids are indexed too.
 * Every MIME part (public-inbox's walk, :func:`iter_parts`) gives its file
   name to ``fn``; its text is taken like ``msg_part_text``: text/html and
   text/xhtml never; parts with a charset are decoded with it; text/* and a
