@@ -120,7 +120,7 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
         ds=m.ds,
         size=len(raw),
         lines=_lines(raw),
-        search=extract(raw) if search else None,
+        search=extract(raw, known=(m.from_, m.to, m.cc, m.subject)) if search else None,
     )
 
 

@@ -356,15 +356,24 @@ def _views(raw: bytes) -> tuple[Headers, bytes]:
     return Headers(meta, header_only=True), _PLACEHOLDER + mime + crlf + body
 
 
-def extract(raw: bytes) -> SearchDoc:
-    """Everything the search index needs from one message; never raises."""
+def extract(raw: bytes, *, known: tuple[str, str, str, str] | None = None) -> SearchDoc:
+    """Everything the search index needs from one message; never raises.
+
+    *known*: (from, to, cc, subject) as :func:`pubinbox.mail.meta.extract_meta`
+    already computed them for this message, to save decoding them twice.
+    """
     acc = _Acc()
     try:
         h, view = _views(raw)
     except Exception:  # noqa: BLE001 - hostile input must never raise
         return acc.freeze()
-    with suppress(Exception):
-        _index_headers(acc, h)
+    if known is not None:
+        for val, dst in zip(known, (acc.from_, acc.to, acc.cc, acc.subject), strict=True):
+            if val != "":
+                dst.append(val)
+    else:
+        with suppress(Exception):
+            _index_headers(acc, h)
     for part in iter_parts(view):
         with suppress(Exception):
             _index_part(acc, part)

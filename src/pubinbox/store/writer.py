@@ -236,7 +236,8 @@ class InboxWriter:
         )
         if self._search is not None:
             try:
-                self._search.add(num, extract(prep.raw), ts=prep.ts, ds=prep.ds, size=len(prep.raw))
+                doc = extract(prep.raw, known=(prep.from_, prep.to, prep.cc, prep.subject))
+                self._search.add(num, doc, ts=prep.ts, ds=prep.ds, size=len(prep.raw))
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
         self._batch_keys[blob] = content_key(prep.raw)
