@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -15,7 +16,9 @@ from pubinbox.cli.common import find_inbox, load_config
 @click.option("--reindex", is_flag=True, help="rebuild the overview from git alone")
 @click.option("--all", "all_", is_flag=True, help="every configured inbox")
 @click.option("-j", "--jobs", type=int, default=None, help="parser processes (default: CPUs)")
-@click.option("-L", "--indexlevel", hidden=True, help="accepted for compatibility")
+@click.option(
+    "-L", "--indexlevel", type=click.Choice(["basic", "medium", "full"]), help="override the configured indexlevel"
+)
 @click.option("-q", "--quiet", is_flag=True)
 @click.argument("inboxes", nargs=-1)
 @click.pass_context
@@ -38,6 +41,8 @@ def index_cmd(
         raise click.UsageError("give INBOXDIR... or --all")
     for target in targets:
         ibx = find_inbox(conf, target, need_config=False)
+        if indexlevel is not None:
+            ibx = dataclasses.replace(ibx, indexlevel=indexlevel)
         t0 = time.monotonic()
         with Progress(None, f"indexing {ibx.name}", quiet=quiet) as bar:
             stats = index_inbox(ibx, reindex=reindex, jobs=jobs, progress=bar.update, on_total=bar.set_total)
