@@ -170,7 +170,7 @@ def load_sample(path: Path = SAMPLE_MBOX) -> list[Msg]:
             msg.quoted = "\n".join(x for x in lines if x.startswith(">"))
             msg.unquoted = "\n".join(x for x in lines if not x.startswith(">"))
             _parse_diffs(msg)
-            if re.search(r"^diff --git ", msg.unquoted, re.M):
+            if re.search(r"^diff --git ", msg.unquoted, re.MULTILINE):
                 msg.patchid = _patch_id(raw)
             msgs.append(msg)
     return msgs
@@ -180,14 +180,14 @@ def has_word(text: str | Iterable[str], word: str) -> bool:
     """*word* (a regex for one word, e.g. ``folios?``) appears as a whole word."""
     if not isinstance(text, str):
         text = "\n".join(text)
-    return re.search(rf"(?<!\w)(?:{word})(?!\w)", text, re.I) is not None
+    return re.search(rf"(?<!\w)(?:{word})(?!\w)", text, re.IGNORECASE) is not None
 
 
 def has_phrase(text: str | Iterable[str], *words: str) -> bool:
     if not isinstance(text, str):
         text = "\n".join(text)
     pat = r"\W+".join(f"(?:{w})" for w in words)
-    return re.search(rf"(?<!\w){pat}(?!\w)", text, re.I) is not None
+    return re.search(rf"(?<!\w){pat}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def _diff_text(m: Msg) -> list[str]:
@@ -301,7 +301,9 @@ def test_from_to_cc(searcher: Searcher, sample: list[Msg]) -> None:
     check(searcher, sample, "f:hsiangkao@linux.alibaba.com", lambda m: "hsiangkao@linux.alibaba.com" in m.from_)
     check(searcher, sample, "f:brauner", lambda m: has_word(m.from_, "brauner"))
     check(searcher, sample, "f:Christian", lambda m: has_word(m.from_, "christian"))
-    check(searcher, sample, 't:"linux-erofs@lists.ozlabs.org"', lambda m: "linux-erofs@lists.ozlabs.org" in m.to.lower())
+    check(
+        searcher, sample, 't:"linux-erofs@lists.ozlabs.org"', lambda m: "linux-erofs@lists.ozlabs.org" in m.to.lower()
+    )
     check(searcher, sample, "c:linux-fsdevel", lambda m: "linux-fsdevel" in m.cc.lower())
     check(searcher, sample, "tc:linux-fsdevel", lambda m: "linux-fsdevel" in (m.to + m.cc).lower())
     check(searcher, sample, "a:brauner", lambda m: has_word(m.to + "\n" + m.cc + "\n" + m.from_, "brauner"))
@@ -399,9 +401,11 @@ def test_bare_words_and_phrases(searcher: Searcher, sample: list[Msg]) -> None:
     # public-inbox's XQUOT: there all the words anywhere in the quote match)
     assert hits(searcher, '"use after free"') >= got
     assert hits(searcher, '"use after free"') <= want(
-        sample, lambda m: has_phrase(m.subject + "\n" + m.unquoted, *page_cache) or all(
-            has_word(re.sub(r"_", " ", m.quoted), w) for w in page_cache
-        )
+        sample,
+        lambda m: (
+            has_phrase(m.subject + "\n" + m.unquoted, *page_cache)
+            or all(has_word(re.sub(r"_", " ", m.quoted), w) for w in page_cache)
+        ),
     )
     check(searcher, sample, 's:"memory backed"', lambda m: has_phrase(m.subject, "memory", "backed"), at_least=3)
     # curly quotes work like straight ones
@@ -410,7 +414,7 @@ def test_bare_words_and_phrases(searcher: Searcher, sample: list[Msg]) -> None:
     check(searcher, sample, "s:memory-backed", lambda m: has_phrase(m.subject, "memory", "backed"), at_least=3)
     # b4: nq:"change-id: X" (with and without the space)
     cid = "20260617-erofs-memback-0ae2448ba2cc"
-    exp = want(sample, lambda m: bool(re.search(rf"^change-id: {cid}$", m.unquoted, re.M)))
+    exp = want(sample, lambda m: bool(re.search(rf"^change-id: {cid}$", m.unquoted, re.MULTILINE)))
     assert exp
     assert hits(searcher, f'nq:"change-id: {cid}"') == exp
     assert hits(searcher, f'nq:"change-id:{cid}"') == exp
@@ -598,7 +602,14 @@ def test_medium_has_no_phrases(tmp_path: Path, searcher: Searcher, sample: list[
         assert approx == want(sample, lambda m, words=words: all(has_word(m.subject, w) for w in words)), q
     assert hits(med, 's:"erofs fix"') > hits(searcher, 's:"erofs fix"')  # really approximate here
     # everything else is the same as at full
-    for q in ("s:erofs", "f:brauner", "dfn:fs/erofs/zdata.c", "uid:1..5", "nq:deadlock", "lid:linux-erofs.lists.ozlabs.org"):
+    for q in (
+        "s:erofs",
+        "f:brauner",
+        "dfn:fs/erofs/zdata.c",
+        "uid:1..5",
+        "nq:deadlock",
+        "lid:linux-erofs.lists.ozlabs.org",
+    ):
         assert hits(med, q) == hits(searcher, q), q
 
 
