@@ -294,8 +294,8 @@ def compare(ours: dict[str, Answer], theirs: dict[str, Answer]) -> tuple[list[st
     equal: list[str] = []
     documented: dict[str, str] = {}
     bad: list[str] = []
-    for q in ours:
-        a, b = ours[q], theirs[q]
+    for q, a in ours.items():
+        b = theirs[q]
         if isinstance(a, str) and isinstance(b, str):
             equal.append(q)  # both errors
         elif a == b:

@@ -230,7 +230,7 @@ def sample() -> list[Msg]:
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d, _env_ = make_inbox(tmp_path_factory.mktemp("full"), "full")
+    d = make_inbox(tmp_path_factory.mktemp("full"), "full")[0]
     return d
 
 
@@ -357,8 +357,8 @@ def test_blob_ids(searcher: Searcher, sample: list[Msg]) -> None:
     with_ids = [m for m in sample if m.pre]
     assert len(with_ids) > 20
     for m in with_ids[:: max(1, len(with_ids) // 12)]:
-        pre = sorted(m.pre)[0]
-        post = sorted(m.post)[0]
+        pre = min(m.pre)
+        post = min(m.post)
         for q, pred in (
             (f"dfpre:{pre}", lambda x, pre=pre: any(p.startswith(pre) for p in x.pre)),
             (f"dfpre:{pre[:7]}", lambda x, pre=pre: any(p.startswith(pre[:7]) for p in x.pre)),
@@ -593,7 +593,7 @@ def test_searchable_right_after_mda_and_import(tmp_path: Path) -> None:
 def test_medium_has_no_phrases(tmp_path: Path, searcher: Searcher, sample: list[Msg]) -> None:
     """-L medium: no positions, so a phrase is answered as "all its words"
     in the field (a superset of the full-level answer), never an error."""
-    d, _env_ = make_inbox(tmp_path, "medium")
+    d = make_inbox(tmp_path, "medium")[0]
     med = Searcher(d / "pubinbox", "medium")
     for q, words in (('s:"memory backed"', ("memory", "backed")), ('s:"erofs fix"', ("erofs", "fix(?:es|ed)?"))):
         exact = hits(searcher, q)
@@ -614,7 +614,7 @@ def test_medium_has_no_phrases(tmp_path: Path, searcher: Searcher, sample: list[
 
 
 def test_basic_has_no_search_index(tmp_path: Path) -> None:
-    d, _env_ = make_inbox(tmp_path, "basic")
+    d = make_inbox(tmp_path, "basic")[0]
     assert not (d / "pubinbox" / "search").exists()
     with pytest.raises(Exception) as e:
         Searcher(d / "pubinbox", "basic").search("erofs")
