@@ -116,6 +116,7 @@ class Indexer:
         *,
         progress: Callable[[int], None] | None = None,
         jobs: int | None = None,
+        search_catch_up_max: int | None = None,
     ) -> IndexStats:
         stats = IndexStats()
         plan: list[tuple[int, str, list[Change]]] = []
@@ -135,18 +136,22 @@ class Indexer:
             self._index_changes(n, changes, stats, progress, jobs)
             self.over.meta_set(_last_key(n), tip)
             self.commit()
-        self.search_catch_up(jobs=jobs)
+        self.search_catch_up(jobs=jobs, limit=search_catch_up_max)
         return stats
 
-    def search_catch_up(self, *, jobs: int | None = None) -> int:
+    def search_catch_up(self, *, jobs: int | None = None, limit: int | None = None) -> int:
         """Add to the search index what the overview has and it lacks (a
-        crash between the two commits, a new or rebuilt search index)."""
+        crash between the two commits, a new or rebuilt search index).  With
+        *limit*, a larger gap is left alone (logged) for `pubinbox index`."""
         if self.search is None:
             return 0
         rows = self.over.db.execute(
             "SELECT num, blob, epoch, ts, ds, bytes FROM over WHERE num > ? ORDER BY num", (self.search.max_num,)
         ).fetchall()
         if not rows:
+            return 0
+        if limit is not None and len(rows) > limit:
+            log.warning("search index is %d messages behind: run `pubinbox index`", len(rows))
             return 0
         args = [(str(self.layout.inboxdir), int(r[2]), str(r[1])) for r in rows]
         if len(rows) >= PARALLEL_MIN and (jobs is None or jobs > 1):

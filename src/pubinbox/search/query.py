@@ -15,8 +15,8 @@ AST
     ``str(node)`` prints the tree canonically.
 
 Conventions
-    * Words are maximal runs of alphanumeric characters (``str.isalnum``),
-      exactly what the index's tokenizer (Tantivy's ``simple``) produces; see
+    * Words are maximal runs of word characters (``\\w``: letters, digits and
+      ``_``, as in Xapian), exactly what the index's tokenizer produces; see
       :func:`split_words`.  Case is kept; the engine lower-cases and stems.
     * A value that holds several words, quoted or not (``f:alice@example.com``,
       ``dfn:drivers/foo/bar.c``, ``foo-bar``, ``v5.10``, unknown
@@ -175,11 +175,13 @@ DEFAULT_SOURCES = XAPIAN_SOURCES[None]
 
 
 def split_words(text: str) -> list[str]:
-    """The words of *text*: maximal runs of alphanumeric characters."""
+    """The words of *text*: maximal runs of word characters (letters, digits
+    and ``_``, as Xapian's term generator sees them: ``read_folio`` is one
+    word), which is what the index's tokenizer produces."""
     return _WORD.findall(text)
 
 
-_WORD = re.compile(r"[^\W_]+")  # \w minus underscore == str.isalnum runs
+_WORD = re.compile(r"\w+")
 
 
 # ---------------------------------------------------------------------------
@@ -408,7 +410,7 @@ class _Lexer:
         return end
 
     def text(self, field: str | None, chunk: str, pos: int) -> Term | Phrase | None:
-        wildcard = chunk.endswith("*") and len(chunk) > 1 and chunk[-2].isalnum()
+        wildcard = chunk.endswith("*") and len(chunk) > 1 and (chunk[-2].isalnum() or chunk[-2] == "_")
         words = split_words(chunk[:-1] if wildcard else chunk)
         if not words:
             return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pubinbox.errors import SearchUnavailable
 from pubinbox.search.query import (
     XAPIAN_SOURCES,
     And,
@@ -73,11 +74,15 @@ class Searcher:
         searcher = self.index.searcher()
         q = self.compile(node, searcher)
         limit = max(0, min(limit, MAX_LIMIT))
-        if relevance:
-            res = searcher.search(q, limit, count=True, offset=offset)
-        else:
-            res = searcher.search(q, limit, count=True, order_by_field="ts", offset=offset)
-        nums = tuple(int(searcher.doc(addr)["num"][0]) for _key, addr in res.hits)
+        want = max(limit, 1)  # Tantivy's collectors panic on a limit of 0
+        try:
+            if relevance:
+                res = searcher.search(q, want, count=True, offset=offset)
+            else:
+                res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset)
+            nums = tuple(int(searcher.doc(addr)["num"][0]) for _key, addr in res.hits[:limit])
+        except (ValueError, OSError, RuntimeError) as e:
+            raise SearchUnavailable(f"the search index cannot be read ({e}); `pubinbox index` rebuilds it") from e
         return SearchResult(total=int(res.count or 0), nums=nums)
 
     def count(self, query: str | Node) -> int:
@@ -174,10 +179,13 @@ class Searcher:
     def _phrase_on(self, field: str, toks: list[str]) -> Any:
         Q = self._tantivy.Query
         Occur = self._tantivy.Occur
-        if self.level == "full" and field not in NO_POSITIONS:
+        if self.level == "full":
+            if field in NO_POSITIONS:
+                # as in Xapian: a phrase never matches text kept without positions
+                return Q.empty_query()
             words: list[str | tuple[int, str]] = list(toks)
             return Q.phrase_query(self.schema, field, words)
-        # no positions (indexlevel medium, quoted text): all the words, anywhere
+        # indexlevel medium keeps no positions: all the words, anywhere
         return Q.boolean_query([(Occur.Must, Q.term_query(self.schema, field, t)) for t in toks])
 
     def _phrase(self, node: Phrase) -> Any:

@@ -77,7 +77,9 @@ def analyzer() -> Any:
     import tantivy
 
     return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        # words are runs of \w (letters, digits, "_"), as Xapian splits them:
+        # kernel identifiers like read_folio stay one term
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
         .filter(tantivy.Filter.remove_long(64))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.stemmer("english"))

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
 #: bump when build_schema changes: existing indexes are rebuilt
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATE = "state.json"
 
 
@@ -52,6 +52,24 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
     return index
 
 
+def check_readable(index: Any) -> None:
+    """A quick read of every segment (documents, the term dictionary of each
+    text field, a stored document): raises IndexingError if any is broken."""
+    import tantivy
+
+    try:
+        index.reload()
+        searcher = index.searcher()
+        res = searcher.search(tantivy.Query.all_query(), 1, count=True)
+        for _score, addr in res.hits:
+            searcher.doc(addr)
+        for name in (*TEXT_FIELDS, *EXACT_FIELDS):
+            for term, _n in searcher.terms_with_prefix(name, "", limit=1):
+                searcher.search(tantivy.Query.term_query(index.schema, name, term), 1, count=True)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise IndexingError(f"unreadable search index: {e}") from e
+
+
 def _abbrevs(oid: str) -> list[str]:
     """An id and every prefix down to 7 hex digits (any abbreviation matches)."""
     oid = oid.lower()
@@ -61,7 +79,7 @@ def _abbrevs(oid: str) -> list[str]:
 class SearchWriter:
     """Adds and deletes documents; the caller holds inbox.lock."""
 
-    def __init__(self, own_dir: Path, level: str) -> None:
+    def __init__(self, own_dir: Path, level: str, *, rebuild_broken: bool = True) -> None:
         self.path = search_dir(own_dir)
         self.level = level
         st = self._state()
@@ -72,7 +90,10 @@ class SearchWriter:
             shutil.rmtree(self.path, ignore_errors=True)
         try:
             self.index = open_index(self.path, level, create=True)
+            check_readable(self.index)
         except IndexingError as e:
+            if not rebuild_broken:
+                raise
             # corrupt: keep a copy for inspection, start over (git has everything)
             aside = self.path.with_name(f"search.broken-{int(time.time())}")
             log.warning("%s; moving it to %s and rebuilding", e, aside)

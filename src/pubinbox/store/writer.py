@@ -40,6 +40,10 @@ from pubinbox.store.msgmap import Msgmap
 
 log = logging.getLogger(__name__)
 
+#: a writer (mda, import) adds at most this many messages missing from the
+#: search index before its own work; more is left to `pubinbox index`
+WRITER_SEARCH_CATCH_UP = 2000
+
 #: packed git is assumed to be this fraction of the raw mail (public-inbox's rule)
 PACKING_FACTOR = 0.4
 
@@ -95,9 +99,11 @@ class InboxWriter:
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
             try:
-                self._search = open_search(self.layout, self.ibx.indexlevel)
+                # a broken search index is rebuilt by `pubinbox index`, not here:
+                # delivering one message must not wait for a whole rebuild
+                self._search = open_search(self.layout, self.ibx.indexlevel, rebuild_broken=False)
             except (PubinboxError, OSError, ValueError, RuntimeError) as e:
-                log.warning("search index unavailable (%s): storing mail without it", e)
+                log.warning("search index unavailable (%s): storing mail without it; run `pubinbox index`", e)
             self._epoch = self.layout.epochs()[-1]
             init_epoch(self.layout, self._epoch)  # repairs one a crash left half-made
             self._recover()
@@ -113,7 +119,7 @@ class InboxWriter:
         drop msgmap numbers that never made it into git."""
         assert self._mm is not None and self._over is not None and self._git is not None
         idx = Indexer(self.layout, self._git, self._mm, self._over, self._search)
-        self.index_stats = idx.run()
+        self.index_stats = idx.run(search_catch_up_max=WRITER_SEARCH_CATCH_UP)
         orphans = self._mm.delete_above(max(self._over.max_num(), 0))
         if orphans:
             log.warning("%s: dropped %d msgmap entries with no message in git", self.ibx.name, orphans)
@@ -387,8 +393,8 @@ def index_inbox(
     return stats
 
 
-def open_search(layout: Layout, level: str) -> SearchWriter | None:
+def open_search(layout: Layout, level: str, *, rebuild_broken: bool = True) -> SearchWriter | None:
     """The search index writer, or None at indexlevel basic."""
     if level == "basic":
         return None
-    return SearchWriter(layout.own_dir, level)
+    return SearchWriter(layout.own_dir, level, rebuild_broken=rebuild_broken)
