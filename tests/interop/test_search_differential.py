@@ -279,6 +279,10 @@ DIFFERENCES: dict[str, str] = {
     '"page cache"': PHRASE + "; and " + UNDERSCORE,
     "memory-backed": PHRASE,
     "b:lz4": UNDERSCORE,
+    # corpus: diff lines of CRLF (Outlook / Exchange) mails: extract.py turns CRLF into LF before
+    # parsing diffs on purpose; public-inbox keeps the CR and misparses some hunks
+    "dfa:EXPERIMENTAL": "CRLF mails: extract.py normalises CRLF before diff parsing (deliberate, see extract.py)",
+    "dfctx:goto": "CRLF mails: extract.py normalises CRLF before diff parsing (deliberate, see extract.py)",
     # OPEN (not yet explained): public-inbox also matches the message quoting the cover letter
     # ("> change-id: ..." after a quoted diffstat): Xapian evaluates the phrase on XQUOT terms, which
     # have no positions, like an AND; pubinbox's quot field should then match too but does not
@@ -344,6 +348,17 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 600) -> None:
     assert p.returncode == 0, (args, p.stderr.decode(errors="replace")[-2000:])
 
 
+def _mids(inboxdir: Path) -> set[str]:
+    return {m for (m,) in sqlite3.connect(inboxdir / "msgmap.sqlite3").execute("SELECT mid FROM msgmap")}
+
+
+def _only_shared(answers: dict[str, Answer], unshared: set[str]) -> dict[str, Answer]:
+    """Messages one side numbers and the other does not (public-inbox skips
+    some id-less / duplicate messages that pubinbox keeps under generated
+    Message-IDs, README/REFERENCE §1.4) are left out of the comparison."""
+    return {q: a if isinstance(a, str) else a - unshared for q, a in answers.items()}
+
+
 def _check(tag: str, ours: dict[str, Answer], theirs: dict[str, Answer], tmp: Path) -> None:
     equal, documented, bad = compare(ours, theirs)
     text = report(tag, equal, documented, bad)
@@ -390,4 +405,12 @@ def test_corpus_differential(tmp_path: Path, corpus_dir: Path) -> None:
     _err = pi.communicate(timeout=600)[1]
     assert pi.returncode == 0, _err[-2000:]
     qs = queries(our_dir / "git" / "0.git")
-    _check("corpus", our_answers(our_dir, qs), pi_answers("erofs", env, qs), tmp_path)
+    unshared = _mids(our_dir) ^ _mids(pi_dir)
+    print(f"messages numbered by one side only (left out): {len(unshared)} {sorted(unshared)[:5]}")
+    assert len(unshared) < 20
+    _check(
+        "corpus",
+        _only_shared(our_answers(our_dir, qs), unshared),
+        _only_shared(pi_answers("erofs", env, qs), unshared),
+        tmp_path,
+    )
