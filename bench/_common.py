@@ -155,15 +155,17 @@ def clone_epoch(bundle: Path, inbox: Path) -> None:
     subprocess.run(["git", "clone", "-q", "--mirror", str(bundle), str(inbox / "git" / "0.git")], check=True)
 
 
-def init_public_inbox(side: Side, *, config: dict[str, str] | None = None, extra: list[str] = ()) -> None:
-    cmd = [which("public-inbox-init"), "-V2", "-L", "basic", *extra, side.name, str(side.inbox), side.url, side.address]
+def init_public_inbox(
+    side: Side, *, config: dict[str, str] | None = None, extra: list[str] = (), level: str = "basic"
+) -> None:
+    cmd = [which("public-inbox-init"), "-V2", "-L", level, *extra, side.name, str(side.inbox), side.url, side.address]
     run_timed(cmd, side.env(), log_path=side.log("init"))
     for k, v in (config or {}).items():
         subprocess.run(["git", "config", "-f", str(side.config), k, v], check=True)
 
 
-def init_pubinbox(side: Side, pubinbox: str, *, config: dict[str, str] | None = None) -> None:
-    cmd = [pubinbox, "init", "-L", "basic", side.name, str(side.inbox), side.url, side.address]
+def init_pubinbox(side: Side, pubinbox: str, *, config: dict[str, str] | None = None, level: str = "basic") -> None:
+    cmd = [pubinbox, "init", "-L", level, side.name, str(side.inbox), side.url, side.address]
     run_timed(cmd, side.env(), log_path=side.log("init"))
     for k, v in (config or {}).items():
         subprocess.run(["git", "config", "-f", str(side.config), k, v], check=True)
@@ -254,10 +256,11 @@ def rate(n: int | None, secs: float) -> float:
     return (n or 0) / secs if secs > 0 else 0.0
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: list[list[str]], header: list[str], left: int = 1) -> str:
+    """Columns before *left* are left-aligned, the others right-aligned."""
     cols = [header, *rows]
     w = [max(len(r[i]) for r in cols) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r))
+    line = lambda r: "  ".join(c.rjust(w[i]) if i >= left else c.ljust(w[i]) for i, c in enumerate(r))
     sep = "  ".join("-" * x for x in w)
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
