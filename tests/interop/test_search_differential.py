@@ -275,6 +275,7 @@ DIFFERENCES: dict[str, str] = {
     "z:50000..": CRLF_SIZE,
     "z:0..3000": CRLF_SIZE,
     "Deadlock": STEM_CAPS,
+    "s:PATCH": STEM_CAPS,  # corpus: subjects with "patches"/"patched" only
     '"use after free"': PHRASE + "; and " + UNDERSCORE,
     '"page cache"': PHRASE + "; and " + UNDERSCORE,
     "memory-backed": PHRASE,
