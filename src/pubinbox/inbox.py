@@ -102,7 +102,7 @@ class Inbox:
         """Messages matching *query* (public-inbox's language), newest first
         or by relevance; *threads* expands every hit to its whole thread."""
         res = self.searcher.search(query, offset=offset, limit=limit, relevance=relevance, now=now)
-        rows = [r for r in (self.over.by_num(n) for n in res.nums) if r is not None]
+        rows = self.over.by_nums(res.nums)
         if not threads:
             return Hits(res.total, tuple(rows))
         seen: dict[int, OverRow] = {}

@@ -59,7 +59,7 @@ class Msg:
     listid: str = ""
     ds: int = 0  # Date:, unix seconds
     ts: int = 0  # first Received:, unix seconds
-    size: int = 0  # bytes as stored (public-inbox drops Delivered-To/X-Original-To)
+    size: int = 0  # bytes as stored (public-inbox drops Delivered-To/X-Original-To), CRLF-counted
     body: str = ""  # every text part, decoded
     quoted: str = ""  # lines starting with '>'
     unquoted: str = ""
@@ -136,10 +136,10 @@ def load_sample(path: Path = SAMPLE_MBOX) -> list[Msg]:
             mid = re.search(r"<([^>]+)>", m["Message-ID"])
             assert mid is not None
             rec = (m.get_all("Received") or [""])[0]
-            dropped = sum(
-                len(line)
+            kept = b"".join(
+                line
                 for line in raw.splitlines(keepends=True)
-                if re.match(rb"(?i)(delivered-to|x-original-to):", line)
+                if not re.match(rb"(?i)(delivered-to|x-original-to):", line)
             )
             msg = Msg(
                 num=len(msgs) + 1,
@@ -152,7 +152,8 @@ def load_sample(path: Path = SAMPLE_MBOX) -> list[Msg]:
                 listid=_hdr(m, "List-Id"),
                 ds=int(email.utils.parsedate_to_datetime(m["Date"]).timestamp()),
                 ts=int(email.utils.parsedate_to_datetime(rec.rsplit(";", 1)[1].strip()).timestamp()),
-                size=len(raw) - dropped,
+                # as public-inbox's z: (IMAP RFC822.SIZE): with CRLF line ends
+                size=len(kept) + kept.count(b"\n") - kept.count(b"\r\n"),
             )
             texts = []
             for part in m.walk():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pubinbox.mail import hashing, meta, parse
 from pubinbox.mail.msgid import mids as mids_of
 from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.search.writer import crlf_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Parsed:
     size: int
     lines: int
     search: SearchDoc | None = None  # filled when the inbox has a search index
+    crlf_size: int = 0  # size with CRLF line ends (z: ranges)  # filled when the inbox has a search index
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
         size=len(raw),
         lines=_lines(raw),
         search=extract(raw, known=(m.from_, m.to, m.cc, m.subject)) if search else None,
+        crlf_size=crlf_size(raw),
     )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.writer import SearchWriter
+from pubinbox.search.writer import SearchWriter, crlf_size
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
@@ -57,9 +57,10 @@ def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed:
     return parse_for_index(reader.blob(blob, epoch), blob, fallback_ds=at, fallback_ts=ct, search=search)
 
 
-def _extract_job(args: tuple[str, int, str]) -> SearchDoc:
+def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int]:
     inboxdir, epoch, blob = args
-    return extract(_worker_reader(inboxdir).blob(blob, epoch))
+    raw = _worker_reader(inboxdir).blob(blob, epoch)
+    return extract(raw), crlf_size(raw)
 
 
 _WORKER_READERS: dict[str, GitReader] = {}
@@ -158,17 +159,17 @@ class Indexer:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
-                docs: Iterator[SearchDoc] = pool.map(_extract_job, args, chunksize=64)
+                docs: Iterator[tuple[SearchDoc, int]] = pool.map(_extract_job, args, chunksize=64)
                 self._add_docs(rows, docs)
         else:
             self._add_docs(rows, (_extract_job(a) for a in args))
         self.search.commit()
         return len(rows)
 
-    def _add_docs(self, rows: list[tuple[object, ...]], docs: Iterator[SearchDoc]) -> None:
+    def _add_docs(self, rows: list[tuple[object, ...]], docs: Iterator[tuple[SearchDoc, int]]) -> None:
         assert self.search is not None
-        for r, doc in zip(rows, docs, strict=True):
-            self.search.add(int(r[0]), doc, ts=int(r[3]), ds=int(r[4]), size=int(r[5]), replace=True)  # type: ignore[call-overload]
+        for r, (doc, size) in zip(rows, docs, strict=True):
+            self.search.add(int(r[0]), doc, ts=int(r[3]), ds=int(r[4]), size=size, replace=True)  # type: ignore[call-overload]
 
     def commit(self) -> None:
         self.mm.commit()
@@ -266,7 +267,7 @@ class Indexer:
             fresh=fresh,
         )
         if self.search is not None and p.search is not None:
-            self.search.add(num, p.search, ts=p.ts, ds=p.ds, size=p.size, replace=not fresh)
+            self.search.add(num, p.search, ts=p.ts, ds=p.ds, size=p.crlf_size, replace=not fresh)
         stats.added += 1
         return num
 

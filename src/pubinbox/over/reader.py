@@ -84,6 +84,17 @@ class OverReader:
         rows = self._rows(f"SELECT {_COLS} FROM over WHERE num = ? AND num > 0", (num,))
         return rows[0] if rows else None
 
+    def by_nums(self, nums: list[int] | tuple[int, ...]) -> list[OverRow]:
+        """Rows for these numbers, in the order given (missing ones skipped);
+        one query per 500 numbers."""
+        found: dict[int, OverRow] = {}
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._rows(f"SELECT {_COLS} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
+                found[r.num] = r
+        return [found[n] for n in nums if n in found]
+
     def by_mid(self, mid: str) -> list[OverRow]:
         """Every message carrying *mid* (several when a Message-ID was reused),
         the one whose primary Message-ID it is first, then by number."""

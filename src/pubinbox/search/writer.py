@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
 #: bump when build_schema changes: existing indexes are rebuilt
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATE = "state.json"
 
 
@@ -50,6 +50,12 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
         raise IndexingError(f"{path}: unreadable search index: {e}") from e
     index.register_tokenizer(ANALYZER, analyzer())
     return index
+
+
+def crlf_size(raw: bytes) -> int:
+    """The size with CRLF line ends (IMAP RFC822.SIZE), which is what
+    public-inbox's ``z:`` ranges compare."""
+    return len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
 
 
 def check_readable(index: Any) -> None:

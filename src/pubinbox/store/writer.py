@@ -31,7 +31,7 @@ from pubinbox.mail.ingest import (
 from pubinbox.over.indexer import Indexer, IndexStats
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.search.extract import extract
-from pubinbox.search.writer import SearchWriter
+from pubinbox.search.writer import SearchWriter, crlf_size
 from pubinbox.store.fastimport import FastImport
 from pubinbox.store.git import GitReader, packed_size
 from pubinbox.store.layout import Layout, ensure_all_git, init_epoch, init_inbox
@@ -243,7 +243,7 @@ class InboxWriter:
         if self._search is not None:
             try:
                 doc = extract(prep.raw, known=(prep.from_, prep.to, prep.cc, prep.subject))
-                self._search.add(num, doc, ts=prep.ts, ds=prep.ds, size=len(prep.raw))
+                self._search.add(num, doc, ts=prep.ts, ds=prep.ds, size=crlf_size(prep.raw))
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
         self._batch_keys[blob] = content_key(prep.raw)
