@@ -445,6 +445,7 @@ def main() -> None:
         queries = build_queries(pb.inbox, C.pb_over(pb.inbox))
         C.log(f"latency: {len(queries)} queries x (1 warm-up + {args.reps}) runs each, alternating programs")
         perl = PerlWorker(pi, args.limit)
+        commit_q = C.git_commit()  # src/ is imported now; it may have moved since the build
         py = PyWorker(pb, args.limit)
         pys = PySearcherOnly(py)
         res: dict[str, list[list[tuple[float, int, int]]]] = {
@@ -488,6 +489,8 @@ def main() -> None:
             f"search benchmark, {started:%Y-%m-%d %H:%M %Z}, pubinbox {pb_ver} at {commit}, "
             f"public-inbox {pi_ver}, {os.cpu_count()} CPUs"
         )
+        if commit_q != commit:
+            print(f"NOTE: src/ changed during the run: build at {commit}, query latency at {commit_q}")
         print(f"load average: start {la(load0)}, after build {la(load_build)}, end {la(load_end)}")
         print(f"epoch: {args.bundle}  indexlevel: full  Xapian shards: {len(shards)}")
         print()
