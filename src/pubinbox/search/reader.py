@@ -172,7 +172,8 @@ class Searcher:
         short = prefix[: max(2, len(prefix) - 3)]
         if short != prefix:
             for t, _n in searcher.terms_with_prefix(field, short, limit=10 * MAX_WILDCARD):
-                if prefix.startswith(t) and len(t) >= len(prefix) - 3:
+                # a stem only drops letters from the end of its word
+                if prefix.startswith(t) and len(t) >= len(prefix) - 3 and prefix[len(t) :].isalpha():
                     terms.add(t)
         if len(terms) > MAX_WILDCARD:
             raise QueryError(f"{text}* matches more than {MAX_WILDCARD} words; use a longer prefix", 0)
