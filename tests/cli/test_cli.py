@@ -105,15 +105,16 @@ def test_q_json_mboxrd_threads_and_errors(tmp_path: Path, sample_mbox: Path) -> 
 
     d = init_inbox(tmp_path)
     run_cli("import", "test", str(sample_mbox), check=True)
-    p = run_cli("q", "-I", "test", "s:xarray", check=True)
+    query = "s:fsconfig f:gscrivan"
+    p = run_cli("q", "-I", "test", query, check=True)
     hits = json.loads(p.stdout)
-    assert hits and all("xarray" in h["subject"].lower() for h in hits)
+    assert hits and all("fsconfig" in h["subject"] and "gscrivan" in h["from"] for h in hits)
     assert [h["rt"] for h in hits] == sorted((h["rt"] for h in hits), reverse=True)  # newest first
-    p = run_cli("q", "-t", "-I", str(d), "s:xarray", check=True)
+    p = run_cli("q", "-t", "-I", str(d), query, check=True)
     threads = json.loads(p.stdout)
-    assert len(threads) > len(hits)  # whole threads, replies included
+    assert len(threads) > len(hits)  # whole threads: the replies by others too
     out = tmp_path / "res.mbox"
-    run_cli("q", "-o", f"mboxrd:{out}", "s:xarray", check=True)
+    run_cli("q", "-o", f"mboxrd:{out}", query, check=True)
     assert out.read_bytes().count(b"From mboxrd@z ") == len(hits)
     p = run_cli("q", "s:(unbalanced")
     assert p.returncode == 2 and b"unbalanced" in p.stderr and b"Traceback" not in p.stderr
