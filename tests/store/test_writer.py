@@ -164,3 +164,18 @@ def test_removal_is_a_d_commit_and_indexes_away(tmp_path: Path) -> None:
         assert w.add(make_msg(9)).num == 4
     with Inbox.open(ibx) as box:
         assert [r.num for r in box.over.by_range(1, 10)] == [1, 3, 4]
+
+
+def test_stale_git_locks_from_a_killed_fast_import_are_cleared(tmp_path: Path) -> None:
+    _new(tmp_path)
+    ibx = inbox_cfg(tmp_path)
+    with InboxWriter(ibx) as w:
+        w.add(make_msg(1))
+    epoch = Layout(ibx.inboxdir).epoch(0)
+    # what a SIGKILLed git fast-import leaves behind
+    (epoch / "HEAD.lock").write_text("")
+    (epoch / "refs" / "heads" / "master.lock").write_text("")
+    with InboxWriter(ibx) as w:
+        assert w.add(make_msg(2)).status == "added"
+    assert len(epoch_log(epoch)) == 2
+    assert not (epoch / "HEAD.lock").exists()

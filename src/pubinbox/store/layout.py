@@ -182,3 +182,31 @@ def init_inbox(layout: Layout, description: str) -> None:
     layout.lock_file.touch()
     _write_if_missing(layout.inboxdir / "description", description + "\n")
     layout.own_dir.mkdir(exist_ok=True)
+
+
+_GIT_LOCKS = ("HEAD.lock", "config.lock", "packed-refs.lock", "index.lock", "shallow.lock")
+
+
+def clear_stale_git_locks(layout: Layout) -> list[Path]:
+    """Remove lock files a killed git (fast-import) left in the epochs.
+
+    Only call this while holding ``inbox.lock``: every writer of the inbox
+    (ours and public-inbox's) holds it while git runs, and our fast-import
+    inherits it, so a git lock file seen then belongs to a dead process.
+    """
+    removed = []
+    for n in layout.epochs():
+        git_dir = layout.epoch(n)
+        candidates = [git_dir / name for name in _GIT_LOCKS]
+        refs = git_dir / "refs"
+        if refs.is_dir():
+            candidates += list(refs.rglob("*.lock"))
+        for path in candidates:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise StorageError(f"cannot remove stale {path}: {e}") from e
+            removed.append(path)
+    return removed

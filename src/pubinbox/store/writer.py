@@ -34,7 +34,7 @@ from pubinbox.search.extract import extract
 from pubinbox.search.writer import SearchWriter, crlf_size
 from pubinbox.store.fastimport import FastImport
 from pubinbox.store.git import GitReader, packed_size
-from pubinbox.store.layout import Layout, ensure_all_git, init_epoch, init_inbox
+from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
 from pubinbox.store.msgmap import Msgmap
 
@@ -95,6 +95,8 @@ class InboxWriter:
             if not self.layout.epochs():
                 init_inbox(self.layout, f"public inbox for {self.ibx.primary_address}")
             ensure_all_git(self.layout)
+            for stale in clear_stale_git_locks(self.layout):
+                log.warning("removed %s left by a killed git process", stale)
             self._mm = Msgmap(self.layout.msgmap, create=True)
             self._over = OverWriter(self.layout.over_db)
             self._git = GitReader(self.layout)
@@ -368,6 +370,7 @@ def index_inbox(
     layout.check()
     with InboxLock(layout.lock_file, timeout=lock_timeout):
         ensure_all_git(layout)
+        clear_stale_git_locks(layout)
         layout.own_dir.mkdir(exist_ok=True)
         mm = Msgmap(layout.msgmap, create=True)
         over = OverWriter(layout.over_db)
