@@ -27,6 +27,7 @@ class Hits:
 
     total: int
     rows: tuple[OverRow, ...]
+    scores: dict[int, float] | None = None  # num -> score, relevance order only
 
 
 class Inbox:
@@ -97,20 +98,24 @@ class Inbox:
         limit: int = 200,
         relevance: bool = False,
         threads: bool = False,
+        ascending: bool = False,
         now: int | None = None,
     ) -> Hits:
         """Messages matching *query* (public-inbox's language), newest first
         or by relevance; *threads* expands every hit to its whole thread."""
-        res = self.searcher.search(query, offset=offset, limit=limit, relevance=relevance, now=now)
+        res = self.searcher.search(
+            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now
+        )
         rows = self.over.by_nums(res.nums)
+        scores = dict(zip(res.nums, res.scores)) if res.scores else None
         if not threads:
-            return Hits(res.total, tuple(rows))
+            return Hits(res.total, tuple(rows), scores)
         seen: dict[int, OverRow] = {}
         for tid in dict.fromkeys(r.tid for r in rows):
             for r in self.over.thread(tid):
                 seen.setdefault(r.num, r)
         ordered = sorted(seen.values(), key=lambda r: (r.ts, r.num), reverse=not relevance)
-        return Hits(res.total, tuple(ordered))
+        return Hits(res.total, tuple(ordered), scores)
 
     def thread_count(self) -> int:
         return int(self.over.db.execute("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0").fetchone()[0])

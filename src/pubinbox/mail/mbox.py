@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 
 from pubinbox.errors import InputError
@@ -387,18 +387,27 @@ def write_mboxrd(msg: bytes, out: BinaryIO) -> None:
     out.write(mboxrd_bytes(msg))
 
 
-def gzip_mboxrd(msgs: Iterable[bytes], *, level: int = 6, chunk_size: int = 65536) -> Iterator[bytes]:
+def gzip_mboxrd(
+    msgs: Iterable[bytes],
+    *,
+    level: int = 6,
+    chunk_size: int = 65536,
+    entry: Callable[[bytes], bytes] | None = None,
+) -> Iterator[bytes]:
     """Yield a gzip-compressed mboxrd of ``msgs``, chunk by chunk.
 
     Messages are consumed lazily; compressed output is yielded whenever at
     least ``chunk_size`` bytes are ready, and the rest at the end.  The gzip
     header carries no name and a zero mtime, so output is deterministic.
+    *entry* turns one message into its mbox entry (default
+    :func:`mboxrd_bytes`).
     """
+    entry = entry or mboxrd_bytes
     z = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     pending: list[bytes] = []
     size = 0
     for msg in msgs:
-        out = z.compress(mboxrd_bytes(msg))
+        out = z.compress(entry(msg))
         if out:
             pending.append(out)
             size += len(out)

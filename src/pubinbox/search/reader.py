@@ -42,6 +42,7 @@ class SearchResult:
 
     total: int
     nums: tuple[int, ...]
+    scores: tuple[float, ...] = ()  # relevance order only, same order as nums
 
 
 class Searcher:
@@ -67,25 +68,33 @@ class Searcher:
         offset: int = 0,
         limit: int = 200,
         relevance: bool = False,
+        ascending: bool = False,
         now: int | None = None,
     ) -> SearchResult:
-        """Run *query*; raises QueryError for a malformed one."""
+        """Run *query*; raises QueryError for a malformed one.  Newest
+        first (oldest first when *ascending*) or by relevance."""
         node = parse(query, now=now) if isinstance(query, str) else query
         searcher = self.index.searcher()
         q = self.compile(node, searcher)
         limit = max(0, min(limit, MAX_LIMIT))
         want = max(limit, 1)  # Tantivy's collectors panic on a limit of 0
         try:
+            import tantivy
+
+            order = tantivy.Order.Asc if ascending else tantivy.Order.Desc
             if relevance:
-                res = searcher.search(q, want, count=True, offset=offset)
+                res = searcher.search(q, want, count=True, offset=offset, order=order)
             else:
-                res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset)
-            addrs = [addr for _key, addr in res.hits[:limit]]
+                res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset, order=order)
+            hits = res.hits[:limit]
+            addrs = [addr for _key, addr in hits]
             # the fast-field column, not the stored document: no decompression
-            nums = tuple(int(n) for n in searcher.fast_field_values("num", addrs) if n is not None)
+            vals = searcher.fast_field_values("num", addrs)
+            nums = tuple(int(n) for n in vals if n is not None)
+            scores = tuple(float(k) for (k, _a), n in zip(hits, vals) if n is not None) if relevance else ()
         except (ValueError, OSError, RuntimeError) as e:
             raise SearchUnavailable(f"the search index cannot be read ({e}); `pubinbox index` rebuilds it") from e
-        return SearchResult(total=int(res.count or 0), nums=nums)
+        return SearchResult(total=int(res.count or 0), nums=nums, scores=scores)
 
     def count(self, query: str | Node) -> int:
         return self.search(query, limit=0).total

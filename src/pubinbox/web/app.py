@@ -1,0 +1,275 @@
+"""The ASGI application: public-inbox's URL map on Starlette.
+
+Routing works on the *raw* request path: a Message-ID may contain ``/``
+(sent as ``%2F``) and must stay one path segment, so the path is split on
+``/`` before percent-decoding.  Handlers are plain functions run in
+Starlette's thread pool (SQLite and git reads block); errors become HTTP
+statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from pubinbox.config import Config
+from pubinbox.errors import PubinboxError, QueryError, SearchUnavailable
+from pubinbox.over.reader import OverRow
+from pubinbox.web import atom, extmsg, mboxview, search, text
+from pubinbox.web.html import esc, href_mid
+from pubinbox.web.message import message_page
+from pubinbox.web.page import html_end, html_top, simple_page
+from pubinbox.web.respond import ATOM, Validator, page_response, stream_response, text_response
+from pubinbox.web.site import Site
+from pubinbox.web.threadview import thread_page
+from pubinbox.web.topics import index_page
+
+__all__ = ["build_app"]
+
+log = logging.getLogger("pubinbox.web")
+
+_INBOX_RE = re.compile(r"[\w-][\w.-]*")
+_ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
+_METHODS = ("GET", "HEAD", "POST")
+
+
+class Web:
+    """Request dispatch for one :class:`Site`."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.token = str(os.getpid())  # part of every ETag: a restart may change markup
+
+    # -- helpers -------------------------------------------------------------------
+    def validator(self, name: str | None, request: Request, extra: str = "") -> Validator:
+        mtime = 0.0
+        gen = ""
+        if name is not None:
+            own = self.site.inboxes[name].cfg.inboxdir / "pubinbox"
+            for f in ("over.sqlite3", "over.sqlite3-wal"):
+                try:
+                    st = os.stat(own / f)
+                except OSError:
+                    continue
+                gen += f"{st.st_mtime_ns}:{st.st_size};"
+                mtime = max(mtime, st.st_mtime)
+        basis = f"{self.token}|{gen}|{request.url.path}?{request.url.query}|{request.method}|{extra}"
+        return Validator(basis, mtime or None)
+
+    def not_found(self, request: Request, name: str | None = None, msg: str = "404 Not Found") -> Response:
+        if name is not None and name in self.site.inboxes:
+            info = self.site.inboxes[name]
+            upfx = request.state.upfx
+            body = html_top(info, title=msg, upfx=upfx) + f"<pre>{esc(msg)}</pre>" + html_end(self.site, info, upfx)
+        else:
+            body = simple_page(msg, f"<pre>{esc(msg)}</pre>")
+        return page_response(request, body, status=404)
+
+    def rows(self, name: str, mid: str) -> list[OverRow]:
+        over = self.site.inbox(name).over
+        rows = over.by_mid(mid)
+        if not rows and "+" in mid:  # b4 sends quote_plus(msgid): '+' may have been a space
+            rows = over.by_mid(mid.replace("+", " "))
+        return rows
+
+    # -- entry point -----------------------------------------------------------------
+    def __call__(self, request: Request) -> Response:
+        if request.method not in _METHODS:
+            return Response("405 Method Not Allowed\n", status_code=405, headers={"Allow": ", ".join(_METHODS)})
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        raw = raw_path.decode("latin-1")
+        segs = [unquote(s, errors="replace") for s in raw.split("/")[1:]]
+        request.state.upfx = "../" * max(len(segs) - 2, 0)  # relative way back to /$INBOX/
+        try:
+            return self.route(request, segs)
+        except QueryError as e:
+            return search.bad_query(self, request, segs[0], e)
+        except SearchUnavailable as e:
+            resp = self.not_found(request, segs[0] if segs else None, f"Search is not available: {e}")
+            resp.status_code = 501
+            return resp
+        except PubinboxError as e:
+            log.warning("%s %s: %s", request.method, request.url.path, e)
+            return text_response(request, f"503 Service Unavailable: {e}\n", status=503)
+
+    def route(self, request: Request, segs: list[str]) -> Response:
+        site = self.site
+        if segs == [""] or not segs:
+            return text.listing(self, request)
+        name = segs[0]
+        if name not in site.inboxes:
+            return self.unknown_top(request, segs)
+        if len(segs) == 1:
+            return RedirectResponse(f"/{name}/", status_code=301)
+        if site.try_inbox(name) is None:
+            return text_response(request, f"503 Service Unavailable: {name} is not indexed yet\n", status=503)
+        rest = segs[1:]
+        head = rest[0]
+        if len(rest) == 1:
+            return self.inbox_file(request, name, head)
+        if head == "_" and len(rest) >= 2 and rest[1] == "text":
+            return text.text_page(self, request, name, rest[2:])
+        if head in ("m", "f") and len(rest) >= 2:
+            return self.legacy_m(request, name, rest[1:], head)
+        if head == "t" and len(rest) >= 3:
+            return self.legacy_t(request, name, rest[1:])
+        return self.message_route(request, name, head, rest[1:])
+
+    # -- /$INBOX/<file> ------------------------------------------------------------
+    def inbox_file(self, request: Request, name: str, f: str) -> Response:
+        q = request.query_params
+        if f in ("", "index.html"):
+            if q.get("q") is not None and (q.get("q") or q.get("x")):
+                return search.search_response(self, request, name)
+            if q.get("r") is not None:
+                return RedirectResponse("new.html", status_code=302)
+            v = self.validator(name, request)
+            if (nm := v.not_modified(request)) is not None:
+                return nm
+            status, chunks = index_page(self.site, name, q.get("t", ""))
+            return page_response(request, "".join(chunks), status=status, validator=v)
+        if f == "new.html":
+            return atom.new_html(self, request, name)
+        if f in ("new.atom", "atom.xml"):
+            v = self.validator(name, request)
+            if (nm := v.not_modified(request)) is not None:
+                return nm
+            return page_response(request, atom.new_atom(self, request, name), media_type=ATOM, validator=v)
+        if f == "description":
+            return text_response(request, self.site.inboxes[name].description + "\n")
+        if f == "all.mbox.gz":
+            over = self.site.inbox(name).over
+            return StreamingResponse(
+                mboxview.gz_stream(self.site, name, over.iter_all()) if request.method != "HEAD" else iter([b""]),
+                media_type="application/gzip",
+                headers=mboxview.gz_headers(f"{name}-all"),
+            )
+        if f in ("userContent.css",) or f.endswith(".css"):
+            return text.css(request, f)
+        if f == "_":
+            return RedirectResponse("_/text/help/", status_code=301)
+        if f.endswith(".mbox.gz") or f.endswith(".sql.gz"):
+            return self.not_found(request, name)
+        # /$INBOX/$MID without the trailing slash
+        if self.rows(name, f):
+            return RedirectResponse(f"{href_mid(f)}/", status_code=301)
+        return extmsg.ext_msg(self, request, name, f)
+
+    # -- /$INBOX/$MID/... ------------------------------------------------------------
+    def message_route(self, request: Request, name: str, mid: str, rest: list[str]) -> Response:
+        sub = rest[0]
+        rows = self.rows(name, mid)
+        if not rows:
+            if sub == "t.mbox.gz" or sub == "t.mbox" or sub == "raw":
+                return text_response(request, "404 Not Found\n", status=404)
+            if len(rest) > 1 and rest == ["s", ""]:
+                return self.not_found(request, name, "blob not found (the solver is not configured)")
+            return extmsg.ext_msg(self, request, name, mid)
+        if request.method == "POST" and sub == "" and request.query_params.get("x") == "m":
+            return search.search_response(self, request, name, within=rows[0])
+        if sub == "" or (sub == "f" and rest[1:] in ([], [""])):
+            v = self.validator(name, request)
+            if (nm := v.not_modified(request)) is not None:
+                return nm
+            return stream_response(request, message_page(self.site, name, rows), validator=v)
+        if sub == "raw":
+            body, headers = mboxview.raw_text(self.site, name, rows)
+            ct = headers.pop("Content-Type")
+            return page_response(request, body, media_type=ct, headers=headers)
+        if sub in ("T", "t"):
+            if len(rest) == 1:
+                return RedirectResponse(f"{sub}/#u", status_code=301)
+            if rest[1] == "":
+                v = self.validator(name, request)
+                if (nm := v.not_modified(request)) is not None:
+                    return nm
+                return stream_response(request, thread_page(self.site, name, mid, rows, flat=sub == "T"), validator=v)
+        if sub in ("t.mbox.gz", "t.mbox"):
+            over = self.site.inbox(name).over
+            msgs = over.thread(rows[0].tid, sid=None, limit=1 << 30)
+            fn = mboxview.subject_filename(rows[0].subject)
+            body = mboxview.gz_stream(self.site, name, msgs) if request.method != "HEAD" else iter([b""])
+            return StreamingResponse(body, media_type="application/gzip", headers=mboxview.gz_headers(fn))
+        if sub == "t.atom":
+            v = self.validator(name, request)
+            if (nm := v.not_modified(request)) is not None:
+                return nm
+            return stream_response(request, atom.thread_atom(self, request, name, rows), media_type=ATOM, validator=v)
+        if sub == "R":
+            return RedirectResponse("../#R" if rest[1:] == [""] else "./#R", status_code=301)
+        if sub == "s":
+            if len(rest) == 1:
+                return RedirectResponse("s/", status_code=301)
+            return self.not_found(request, name, "blob solver not configured for this inbox")
+        m = _ATTACH_RE.fullmatch(sub)
+        if m and len(rest) == 1:
+            return text.attachment(self, request, name, rows, m.group(1))
+        if sub in ("f",):
+            return RedirectResponse("../", status_code=301)
+        return self.not_found(request, name)
+
+    # -- legacy and site-wide --------------------------------------------------------
+    def legacy_m(self, request: Request, name: str, rest: list[str], kind: str) -> Response:
+        mid = rest[0]
+        if kind == "m" and mid.endswith(".txt"):
+            return RedirectResponse(f"/{name}/{href_mid(mid[:-4])}/raw", status_code=301)
+        if mid.endswith(".html"):
+            mid = mid[:-5]
+        return RedirectResponse(f"/{name}/{href_mid(mid)}/", status_code=301)
+
+    def legacy_t(self, request: Request, name: str, rest: list[str]) -> Response:
+        mid = rest[0]
+        tail = rest[1] if len(rest) > 1 else ""
+        if tail.startswith("mbox"):
+            return RedirectResponse(f"/{name}/{href_mid(mid)}/t.mbox.gz", status_code=301)
+        return RedirectResponse(f"/{name}/{href_mid(mid)}/t/#u", status_code=301)
+
+    def unknown_top(self, request: Request, segs: list[str]) -> Response:
+        """``/$NEWSGROUP[/$ARTNUM]`` or ``/$MID/``: redirect to its inbox."""
+        first = segs[0]
+        site = self.site
+        if first in site.by_newsgroup:
+            name = site.by_newsgroup[first]
+            if len(segs) >= 2 and segs[1].isdigit():
+                box = site.try_inbox(name)
+                row = box.over.by_num(int(segs[1])) if box else None
+                if row is not None:
+                    return RedirectResponse(f"/{name}/{href_mid(row.mid)}/", status_code=302)
+            return RedirectResponse(f"/{name}/", status_code=301)
+        if first and first not in ("favicon.ico", "robots.txt"):
+            for name in site.inboxes:
+                box = site.try_inbox(name)
+                if box is not None and self.rows(name, first):
+                    tail = "/".join(segs[1:])
+                    return RedirectResponse(f"/{name}/{href_mid(first)}/{tail}", status_code=302)
+        return self.not_found(request, None)
+
+
+def build_app(config: Config) -> Starlette:
+    """The web archive for every inbox in *config*."""
+    web = Web(Site(config))
+
+    async def endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            # parameters come from the query string; the body only says
+            # "full threads" (x=...), so read at most a little of it
+            got = b""
+            async for chunk in request.stream():
+                got += chunk
+                if len(got) >= 1024:
+                    break
+            request.state.body = got[:1024]
+        return await run_in_threadpool(web, request)
+
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=list(_METHODS) + ["PUT", "DELETE", "PATCH", "OPTIONS"])])
+    app.state.web = web
+    return app
+

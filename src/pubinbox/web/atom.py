@@ -1,0 +1,166 @@
+"""Atom feeds (``new.atom``, ``$MID/t.atom``, search ``x=A``) and
+``new.html`` (the newest messages in full).
+
+Entries are public-inbox's: ``urn:uuid:`` ids from the SHA-1 of the
+Message-ID, ``thr:in-reply-to`` (RFC 4685) for replies, the author's name
+and address, the Date in UTC, and the message body as HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pubinbox.mail import address
+from pubinbox.mail.parse import Headers
+from pubinbox.over.reader import OverRow
+from pubinbox.web.body import render_body
+from pubinbox.web.html import esc, fmt_date, href_mid
+from pubinbox.web.page import html_end, html_top
+from pubinbox.web.respond import page_response
+from pubinbox.web.skel import from_names
+from pubinbox.web.topics import pagination_footer, recent_window
+
+if TYPE_CHECKING:
+    from pubinbox.web.app import Web
+    from pubinbox.web.search import SearchQuery
+
+__all__ = ["mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
+
+_XHTML = "http://www.w3.org/1999/xhtml"
+
+
+def mid2uuid(mid: str) -> str:
+    h = hashlib.sha1(mid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"urn:uuid:{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(ts, 0)))
+
+
+def _origin(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _feed_head(title: str, alt: str, self_url: str, feed_id: str, updated: int) -> str:
+    return (
+        '<?xml version="1.0" encoding="us-ascii"?>\n'
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:thr="http://purl.org/syndication/thread/1.0">'
+        f"<title>{esc(title)}</title>"
+        f'<link rel="alternate" type="text/html" href="{esc(alt)}"/>'
+        f'<link rel="self" href="{esc(self_url)}"/>'
+        f"<id>{esc(feed_id)}</id>"
+        f"<updated>{_iso(updated)}</updated>"
+    )
+
+
+def _entry(base: str, row: OverRow, raw: bytes) -> str:
+    h = Headers(raw)
+    try:
+        froms = h.decoded("From")
+    except Exception:  # noqa: BLE001
+        froms = h.raw("From")
+    name, email = "", ""
+    if froms:
+        try:
+            pairs = address.pairs(froms[0])
+        except Exception:  # noqa: BLE001
+            pairs = []
+        if pairs:
+            name = pairs[0][0] or ""
+            email = pairs[0][1] or ""
+        name = name or from_names(froms[0]) or email
+    href = f"{base}{href_mid(row.mid)}/"
+    out = [
+        "<entry><author>",
+        f"<name>{esc(name)}</name>",
+        f"<email>{esc(email)}</email>" if email else "",
+        "</author>",
+        f"<title>{esc(row.subject)}</title>",
+        f"<updated>{_iso(row.ds)}</updated>",
+        f'<link href="{esc(href)}"/>',
+        f"<id>{mid2uuid(row.mid)}</id>",
+    ]
+    if row.references:
+        irt = row.references[-1]
+        out.append(f'<thr:in-reply-to ref="{mid2uuid(irt)}" href="{esc(base + href_mid(irt))}/"/>')
+    body = render_body(raw, msg_url=href, fold_quotes=0)
+    html = f'<pre style="white-space:pre-wrap">{body}</pre>'
+    out.append(f'<content type="html">{esc(html)}</content></entry>')
+    return "".join(out)
+
+
+def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) -> Iterator[str]:
+    yield head
+    for row in rows:
+        try:
+            raw = web.site.inbox(name).raw(row)
+        except Exception:  # noqa: BLE001 - a missing blob skips one entry
+            continue
+        yield _entry(base, row, raw)
+    yield "</feed>"
+
+
+def new_atom(web: Web, request: Request, name: str) -> str:
+    info = web.site.inboxes[name]
+    base = info.base_url(_origin(request))
+    rows = web.site.inbox(name).over.recent(info.cfg.feedmax)
+    updated = max((r.ts for r in rows), default=0)
+    head = _feed_head(info.description, base, f"{base}new.atom", f"mailto:{info.cfg.primary_address}", updated)
+    return "".join(_feed(web, name, base, head, rows))
+
+
+def thread_atom(web: Web, request: Request, name: str, rows: list[OverRow]) -> Iterator[str]:
+    info = web.site.inboxes[name]
+    base = info.base_url(_origin(request))
+    over = web.site.inbox(name).over
+    msgs = over.thread(rows[0].tid, limit=1000)
+    msgs = sorted(msgs, key=lambda r: (r.ts, r.num), reverse=True)
+    updated = max((r.ts for r in msgs), default=0)
+    mid = rows[0].mid
+    head = _feed_head(
+        rows[0].subject or info.description, f"{base}{href_mid(mid)}/t/", f"{base}{href_mid(mid)}/t.atom",
+        mid2uuid(mid), updated,
+    )
+    return _feed(web, name, base, head, msgs)
+
+
+def search_atom(web: Web, request: Request, name: str, sq: SearchQuery, rows: tuple[OverRow, ...]) -> Iterator[str]:
+    info = web.site.inboxes[name]
+    base = info.base_url(_origin(request))
+    updated = max((r.ts for r in rows), default=0)
+    qs = sq.qs(x="A").replace("&amp;", "&")
+    head = _feed_head(f"{sq.q} - search results", f"{base}?{sq.qs().replace('&amp;', '&')}", f"{base}?{qs}",
+                      f"{base}?{qs}", updated)
+    return _feed(web, name, base, head, rows)
+
+
+def new_html(web: Web, request: Request, name: str) -> Response:
+    """``new.html``: the newest *feedmax* messages in full, with pages."""
+    info = web.site.inboxes[name]
+    w = recent_window(web.site, name, request.query_params.get("t", ""), info.cfg.feedmax)
+    parts = [html_top(info, title=info.description, has_t=w.has_t)]
+    for i, row in enumerate(w.rows):
+        raw = web.site.inbox(name).raw(row)
+        mhref = f"{href_mid(row.mid)}/"
+        parts.append(
+            f'<pre><a href="{mhref}">*</a> <b>{esc(row.subject or "(no subject)")}</b>\n'
+            f"From: {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC"
+            f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n\n'
+        )
+        parts.append(render_body(raw, msg_url=mhref, anchor_prefix=str(i)))
+        parts.append(
+            f'\n<a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a> <a href="{mhref}#R">reply</a>'
+            f' [<a href="{mhref}T/#u">flat</a>|<a href="{mhref}t/#u">nested</a>]</pre><hr>'
+        )
+    if not w.rows:
+        parts.append("<pre>[No messages in range]</pre>")
+    parts.append(pagination_footer(w, "new.html"))
+    parts.append(html_end(web.site, info))
+    return page_response(request, "".join(parts), status=200 if w.rows else 404)

@@ -1,0 +1,80 @@
+"""HTML primitives every page uses: escaping, links, anchors and dates.
+
+Pages are built as ``str`` and encoded to 7-bit US-ASCII at the edge
+(:func:`ascii_bytes`: every non-ASCII character becomes a numeric character
+reference, as public-inbox does), so nothing here worries about encodings.
+Everything that came from a message goes through :func:`esc`; links are only
+made for the schemes in :data:`SAFE_SCHEMES`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import quote
+
+from pubinbox.mail.msgid import id_compress, mid_escape
+
+__all__ = [
+    "SAFE_SCHEMES",
+    "anchor_id",
+    "ascii_bytes",
+    "esc",
+    "fmt_date",
+    "fmt_date_utc",
+    "href_mid",
+    "ts_param",
+]
+
+#: URL schemes a link may be made for (anything else stays plain text).
+SAFE_SCHEMES = ("http", "https", "ftp", "mailto")
+
+_ESC = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&#34;", ord("'"): "&#39;"}
+# C0/C1 controls except tab/newline, and the bidirectional overrides that can
+# make text display in a different order than it is stored (CVE-2021-42574).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+
+
+def esc(s: str) -> str:
+    """Escape text for HTML element content and quoted attribute values.
+
+    Control characters and bidi overrides are replaced by U+FFFD so mail
+    cannot reorder what the reader sees or break the markup.
+    """
+    return _UNSAFE.sub("\ufffd", s).translate(_ESC)
+
+
+def ascii_bytes(page: str) -> bytes:
+    """The page as 7-bit US-ASCII with numeric character references."""
+    return page.encode("ascii", "xmlcharrefreplace")
+
+
+def href_mid(mid: str) -> str:
+    """A Message-ID as one URL path segment (``/`` as ``%2F``, ``@`` kept)."""
+    return mid_escape(mid)
+
+
+def anchor_id(mid: str) -> str:
+    """The id public-inbox gives a message's anchors (``m`` + this)."""
+    return id_compress(mid)
+
+
+def fmt_date(ts: int) -> str:
+    """``YYYY-MM-DD HH:MM`` in UTC with a space-padded hour, as public-inbox."""
+    t = time.gmtime(max(ts, 0))
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:2d}:{t.tm_min:02d}"
+
+
+def fmt_date_utc(ts: int) -> str:
+    """``YYYY-MM-DD HH:MM UTC`` with a zero-padded hour (links, bylines)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max(ts, 0)))
+
+
+def ts_param(ts: int) -> str:
+    """The ``?t=YYYYMMDDHHMMSS`` value for a time."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(max(ts, 0)))
+
+
+def qparam(s: str) -> str:
+    """A query-string value (spaces as ``+``)."""
+    return quote(s, safe="").replace("%20", "+")

@@ -1,0 +1,88 @@
+"""Downloads: ``raw`` (one Message-ID as mboxrd text), ``t.mbox.gz`` (a
+thread), ``all.mbox.gz`` (the whole inbox) and search results as mbox.gz.
+
+The gzip files are the *body* (``Content-Type: application/gzip``, never
+``Content-Encoding``: b4 and lei gunzip them themselves) and are streamed:
+messages are read from git one at a time while the client downloads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from pubinbox.mail.mbox import gzip_mboxrd, mboxrd_bytes
+from pubinbox.mail.mime import parse_content_type
+from pubinbox.mail.parse import Headers, set_header
+from pubinbox.over.reader import OverRow
+from pubinbox.web.site import Site
+
+__all__ = ["gz_headers", "messages", "raw_text", "to_filename", "web_mboxrd"]
+
+_DROP_RE = re.compile(rb"^(?:Lines|Bytes|Content-Length|Status)[ \t]*:", re.I | re.M)
+
+
+def web_mboxrd(raw: bytes) -> bytes:
+    """One message as public-inbox's web mboxrd: Lines, Bytes,
+    Content-Length and Status headers dropped (a stale Content-Length would
+    mislead mbox readers), ``From `` lines escaped."""
+    sep = raw.find(b"\n\n")
+    hdr = raw if sep < 0 else raw[: sep + 1]
+    if _DROP_RE.search(hdr):
+        for name in ("Lines", "Bytes", "Content-Length", "Status"):
+            raw = set_header(raw, name, [])
+    return mboxrd_bytes(raw)
+
+
+def to_filename(s: str) -> str | None:
+    """A subject as a download file name, as public-inbox makes them."""
+    s = s.split("\n", 1)[0]
+    s = re.sub(r"[^A-Za-z0-9_.]+", "-", s)
+    s = re.sub(r"\.+", ".", s)
+    s = re.sub(r"[.\-]+\Z", "", s)
+    s = re.sub(r"\A[.\-]+", "", s)
+    return s or None
+
+
+def subject_filename(subject: str) -> str:
+    return to_filename(re.sub(r"\A[Rr][Ee]:\s+", "", subject)) or "no-subject"
+
+
+def messages(site: Site, name: str, rows: Iterable[OverRow]) -> Iterator[bytes]:
+    """Raw bytes of *rows*, read one by one on whatever thread runs us."""
+    for row in rows:
+        try:
+            yield site.inbox(name).raw(row)
+        except Exception:  # noqa: BLE001 - a missing blob must not cut the download short
+            continue
+
+
+def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[str, str]]:
+    """``/$MID/raw``: every message with that Message-ID, mboxrd; headers."""
+    box = site.inbox(name)
+    raws = [box.raw(r) for r in rows]
+    h = Headers(raws[0])
+    subj = (h.decoded("Subject") or [""])[0]
+    cs = "UTF-8"
+    ct = h.raw("Content-Type")
+    if ct:
+        try:
+            cs = parse_content_type(ct[0])[2].get("charset") or "UTF-8"
+        except Exception:  # noqa: BLE001
+            cs = "UTF-8"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", cs):
+        cs = "UTF-8"
+    body = b"".join(web_mboxrd(r) for r in raws)
+    return body, {
+        "Content-Type": f"text/plain; charset={cs}",
+        "Content-Disposition": f"inline; filename={subject_filename(subj)}.txt",
+    }
+
+
+def gz_headers(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f"inline; filename={filename}.mbox.gz"}
+
+
+def gz_stream(site: Site, name: str, rows: Iterable[OverRow]) -> Iterator[bytes]:
+    """gzip'd mboxrd of *rows*, streamed."""
+    return gzip_mboxrd(messages(site, name, rows), entry=web_mboxrd)

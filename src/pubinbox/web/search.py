@@ -1,0 +1,305 @@
+"""Search from the web: ``/$INBOX/?q=`` summary pages, the nested view
+(``x=t``), Atom (``x=A``) and mbox.gz downloads (``POST … x=m``) that b4 and
+lei use, with public-inbox's parameters (``o`` offset, negative for oldest
+first; ``l`` limit, at most 200; ``r`` relevance; ``t`` whole threads).
+
+A download streams every result (at most :data:`MBOX_CAP` messages), page
+by page, newest first; no results is a plain-text 404, as clients expect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from pubinbox.errors import QueryError
+from pubinbox.mail.mbox import gzip_mboxrd
+from pubinbox.over.reader import OverRow
+from pubinbox.web.html import esc, fmt_date, href_mid
+from pubinbox.web.mboxview import messages, web_mboxrd
+from pubinbox.web.page import html_end, html_top
+from pubinbox.web.respond import ATOM, page_response, text_response
+from pubinbox.web.skel import from_names, skeleton
+from pubinbox.web.thread import thread
+
+if TYPE_CHECKING:
+    from pubinbox.web.app import Web
+
+__all__ = ["MBOX_CAP", "SearchQuery", "bad_query", "search_response"]
+
+LIMIT = 200
+#: most messages one mbox.gz download of search results holds
+MBOX_CAP = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    q: str
+    x: str = ""
+    o: int = 0
+    l: int = LIMIT  # noqa: E741 - public-inbox's parameter name
+    r: bool = False
+    t: bool = False
+
+    @classmethod
+    def from_request(cls, request: Request) -> SearchQuery:
+        qp = request.query_params
+        m = re.search(r"[0-9]+", qp.get("l", "") or "")
+        lim = int(m.group(0)) if m else LIMIT
+        if not lim or lim > LIMIT:
+            lim = LIMIT
+        mo = re.search(r"-?[0-9]+", qp.get("o", "0") or "0")
+        r, t = qp.get("r"), qp.get("t")
+        return cls(
+            q=re.sub(r"\s+", " ", qp.get("q", "") or "").strip(),
+            x=qp.get("x", "") or "",
+            o=int(mo.group(0)) if mo else 0,
+            l=lim,
+            r=r is not None and r != "0",
+            t=t is not None and t != "0",
+        )
+
+    def qs(self, **over: object) -> str:
+        """The query string for links (HTML-escaped)."""
+        s = replace(self, **over) if over else self  # type: ignore[arg-type]
+        out = "q=" + quote(s.q, safe="").replace("%20", "+")
+        if s.o:
+            out += f"&amp;o={s.o}"
+        if s.l != LIMIT:
+            out += f"&amp;l={s.l}"
+        if s.r:
+            out += "&amp;r"
+        if s.t:
+            out += "&amp;t=1"
+        if s.x:
+            out += f"&amp;x={s.x}"
+        return out
+
+
+def bad_query(web: Web, request: Request, name: str, e: QueryError) -> Response:
+    info = web.site.inboxes[name]
+    sq = SearchQuery.from_request(request)
+    body = (
+        html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
+        + f"<pre>\nBad query: <b>{esc(str(e))}</b>\n"
+        + 'See <a href="_/text/help/">help</a> for the query syntax.</pre><hr>'
+        + html_end(web.site, info)
+    )
+    if request.method == "POST":
+        return text_response(request, f"400 Bad query: {e}\n", status=400)
+    return page_response(request, body, status=400)
+
+
+def _thread_body(request: Request) -> bool:
+    """public-inbox: a POST body starting ``x=`` (not ``x=0``) asks for
+    whole threads (the "full threads" button; b4 sends ``x=m``)."""
+    body: bytes = getattr(request.state, "body", b"") or b""
+    return bool(re.match(rb"x=[^0]", body[:3]))
+
+
+def search_response(web: Web, request: Request, name: str, *, within: OverRow | None = None) -> Response:
+    sq = SearchQuery.from_request(request)
+    if request.method == "POST" and sq.x == "m":
+        threads = sq.t or _thread_body(request)
+        return _mbox(web, request, name, sq, threads=threads, within=within)
+    box = web.site.inbox(name)
+    o = sq.o
+    asc = o < 0
+    off = -(o + 1) if asc else o
+    query = sq.q
+    retried: str | None = None
+    while True:
+        hits = box.search(query, offset=off, limit=sq.l, relevance=sq.r, ascending=asc)
+        if hits.total or "%" not in query or retried is not None:
+            break
+        retried, query = query, unquote(query)
+    if sq.x == "A":
+        from pubinbox.web import atom
+
+        return page_response(request, "".join(atom.search_atom(web, request, name, sq, hits.rows)), media_type=ATOM)
+    info = web.site.inboxes[name]
+    top = html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
+    if not hits.total:
+        body = top + "<pre>\n[No results found]</pre><hr>" + html_end(web.site, info)
+        return page_response(request, body, status=404)
+    parts = [top, _nav_top(sq, retried, query)]
+    if sq.x == "t":
+        parts.append(_nested(web, name, hits.rows, hits.scores))
+    else:
+        parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t))
+    parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
+    parts.append(html_end(web.site, info))
+    return page_response(request, "".join(parts))
+
+
+def _pct(scores: dict[int, float] | None, num: int) -> int | None:
+    if not scores:
+        return None
+    top = max(scores.values()) or 1.0
+    return max(1, min(100, round(100 * scores.get(num, 0.0) / top)))
+
+
+def _nav_top(sq: SearchQuery, retried: str | None, used: str) -> str:
+    m = sq.qs(x="m", r=False, t=False)
+    out = [f'<form id=d action="?{m}" method=post><pre>']
+    if retried is not None:
+        out.append(f" Warning: Initial query:\n <b>{esc(retried)}</b>\n returned no results, used:\n <b>{esc(used)}</b>\n instead\n\n")
+    out.append("Search results ordered by [")
+    if sq.r:
+        out.append(f'<a href="?{sq.qs(r=False)}">date</a>|<b>relevance</b>')
+    else:
+        out.append(f'<b>date</b>|<a href="?{sq.qs(r=True)}">relevance</a>')
+    out.append("]  view[")
+    pfx = "\t\t\t"
+    if sq.x == "t":
+        out.append(f'<a href="?{sq.qs(x="")}">summary</a>|<b>nested</b>')
+        pfx = "thread overview <a href=#t>below</a> | "
+    else:
+        out.append(f'<b>summary</b>|<a href="?{sq.qs(x="t")}">nested</a>')
+    out.append(f'|<a href="?{sq.qs(x="A", r=False)}">Atom feed</a>]\n')
+    if sq.x != "t" and sq.t:
+        out.append('*** "t=1" collapses threads in summary, "full threads" requires mbox.gz ***\n')
+    if sq.x == "m":
+        out.append('*** "x=m" ignored for GET requests, use download buttons below ***\n')
+    out.append(
+        f"{pfx}download mbox.gz: "
+        '<input type=submit name=z value="results only"/>|'
+        '<input type=submit name=x value="full threads"/></pre></form><pre>'
+    )
+    return "".join(out)
+
+
+def _summary(rows: tuple[OverRow, ...], total: int, scores: dict[int, float] | None, collapse: bool) -> str:
+    pad = len(str(total))
+    pfx = " " * pad
+    out: list[str] = []
+    seen: set[str] = set()
+    seen_tid: set[int] = set()
+    for rank, row in enumerate(rows, 1):
+        if row.mid in seen or (collapse and row.tid in seen_tid):
+            continue
+        seen.add(row.mid)
+        seen_tid.add(row.tid)
+        s = esc(row.subject) or "(no subject)"
+        pct = _pct(scores, row.num)
+        rel = f" [{pct}%]" if pct is not None else ""
+        out.append(f'{rank:>{pad}}. <b><a href="{href_mid(row.mid)}/">{s}</a></b>\n')
+        out.append(f"{pfx}  - by {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC{rel}\n\n")
+    return "".join(out)
+
+
+def _nested(web: Web, name: str, rows: tuple[OverRow, ...], scores: dict[int, float] | None) -> str:
+    roots = thread(list(rows))
+    sk = skeleton(roots, cur_mid=None, cur_subject="", upfx="")
+    return sk.html
+
+
+def _nav_bot(sq: SearchQuery, total: int, size: int, scores: dict[int, float] | None, rows: tuple[OverRow, ...]) -> str:
+    out = ["</pre><hr><pre id=t>"]
+    o = sq.o
+    off = -(o + 1) if o < 0 else o
+    beg, end = off + 1, off + size
+    out.append(f"Results {beg}-{end} of {total}" if beg <= end else f"No more results, only {total}")
+    nxt = prev = join = ""
+    nd = pd = ""
+    pcts = [p for p in (_pct(scores, r.num) for r in rows) if p is not None]
+    if o >= 0:
+        n = o + sq.l
+        if n < total:
+            nxt = sq.qs(o=n)
+            nd = f"[&lt;= {min(pcts)}%]" if sq.r and pcts else "(older)"
+        if o > 0:
+            join = " | " if n < total else "\t"
+            prev = sq.qs(o=max(o - sq.l, 0))
+            pd = f"[&gt;= {max(pcts)}%]" if sq.r and pcts else "(newer)"
+    else:
+        n = o - sq.l
+        if -n < total:
+            nxt = sq.qs(o=n)
+            nd = "(newer)"
+        if o < -1:
+            join = " | " if -n < total else "\t"
+            p = o + sq.l
+            prev = sq.qs(o=p if p < 0 else 0)
+            pd = "(older)"
+    if nxt:
+        out.append(f'  <a href="?{nxt}" rel=next>next {nd}</a>')
+    out.append(join)
+    if prev:
+        out.append(f'<a href="?{prev}" rel=prev>prev {pd}</a>')
+    rev = sq.qs(o=0 if o < 0 else -1)
+    out.append(f' | <a href="?{rev}">reverse</a> | sort options + mbox downloads <a href=#d>above</a></pre>')
+    return "".join(out)
+
+
+# -- mbox.gz of results ------------------------------------------------------------
+
+
+def _result_rows(web: Web, name: str, q: str, *, threads: bool, within: OverRow | None) -> Iterator[OverRow]:
+    """Every hit (newest first), or every message of every hit's thread,
+    at most MBOX_CAP; a fresh inbox handle per page (thread pool)."""
+    seen: set[int] = set()
+    sent = 0
+    off = 0
+    while sent < MBOX_CAP:
+        box = web.site.inbox(name)
+        hits = box.search(q, offset=off, limit=LIMIT)
+        if not hits.rows:
+            return
+        off += LIMIT
+        for row in hits.rows:
+            if within is not None and row.tid != within.tid:
+                continue
+            group = box.over.thread(row.tid, limit=MBOX_CAP) if threads else [row]
+            for r in group:
+                if r.num in seen:
+                    continue
+                seen.add(r.num)
+                sent += 1
+                yield r
+                if sent >= MBOX_CAP:
+                    return
+        if off >= hits.total:
+            return
+
+
+def _mbox(web: Web, request: Request, name: str, sq: SearchQuery, *, threads: bool, within: OverRow | None) -> Response:
+    box = web.site.inbox(name)
+    q = sq.q
+    if not q:
+        rows: Iterator[OverRow] = box.over.iter_all()
+        first = box.over.stats()[0]
+    else:
+        probe = box.search(q, limit=1)  # raises QueryError early (-> 400)
+        first = probe.total
+        if first and within is not None:
+            first = box.search(f"({q})", limit=1).total
+        rows = _result_rows(web, name, q, threads=threads, within=within)
+    if not first:
+        return text_response(request, "No results found\n", status=404)
+    it = iter(rows)
+    try:
+        head = next(it)
+    except StopIteration:
+        return text_response(request, "No results found\n", status=404)
+
+    def all_rows() -> Iterator[OverRow]:
+        yield head
+        yield from it
+
+    fn = ("results-thread-" if threads else "results-") + q
+    from pubinbox.web.mboxview import to_filename
+
+    fname = to_filename(fn) or "results"
+    body = gzip_mboxrd(messages(web.site, name, all_rows()), entry=web_mboxrd)
+    if request.method == "HEAD":
+        body = iter([b""])
+    return StreamingResponse(
+        body, media_type="application/gzip", headers={"Content-Disposition": f"inline; filename={fname}.mbox.gz"}
+    )

@@ -1,0 +1,96 @@
+"""The served site: every configured inbox, and per-thread read handles.
+
+Starlette runs sync endpoints in a thread pool and SQLite connections belong
+to one thread, so each worker thread opens its own :class:`Inbox` per inbox
+on first use (:meth:`Site.inbox`).  Streaming bodies must call it again for
+every chunk instead of keeping a handle: the next chunk may run on another
+thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pubinbox.config import Config, InboxConfig
+from pubinbox.errors import PubinboxError
+from pubinbox.inbox import Inbox
+
+__all__ = ["InboxInfo", "Site"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxInfo:
+    """What pages show about an inbox besides its messages."""
+
+    cfg: InboxConfig
+    description: str
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def base_url(self, origin: str) -> str:
+        """The inbox's public URL, ending in ``/``: the configured ``url``
+        if it is absolute, else *origin* + ``/NAME/``."""
+        for u in self.cfg.urls:
+            if u.startswith(("http://", "https://")):
+                return u if u.endswith("/") else u + "/"
+        return f"{origin}/{self.cfg.name}/"
+
+    @property
+    def nntp_urls(self) -> tuple[str, ...]:
+        return self.cfg.extra.get("nntpmirror", ())
+
+    @property
+    def imap_urls(self) -> tuple[str, ...]:
+        return self.cfg.extra.get("imapmirror", ())
+
+
+def _description(d: Path) -> str:
+    try:
+        text = (d / "description").read_text("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text.splitlines()[0] if text else f"({d}/description missing)"
+
+
+class Site:
+    """All inboxes of one config file."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.inboxes: dict[str, InboxInfo] = {
+            c.name: InboxInfo(c, _description(c.inboxdir)) for c in config.inboxes
+        }
+        self.by_newsgroup: dict[str, str] = {
+            c.newsgroup: c.name for c in config.inboxes if c.newsgroup
+        }
+        self._local = threading.local()
+        self.nntp_urls: tuple[str, ...] = config.get_all("publicinbox.nntpserver")
+        self.imap_urls: tuple[str, ...] = config.get_all("publicinbox.imapserver")
+        self.pop3_urls: tuple[str, ...] = config.get_all("publicinbox.pop3server")
+        listing = (config.get("publicinbox.wwwlisting") or "all").lower()
+        self.listing = listing
+
+    def info(self, name: str) -> InboxInfo | None:
+        return self.inboxes.get(name)
+
+    def inbox(self, name: str) -> Inbox:
+        """This thread's read handle on inbox *name* (opened on first use)."""
+        cache: dict[str, Inbox] | None = getattr(self._local, "inboxes", None)
+        if cache is None:
+            cache = self._local.inboxes = {}
+        box = cache.get(name)
+        if box is None:
+            box = cache[name] = Inbox.open(self.inboxes[name].cfg)
+        return box
+
+    def try_inbox(self, name: str) -> Inbox | None:
+        """Like :meth:`inbox`, None when the inbox cannot be opened (not
+        indexed yet, missing directory)."""
+        try:
+            return self.inbox(name)
+        except PubinboxError:
+            return None

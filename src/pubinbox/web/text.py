@@ -1,0 +1,300 @@
+"""Fixed pages: the inbox listing ``/``, ``_/text/{help,color,mirror,config}``,
+stylesheets, and attachment downloads ``/$MID/$N-$FILENAME``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from pubinbox.over.reader import OverRow
+from pubinbox.web.body import attachment as find_attachment
+from pubinbox.web.html import esc, fmt_date
+from pubinbox.web.page import html_end, html_top, simple_page
+from pubinbox.web.respond import page_response, text_response
+from pubinbox.web.site import InboxInfo
+
+if TYPE_CHECKING:
+    from pubinbox.web.app import Web
+
+__all__ = ["attachment", "css", "listing", "text_page"]
+
+SOURCE_URL = "https://public-inbox.org/public-inbox.git"
+
+
+def listing(web: Web, request: Request) -> Response:
+    """``/``: every inbox, most recently updated first."""
+    site = web.site
+    if site.listing == "404" or not site.inboxes:
+        body = simple_page("public inboxes", "<pre>no inboxes, yet</pre>")
+        return page_response(request, body, status=404)
+    origin = str(request.base_url).rstrip("/")
+    entries: list[tuple[int, InboxInfo]] = []
+    for name, info in site.inboxes.items():
+        box = site.try_inbox(name)
+        newest = 0
+        if box is not None:
+            rows = box.over.recent(1)
+            newest = rows[0].ts if rows else 0
+        entries.append((newest, info))
+    entries.sort(key=lambda e: (-e[0], e[1].name))
+    out = ["<pre>"]
+    for ts, info in entries:
+        url = info.base_url(origin)
+        when = fmt_date(ts) if ts else "(no messages)"
+        out.append(f'* {when} - <a href="{esc(url)}">{esc(url)}</a>\n  {esc(info.description)}\n\n')
+    out.append(
+        "</pre><hr><pre>This is a listing of public inboxes, see the `mirror' link of each inbox\n"
+        "for instructions on how to mirror all the data and code on this site.</pre>"
+    )
+    return page_response(request, simple_page("public inboxes", "".join(out)))
+
+
+def css(request: Request, f: str) -> Response:
+    from pubinbox.web.page import STYLE
+
+    if f != "userContent.css":
+        return text_response(request, "404 Not Found\n", status=404)
+    rules = STYLE.removeprefix("<style>").removesuffix("</style>")
+    return page_response(
+        request,
+        ("/* the stylesheet pubinbox uses; copy it to change colours */\n" + rules.replace("}", "}\n")).encode(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=31536000"},
+    )
+
+
+def _help(info: InboxInfo, base: str) -> str:
+    return f"""help for {info.name} (pubinbox, a public-inbox compatible archive)
+
+mirroring:  <a href="../mirror/">_/text/mirror/</a>
+color:      <a href="../color/">_/text/color/</a>
+
+searching:
+  The search box takes public-inbox's (Xapian) query language.
+  Words are matched with English stemming; "quoted phrases",
+  AND, OR, NOT, XOR, +required, -excluded, (grouping) and
+  trailing wildcards (foo*) work.  Bare words search the Message-ID,
+  Subject, From, the body, attachment names and patches.
+
+  prefixes:
+    s:        match within Subject  e.g. s:"a quick brown fox"
+    d:        match date-time range, git "approxidate" formats
+              e.g. d:last.week..
+                   d:20240101..20240131
+                   d:2.months.ago..
+    b:        match within message body, including text attachments
+    nq:       match non-quoted text within message body
+    q:        match quoted text within message body
+    n:        match filename of attachment(s)
+    t:        match within the To header
+    c:        match within the Cc header
+    f:        match within the From header
+    a:        match within the To, Cc, and From headers
+    tc:       match within the To and Cc headers
+    l:        match contents of the List-Id header
+    bs:       match within the Subject and body
+    dfn:      match filename from diff
+    dfa:      match diff removed (-) lines
+    dfb:      match diff added (+) lines
+    dfhh:     match diff hunk header context (usually a function name)
+    dfctx:    match diff context lines
+    dfpre:    match pre-image git blob ID
+    dfpost:   match post-image git blob ID
+    dfblob:   match either pre or post-image git blob ID
+    patchid:  match `git patch-id --stable' output
+    rt:       match received time, like `d:' if sender's clock was correct
+    dt:       match date-time range YYYYMMDDHHMMSS
+    m:        match Message-ID
+    z:        match message size in bytes, e.g. z:..100000
+
+  Most prefixes are probabilistic, meaning they support stemming
+  and wildcards ('*').  Ranges (such as 'd:') and boolean prefixes
+  do not support stemming.
+
+  The search options on the results page: [date|relevance] order,
+  view[summary|nested|Atom feed], and mbox.gz downloads of the
+  results only, or of the full threads they belong to.
+
+message threading:
+  Message threading is enabled for this public inbox,
+  additional endpoints for message threads are available:
+
+  * $MESSAGE_ID/T/#u
+    Loads the thread belonging to the given $MESSAGE_ID
+    in flat chronological order.  The "#u" anchor
+    focuses the browser on the given $MESSAGE_ID.
+
+  * $MESSAGE_ID/t/#u
+    Loads the thread belonging to the given $MESSAGE_ID
+    in threaded order with nesting.
+
+  * $MESSAGE_ID/t.mbox.gz
+    Downloads the thread as gzipped mboxrd
+
+  * $MESSAGE_ID/t.atom
+    Follows the thread as an Atom feed
+
+  * $MESSAGE_ID/raw
+    The message (all messages with this Message-ID) as mboxrd text
+
+  * all.mbox.gz
+    The whole inbox as gzipped mboxrd, oldest first
+
+  * new.atom, new.html
+    The newest messages
+
+  * ?t=YYYYMMDDHHMMSS
+    Recent topics older than the given time (index pages)
+
+feeds:
+  Atom feed of the newest messages: <a href="../../../new.atom">{esc(base)}new.atom</a>
+"""
+
+
+def _color() -> str:
+    from pubinbox.web.page import STYLE
+
+    css = STYLE.removeprefix("<style>").removesuffix("</style>").replace("}", "}\n")
+    return (
+        "pubinbox colours follow your browser's light or dark preference\n"
+        "(prefers-color-scheme).  Message text uses these CSS classes:\n\n"
+        "  * q        - quoted text in email messages\n"
+        "  * add      - diff post-image lines\n"
+        "  * del      - diff pre-image lines\n"
+        "  * head     - diff header (metainformation)\n"
+        "  * hunk     - diff hunk-header\n\n"
+        "Long quoted blocks are folded with &lt;details&gt; (no JavaScript).\n\n"
+        "The stylesheet in use (also at ../../../userContent.css):\n\n" + esc(css)
+    )
+
+
+def _mirror(web: Web, info: InboxInfo, base: str) -> str:
+    name = info.name
+    epochs: list[int] = []
+    box = web.site.try_inbox(name)
+    if box is not None:
+        epochs = box.layout.epochs()
+    lines = [
+        "This public inbox may be cloned and mirrored by anyone:\n",
+        f"\t# this inbox consists of {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}:"
+        " (old to new, newest is last)" if len(epochs) > 1 else "",
+    ]
+    for n in epochs:
+        lines.append(f"\tgit clone --mirror {base}{n} {name}/git/{n}.git")
+    addr = " ".join(info.cfg.addresses) or f"{name}@example.com"
+    ng = f" --ng {info.cfg.newsgroup}" if info.cfg.newsgroup else ""
+    lines.append(
+        "\n\t# If you have public-inbox 1.1+ installed, you may\n"
+        "\t# initialize and index your mirror using the following commands:\n"
+        f"\tpublic-inbox-init -V2{ng} \\\n\t  {name} ./{name} {base} \\\n\t  {addr}\n"
+        f"\tpublic-inbox-index ./{name}\n\n"
+        "\t# or with pubinbox:\n"
+        f"\tpubinbox init{ng} {name} ./{name} {base} {addr}\n"
+        f"\tpubinbox index ./{name}\n\n"
+        "\t# public-inbox 1.9+ can clone and follow it in one step:\n"
+        f"\tpublic-inbox-clone {base} {name}\n"
+    )
+    lines.append(f"Example config snippet for mirrors: <a href=\"../config/raw\">{base}_/text/config/raw</a>\n")
+    ng_name = info.cfg.newsgroup
+    if ng_name:
+        for u in web.site.nntp_urls + info.nntp_urls:
+            lines.append(f"Newsgroup available over NNTP:\n\t{esc(u.rstrip('/'))}/{esc(ng_name)}\n")
+        for u in web.site.imap_urls + info.imap_urls:
+            lines.append(f"IMAP folder available:\n\t{esc(u.rstrip('/'))}/{esc(ng_name)}.0\n")
+    lines.append(
+        "Mail can be downloaded in bulk as all.mbox.gz (whole inbox, gzipped mboxrd).\n\n"
+        "AGPL code for this site: pubinbox (a public-inbox compatible archive);\n"
+        f"public-inbox itself: git clone {SOURCE_URL}"
+    )
+    return "\n".join(x for x in lines if x != "")
+
+
+def _config_raw(info: InboxInfo, base: str) -> str:
+    name = info.name.replace("\\", "\\\\").replace('"', '\\"')
+    d = "/path/to/top-level-inbox"
+    out = [
+        f"; Example public-inbox config snippet for a mirror of\n; {base}\n"
+        "; See public-inbox-config(5) manpage for more details:\n"
+        "; https://public-inbox.org/public-inbox-config.html\n"
+        f'[publicinbox "{name}"]\n\tinboxdir = {d}\n'
+        "\t; note: public-inbox before v1.2.0 used `mainrepo' instead of\n"
+        "\t; `inboxdir', both remain supported after 1.2\n"
+        f"\tmainrepo = {d}\n\turl = https://example.com/{info.name}/\n\turl = http://example.onion/{info.name}/\n"
+    ]
+    out.extend(f"\taddress = {a}\n" for a in info.cfg.addresses)
+    out.extend(f"\tlistid = {a}\n" for a in info.cfg.listids)
+    for k in ("filter", "newsgroup"):
+        v = getattr(info.cfg, k)
+        if v:
+            out.append(f"\t{k} = {v}\n")
+    return "".join(out)
+
+
+def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Response:
+    """``/$INBOX/_/text/KEY/`` (HTML) and ``…/KEY/raw`` (text)."""
+    info = web.site.inboxes[name]
+    if not rest or rest == [""]:
+        return RedirectResponse("help/" if request.url.path.endswith("/") else "text/help/", status_code=301)
+    key = rest[0]
+    if key not in ("help", "color", "mirror", "config"):
+        return web.not_found(request, name)
+    if len(rest) == 1:
+        return RedirectResponse(f"{key}/", status_code=301)
+    base = info.base_url(str(request.base_url).rstrip("/"))
+    if key == "config":
+        if rest[1] != "raw":
+            return RedirectResponse("raw", status_code=301) if rest[1] == "" else web.not_found(request, name)
+        mtime = _created(info)
+        h = {"Content-Disposition": "inline; filename=inbox.config"}
+        if mtime:
+            from email.utils import formatdate
+
+            h["Last-Modified"] = formatdate(mtime, usegmt=True)
+        return text_response(request, _config_raw(info, base), headers=h)
+    if key == "help":
+        txt = _help(info, base)
+    elif key == "color":
+        txt = _color()
+    else:
+        txt = _mirror(web, info, base)
+    if rest[1] == "raw":
+        import re
+
+        plain = re.sub(r"<[^>]+>", "", txt).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        return text_response(request, plain)
+    if rest[1] != "":
+        return web.not_found(request, name)
+    body = html_top(info, title=f"{key} - {info.description}", upfx="../../../") + f"<pre>{txt}</pre>"
+    return page_response(request, body + html_end(web.site, info, "../../../"))
+
+
+def _created(info: InboxInfo) -> float | None:
+    try:
+        return os.stat(info.cfg.inboxdir / "msgmap.sqlite3").st_mtime
+    except OSError:
+        return None
+
+
+def attachment(web: Web, request: Request, name: str, rows: list[OverRow], idx: str) -> Response:
+    """``/$MID/$N-$FILENAME``: one MIME part, decoded.  Served so a browser
+    never runs it: a sandbox CSP, nosniff, and HTML only as text."""
+    raw = web.site.inbox(name).raw(rows[0])
+    part = find_attachment(raw, idx)
+    if part is None:
+        return web.not_found(request, name, f"no part {idx} in this message")
+    ct = part.content_type or "application/octet-stream"
+    if ct.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml"):
+        ct = "text/plain" + (ct[ct.index(";") :] if ";" in ct else "")
+    headers = {
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return page_response(request, part.data, media_type=ct, headers=headers)
+
+
+

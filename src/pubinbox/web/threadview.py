@@ -1,0 +1,201 @@
+"""Thread pages: ``/$INBOX/$MID/T/`` (flat, by date) and ``/t/`` (nested
+``<ul>`` by reply structure).  Every message of the thread in full, each with
+a small tree of its neighbours, then the overview whose links jump within
+the page.  Streamed message by message; threads are capped at 1000 messages
+(the mbox.gz has them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pubinbox.mail.msgid import id_compress
+from pubinbox.mail.parse import Headers
+from pubinbox.over.reader import OverRow
+from pubinbox.web.body import render_body
+from pubinbox.web.html import esc, fmt_date, href_mid, ts_param
+from pubinbox.web.message import fold_addresses
+from pubinbox.web.page import html_end, html_top
+from pubinbox.web.site import Site
+from pubinbox.web.skel import Skeleton, from_names, indent_for, skeleton
+from pubinbox.web.thread import Node, thread
+
+__all__ = ["thread_page"]
+
+UPFX = "../../"
+
+
+def _names(h: Headers, name: str) -> str:
+    try:
+        vals = h.decoded(name)
+    except Exception:  # noqa: BLE001
+        vals = h.raw(name)
+    if not vals:
+        return ""
+    return esc(from_names(",".join(vals)))
+
+
+def _nr(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+class _Ctx:
+    def __init__(self, sk: Skeleton, s_nr: str, root_anchor: str, flat: bool) -> None:
+        self.sk = sk
+        self.s_nr = s_nr
+        self.root_anchor = root_anchor
+        self.flat = flat
+        self.index = {id(node): (idx, level) for level, node, idx in sk.order}
+
+
+def _line(ctx: _Ctx, mid: str | None) -> str:
+    if mid is None:
+        return "(?)\n"
+    return ctx.sk.lines.get(mid, "(?)\n")
+
+
+def _pad_link(mid: str | None, level: int, s: str) -> str:
+    href = f"<a href=#r{id_compress(mid, True)}>({s})</a>\n" if mid is not None else f"({s})\n"
+    return " " * 19 + indent_for(level) + href
+
+
+def _index_lite(ctx: _Ctx, node: Node) -> str:
+    """The few overview lines around a message (parent, siblings, replies)."""
+    pad = "  "
+    entry = ctx.index.get(id(node))
+    if entry is None:
+        return ""
+    idx, level = entry
+    out: list[str] = []
+    parent = node.parent
+    siblings: list[Node] = parent.children if parent is not None else []
+    nr_s = max(len(siblings) - 1, 0)
+    if parent is not None:
+        out.append(pad + _line(ctx, parent.mid))
+        if idx > 0:
+            prev = siblings[idx - 1]
+            if idx > 2:
+                out.append(_pad_link(prev.mid, level, f"{idx - 1} preceding siblings ..."))
+            elif idx == 2:
+                out.append(pad + _line(ctx, siblings[0].mid))
+            out.append(pad + _line(ctx, prev.mid))
+    out.append(f"<b>@ {ctx.sk.plain.get(node.mid, '')}</b>\n")
+    kids = node.children
+    if kids:
+        out.append(pad + _line(ctx, kids[0].mid))
+        if len(kids) > 2:
+            out.append(_pad_link(kids[0].mid, level + 1, f"{len(kids) - 1} more replies"))
+        elif len(kids) == 2:
+            out.append(pad + _line(ctx, kids[1].mid))
+    if parent is not None and 0 <= idx < len(siblings) - 1:
+        nxt = siblings[idx + 1]
+        out.append(pad + _line(ctx, nxt.mid))
+        nnext = nr_s - idx
+        if nnext > 2:
+            out.append(_pad_link(nxt.mid, level, f"{nnext - 1} subsequent siblings"))
+        elif idx + 2 < len(siblings):
+            out.append(pad + _line(ctx, siblings[idx + 2].mid))
+    aid = id_compress(node.mid, True)
+    out.append(f"{pad}<a href=#r{aid}>{_nr(nr_s, 'sibling', 'siblings')}, {_nr(len(kids), 'reply', 'replies')}; {ctx.s_nr}</a>\n")
+    return "".join(out)
+
+
+def _entry(ctx: _Ctx, node: Node, raw: bytes, *, more: bool) -> str:
+    row = node.row
+    assert row is not None
+    h = Headers(raw)
+    aid = id_compress(row.mid, True)
+    subj = esc(row.subject or "(no subject)")
+    subj = f"<b>{subj}</b>"
+    if ctx.root_anchor == "m" + aid:
+        subj = f"<u id=u>{subj}</u>"
+    out = [f"<a href=#e{aid} id=m{aid}>*</a> {subj}\n", _index_lite(ctx, node)]
+    mhref = f"{UPFX}{href_mid(row.mid)}/"
+    out.append(
+        f"From: {_names(h, 'From')} @ {fmt_date(row.ds)} UTC"
+        f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n'
+    )
+    to = fold_addresses(_names(h, "To"))
+    cc = fold_addresses(_names(h, "Cc"))
+    if len(to) + len(cc) > 72:
+        out.append((f"  To: {to}\n" if to else "") + (f"  Cc: {cc}\n" if cc else ""))
+    elif to:
+        out.append(f"  To: {to}" + (f"; <b>+Cc:</b> {cc}" if cc else "") + "\n")
+    elif cc:
+        out.append(f"  Cc: {cc}\n")
+    else:
+        out.append("\n")
+    out.append("\n")
+    out.append(render_body(raw, msg_url=mhref, anchor_prefix=aid[:8]))
+    flat, nested = ("<b>flat</b>", "nested") if ctx.flat else ("flat", "<b>nested</b>")
+    out.append(
+        f'\n<a href=#m{aid} id=e{aid}>^</a> <a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a>'
+        f' <a href="{mhref}#R">reply</a>\t[<a href="{mhref}T/#u">{flat}</a>|<a href="{mhref}t/#u">{nested}</a>]'
+        f" <a href=#r{aid}>{ctx.s_nr}</a>"
+    )
+    if ctx.flat:
+        out.append("</pre><hr><pre>" if more else "</pre>")
+    return "".join(out)
+
+
+def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: bool) -> Iterator[str]:
+    """Chunks of the /T/ (flat) or /t/ (nested) page of *mid*'s thread."""
+    info = site.inboxes[name]
+    box = site.inbox(name)
+    msgs = box.over.thread(rows[0].tid, sid=rows[0].sid, limit=1000)
+    nr = len(msgs)
+    total = box.over.thread_size(rows[0].tid) if nr >= 1000 else nr
+    roots = thread(msgs, resolve=lambda m: (box.over.by_mid(m) or [None])[0])
+    t_max = max(r.ts for r in msgs)
+    s_nr = (f"{nr}+ messages" if nr > 1 else "only message") + " in thread"
+    sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=rows[0].subject, upfx=UPFX, in_page=True, total=total)
+    ctx = _Ctx(sk, s_nr, "m" + id_compress(mid, True), flat)
+    first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
+    yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
+    if flat:
+        yield "<pre>"
+        real = sorted((n for _l, n, _i in sk.order if n.row is not None), key=lambda n: (n.ds, n.row.num if n.row else 0))
+        for i, node in enumerate(real):
+            assert node.row is not None
+            raw = site.inbox(name).raw(node.row)
+            yield _entry(ctx, node, raw, more=i + 1 < len(real))
+    else:
+        cur_level = 0
+        for level, node, _idx in sk.order:
+            beg, end, cur_level = _adj_level(cur_level, level)
+            if node.row is None:
+                yield f'{beg}<pre>[parent not found: &lt;<a href="{UPFX}{href_mid(node.mid)}/">{esc(node.mid)}</a>&gt;]</pre>{end}'
+                continue
+            raw = site.inbox(name).raw(node.row)
+            yield f"{beg}<pre>{_entry(ctx, node, raw, more=False)}</pre>{end}"
+        beg, _end, cur_level = _adj_level(cur_level, 0)
+        yield beg
+    t = ts_param(t_max)
+    yield (
+        "<hr><pre>"
+        + ("only message in thread" if nr == 1 else "end of thread")
+        + f', other threads:[<a href="{UPFX}?t={t}">~{fmt_date(t_max)} UTC</a> | <a href="{UPFX}">newest</a>]\n\n'
+        + "<b id=t>Thread overview:</b> "
+        + ("(only message)" if nr == 1 else f"{nr}+ messages")
+        + ' (download: <a href="../t.mbox.gz">mbox.gz</a> / follow: <a href="../t.atom">Atom feed</a>)\n'
+        + "-- links below jump to the message on this page --\n"
+        + sk.html
+        + "</pre>"
+    )
+    yield html_end(site, info, UPFX)
+
+
+def _adj_level(cur: int, level: int) -> tuple[str, str, int]:
+    """(markup before, markup after, new level) for nested <ul><li> output."""
+    if level <= 0:
+        if cur == 0:
+            return "", "", 0
+        beg = "</ul></li>" * (cur - 1) if cur > 1 else ""
+        return beg + "</ul>", "", 0
+    if level == cur:
+        return "<li>", "</li>", cur
+    if level < cur:
+        beg = "</ul></li>" * (cur - level) if cur > 1 else ""
+        return beg + "<li>", "</li>", level
+    beg = ("<li>" if cur else "") + "<ul><li>"
+    return beg, "</li>", level
