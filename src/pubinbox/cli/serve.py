@@ -24,10 +24,12 @@ def _host_port(spec: str) -> tuple[str, int]:
 
 
 @cli.command("serve")
-@click.option("--http", "http", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
-              help="address to listen on")
-@click.option("-W", "--workers", default="1", show_default=True, metavar="N|auto",
-              help="worker processes (auto: one per core)")
+@click.option(
+    "--http", "http", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT", help="address to listen on"
+)
+@click.option(
+    "-W", "--workers", default="1", show_default=True, metavar="N|auto", help="worker processes (auto: one per core)"
+)
 @click.option("--access-log/--no-access-log", default=False, help="log every request on stderr")
 @click.pass_context
 def serve_cmd(ctx: click.Context, http: str, workers: str, access_log: bool) -> None:

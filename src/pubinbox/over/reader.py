@@ -105,6 +105,11 @@ class OverReader:
             (mid,),
         )
 
+    def first_by_mid(self, mid: str) -> OverRow | None:
+        """The message whose Message-ID *mid* is, or None."""
+        rows = self.by_mid(mid)
+        return rows[0] if rows else None
+
     def mids_like(self, prefix: str, limit: int = 20) -> list[str]:
         """Message-IDs starting with *prefix* (for not-found suggestions)."""
         hi = prefix + "\U0010ffff"

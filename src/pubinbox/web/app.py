@@ -156,7 +156,7 @@ class Web:
             return text.css(request, f)
         if f == "_":
             return RedirectResponse("_/text/help/", status_code=301)
-        if f.endswith(".mbox.gz") or f.endswith(".sql.gz"):
+        if f.endswith((".mbox.gz", ".sql.gz")):
             return self.not_found(request, name)
         # /$INBOX/$MID without the trailing slash
         if self.rows(name, f):
@@ -196,8 +196,8 @@ class Web:
             over = self.site.inbox(name).over
             msgs = over.thread(rows[0].tid, sid=None, limit=1 << 30)
             fn = mboxview.subject_filename(rows[0].subject)
-            body = mboxview.gz_stream(self.site, name, msgs) if request.method != "HEAD" else iter([b""])
-            return StreamingResponse(body, media_type="application/gzip", headers=mboxview.gz_headers(fn))
+            gz = mboxview.gz_stream(self.site, name, msgs) if request.method != "HEAD" else iter([b""])
+            return StreamingResponse(gz, media_type="application/gzip", headers=mboxview.gz_headers(fn))
         if sub == "t.atom":
             v = self.validator(name, request)
             if (nm := v.not_modified(request)) is not None:
@@ -221,8 +221,7 @@ class Web:
         mid = rest[0]
         if kind == "m" and mid.endswith(".txt"):
             return RedirectResponse(f"/{name}/{href_mid(mid[:-4])}/raw", status_code=301)
-        if mid.endswith(".html"):
-            mid = mid[:-5]
+        mid = mid.removesuffix(".html")
         return RedirectResponse(f"/{name}/{href_mid(mid)}/", status_code=301)
 
     def legacy_t(self, request: Request, name: str, rest: list[str]) -> Response:
@@ -269,7 +268,8 @@ def build_app(config: Config) -> Starlette:
             request.state.body = got[:1024]
         return await run_in_threadpool(web, request)
 
-    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=list(_METHODS) + ["PUT", "DELETE", "PATCH", "OPTIONS"])])
+    app = Starlette(
+        routes=[Route("/{path:path}", endpoint, methods=list(_METHODS) + ["PUT", "DELETE", "PATCH", "OPTIONS"])]
+    )
     app.state.web = web
     return app
-

@@ -9,6 +9,7 @@ and address, the Date in UTC, and the message body as HTML.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
 
-_XHTML = "http://www.w3.org/1999/xhtml"
+log = logging.getLogger(__name__)
 
 
 def mid2uuid(mid: str) -> str:
@@ -101,7 +102,8 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
     for row in rows:
         try:
             raw = web.site.inbox(name).raw(row)
-        except Exception:  # noqa: BLE001 - a missing blob skips one entry
+        except Exception as e:  # noqa: BLE001 - a missing blob skips one entry
+            log.warning("%s: feed entry <%s> skipped: %s", name, row.mid, e)
             continue
         yield _entry(base, row, raw)
     yield "</feed>"
@@ -125,8 +127,11 @@ def thread_atom(web: Web, request: Request, name: str, rows: list[OverRow]) -> I
     updated = max((r.ts for r in msgs), default=0)
     mid = rows[0].mid
     head = _feed_head(
-        rows[0].subject or info.description, f"{base}{href_mid(mid)}/t/", f"{base}{href_mid(mid)}/t.atom",
-        mid2uuid(mid), updated,
+        rows[0].subject or info.description,
+        f"{base}{href_mid(mid)}/t/",
+        f"{base}{href_mid(mid)}/t.atom",
+        mid2uuid(mid),
+        updated,
     )
     return _feed(web, name, base, head, msgs)
 
@@ -136,8 +141,9 @@ def search_atom(web: Web, request: Request, name: str, sq: SearchQuery, rows: tu
     base = info.base_url(_origin(request))
     updated = max((r.ts for r in rows), default=0)
     qs = sq.qs(x="A").replace("&amp;", "&")
-    head = _feed_head(f"{sq.q} - search results", f"{base}?{sq.qs().replace('&amp;', '&')}", f"{base}?{qs}",
-                      f"{base}?{qs}", updated)
+    head = _feed_head(
+        f"{sq.q} - search results", f"{base}?{sq.qs().replace('&amp;', '&')}", f"{base}?{qs}", f"{base}?{qs}", updated
+    )
     return _feed(web, name, base, head, rows)
 
 

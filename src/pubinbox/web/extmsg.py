@@ -67,8 +67,8 @@ def ext_msg(web: Web, request: Request, name: str, mid: str) -> Response:
         for o in others:
             out.append(f'  <a href="{root}{esc(o)}/{href_mid(mid)}/">{esc(o)}/{esc(mid)}</a>\n')
     if partial:
-        n = sum(len(f) for _i, f in partial)
-        out.append(f"\n{n} partial match{'es' if n != 1 else ''} found:\n\n")
+        count = sum(len(f) for _i, f in partial)
+        out.append(f"\n{count} partial match{'es' if count != 1 else ''} found:\n\n")
         for ibx, found in partial:
             for m in found:
                 out.append(f'  <a href="{root}{esc(ibx)}/{href_mid(m)}/">{esc(ibx)}/{esc(m)}</a>\n')

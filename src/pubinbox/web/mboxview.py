@@ -8,6 +8,7 @@ messages are read from git one at a time while the client downloads.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 
@@ -17,9 +18,11 @@ from pubinbox.mail.parse import Headers, set_header
 from pubinbox.over.reader import OverRow
 from pubinbox.web.site import Site
 
+log = logging.getLogger(__name__)
+
 __all__ = ["gz_headers", "messages", "raw_text", "to_filename", "web_mboxrd"]
 
-_DROP_RE = re.compile(rb"^(?:Lines|Bytes|Content-Length|Status)[ \t]*:", re.I | re.M)
+_DROP_RE = re.compile(rb"^(?:Lines|Bytes|Content-Length|Status)[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 def web_mboxrd(raw: bytes) -> bytes:
@@ -53,7 +56,8 @@ def messages(site: Site, name: str, rows: Iterable[OverRow]) -> Iterator[bytes]:
     for row in rows:
         try:
             yield site.inbox(name).raw(row)
-        except Exception:  # noqa: BLE001 - a missing blob must not cut the download short
+        except Exception as e:  # noqa: BLE001 - a missing blob must not cut the download short
+            log.warning("%s: <%s> left out of an mbox: %s", name, row.mid, e)
             continue
 
 

@@ -28,7 +28,7 @@ from pubinbox.web.thread import thread
 __all__ = ["fold_addresses", "message_page", "reply_instructions"]
 
 COLS = 72
-_FOLD = re.compile(r"(.{0,64}\W(?:,|\Z)|.{1,64}(?:,|\Z)|.{1,64}|.{65,}?)(?:\s|\Z)", re.S)
+_FOLD = re.compile(r"(.{0,64}\W(?:,|\Z)|.{1,64}(?:,|\Z)|.{1,64}|.{65,}?)(?:\s|\Z)", re.DOTALL)
 
 
 def fold_addresses(v: str) -> str:
@@ -68,7 +68,7 @@ def header_block(h: Headers, row: OverRow, *, first: bool, upfx: str = "../") ->
     title_subj = "(no subject)"
     if subjects:
         title_subj = subjects[0] or "(no subject)"
-        link = ' id=t' if first else ""
+        link = " id=t" if first else ""
         out.append(f'Subject: <a href="#r"{link}>{esc(subjects[0])}</a>\n')
         out.extend(f"Subject: {esc(s)}\n" for s in subjects[1:])
     elif first:
@@ -97,6 +97,13 @@ def header_block(h: Headers, row: OverRow, *, first: bool, upfx: str = "../") ->
     return "".join(out), title
 
 
+def _emails(v: str) -> list[str]:
+    try:
+        return address.emails(v)
+    except Exception:  # noqa: BLE001 - hostile header: no addresses
+        return []
+
+
 def _squote_maybe(s: str) -> str:
     return s if re.fullmatch(r"[\w@.+=:,/%-]+", s) else shlex.quote(s)
 
@@ -117,16 +124,13 @@ def reply_instructions(info: InboxInfo, h: Headers) -> str:
     for name in ("From", "To", "Cc", "Reply-To"):
         for v in _hdr(h, name):
             if v:
-                try:
-                    add(address.emails(v))
-                except Exception:  # noqa: BLE001
-                    pass
+                add(_emails(v))
     if to is None:
         add([info.cfg.primary_address])
     assert to is not None
     cc.pop(to, None)
     subj = (_hdr(h, "Subject") or [""])[0]
-    if not re.search(r"\bRe:", subj, re.I):
+    if not re.search(r"\bRe:", subj, re.IGNORECASE):
         subj = "Re: " + subj
     raw_mid = (h.raw("Message-ID") or [""])[0]
     args = [f"--in-reply-to={_squote_maybe(mid_clean(raw_mid))}", f"--to={to}"]
@@ -137,12 +141,14 @@ def reply_instructions(info: InboxInfo, h: Headers) -> str:
     irt = quote(raw_mid.encode("utf-8", "surrogateescape"), safe="-._~!$&'()*+,;=:@")
     cc_q = "&Cc=" + quote(",".join(ccs).encode("utf-8", "surrogateescape"), safe="") if ccs else ""
     to_q = quote(to.encode("utf-8", "surrogateescape"), safe="-._~@")
-    href = esc(f"mailto:{to_q}?In-Reply-To={irt}{cc_q}&Subject={quote(subj.encode('utf-8', 'surrogateescape'), safe='')}")
+    href = esc(
+        f"mailto:{to_q}?In-Reply-To={irt}{cc_q}&Subject={quote(subj.encode('utf-8', 'surrogateescape'), safe='')}"
+    )
     se_url = "https://kernel.org/pub/software/scm/git/docs/git-send-email.html"
     p_url = "https://en.wikipedia.org/wiki/Posting_style#Interleaved_style"
     return (
         "<hr><pre id=R><b>Reply instructions:</b>\n\n"
-        'You may reply publicly to <a href=#t>this message</a> via plain-text email\n'
+        "You may reply publicly to <a href=#t>this message</a> via plain-text email\n"
         "using any one of the following methods:\n\n"
         "* Save the following mbox file, import it into your mail client,\n"
         "  and reply-to-all from there: <a href=raw>mbox</a>\n\n"
@@ -207,7 +213,7 @@ def footer(site: Site, name: str, row: OverRow, h: Headers) -> str:
             skel += f"<a id=r>[no followups]</a> {expand}\n"
     else:
         subj = (_hdr(h, "Subject") or [""])[0]
-        roots = thread(msgs, resolve=lambda m: (box.over.by_mid(m) or [None])[0])
+        roots = thread(msgs, resolve=box.over.first_by_mid)
         sk = skeleton(roots, cur_mid=row.mid, cur_subject=subj, upfx="../", total=len(msgs))
         skel += f'{len(msgs)}+ messages / {expand}  <a href="#b">top</a>\n' + sk.html
         next_mid, prev_mid = sk.next_mid, sk.prev_mid

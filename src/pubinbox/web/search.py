@@ -43,7 +43,7 @@ class SearchQuery:
     q: str
     x: str = ""
     o: int = 0
-    l: int = LIMIT  # noqa: E741 - public-inbox's parameter name
+    l: int = LIMIT
     r: bool = False
     t: bool = False
 
@@ -149,7 +149,9 @@ def _nav_top(sq: SearchQuery, retried: str | None, used: str) -> str:
     m = sq.qs(x="m", r=False, t=False)
     out = [f'<form id=d action="?{m}" method=post><pre>']
     if retried is not None:
-        out.append(f" Warning: Initial query:\n <b>{esc(retried)}</b>\n returned no results, used:\n <b>{esc(used)}</b>\n instead\n\n")
+        out.append(
+            f" Warning: Initial query:\n <b>{esc(retried)}</b>\n returned no results, used:\n <b>{esc(used)}</b>\n instead\n\n"
+        )
     out.append("Search results ordered by [")
     if sq.r:
         out.append(f'<a href="?{sq.qs(r=False)}">date</a>|<b>relevance</b>')
@@ -226,7 +228,7 @@ def _nav_bot(sq: SearchQuery, total: int, size: int, scores: dict[int, float] | 
         if o < -1:
             join = " | " if -n < total else "\t"
             p = o + sq.l
-            prev = sq.qs(o=p if p < 0 else 0)
+            prev = sq.qs(o=min(0, p))
             pd = "(older)"
     if nxt:
         out.append(f'  <a href="?{nxt}" rel=next>next {nd}</a>')

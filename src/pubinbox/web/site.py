@@ -61,12 +61,8 @@ class Site:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.inboxes: dict[str, InboxInfo] = {
-            c.name: InboxInfo(c, _description(c.inboxdir)) for c in config.inboxes
-        }
-        self.by_newsgroup: dict[str, str] = {
-            c.newsgroup: c.name for c in config.inboxes if c.newsgroup
-        }
+        self.inboxes: dict[str, InboxInfo] = {c.name: InboxInfo(c, _description(c.inboxdir)) for c in config.inboxes}
+        self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
         self._local = threading.local()
         self.nntp_urls: tuple[str, ...] = config.get_all("publicinbox.nntpserver")
         self.imap_urls: tuple[str, ...] = config.get_all("publicinbox.imapserver")

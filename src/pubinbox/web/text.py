@@ -5,7 +5,6 @@ stylesheets, and attachment downloads ``/$MID/$N-$FILENAME``.
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -181,8 +180,9 @@ def _mirror(web: Web, info: InboxInfo, base: str) -> str:
         epochs = box.layout.epochs()
     lines = [
         "This public inbox may be cloned and mirrored by anyone:\n",
-        f"\t# this inbox consists of {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}:"
-        " (old to new, newest is last)" if len(epochs) > 1 else "",
+        f"\t# this inbox consists of {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}: (old to new, newest is last)"
+        if len(epochs) > 1
+        else "",
     ]
     for n in epochs:
         lines.append(f"\tgit clone --mirror {base}{n} {name}/git/{n}.git")
@@ -199,7 +199,7 @@ def _mirror(web: Web, info: InboxInfo, base: str) -> str:
         "\t# public-inbox 1.9+ can clone and follow it in one step:\n"
         f"\tpublic-inbox-clone {base} {name}\n"
     )
-    lines.append(f"Example config snippet for mirrors: <a href=\"../config/raw\">{base}_/text/config/raw</a>\n")
+    lines.append(f'Example config snippet for mirrors: <a href="../config/raw">{base}_/text/config/raw</a>\n')
     ng_name = info.cfg.newsgroup
     if ng_name:
         for u in web.site.nntp_urls + info.nntp_urls:
@@ -218,13 +218,15 @@ def _config_raw(info: InboxInfo, base: str) -> str:
     name = info.name.replace("\\", "\\\\").replace('"', '\\"')
     d = "/path/to/top-level-inbox"
     out = [
-        f"; Example public-inbox config snippet for a mirror of\n; {base}\n"
-        "; See public-inbox-config(5) manpage for more details:\n"
-        "; https://public-inbox.org/public-inbox-config.html\n"
-        f'[publicinbox "{name}"]\n\tinboxdir = {d}\n'
-        "\t; note: public-inbox before v1.2.0 used `mainrepo' instead of\n"
-        "\t; `inboxdir', both remain supported after 1.2\n"
-        f"\tmainrepo = {d}\n\turl = https://example.com/{info.name}/\n\turl = http://example.onion/{info.name}/\n"
+        (
+            f"; Example public-inbox config snippet for a mirror of\n; {base}\n"
+            "; See public-inbox-config(5) manpage for more details:\n"
+            "; https://public-inbox.org/public-inbox-config.html\n"
+            f'[publicinbox "{name}"]\n\tinboxdir = {d}\n'
+            "\t; note: public-inbox before v1.2.0 used `mainrepo' instead of\n"
+            "\t; `inboxdir', both remain supported after 1.2\n"
+            f"\tmainrepo = {d}\n\turl = https://example.com/{info.name}/\n\turl = http://example.onion/{info.name}/\n"
+        )
     ]
     out.extend(f"\taddress = {a}\n" for a in info.cfg.addresses)
     out.extend(f"\tlistid = {a}\n" for a in info.cfg.listids)
@@ -295,6 +297,3 @@ def attachment(web: Web, request: Request, name: str, rows: list[OverRow], idx: 
         "X-Content-Type-Options": "nosniff",
     }
     return page_response(request, part.data, media_type=ct, headers=headers)
-
-
-

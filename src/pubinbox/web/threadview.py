@@ -96,7 +96,9 @@ def _index_lite(ctx: _Ctx, node: Node) -> str:
         elif idx + 2 < len(siblings):
             out.append(pad + _line(ctx, siblings[idx + 2].mid))
     aid = id_compress(node.mid, True)
-    out.append(f"{pad}<a href=#r{aid}>{_nr(nr_s, 'sibling', 'siblings')}, {_nr(len(kids), 'reply', 'replies')}; {ctx.s_nr}</a>\n")
+    out.append(
+        f"{pad}<a href=#r{aid}>{_nr(nr_s, 'sibling', 'siblings')}, {_nr(len(kids), 'reply', 'replies')}; {ctx.s_nr}</a>\n"
+    )
     return "".join(out)
 
 
@@ -145,7 +147,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     msgs = box.over.thread(rows[0].tid, sid=rows[0].sid, limit=1000)
     nr = len(msgs)
     total = box.over.thread_size(rows[0].tid) if nr >= 1000 else nr
-    roots = thread(msgs, resolve=lambda m: (box.over.by_mid(m) or [None])[0])
+    roots = thread(msgs, resolve=box.over.first_by_mid)
     t_max = max(r.ts for r in msgs)
     s_nr = (f"{nr}+ messages" if nr > 1 else "only message") + " in thread"
     sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=rows[0].subject, upfx=UPFX, in_page=True, total=total)
@@ -154,7 +156,9 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:
         yield "<pre>"
-        real = sorted((n for _l, n, _i in sk.order if n.row is not None), key=lambda n: (n.ds, n.row.num if n.row else 0))
+        real = sorted(
+            (n for _l, n, _i in sk.order if n.row is not None), key=lambda n: (n.ds, n.row.num if n.row else 0)
+        )
         for i, node in enumerate(real):
             assert node.row is not None
             raw = site.inbox(name).raw(node.row)

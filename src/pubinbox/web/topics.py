@@ -60,7 +60,7 @@ def recent_window(site: Site, name: str, t: str, limit: int) -> Window:
     """The *limit* messages of a ``?t=`` window and its pagination links."""
     over = site.inbox(name).over
     after, before = parse_t(t)
-    rows = over.recent(limit, before=before, after=after) if (after or before) else over.recent(limit)
+    rows = over.recent(limit, before=before, after=after)
     if len(rows) < limit and after is not None:
         after = before = None
         rows = over.recent(limit)

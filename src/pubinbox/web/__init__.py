@@ -1,0 +1,1 @@
+"""The web archive (``pubinbox serve``): public-inbox's pages and URLs."""
