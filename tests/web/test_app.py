@@ -453,3 +453,19 @@ def test_every_sample_message_renders(site: dict[str, Any], sample_mbox: Path) -
         if r.status_code != 200:
             bad.append((mid, r.status_code))
     assert not bad
+
+
+def test_new_mail_shows_up_without_restart(site: dict[str, Any]) -> None:
+    """A running server sees mail delivered after it started (overview,
+    git and search are re-read, not cached)."""
+    assert get(site, "/test/late@example.com/").status_code == 404
+    get(site, "/test/?q=s:latecomer")  # open the searcher before the delivery
+    tmp: Path = site["tmp"]
+    late = tmp / "late.eml"
+    late.write_bytes(make_msg(11, mid="late@example.com", subject="latecomer", date="Fri, 01 Jan 2027 00:00:00 +0000"))
+    env = {"PI_CONFIG": str(tmp / "config"), "HOME": str(tmp / "home"), "GIT_CONFIG_NOSYSTEM": "1"}
+    run_cli("import", "test", str(late), env=env, check=True)
+    assert get(site, "/test/late@example.com/").status_code == 200
+    r = get(site, "/test/?q=s:latecomer")
+    assert r.status_code == 200 and "late@example.com/" in r.text
+    assert "latecomer" in get(site, "/test/new.atom").text

@@ -196,15 +196,26 @@ def _is_word(c: str, uni: bool) -> bool:
     )
 
 
+def _subject_res(sp: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    cls = "[" + re.escape(sp) + "]"
+    return (
+        re.compile(r"\A" + cls + "+|" + cls + r"+\Z"),
+        re.compile(cls + "+"),
+        re.compile(r"\.+\Z"),
+        re.compile(r"\A[rR][eE]:" + cls + "+"),
+    )
+
+
+_SUBJ_RES = {True: _subject_res(_U_SPACE), False: _subject_res(_A_SPACE)}
+
+
 def subject_normalized(subject: str, *, unicode_rules: bool = True) -> str:
     """Trim, squeeze blanks, drop trailing dots and one leading ``re:``."""
-    sp = _U_SPACE if unicode_rules else _A_SPACE
-    cls = "[" + re.escape(sp) + "]"
-    s = re.sub(r"\A" + cls + "+", "", subject)
-    s = re.sub(cls + r"+\Z", "", s)
-    s = re.sub(cls + "+", " ", s)
-    s = re.sub(r"\.+\Z", "", s)
-    return re.sub(r"\A[rR][eE]:" + cls + "+", "", s, count=1)
+    trim, blanks, dots, reply = _SUBJ_RES[unicode_rules]
+    s = trim.sub("", subject)
+    s = blanks.sub(" ", s)
+    s = dots.sub("", s)
+    return reply.sub("", s, count=1)
 
 
 _NON_PATH_ASCII = re.compile(r"[^A-Za-z0-9_.~/-]+")

@@ -179,7 +179,8 @@ class Web:
             v = self.validator(name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            return stream_response(request, message_page(self.site, name, rows), validator=v)
+            # small: render whole in this worker thread (one hop, Content-Length)
+            return page_response(request, "".join(message_page(self.site, name, rows)), validator=v)
         if sub == "raw":
             body, headers = mboxview.raw_text(self.site, name, rows)
             ct = headers.pop("Content-Type")

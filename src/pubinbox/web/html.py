@@ -29,7 +29,6 @@ __all__ = [
 #: URL schemes a link may be made for (anything else stays plain text).
 SAFE_SCHEMES = ("http", "https", "ftp", "mailto")
 
-_ESC = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&#34;", ord("'"): "&#39;"}
 # C0/C1 controls except tab/newline, and the bidirectional overrides that can
 # make text display in a different order than it is stored (CVE-2021-42574).
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
@@ -41,7 +40,10 @@ def esc(s: str) -> str:
     Control characters and bidi overrides are replaced by U+FFFD so mail
     cannot reorder what the reader sees or break the markup.
     """
-    return _UNSAFE.sub("\ufffd", s).translate(_ESC)
+    if _UNSAFE.search(s) is not None:
+        s = _UNSAFE.sub("\ufffd", s)
+    # chained str.replace is several times faster than str.translate here
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
 
 
 def ascii_bytes(page: str) -> bytes:

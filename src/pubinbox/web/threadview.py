@@ -182,6 +182,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
         + "<b id=t>Thread overview:</b> "
         + ("(only message)" if nr == 1 else f"{nr}+ messages")
         + ' (download: <a href="../t.mbox.gz">mbox.gz</a> / follow: <a href="../t.atom">Atom feed</a>)\n'
+        + (f"-- only the first {nr} of {total} messages are shown; the mbox.gz has them all --\n" if total > nr else "")
         + "-- links below jump to the message on this page --\n"
         + sk.html
         + "</pre>"
