@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pubinbox.mail.mbox import iter_mbox
 from pubinbox.mail.mime import Part, iter_parts
 from pubinbox.mail.parse import Headers
-from pubinbox.search.extract import _META_NAMES, SearchDoc, _views, extract, split_quotes
+from pubinbox.search.extract import _META_NAMES, SearchDoc, header_and_body_view, extract, split_quotes
 
 HDR = (
     "From: Alice Example <alice@example.com>\n"
@@ -313,7 +313,7 @@ _SAMPLE_CACHE: dict[str, list[bytes]] = {}
 
 def _check_views(raw: bytes) -> None:
     """The reduced header views give what the full message gives."""
-    h, view = _views(raw)
+    h, view = header_and_body_view(raw)
     full = Headers(raw)
     for name in _META_NAMES:
         assert h.raw_bytes(name) == full.raw_bytes(name), name

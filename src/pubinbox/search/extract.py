@@ -339,7 +339,7 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 _PLACEHOLDER = b"X-Pubinbox-Search: 1\n"
 
 
-def _views(raw: bytes) -> tuple[Headers, bytes]:
+def header_and_body_view(raw: bytes) -> tuple[Headers, bytes]:
     """(Headers for the fields indexed, the message for the MIME walk).
 
     Both stand for *raw* with only the header fields they need: public-inbox
@@ -364,7 +364,7 @@ def extract(raw: bytes, *, known: tuple[str, str, str, str] | None = None) -> Se
     """
     acc = _Acc()
     try:
-        h, view = _views(raw)
+        h, view = header_and_body_view(raw)
     except Exception:  # noqa: BLE001 - hostile input must never raise
         return acc.freeze()
     if known is not None:

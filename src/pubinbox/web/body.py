@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from pubinbox.mail.mime import Part, iter_parts, perl_encoding, python_codec
 from pubinbox.mail.parse import Headers, perl_utf8_decode
 from pubinbox.search.diff import git_unquote
-from pubinbox.search.extract import _views, split_quotes
+from pubinbox.search.extract import header_and_body_view, split_quotes
 from pubinbox.web.html import esc
 
 __all__ = ["Attachment", "attachment", "linkify", "render_body"]
@@ -580,7 +580,7 @@ def render_body(raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quote
         # the walk only needs the Content-* fields of the top header (a third
         # of the time on real mail goes to looking fields up in 8 KiB of
         # Received: and DKIM lines otherwise)
-        view = _views(raw)[1]
+        view = header_and_body_view(raw)[1]
         for part in iter_parts(view):
             mark = len(ctx.out)
             try:
