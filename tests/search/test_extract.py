@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pubinbox.mail.mbox import iter_mbox
 from pubinbox.mail.mime import Part, iter_parts
 from pubinbox.mail.parse import Headers
-from pubinbox.search.extract import _META_NAMES, SearchDoc, header_and_body_view, extract, split_quotes
+from pubinbox.search.extract import _META_NAMES, SearchDoc, extract, header_and_body_view, split_quotes
 
 HDR = (
     "From: Alice Example <alice@example.com>\n"
