@@ -264,16 +264,11 @@ def test_replies_carry_thr_in_reply_to(feed: tuple[Served, str, Fetched]) -> Non
     assert seen_reply, f"GET {r.url}: no reply among the entries"
 
 
-# Server bug (xfail strict): feed links (entry link, thr:in-reply-to href,
-# feed alternate/self) use the inbox's configured ``url``, not the requested
-# host.  public-inbox 1.9's Inbox::base_url builds them from the PSGI env
-# (Host header) for web requests and uses ``url`` only outside the web
-# server, so new.atom fetched from http://127.0.0.1:PORT/sample/ links to
-# http://127.0.0.1/sample/... (site.py InboxInfo.base_url).
-BUG_HOST = "server bug: feed links use the configured inbox url, not the requested host (public-inbox uses the Host)"
+# Feed links (entry link, thr:in-reply-to href, feed alternate/self) are
+# built from the requested host, as public-inbox 1.9's Inbox::base_url does
+# for web requests (the configured ``url`` is for non-web uses).
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_HOST)
 @pytest.mark.parametrize("which", ["sample", "small"])
 def test_links_use_the_requested_host(request: pytest.FixtureRequest, which: str) -> None:
     served: Served = request.getfixturevalue(which)

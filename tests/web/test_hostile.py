@@ -301,26 +301,10 @@ def _q(**params: str) -> str:
 
 EVIL = '"><script>alert(1)</script>'
 
-# Server bugs found by this module (xfail(strict=True): remove the mark once fixed).
-#
-# BUG_SCHEME: the index (topics.py), search results (search.py) and new.html
-# (atom.py) write a Message-ID as a bare relative link, href="MID/T/#u" or
-# href="MID/"; <javascript:alert(1)//@x> then gives
-# href="javascript:alert(1)%2F%2F@x/T/#u", which runs alert(1) when clicked
-# (also "java&Tab;script:", "javascript&colon;", data:, vbscript:).  Fix: a
-# "./" prefix (or escape ':' in the first segment) and esc() the href.
-# BUG_X_PARAM: SearchQuery.qs() copies x= verbatim into the sort/view/page
-# links: ?q=odd&x="><script>alert(1)</script> is a reflected XSS.
-# BUG_AMP: href_mid() output goes into attributes without esc(): the id
-# <amp&amp;&lt;@hostile.example> is linked as href="amp&amp;&lt;@...", which a
-# browser decodes to amp&<@..., another message (300/404).
-BUG_SCHEME = "server bug: Message-ID written as a bare relative href becomes a javascript:/data:/vbscript: URL"
-BUG_X_PARAM = "server bug: search parameter x= is copied unescaped into the result page's links (reflected XSS)"
-BUG_AMP = "server bug: Message-ID hrefs are not HTML-escaped ('&amp;' in a Message-ID links elsewhere)"
-
-
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
+# Regression guards for bugs this module found (all fixed): a Message-ID like
+# <javascript:alert(1)//@x> written as a bare relative href (now ':' is %3A),
+# x= copied unescaped into search links (now only known views), and
+# Message-ID hrefs not HTML-escaped (now href_mid escapes).
 
 
 # ------------------------------------------------------------------ message pages
@@ -402,12 +386,12 @@ def test_thread_atom(web: Web, key: str) -> None:
 
 # (id, path after the inbox URL); the older pages list the javascript: Message-IDs
 INBOX_PAGES = [
-    pytest.param("", id="index", marks=_xfail(BUG_SCHEME)),
-    pytest.param("?t=20230102001000", id="index-older", marks=_xfail(BUG_SCHEME)),
-    pytest.param("?t=20230102000000-", id="index-newer", marks=_xfail(BUG_SCHEME)),
-    pytest.param(_q(t=EVIL), id="index-t-evil", marks=_xfail(BUG_SCHEME)),
+    pytest.param("", id="index"),
+    pytest.param("?t=20230102001000", id="index-older"),
+    pytest.param("?t=20230102000000-", id="index-newer"),
+    pytest.param(_q(t=EVIL), id="index-t-evil"),
     pytest.param("new.html", id="new.html"),
-    pytest.param("new.html?t=20230102001600", id="new.html-older", marks=_xfail(BUG_SCHEME)),
+    pytest.param("new.html?t=20230102001600", id="new.html-older"),
     pytest.param("new.html" + _q(t=EVIL), id="new.html-t-evil"),
     pytest.param("_/text/help/", id="help"),
     pytest.param("_/text/color/", id="color"),
@@ -457,9 +441,9 @@ def _links_to(r: Fetched, base: str, mid: str) -> bool:
 
 def _token_param(key: str) -> Any:
     if key in ("midjs", "midjstab", "midjscolon", "middata", "midvb"):
-        return pytest.param(key, marks=_xfail(BUG_SCHEME))
+        return pytest.param(key)
     if key == "midamp":
-        return pytest.param(key, marks=_xfail(BUG_AMP))
+        return pytest.param(key)
     return key
 
 
@@ -485,7 +469,7 @@ def test_search_finds_and_is_inert(web: Web, srv: LiveServer, key: str) -> None:
 
 def _query_param(q: str) -> Any:
     # these queries find the messages whose Message-IDs are javascript: URLs
-    marks = [_xfail(BUG_SCHEME)] if q in ("javascript:alert(1)", "%3Cscript%3E") else []
+    marks: list[pytest.MarkDecorator] = []
     return pytest.param(q, id=repr(q)[1:-1][:40], marks=marks)
 
 
@@ -520,7 +504,6 @@ PARAM_URLS = [
 ]
 
 
-@_xfail(BUG_X_PARAM)
 def test_search_parameters_are_escaped(web: Web, srv: LiveServer) -> None:
     """x=, o=, l=, r=, t= come back in the sort, view and page links."""
     bad = []
@@ -565,10 +548,10 @@ def test_unknown_paths_are_inert(web: Web, srv: LiveServer) -> None:
 
 
 LISTING_PAGES = [
-    pytest.param("", id="index", marks=_xfail(BUG_AMP)),
-    pytest.param("new.html", id="new.html", marks=_xfail(BUG_AMP)),
-    pytest.param(_q(q="odd"), id="search", marks=_xfail(BUG_AMP)),
-    pytest.param(_q(q="odd", x="t"), id="search-nested", marks=_xfail(BUG_AMP)),
+    pytest.param("", id="index"),
+    pytest.param("new.html", id="new.html"),
+    pytest.param(_q(q="odd"), id="search"),
+    pytest.param(_q(q="odd", x="t"), id="search-nested"),
     pytest.param(_q(q="hxfromline OR hxrtl OR hxattach OR hxmidquote OR hxmidsvg"), id="search-other"),
 ]
 
@@ -678,15 +661,15 @@ def test_browser_message_pages(watch: Watch, web: Web, key: str) -> None:
 
 
 BROWSER_PAGES = [
-    pytest.param("", id="index", marks=_xfail(BUG_SCHEME)),
+    pytest.param("", id="index"),
     pytest.param("new.html", id="new.html"),
-    pytest.param("new.html?t=20230102001600", id="new.html-older", marks=_xfail(BUG_SCHEME)),
-    pytest.param(_q(q="hx*"), id="search-all", marks=_xfail(BUG_SCHEME)),
+    pytest.param("new.html?t=20230102001600", id="new.html-older"),
+    pytest.param(_q(q="hx*"), id="search-all"),
     pytest.param(_q(q=hostile_corpus.XSS), id="search-script"),
     pytest.param(_q(q=hostile_corpus.SVG), id="search-svg"),
     pytest.param(_q(q="odd", x="t"), id="search-nested"),
-    pytest.param(_q(q="odd", x=EVIL), id="search-x-evil", marks=_xfail(BUG_X_PARAM)),
-    pytest.param(_q(q="odd", l="1", o="1", x=EVIL), id="search-pages-x-evil", marks=_xfail(BUG_X_PARAM)),
+    pytest.param(_q(q="odd", x=EVIL), id="search-x-evil"),
+    pytest.param(_q(q="odd", l="1", o="1", x=EVIL), id="search-pages-x-evil"),
     pytest.param(_q(q="odd", o=EVIL, l=EVIL, r=EVIL, t=EVIL), id="search-params-evil"),
     pytest.param("%3Cscript%3Ealert(1)%3C%2Fscript%3E/", id="unknown-mid-script"),
     pytest.param("javascript:alert(1)%2F%2F@x/", id="unknown-mid-js"),
@@ -700,7 +683,6 @@ def test_browser_inbox_and_search_pages(watch: Watch, srv: LiveServer, path: str
     assert not problems, "\n".join(problems)
 
 
-@_xfail(BUG_SCHEME)
 def test_browser_clicking_every_link_runs_no_script(watch: Watch, srv: LiveServer) -> None:
     """Follow (click) every link that is not http(s)/ftp/mailto on the pages
     that list Message-IDs: no dialog may open."""

@@ -24,7 +24,7 @@ from pubinbox.config import Config
 from pubinbox.errors import PubinboxError, QueryError, SearchUnavailable
 from pubinbox.over.reader import OverRow
 from pubinbox.web import atom, extmsg, mboxview, search, text
-from pubinbox.web.html import esc, href_mid
+from pubinbox.web.html import esc, url_mid
 from pubinbox.web.message import message_page
 from pubinbox.web.page import html_end, html_top, simple_page
 from pubinbox.web.respond import ATOM, Validator, page_response, stream_response, text_response
@@ -160,7 +160,7 @@ class Web:
             return self.not_found(request, name)
         # /$INBOX/$MID without the trailing slash
         if self.rows(name, f):
-            return RedirectResponse(f"{href_mid(f)}/", status_code=301)
+            return RedirectResponse(f"{url_mid(f)}/", status_code=301)
         return extmsg.ext_msg(self, request, name, f)
 
     # -- /$INBOX/$MID/... ------------------------------------------------------------
@@ -221,16 +221,16 @@ class Web:
     def legacy_m(self, request: Request, name: str, rest: list[str], kind: str) -> Response:
         mid = rest[0]
         if kind == "m" and mid.endswith(".txt"):
-            return RedirectResponse(f"/{name}/{href_mid(mid[:-4])}/raw", status_code=301)
+            return RedirectResponse(f"/{name}/{url_mid(mid[:-4])}/raw", status_code=301)
         mid = mid.removesuffix(".html")
-        return RedirectResponse(f"/{name}/{href_mid(mid)}/", status_code=301)
+        return RedirectResponse(f"/{name}/{url_mid(mid)}/", status_code=301)
 
     def legacy_t(self, request: Request, name: str, rest: list[str]) -> Response:
         mid = rest[0]
         tail = rest[1] if len(rest) > 1 else ""
         if tail.startswith("mbox"):
-            return RedirectResponse(f"/{name}/{href_mid(mid)}/t.mbox.gz", status_code=301)
-        return RedirectResponse(f"/{name}/{href_mid(mid)}/t/#u", status_code=301)
+            return RedirectResponse(f"/{name}/{url_mid(mid)}/t.mbox.gz", status_code=301)
+        return RedirectResponse(f"/{name}/{url_mid(mid)}/t/#u", status_code=301)
 
     def unknown_top(self, request: Request, segs: list[str]) -> Response:
         """``/$NEWSGROUP[/$ARTNUM]`` or ``/$MID/``: redirect to its inbox."""
@@ -242,14 +242,14 @@ class Web:
                 box = site.try_inbox(name)
                 row = box.over.by_num(int(segs[1])) if box else None
                 if row is not None:
-                    return RedirectResponse(f"/{name}/{href_mid(row.mid)}/", status_code=302)
+                    return RedirectResponse(f"/{name}/{url_mid(row.mid)}/", status_code=302)
             return RedirectResponse(f"/{name}/", status_code=301)
         if first and first not in ("favicon.ico", "robots.txt"):
             for name in site.inboxes:
                 box = site.try_inbox(name)
                 if box is not None and self.rows(name, first):
                     tail = "/".join(segs[1:])
-                    return RedirectResponse(f"/{name}/{href_mid(first)}/{tail}", status_code=302)
+                    return RedirectResponse(f"/{name}/{url_mid(first)}/{tail}", status_code=302)
         return self.not_found(request, None)
 
 

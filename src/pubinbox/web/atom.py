@@ -21,7 +21,7 @@ from pubinbox.mail import address
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
-from pubinbox.web.html import esc, fmt_date, href_mid
+from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
 from pubinbox.web.skel import from_names
@@ -77,7 +77,7 @@ def _entry(base: str, row: OverRow, raw: bytes) -> str:
             name = pairs[0][0] or ""
             email = pairs[0][1] or ""
         name = name or from_names(froms[0]) or email
-    href = f"{base}{href_mid(row.mid)}/"
+    href = f"{base}{url_mid(row.mid)}/"
     out = [
         "<entry><author>",
         f"<name>{esc(name)}</name>",
@@ -90,7 +90,7 @@ def _entry(base: str, row: OverRow, raw: bytes) -> str:
     ]
     if row.references:
         irt = row.references[-1]
-        out.append(f'<thr:in-reply-to ref="{mid2uuid(irt)}" href="{esc(base + href_mid(irt))}/"/>')
+        out.append(f'<thr:in-reply-to ref="{mid2uuid(irt)}" href="{esc(base + url_mid(irt))}/"/>')
     body = render_body(raw, msg_url=href, fold_quotes=0)
     html = f'<pre style="white-space:pre-wrap">{body}</pre>'
     out.append(f'<content type="html">{esc(html)}</content></entry>')
@@ -128,8 +128,8 @@ def thread_atom(web: Web, request: Request, name: str, rows: list[OverRow]) -> I
     mid = rows[0].mid
     head = _feed_head(
         rows[0].subject or info.description,
-        f"{base}{href_mid(mid)}/t/",
-        f"{base}{href_mid(mid)}/t.atom",
+        f"{base}{url_mid(mid)}/t/",
+        f"{base}{url_mid(mid)}/t.atom",
         mid2uuid(mid),
         updated,
     )
@@ -154,13 +154,13 @@ def new_html(web: Web, request: Request, name: str) -> Response:
     parts = [html_top(info, title=info.description, has_t=w.has_t)]
     for i, row in enumerate(w.rows):
         raw = web.site.inbox(name).raw(row)
-        mhref = f"{href_mid(row.mid)}/"
+        mhref = f"./{href_mid(row.mid)}/"
         parts.append(
             f'<pre><a href="{mhref}">*</a> <b>{esc(row.subject or "(no subject)")}</b>\n'
             f"From: {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC"
             f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n\n'
         )
-        parts.append(render_body(raw, msg_url=mhref, anchor_prefix=str(i)))
+        parts.append(render_body(raw, msg_url=f"./{url_mid(row.mid)}/", anchor_prefix=str(i)))
         parts.append(
             f'\n<a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a> <a href="{mhref}#R">reply</a>'
             f' [<a href="{mhref}T/#u">flat</a>|<a href="{mhref}t/#u">nested</a>]</pre><hr>'

@@ -24,6 +24,7 @@ __all__ = [
     "fmt_date_utc",
     "href_mid",
     "ts_param",
+    "url_mid",
 ]
 
 #: URL schemes a link may be made for (anything else stays plain text).
@@ -51,9 +52,17 @@ def ascii_bytes(page: str) -> bytes:
     return page.encode("ascii", "xmlcharrefreplace")
 
 
+def url_mid(mid: str) -> str:
+    """:func:`href_mid` before HTML escaping (Location headers, and URLs
+    that are escaped later)."""
+    return mid_escape(mid).replace(":", "%3A")
+
+
 def href_mid(mid: str) -> str:
-    """A Message-ID as one URL path segment (``/`` as ``%2F``, ``@`` kept)."""
-    return mid_escape(mid)
+    """A Message-ID as one URL path segment, ready for an HTML attribute:
+    ``/`` as ``%2F``, ``@`` kept, and ``:`` as ``%3A`` so that an id like
+    ``javascript:x@y`` can never be read as a URL scheme in a relative link."""
+    return esc(url_mid(mid))
 
 
 def anchor_id(mid: str) -> str:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["MBOX_CAP", "SearchQuery", "bad_query", "search_response"]
 
 LIMIT = 200
+_VIEWS = ("", "t", "A", "m")  # any other x= is ignored (and never echoed)
 #: most messages one mbox.gz download of search results holds
 MBOX_CAP = 50_000
 
@@ -58,7 +59,7 @@ class SearchQuery:
         r, t = qp.get("r"), qp.get("t")
         return cls(
             q=re.sub(r"\s+", " ", qp.get("q", "") or "").strip(),
-            x=qp.get("x", "") or "",
+            x=x if (x := qp.get("x", "") or "") in _VIEWS else "",
             o=int(mo.group(0)) if mo else 0,
             l=lim,
             r=r is not None and r != "0",
@@ -78,7 +79,7 @@ class SearchQuery:
         if s.t:
             out += "&amp;t=1"
         if s.x:
-            out += f"&amp;x={s.x}"
+            out += f"&amp;x={esc(s.x)}"
         return out
 
 

@@ -32,11 +32,10 @@ class InboxInfo:
         return self.cfg.name
 
     def base_url(self, origin: str) -> str:
-        """The inbox's public URL, ending in ``/``: the configured ``url``
-        if it is absolute, else *origin* + ``/NAME/``."""
-        for u in self.cfg.urls:
-            if u.startswith(("http://", "https://")):
-                return u if u.endswith("/") else u + "/"
+        """The inbox's URL as the client reached it (*origin* is the
+        request's scheme://host[:port][/root]), ending in ``/``; like
+        public-inbox, the web never uses the configured ``url``, so a
+        mirror's pages link to the mirror."""
         return f"{origin}/{self.cfg.name}/"
 
     @property
