@@ -152,15 +152,16 @@ class OverReader:
 
     # -- threads ---------------------------------------------------------------
     def thread(self, tid: int, *, sid: int | None = None, limit: int = 1000) -> list[OverRow]:
-        """Messages of thread *tid* by Date, then (if *sid* is given) loose
-        matches: other threads with the same normalised subject."""
+        """Messages of thread *tid* by Date, then (if *sid* is given and
+        there is room) loose matches, newest first: other threads with the
+        same normalised subject (public-inbox's get_thread order)."""
         strict = self._rows(
             f"SELECT {_COLS} FROM over WHERE tid = ? AND num > 0 ORDER BY ds, num LIMIT ?", (tid, limit)
         )
         if sid is None or len(strict) >= limit:
             return strict
         loose = self._rows(
-            f"SELECT {_COLS} FROM over WHERE sid = ? AND tid != ? AND num > 0 ORDER BY ds, num LIMIT ?",
+            f"SELECT {_COLS} FROM over WHERE sid = ? AND tid != ? AND num > 0 ORDER BY ds DESC, num DESC LIMIT ?",
             (sid, tid, limit - len(strict)),
         )
         return strict + loose

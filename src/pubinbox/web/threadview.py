@@ -156,9 +156,11 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:
         yield "<pre>"
-        real = sorted(
-            (n for _l, n, _i in sk.order if n.row is not None), key=lambda n: (n.ds, n.row.num if n.row else 0)
-        )
+        # the thread query's order (strict by date, then loose newest first),
+        # and only its messages: parents looked up for the overview are not
+        # shown in full (as public-inbox)
+        by_num = {n.row.num: n for _l, n, _i in sk.order if n.row is not None}
+        real = [by_num[r.num] for r in msgs if r.num in by_num]
         for i, node in enumerate(real):
             assert node.row is not None
             raw = site.inbox(name).raw(node.row)

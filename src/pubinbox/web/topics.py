@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pubinbox.mail.msgid import subject_normalized
@@ -60,7 +60,12 @@ def recent_window(site: Site, name: str, t: str, limit: int) -> Window:
     """The *limit* messages of a ``?t=`` window and its pagination links."""
     over = site.inbox(name).over
     after, before = parse_t(t)
-    rows = over.recent(limit, before=before, after=after)
+    # public-inbox's ?t= bounds are inclusive; recent() takes exclusive cursors
+    rows = over.recent(
+        limit,
+        before=None if before is None else before + 1,
+        after=None if after is None else after - 1,
+    )
     if len(rows) < limit and after is not None:
         after = before = None
         rows = over.recent(limit)
@@ -93,8 +98,10 @@ class _Topic:
     extra: list[tuple[int, str]] = field(default_factory=list)
 
 
-def topics_html(rows: list[OverRow], resolve: object = None) -> str:
-    roots = thread(rows)
+def topics_html(rows: list[OverRow], resolve: Callable[[str], OverRow | None] | None = None) -> str:
+    """The topic list of a window of rows; *resolve* fills in parents that
+    are outside the window (public-inbox looks them up the same way)."""
+    roots = thread(rows, resolve=resolve)
     order: list[_Topic] = []
     cur: _Topic | None = None
     for level, node, _idx in walk(roots):
@@ -145,7 +152,7 @@ def topics_html(rows: list[OverRow], resolve: object = None) -> str:
 def index_page(site: Site, name: str, t: str) -> tuple[int, Iterator[str]]:
     info = site.inboxes[name]
     w = recent_window(site, name, t, WINDOW)
-    body = topics_html(w.rows) if w.rows else ""
+    body = topics_html(w.rows, site.inbox(name).over.first_by_mid) if w.rows else ""
     status = 200 if body else 404
     tip = f"<pre>{body}</pre>" if body else "<pre>[No topics in range]</pre>"
 
