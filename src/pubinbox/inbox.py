@@ -103,9 +103,7 @@ class Inbox:
     ) -> Hits:
         """Messages matching *query* (public-inbox's language), newest first
         or by relevance; *threads* expands every hit to its whole thread."""
-        res = self.searcher.search(
-            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now
-        )
+        res = self.searcher.search(query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now)
         rows = self.over.by_nums(res.nums)
         scores = dict(zip(res.nums, res.scores)) if res.scores else None
         if not threads:

@@ -18,9 +18,13 @@ def _iso(ts: int) -> str:
 
 
 @cli.command("q")
-@click.option("-I", "--include", "inboxes", multiple=True, metavar="INBOX", help="inbox name or directory (repeat; default: all)")
+@click.option(
+    "-I", "--include", "inboxes", multiple=True, metavar="INBOX", help="inbox name or directory (repeat; default: all)"
+)
 @click.option("-t", "--threads", is_flag=True, help="return whole threads of the matches")
-@click.option("-o", "--output", default="json", show_default=True, metavar="FORMAT", help="json, or mboxrd:FILE (- for stdout)")
+@click.option(
+    "-o", "--output", default="json", show_default=True, metavar="FORMAT", help="json, or mboxrd:FILE (- for stdout)"
+)
 @click.option("-n", "--limit", default=200, show_default=True, type=click.IntRange(0, 10_000), help="hits per inbox")
 @click.option("--offset", default=0, type=click.IntRange(0), help="skip this many hits")
 @click.option("--relevance", is_flag=True, help="order by relevance instead of newest first")

@@ -377,7 +377,8 @@ def _eol(msg: bytes) -> bytes:
 
 def mboxrd_bytes(msg: bytes) -> bytes:
     """Return ``msg`` as one mboxrd entry, exactly as public-inbox writes it."""
-    body = _ESCAPE.sub(rb">\1", msg)
+    # most messages have no "From " line at all: skip the line-by-line scan
+    body = _ESCAPE.sub(rb">\1", msg) if b"From " in msg else msg
     tail = b"\n" if body.endswith(b"\n") else b"\n\n"
     return _SEPARATOR + _eol(msg) + body + tail
 

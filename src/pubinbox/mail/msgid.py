@@ -16,6 +16,7 @@ plain ones return ids decoded as UTF-8 (latin-1 when not valid UTF-8).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -209,6 +210,7 @@ def _subject_res(sp: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[
 _SUBJ_RES = {True: _subject_res(_U_SPACE), False: _subject_res(_A_SPACE)}
 
 
+@functools.lru_cache(maxsize=16384)
 def subject_normalized(subject: str, *, unicode_rules: bool = True) -> str:
     """Trim, squeeze blanks, drop trailing dots and one leading ``re:``."""
     trim, blanks, dots, reply = _SUBJ_RES[unicode_rules]

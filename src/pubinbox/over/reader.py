@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pubinbox.errors import IndexingError
 from pubinbox.over.schema import connect
@@ -41,24 +42,26 @@ class OverRow:
     epoch: int
 
     @classmethod
-    def from_db(cls, r: tuple[object, ...]) -> OverRow:
-        refs = str(r[10] or "")
+    def from_db(cls, r: tuple[Any, ...]) -> OverRow:
+        # SQLite hands back ints and strs already (the schema's column types);
+        # positional construction: this runs for every row of every page
+        refs = r[10]
         return cls(
-            num=int(r[0]),  # type: ignore[call-overload]
-            tid=int(r[1]),  # type: ignore[call-overload]
-            sid=None if r[2] is None else int(r[2]),  # type: ignore[call-overload]
-            ts=int(r[3] or 0),  # type: ignore[call-overload]
-            ds=int(r[4] or 0),  # type: ignore[call-overload]
-            mid=str(r[5] or ""),
-            subject=str(r[6] or ""),
-            from_=str(r[7] or ""),
-            to=str(r[8] or ""),
-            cc=str(r[9] or ""),
-            references=tuple(x.strip("<>") for x in refs.split() if x),
-            blob=str(r[11] or ""),
-            bytes=int(r[12] or 0),  # type: ignore[call-overload]
-            lines=int(r[13] or 0),  # type: ignore[call-overload]
-            epoch=int(r[14] or 0),  # type: ignore[call-overload]
+            r[0],
+            r[1],
+            r[2],
+            r[3] or 0,
+            r[4] or 0,
+            r[5] or "",
+            r[6] or "",
+            r[7] or "",
+            r[8] or "",
+            r[9] or "",
+            tuple(x.strip("<>") for x in refs.split()) if refs else (),
+            r[11] or "",
+            r[12] or 0,
+            r[13] or 0,
+            r[14] or 0,
         )
 
 
@@ -77,7 +80,8 @@ class OverReader:
         self.db.close()
 
     def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[OverRow]:
-        return [OverRow.from_db(r) for r in self.db.execute(sql, args)]
+        from_db = OverRow.from_db
+        return [from_db(r) for r in self.db.execute(sql, args).fetchall()]
 
     # -- single messages -------------------------------------------------------
     def by_num(self, num: int) -> OverRow | None:

@@ -53,12 +53,29 @@ class Searcher:
 
         self._tantivy = tantivy
         self.level = level
+        self._meta = search_dir(own_dir) / "meta.json"
+        self._meta_stamp = self._stamp()
         self.index = open_index(search_dir(own_dir), level, create=False)
         self.schema = self.index.schema
         self._an = analyzer()
 
+    def _stamp(self) -> tuple[int, int]:
+        try:
+            st = self._meta.stat()
+        except OSError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_ino)
+
     def reload(self) -> None:
         self.index.reload()
+
+    def refresh(self) -> None:
+        """See commits made since the last search (a long-lived reader, e.g.
+        the web server): one stat() of meta.json, a reload only if it changed."""
+        stamp = self._stamp()
+        if stamp != self._meta_stamp:
+            self._meta_stamp = stamp
+            self.index.reload()
 
     # -- public API ----------------------------------------------------------
     def search(
@@ -74,6 +91,7 @@ class Searcher:
         """Run *query*; raises QueryError for a malformed one.  Newest
         first (oldest first when *ascending*) or by relevance."""
         node = parse(query, now=now) if isinstance(query, str) else query
+        self.refresh()
         searcher = self.index.searcher()
         q = self.compile(node, searcher)
         limit = max(0, min(limit, MAX_LIMIT))

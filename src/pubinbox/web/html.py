@@ -9,6 +9,7 @@ made for the schemes in :data:`SAFE_SCHEMES`.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from urllib.parse import quote
@@ -70,10 +71,15 @@ def anchor_id(mid: str) -> str:
     return id_compress(mid)
 
 
+@functools.lru_cache(maxsize=65536)
+def _fmt_minute(minute: int) -> str:
+    t = time.gmtime(minute * 60)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:2d}:{t.tm_min:02d}"
+
+
 def fmt_date(ts: int) -> str:
     """``YYYY-MM-DD HH:MM`` in UTC with a space-padded hour, as public-inbox."""
-    t = time.gmtime(max(ts, 0))
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:2d}:{t.tm_min:02d}"
+    return _fmt_minute(max(ts, 0) // 60)
 
 
 def fmt_date_utc(ts: int) -> str:

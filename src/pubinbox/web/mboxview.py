@@ -31,7 +31,8 @@ def web_mboxrd(raw: bytes) -> bytes:
     mislead mbox readers), ``From `` lines escaped."""
     sep = raw.find(b"\n\n")
     hdr = raw if sep < 0 else raw[: sep + 1]
-    if _DROP_RE.search(hdr):
+    low = hdr.lower()
+    if (b"lines" in low or b"bytes" in low or b"content-length" in low or b"status" in low) and _DROP_RE.search(hdr):
         for name in ("Lines", "Bytes", "Content-Length", "Status"):
             raw = set_header(raw, name, [])
     return mboxrd_bytes(raw)
