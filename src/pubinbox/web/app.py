@@ -9,18 +9,16 @@ statuses here and nowhere else.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import anyio.to_thread
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from pubinbox.config import Config
 from pubinbox.errors import PubinboxError, QueryError, SearchUnavailable
@@ -41,6 +39,7 @@ log = logging.getLogger("pubinbox.web")
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
+SMALL_MBOX = 1 << 20  # raw bytes up to which t.mbox.gz is built at once, not streamed
 
 
 class Web:
@@ -49,6 +48,7 @@ class Web:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.token = str(os.getpid())  # part of every ETag: a restart may change markup
+        self._cache: dict[str, tuple[int, str]] = {}
 
     # -- helpers -------------------------------------------------------------------
     def validator(self, name: str | None, request: Request, extra: str = "") -> Validator:
@@ -63,7 +63,8 @@ class Web:
                     continue
                 gen += f"{st.st_mtime_ns}:{st.st_size};"
                 mtime = max(mtime, st.st_mtime)
-        basis = f"{self.token}|{gen}|{request.url.path}?{request.url.query}|{request.method}|{extra}"
+        host = request.headers.get("host", "")
+        basis = f"{self.token}|{gen}|{host}|{request.url.path}?{request.url.query}|{request.method}|{extra}"
         return Validator(basis, mtime or None)
 
     def not_found(self, request: Request, name: str | None = None, msg: str = "404 Not Found") -> Response:
@@ -81,6 +82,18 @@ class Web:
         if not rows and "+" in mid:  # b4 sends quote_plus(msgid): '+' may have been a space
             rows = over.by_mid(mid.replace("+", " "))
         return rows
+
+    def cached(self, v: Validator, render: Callable[[], tuple[int, str]]) -> tuple[int, str]:
+        """Inbox-wide pages (the index, new.atom: what feed readers and
+        crawlers poll) rendered once per overview generation; the ETag basis
+        covers path, query, Host and the generation."""
+        got = self._cache.get(v.etag)
+        if got is None:
+            got = render()
+            self._cache[v.etag] = got
+            if len(self._cache) > 256:
+                self._cache.pop(next(iter(self._cache)))
+        return got
 
     # -- entry point -----------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
@@ -136,15 +149,16 @@ class Web:
             v = self.validator(name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            status, chunks = index_page(self.site, name, q.get("t", ""))
-            return page_response(request, "".join(chunks), status=status, validator=v)
+            status, page = self.cached(v, lambda: _index(self.site, name, q.get("t", "")))
+            return page_response(request, page, status=status, validator=v)
         if f == "new.html":
             return atom.new_html(self, request, name)
         if f in ("new.atom", "atom.xml"):
             v = self.validator(name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            return page_response(request, atom.new_atom(self, request, name), media_type=ATOM, validator=v)
+            _st, feed = self.cached(v, lambda: (200, atom.new_atom(self, request, name)))
+            return page_response(request, feed, media_type=ATOM, validator=v)
         if f == "description":
             return text_response(request, self.site.inboxes[name].description + "\n")
         if f == "all.mbox.gz":
@@ -199,7 +213,12 @@ class Web:
             over = self.site.inbox(name).over
             msgs = over.thread(rows[0].tid, sid=None, limit=1 << 30)
             fn = mboxview.subject_filename(rows[0].subject)
-            gz = mboxview.gz_stream(self.site, name, msgs) if request.method != "HEAD" else iter([b""])
+            if request.method == "HEAD":
+                return Response(b"", media_type="application/gzip", headers=mboxview.gz_headers(fn))
+            gz = mboxview.gz_stream(self.site, name, msgs)
+            if sum(r.bytes for r in msgs) <= SMALL_MBOX:
+                # small (most threads): build it here, no thread-pool hops
+                return Response(b"".join(gz), media_type="application/gzip", headers=mboxview.gz_headers(fn))
             return StreamingResponse(gz, media_type="application/gzip", headers=mboxview.gz_headers(fn))
         if sub == "t.atom":
             v = self.validator(name, request)
@@ -255,11 +274,38 @@ class Web:
         return self.not_found(request, None)
 
 
-def build_app(config: Config) -> Starlette:
-    """The web archive for every inbox in *config*."""
-    web = Web(Site(config))
+class App:
+    """The ASGI application: HTTP requests go straight to :class:`Web`
+    (Starlette's Request/Response, without its router and middleware
+    stack, which cost a quarter of a small page's time); lifespan sets up
+    the thread pool that iterates streamed bodies."""
 
-    async def endpoint(request: Request) -> Response:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    # streamed bodies (thread pages, mbox.gz) are iterated
+                    # here, a chunk at a time: two threads are plenty
+                    anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.endpoint(request)
+        except Exception:
+            log.exception("%s %s", request.method, scope.get("path"))
+            response = PlainTextResponse("500 Internal Server Error\n", status_code=500)
+        await response(scope, receive, send)
+
+    async def endpoint(self, request: Request) -> Response:
         if request.method == "POST":
             # parameters come from the query string; the body only says
             # "full threads" (x=...), so read at most a little of it
@@ -274,18 +320,15 @@ def build_app(config: Config) -> Starlette:
         # threads only convoys on SQLite (measured: half the throughput and
         # three times the p99 of inline at 8 connections).  Scale with
         # --workers.  Streamed bodies (thread pages, mbox.gz) are iterated in
-        # the thread pool, one chunk at a time, so a long download does not
-        # hold up other requests.
-        return web(request)
+        # the thread pool, so a long download does not hold up other requests.
+        return self.web(request)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
-        yield
 
-    app = Starlette(
-        lifespan=lifespan,
-        routes=[Route("/{path:path}", endpoint, methods=list(_METHODS) + ["PUT", "DELETE", "PATCH", "OPTIONS"])],
-    )
-    app.state.web = web
-    return app
+def _index(site: Site, name: str, t: str) -> tuple[int, str]:
+    status, chunks = index_page(site, name, t)
+    return status, "".join(chunks)
+
+
+def build_app(config: Config) -> App:
+    """The web archive for every inbox in *config*."""
+    return App(Web(Site(config)))

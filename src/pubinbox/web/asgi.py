@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 
-from starlette.applications import Starlette
-
 from pubinbox.config import Env, load
-from pubinbox.web.app import build_app
+from pubinbox.web.app import App, build_app
 
 __all__ = ["create_app"]
 
 
-def create_app() -> Starlette:
+def create_app() -> App:
     path = os.environ.get("PUBINBOX_SERVE_CONFIG") or None
     return build_app(load(Env.from_os().config_path(path)))

@@ -67,7 +67,7 @@ def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[st
     box = site.inbox(name)
     raws = [box.raw(r) for r in rows]
     h = Headers(raws[0])
-    subj = (h.decoded("Subject") or [""])[0]
+    subj = rows[0].subject  # the decoded Subject the overview keeps
     cs = "UTF-8"
     ct = h.raw("Content-Type")
     if ct:
