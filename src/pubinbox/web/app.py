@@ -39,7 +39,7 @@ log = logging.getLogger("pubinbox.web")
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
-SMALL_MBOX = 1 << 20  # raw bytes up to which t.mbox.gz is built at once, not streamed
+SMALL_MBOX = 128 << 10  # raw bytes up to which t.mbox.gz is built at once, not streamed
 
 
 class Web:

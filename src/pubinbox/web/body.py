@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from pubinbox.mail.mime import Part, iter_parts, perl_encoding, python_codec
@@ -47,7 +49,7 @@ from pubinbox.search.diff import git_unquote
 from pubinbox.search.extract import header_and_body_view, split_quotes
 from pubinbox.web.html import esc
 
-__all__ = ["Attachment", "attachment", "linkify", "render_body"]
+__all__ = ["Attachment", "attachment", "linkify", "render_body", "render_body_cached"]
 
 log = logging.getLogger(__name__)
 
@@ -630,3 +632,34 @@ def attachment(raw: bytes, idx: str) -> Attachment | None:
             ct = "application/octet-stream"
         return Attachment(ct, part.content_type, _display(part.filename), _decoded(part))
     return None
+
+
+# ---------------------------------------------------------------- cache
+
+_CACHE: OrderedDict[tuple[str, str, str, int], str] = OrderedDict()
+_CACHE_MAX_CHARS = 32 << 20
+_cache_chars = 0
+_cache_lock = threading.Lock()
+
+
+def render_body_cached(blob: str, raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quotes: int = 12) -> str:
+    """:func:`render_body`, remembered by git blob id (a blob never changes):
+    every message page and thread page of a thread shows the same bodies.
+    At most ~32 M characters are kept (least recently used go first)."""
+    global _cache_chars
+    key = (blob, msg_url, anchor_prefix, fold_quotes)
+    with _cache_lock:
+        got = _CACHE.get(key)
+        if got is not None:
+            _CACHE.move_to_end(key)
+            return got
+    html = render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes)
+    if len(html) < _CACHE_MAX_CHARS // 64:
+        with _cache_lock:
+            if key not in _CACHE:
+                _CACHE[key] = html
+                _cache_chars += len(html)
+                while _cache_chars > _CACHE_MAX_CHARS and _CACHE:
+                    _k, old = _CACHE.popitem(last=False)
+                    _cache_chars -= len(old)
+    return html

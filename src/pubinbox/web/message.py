@@ -18,7 +18,7 @@ from pubinbox.mail import address
 from pubinbox.mail.msgid import mid_clean
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
-from pubinbox.web.body import render_body
+from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.site import InboxInfo, Site
@@ -183,7 +183,7 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
         else:
             yield "<pre>WARNING: multiple messages have this Message-ID\n</pre><pre>" + block + "\n"
         mhref = "" if len(rows) == 1 else f"../{url_mid(row.mid)}/"
-        yield render_body(raw, msg_url=mhref, anchor_prefix=str(i) if i else "")
+        yield render_body_cached(row.blob, raw, msg_url=mhref, anchor_prefix=str(i) if i else "")
         yield "</pre><hr>"
     assert first_h is not None
     yield footer(site, name, first_row, first_h)

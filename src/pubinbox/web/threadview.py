@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pubinbox.mail.msgid import id_compress
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
-from pubinbox.web.body import render_body
+from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
 from pubinbox.web.message import fold_addresses
 from pubinbox.web.page import html_end, html_top
@@ -128,7 +128,7 @@ def _entry(ctx: _Ctx, node: Node, raw: bytes, *, more: bool) -> str:
     else:
         out.append("\n")
     out.append("\n")
-    out.append(render_body(raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8]))
+    out.append(render_body_cached(row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8]))
     flat, nested = ("<b>flat</b>", "nested") if ctx.flat else ("flat", "<b>nested</b>")
     out.append(
         f'\n<a href=#m{aid} id=e{aid}>^</a> <a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a>'
