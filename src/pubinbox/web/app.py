@@ -49,6 +49,7 @@ class Web:
         self.site = site
         self.token = str(os.getpid())  # part of every ETag: a restart may change markup
         self._cache: dict[str, tuple[int, str]] = {}
+        self._mbox_cache: dict[str, bytes] = {}  # small t.mbox.gz bodies (<= 128 KiB raw each)
 
     # -- helpers -------------------------------------------------------------------
     def validator(self, name: str | None, request: Request, extra: str = "") -> Validator:
@@ -217,8 +218,16 @@ class Web:
                 return Response(b"", media_type="application/gzip", headers=mboxview.gz_headers(fn))
             gz = mboxview.gz_stream(self.site, name, msgs)
             if sum(r.bytes for r in msgs) <= SMALL_MBOX:
-                # small (most threads): build it here, no thread-pool hops
-                return Response(b"".join(gz), media_type="application/gzip", headers=mboxview.gz_headers(fn))
+                # small (most threads): built here, no thread-pool hops, and
+                # remembered by the thread's exact membership (b4 fetches the
+                # same thread for am, shazam, trailers...)
+                key = f"{name}|{rows[0].tid}|" + ",".join(str(r.num) for r in msgs)
+                data = self._mbox_cache.get(key)
+                if data is None:
+                    data = self._mbox_cache[key] = b"".join(gz)
+                    if len(self._mbox_cache) > 512:
+                        self._mbox_cache.pop(next(iter(self._mbox_cache)))
+                return Response(data, media_type="application/gzip", headers=mboxview.gz_headers(fn))
             return StreamingResponse(gz, media_type="application/gzip", headers=mboxview.gz_headers(fn))
         if sub == "t.atom":
             v = self.validator(name, request)
