@@ -49,7 +49,10 @@ class Web:
         self.site = site
         self.token = str(os.getpid())  # part of every ETag: a restart may change markup
         self._cache: dict[str, tuple[int, str]] = {}
-        self._mbox_cache: dict[str, bytes] = {}  # small t.mbox.gz bodies (<= 128 KiB raw each)
+        self._mbox_cache: dict[str, bytes] = {}
+        self._raw_cache: dict[
+            str, tuple[bytes, dict[str, str]]
+        ] = {}  # /raw of small messages, by blobs  # small t.mbox.gz bodies (<= 128 KiB raw each)
 
     # -- helpers -------------------------------------------------------------------
     def validator(self, name: str | None, request: Request, extra: str = "") -> Validator:
@@ -199,7 +202,16 @@ class Web:
             # small: render whole in this worker thread (one hop, Content-Length)
             return page_response(request, "".join(message_page(self.site, name, rows)), validator=v)
         if sub == "raw":
-            body, headers = mboxview.raw_text(self.site, name, rows)
+            key = ",".join(r.blob for r in rows)  # blobs never change
+            got = self._raw_cache.get(key)
+            if got is None:
+                got = mboxview.raw_text(self.site, name, rows)
+                if len(got[0]) <= 256 << 10:  # at most 2048 x 256 KiB
+                    self._raw_cache[key] = got
+                    if len(self._raw_cache) > 2048:
+                        self._raw_cache.pop(next(iter(self._raw_cache)))
+            body, headers = got
+            headers = dict(headers)
             ct = headers.pop("Content-Type")
             return page_response(request, body, media_type=ct, headers=headers)
         if sub in ("T", "t"):
