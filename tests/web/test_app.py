@@ -169,7 +169,8 @@ def test_listing(site: dict[str, Any]) -> None:
     r = get(site, "/")
     assert r.status_code == 200
     t = text_of(r)
-    assert "http://127.0.0.1:8080/test/" in t and "the test list" in t and "http://127.0.0.1:8080/other/" in t
+    # as public-inbox: each inbox under its configured url
+    assert 'href="http://example.com/test"' in t and "the test list" in t and "http://example.com/other" in t
 
 
 def test_inbox_redirect_and_index(site: dict[str, Any]) -> None:

@@ -77,7 +77,7 @@ class Web:
             upfx = request.state.upfx
             body = html_top(info, title=msg, upfx=upfx) + f"<pre>{esc(msg)}</pre>" + html_end(self.site, info, upfx)
         else:
-            body = simple_page(msg, f"<pre>{esc(msg)}</pre>")
+            body = simple_page(msg, f"<pre>{esc(msg)}</pre>", self.site.css, request.state.root)
         return page_response(request, body, status=404)
 
     def rows(self, name: str, mid: str) -> list[OverRow]:
@@ -107,6 +107,7 @@ class Web:
         raw = raw_path.decode("latin-1")
         segs = [unquote(s, errors="replace") for s in raw.split("/")[1:]]
         request.state.upfx = "../" * max(len(segs) - 2, 0)  # relative way back to /$INBOX/
+        request.state.root = "../" * max(len(segs) - 1, 0)  # ... and to /
         try:
             return self.route(request, segs)
         except QueryError as e:
@@ -172,8 +173,8 @@ class Web:
                 media_type="application/gzip",
                 headers=mboxview.gz_headers(f"{name}-all"),
             )
-        if f in ("userContent.css",) or f.endswith(".css"):
-            return text.css(request, f)
+        if f.endswith(".css"):
+            return text.css(self, request, f)
         if f == "_":
             return RedirectResponse("_/text/help/", status_code=301)
         if f.endswith((".mbox.gz", ".sql.gz")):
@@ -278,6 +279,8 @@ class Web:
         """``/$NEWSGROUP[/$ARTNUM]`` or ``/$MID/``: redirect to its inbox."""
         first = segs[0]
         site = self.site
+        if first == "+" and len(segs) == 2 and segs[1].endswith(".css"):
+            return text.css(self, request, segs[1], top=True)
         if first in site.by_newsgroup:
             name = site.by_newsgroup[first]
             if len(segs) >= 2 and segs[1].isdigit():

@@ -9,34 +9,11 @@ wrapping long lines.
 
 from __future__ import annotations
 
+from pubinbox.web.css import STYLE, Stylesheets
 from pubinbox.web.html import esc, ts_param
 from pubinbox.web.site import InboxInfo, Site
 
 __all__ = ["STYLE", "html_end", "html_top", "simple_page"]
-
-# public-inbox's default inline style, plus colours (userContent.css classes)
-# chosen by prefers-color-scheme; everything same-origin, no fonts loaded.
-STYLE = (
-    "<style>"
-    "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
-    "*{font-size:100%;font-family:monospace}"
-    "body{margin:0.5em;max-width:100%}"
-    "input[type=text]{max-width:60vw}"
-    "details,summary{display:inline}"
-    "summary{cursor:pointer}"
-    "details[open]>summary{display:none}"
-    "@media (prefers-color-scheme:light){"
-    "body{background:#fff;color:#000}a{color:#00e}a:visited{color:#551a8b}"
-    ".q{color:#006}.add{color:#060}.del{color:#900}.head{font-weight:bold}.hunk{color:#960}"
-    "}"
-    "@media (prefers-color-scheme:dark){"
-    "body{background:#000;color:#ccc}a{color:#69f}a:visited{color:#96f}"
-    "input,textarea,button{background:#111;color:#ccc;border:1px solid #555}"
-    ".q{color:#09f}.add{color:#0ff}.del{color:#f0f}.head{color:#fff}.hunk{color:#c93}"
-    "hr{border:0;border-top:1px solid #333}"
-    "}"
-    "</style>"
-)
 
 _HEAD = (
     '<!DOCTYPE html><html><head><meta charset="us-ascii">'
@@ -86,7 +63,7 @@ def html_top(
     return (
         f"{_HEAD}<title>{esc(title)}</title>"
         f'<link rel=alternate title="Atom feed" href="{esc(atom)}" type="application/atom+xml"/>'
-        f"{STYLE}</head><body>{bar}"
+        f"{info.css.head(upfx)}</head><body>{bar}"
     )
 
 
@@ -108,6 +85,8 @@ def html_end(site: Site, info: InboxInfo, upfx: str = "") -> str:
     return f"<hr><pre>{x}</pre></body></html>"
 
 
-def simple_page(title: str, body_html: str) -> str:
-    """A page outside any inbox (listing, site-wide errors)."""
-    return f"{_HEAD}<title>{esc(title)}</title>{STYLE}</head><body>{body_html}</body></html>"
+def simple_page(title: str, body_html: str, css: Stylesheets | None = None, root: str = "") -> str:
+    """A page outside any inbox (listing, site-wide errors); operator
+    stylesheets are under ``/+/`` (*root* = relative way back to ``/``)."""
+    style = css.head(f"{root}+/") if css is not None else f"<style>{STYLE}</style>"
+    return f"{_HEAD}<title>{esc(title)}</title>{style}</head><body>{body_html}</body></html>"

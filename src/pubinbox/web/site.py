@@ -10,12 +10,13 @@ thread.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
 from pubinbox.inbox import Inbox
+from pubinbox.web.css import Stylesheets
 
 __all__ = ["InboxInfo", "Site"]
 
@@ -26,6 +27,7 @@ class InboxInfo:
 
     cfg: InboxConfig
     description: str
+    css: Stylesheets = field(default_factory=Stylesheets)  # the site's, shared
 
     @property
     def name(self) -> str:
@@ -60,7 +62,10 @@ class Site:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.inboxes: dict[str, InboxInfo] = {c.name: InboxInfo(c, _description(c.inboxdir)) for c in config.inboxes}
+        self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
+        self.inboxes: dict[str, InboxInfo] = {
+            c.name: InboxInfo(c, _description(c.inboxdir), self.css) for c in config.inboxes
+        }
         self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
         self._local = threading.local()
         self.nntp_urls: tuple[str, ...] = config.get_all("publicinbox.nntpserver")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import attachment as find_attachment
+from pubinbox.web.css import STYLE
 from pubinbox.web.html import esc, fmt_date
 from pubinbox.web.page import html_end, html_top, simple_page
 from pubinbox.web.respond import page_response, text_response
@@ -26,15 +28,18 @@ SOURCE_URL = "https://public-inbox.org/public-inbox.git"
 
 
 def listing(web: Web, request: Request) -> Response:
-    """``/``: every inbox, most recently updated first."""
+    """``/``: every inbox (``publicinbox.wwwlisting``), most recently updated
+    first.  ``all`` (our default) lists every inbox, ``match=domain`` only
+    those whose configured ``url`` is on the requested host, ``404`` none;
+    an inbox with ``hide = www`` is never listed."""
     site = web.site
-    if site.listing == "404" or not site.inboxes:
-        body = simple_page("public inboxes", "<pre>no inboxes, yet</pre>")
+    shown = [info for info in site.inboxes.values() if _listed(site.listing, info, request)]
+    if not shown:
+        body = simple_page("public inboxes", "<pre>no inboxes, yet</pre>", site.css)
         return page_response(request, body, status=404)
-    origin = str(request.base_url).rstrip("/")
     entries: list[tuple[int, InboxInfo]] = []
-    for name, info in site.inboxes.items():
-        box = site.try_inbox(name)
+    for info in shown:
+        box = site.try_inbox(info.name)
         newest = 0
         if box is not None:
             rows = box.over.recent(1)
@@ -43,25 +48,57 @@ def listing(web: Web, request: Request) -> Response:
     entries.sort(key=lambda e: (-e[0], e[1].name))
     out = ["<pre>"]
     for ts, info in entries:
-        url = info.base_url(origin)
+        url, href = _listing_url(info, request)
         when = fmt_date(ts) if ts else "(no messages)"
-        out.append(f'* {when} - <a href="{esc(url)}">{esc(url)}</a>\n  {esc(info.description)}\n\n')
+        out.append(f'* {when} - <a href="{esc(href)}">{esc(url)}</a>\n  {esc(info.description)}\n\n')
     out.append(
         "</pre><hr><pre>This is a listing of public inboxes, see the `mirror' link of each inbox\n"
         "for instructions on how to mirror all the data and code on this site.</pre>"
     )
-    return page_response(request, simple_page("public inboxes", "".join(out)))
+    return page_response(request, simple_page("public inboxes", "".join(out), site.css))
 
 
-def css(request: Request, f: str) -> Response:
-    from pubinbox.web.page import STYLE
+def _listed(policy: str, info: InboxInfo, request: Request) -> bool:
+    hide = {h.strip().lower() for v in info.cfg.extra.get("hide", ()) for h in v.split(",")}
+    if "www" in hide or policy == "404":
+        return False
+    if policy.startswith("match="):  # match=domain: a url on the host asked (any port)
+        return _host_url(info, request) is not None
+    return True
 
-    if f != "userContent.css":
+
+def _host_url(info: InboxInfo, request: Request) -> str | None:
+    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+    for u in info.cfg.urls:
+        if u.startswith(("http://", "https://", "//")) and (urlsplit(u).hostname or "") == host:
+            return u
+    return None
+
+
+def _listing_url(info: InboxInfo, request: Request) -> tuple[str, str]:
+    """(text, href) of an inbox in the listing: as public-inbox, its
+    configured ``url`` (the one on the host asked, else the first;
+    ``//host/x`` gets the request's scheme), else its name here."""
+    if not info.cfg.urls:
+        return f"{info.name}", f"{info.name}/"
+    url = _host_url(info, request) or info.cfg.urls[0]
+    if url.startswith("//"):
+        url = f"{request.url.scheme}:{url}"
+    return url, url
+
+
+def css(web: Web, request: Request, f: str, *, top: bool = False) -> Response:
+    """``/$INBOX/KEY.css`` and ``/+/KEY.css``: an operator stylesheet
+    (``publicinbox.css``); ``/$INBOX/userContent.css``: ours, to copy."""
+    key = f.removesuffix(".css")
+    text = web.site.css.files.get(key)
+    if text is None and key == "userContent" and not top:
+        text = "/* the stylesheet pubinbox uses; copy it to change colours */\n" + STYLE.replace("}", "}\n")
+    if text is None:
         return text_response(request, "404 Not Found\n", status=404)
-    rules = STYLE.removeprefix("<style>").removesuffix("</style>")
     return page_response(
         request,
-        ("/* the stylesheet pubinbox uses; copy it to change colours */\n" + rules.replace("}", "}\n")).encode(),
+        text.encode("utf-8"),
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=31536000"},
     )
@@ -156,9 +193,7 @@ feeds:
 
 
 def _color() -> str:
-    from pubinbox.web.page import STYLE
-
-    css = STYLE.removeprefix("<style>").removesuffix("</style>").replace("}", "}\n")
+    css = STYLE.replace("}", "}\n")
     return (
         "pubinbox colours follow your browser's light or dark preference\n"
         "(prefers-color-scheme).  Message text uses these CSS classes:\n\n"

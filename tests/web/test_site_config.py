@@ -1,0 +1,175 @@
+"""Site-wide web settings of the public-inbox config: the ``/`` listing
+(``publicinbox.wwwlisting``, ``hide = www``) and operator stylesheets
+(``publicinbox.css``, served as ``/$INBOX/KEY.css`` and ``/+/KEY.css``).
+
+In process against real inboxes; the peer test checks the same settings
+give the same answers from public-inbox-httpd."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pubinbox.config import load
+from pubinbox.web.app import build_app
+from tests.helpers import make_msg
+from tests.live import live_server
+from tests.web.conftest import Archive, build_inbox, fetch
+
+
+def _git_config(cfg: Path, *args: str) -> None:
+    subprocess.run(["git", "config", "-f", str(cfg), *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    """Inboxes ``one`` (url on example.com) and ``two`` (url on example.org)
+    in one config file."""
+    root = tmp_path_factory.mktemp("siteconf")
+    mb = root / "m.mbox"
+    mb.write_bytes(b"From x Thu Jan  1 00:00:00 1970\n" + make_msg(1, mid="m1@example.com", to="one@example.com"))
+    a = build_inbox(root, "one", "one@example.com", mb)
+    build_inbox(root, "two", "two@example.org", mb)  # same config file: root/pi-config
+    _git_config(a.config, "publicinbox.one.url", "http://example.com/one")
+    _git_config(a.config, "publicinbox.two.url", "http://example.org/two")
+    return a
+
+
+def _get(cfg: Path, path: str, host: str = "127.0.0.1:8080") -> httpx.Response:
+    app = build_app(load(cfg))
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as c:
+            return await c.get(path)
+
+    return asyncio.run(go())
+
+
+def _with(base: Path, tmp: Path, *settings: tuple[str, ...]) -> Path:
+    """A copy of config *base* with *settings* (``git config`` argument lists)."""
+    cfg = tmp / "config"
+    cfg.write_bytes(base.read_bytes())
+    for s in settings:
+        _git_config(cfg, *s)
+    return cfg
+
+
+# -- publicinbox.wwwlisting and hide = www ---------------------------------------------
+
+
+def test_listing_all_is_the_default(two: Archive, tmp_path: Path) -> None:
+    r = _get(_with(two.config, tmp_path), "/")
+    assert r.status_code == 200
+    assert "example.com/one" in r.text and "example.org/two" in r.text
+
+
+def test_listing_404(two: Archive, tmp_path: Path) -> None:
+    r = _get(_with(two.config, tmp_path, ("publicinbox.wwwlisting", "404")), "/")
+    assert r.status_code == 404 and "no inboxes, yet" in r.text
+
+
+def test_listing_match_domain(two: Archive, tmp_path: Path) -> None:
+    cfg = _with(two.config, tmp_path, ("publicinbox.wwwlisting", "match=domain"))
+    r = _get(cfg, "/", host="example.org")
+    assert r.status_code == 200
+    assert "example.org/two" in r.text and "example.com/one" not in r.text
+    assert _get(cfg, "/", host="elsewhere.net").status_code == 404
+
+
+def test_hide_www(two: Archive, tmp_path: Path) -> None:
+    cfg = _with(two.config, tmp_path, ("publicinbox.two.hide", "www"))
+    r = _get(cfg, "/")
+    assert "example.com/one" in r.text and "example.org/two" not in r.text
+    # hidden from the listing only: the inbox is still served
+    assert _get(cfg, "/two/").status_code == 200
+
+
+# -- publicinbox.css -------------------------------------------------------------------
+
+
+def _style(html: str) -> str:
+    return html[html.index("</title>") : html.index("</head>")]
+
+
+def test_css_inlined(two: Archive, tmp_path: Path) -> None:
+    css = tmp_path / "site.css"
+    css.write_text(".q{color:#123456}</style><script>x</script>\n")
+    cfg = _with(two.config, tmp_path, ("publicinbox.css", str(css)))
+    head = _style(_get(cfg, "/one/").text)
+    # after our rules (so the operator's win), inside the one <style>
+    assert head.count("<style>") == 1 and ".q{color:#123456}" in head
+    assert head.index(".q{color:#123456}") > head.index("font-family:monospace")
+    assert "</style><script>" not in head and "<link type=text/css" not in head
+    r = _get(cfg, "/one/site.css")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+    assert r.text == css.read_text() and "max-age=31536000" in r.headers["cache-control"]
+    assert _get(cfg, "/+/site.css").text == css.read_text()
+    assert _get(cfg, "/+/userContent.css").status_code == 404  # only per inbox
+    assert _get(cfg, "/one/nosuch.css").status_code == 404
+
+
+def test_css_links(two: Archive, tmp_path: Path) -> None:
+    dark = tmp_path / "216dark.css"
+    dark.write_text("body{background:#010203}\n")
+    printcss = tmp_path / "print.css"
+    printcss.write_text("a{color:black}\n")
+    bad = tmp_path / "bad.css"
+    bad.write_text("body{color:red !important}\n")
+    cfg = _with(
+        two.config,
+        tmp_path,
+        ("--add", "publicinbox.css", f"{dark} title=216dark"),
+        ("--add", "publicinbox.css", f"{printcss} media=print"),
+        ("--add", "publicinbox.css", str(bad)),
+        ("--add", "publicinbox.css", "href=https://cdn.example/x.css title='remote one'"),
+    )
+    page = _get(cfg, "/one/m1@example.com/")
+    head = _style(page.text)
+    links = re.findall(r"<link type=text/css rel=stylesheet[^>]*>", head)
+    assert len(links) == 3, head
+    assert 'title="216dark"' in links[0] and 'href="../216dark.css?' in links[0]
+    assert 'media="print"' in links[1] and 'href="../print.css?' in links[1]
+    assert 'href="https://cdn.example/x.css"' in links[2] and 'title="remote one"' in links[2]
+    assert "#010203" not in head  # titled: an alternative, not inlined
+    assert _get(cfg, "/one/bad.css").status_code == 404  # !important refused
+    listing = _style(_get(cfg, "/").text)
+    assert 'href="+/216dark.css?' in listing
+    deep = _style(_get(cfg, "/nosuch/a/b/").text)  # site-wide 404 page, three levels down
+    assert 'href="../../../+/216dark.css?' in deep
+
+
+@pytest.mark.peer
+def test_same_as_public_inbox(two: Archive, tmp_path: Path) -> None:
+    """public-inbox-httpd answers the same statuses for the same settings,
+    and serves the same stylesheet bytes."""
+    css = tmp_path / "site.css"
+    css.write_text("a{color:#123}\n")
+    cfg = _with(
+        two.config,
+        tmp_path,
+        ("publicinbox.wwwlisting", "all"),
+        ("publicinbox.two.hide", "www"),
+        ("publicinbox.css", f"{css} title=site"),
+    )
+    seen: dict[str, list[tuple[str, int]]] = {}
+    for kind in ("pubinbox", "public-inbox"):
+        with live_server(cfg, "one", kind=kind) as srv:
+            got = []
+            for path in ("/", "/one/site.css", "/+/site.css", "/one/nosuch.css"):
+                r = fetch(srv.origin + path)
+                got.append((path, r.status))
+                if path == "/":
+                    got.append(("two listed", int("example.org/two" in r.text())))
+                    got.append(("one listed", int("example.com/one" in r.text())))
+                elif r.status == 200:
+                    got.append((path + " body", int(r.body == css.read_bytes())))
+            page = fetch(srv.base + "m1@example.com/").text()
+            got.append(("link", int(bool(re.search(r"<link[^>]*title=\"?site", page)))))
+            seen[kind] = got
+    assert seen["pubinbox"] == seen["public-inbox"]
