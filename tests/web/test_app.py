@@ -212,7 +212,13 @@ def test_text_pages(site: dict[str, Any]) -> None:
         assert get(site, f"/test/_/text/{key}/raw").headers["content-type"].startswith("text/plain")
     assert "dfn:" in get(site, "/test/_/text/help/").text
     # links are built from the Host the client used (public-inbox does the same)
-    assert "git clone --mirror http://127.0.0.1:8080/test/0 test/git/0.git" in get(site, "/test/_/text/mirror/").text
+    assert "git clone --mirror http://127.0.0.1:8080/test/0 test/git/0.git" in get(site, "/test/_/text/mirror/raw").text
+    html = get(site, "/test/_/text/mirror/").text
+    assert (
+        'git clone --mirror <a href="http://127.0.0.1:8080/test/0">http://127.0.0.1:8080/test/0</a> test/git/0.git'
+        in html
+    )
+    assert "<a id=nntp>" not in html  # no NNTP server configured
     r = get(site, "/test/_/text/config/raw")
     assert r.status_code == 200 and '[publicinbox "test"]' in r.text and "newsgroup = org.example.test" in r.text
     assert get(site, "/test/_/text/help").status_code == 301

@@ -173,3 +173,66 @@ def test_same_as_public_inbox(two: Archive, tmp_path: Path) -> None:
             got.append(("link", int(bool(re.search(r"<link[^>]*title=\"?site", page)))))
             seen[kind] = got
     assert seen["pubinbox"] == seen["public-inbox"]
+
+
+# -- _/text/mirror/ and _/text/config/raw ------------------------------------------------
+
+_SERVICES = (
+    ("publicinbox.one.newsgroup", "inbox.one"),
+    ("publicinbox.nntpserver", "nntp://news.example.com"),
+    ("publicinbox.imapserver", "imaps://imap.example.com/"),
+    ("publicinbox.pop3server", "pop.example.com"),
+    ("publicinbox.one.nntpmirror", "news.mirror.org"),
+    ("publicinbox.one.imapmirror", "imap://full.example.net/some.group"),
+    ("publicinbox.one.infourl", "https://example.com/info"),
+    ("publicinbox.one.replyto", ":list"),
+)
+
+
+def test_mirror_services(two: Archive, tmp_path: Path) -> None:
+    cfg = _with(two.config, tmp_path, *_SERVICES)
+    (two.inboxdir / "cloneurl").write_text("https://mirror.example/one/0\n")
+    try:
+        raw = _get(cfg, "/one/_/text/mirror/raw").text
+    finally:
+        (two.inboxdir / "cloneurl").unlink()
+    assert "  git clone --mirror http://127.0.0.1:8080/one/0 one/git/0.git\n" in raw
+    assert "  git clone --mirror https://mirror.example/one/0\n" in raw
+    assert (
+        "  imaps://;AUTH=ANONYMOUS@imap.example.com/inbox.one\n  imap://;AUTH=ANONYMOUS@full.example.net/some.group\n"
+        in raw
+    )
+    assert (
+        "Newsgroups are available over NNTP:\n  nntp://news.example.com/inbox.one\n  nntp://news.mirror.org/inbox.one\n"
+        in raw
+    )
+    assert "POP3 access is available:\n  pop3://pop.example.com\n" in raw
+    html = _get(cfg, "/one/_/text/mirror/").text
+    assert "<a id=imap>IMAP</a>" in html and "<a id=nntp>Newsgroups</a>" in html and "<a id=pop3>POP3</a>" in html
+    # the footer of every page mentions both
+    assert "as well as URLs for read-only IMAP folder(s) and NNTP newsgroup(s)." in _get(cfg, "/one/").text
+    conf = _get(cfg, "/one/_/text/config/raw").text
+    assert "\tinfourl = https://example.com/info\n\tnewsgroup = inbox.one\n\treplyto = :list\n" in conf
+    assert "\tnntpmirror = nntp://news.mirror.org/inbox.one\n" in conf
+    listing = _get(cfg, "/").text
+    assert '<a href="https://example.com/info">https://example.com/info</a>' in listing
+
+
+@pytest.mark.peer
+def test_mirror_text_as_public_inbox(two: Archive, tmp_path: Path) -> None:
+    """config/raw is byte-identical to public-inbox's; mirror/raw holds every
+    line public-inbox prints (pubinbox adds its own commands and code URL)."""
+    cfg = _with(two.config, tmp_path, *_SERVICES)
+    got: dict[str, tuple[str, str]] = {}
+    for kind in ("pubinbox", "public-inbox"):
+        with live_server(cfg, "one", kind=kind) as srv:
+            texts = [
+                fetch(srv.base + f"_/text/{k}/raw").text().replace(srv.origin, "ORIGIN") for k in ("config", "mirror")
+            ]
+            got[kind] = (texts[0], texts[1])
+    assert got["pubinbox"][0] == got["public-inbox"][0]
+    ours = got["pubinbox"][1].splitlines()
+    theirs = [ln for ln in got["public-inbox"][1].splitlines() if "public-inbox.git" not in ln and "AGPL" not in ln]
+    pos = 0
+    for ln in theirs:  # same lines, same order
+        pos = ours.index(ln, pos) + 1

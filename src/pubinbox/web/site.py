@@ -9,6 +9,7 @@ thread.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class InboxInfo:
     cfg: InboxConfig
     description: str
     css: Stylesheets = field(default_factory=Stylesheets)  # the site's, shared
+    servers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publicinbox.KINDserver
 
     @property
     def name(self) -> str:
@@ -42,11 +44,41 @@ class InboxInfo:
 
     @property
     def nntp_urls(self) -> tuple[str, ...]:
-        return self.cfg.extra.get("nntpmirror", ())
+        """``nntp://host/newsgroup`` of this inbox (servers, then mirrors)."""
+        return self._service_urls("nntp")
 
     @property
     def imap_urls(self) -> tuple[str, ...]:
-        return self.cfg.extra.get("imapmirror", ())
+        return self._service_urls("imap")
+
+    @property
+    def pop3_urls(self) -> tuple[str, ...]:
+        """``pop3://host`` (the newsgroup goes in the user name)."""
+        return self._service_urls("pop3")
+
+    def _service_urls(self, kind: str) -> tuple[str, ...]:
+        """public-inbox's rules: the inbox's ``KINDserver`` (else the global
+        ``publicinbox.KINDserver``) with the newsgroup appended when the
+        inbox has one, then its ``KINDmirror`` URLs (a bare host gets the
+        newsgroup too), duplicates dropped."""
+        group = self.cfg.newsgroup
+        servers = self.cfg.extra.get(f"{kind}server") or self.servers.get(kind, ())
+        scheme = re.compile(rf"\A{kind}s?://" if kind != "pop3" else r"\Apop3?s?://")
+        urls: list[str] = []
+        if group:
+            for u in servers:
+                u = u if scheme.match(u) else f"{kind}://{u}"
+                urls.append(u.rstrip("/") if kind == "pop3" else u.rstrip("/") + "/" + group)
+        for u in self.cfg.extra.get(f"{kind}mirror", ()):
+            u = u if scheme.match(u) else f"{kind}://{u}"
+            if kind == "pop3":
+                u = u.rstrip("/")
+            elif re.fullmatch(rf"{kind}s?://[^/]+/?", u):
+                if not group:
+                    continue  # a bare server needs the newsgroup name
+                u = u.rstrip("/") + "/" + group
+            urls.append(u)
+        return tuple(dict.fromkeys(urls))
 
 
 def _description(d: Path) -> str:
@@ -63,14 +95,12 @@ class Site:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
+        servers = {k: config.get_all(f"publicinbox.{k}server") for k in ("nntp", "imap", "pop3")}
         self.inboxes: dict[str, InboxInfo] = {
-            c.name: InboxInfo(c, _description(c.inboxdir), self.css) for c in config.inboxes
+            c.name: InboxInfo(c, _description(c.inboxdir), self.css, servers) for c in config.inboxes
         }
         self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
         self._local = threading.local()
-        self.nntp_urls: tuple[str, ...] = config.get_all("publicinbox.nntpserver")
-        self.imap_urls: tuple[str, ...] = config.get_all("publicinbox.imapserver")
-        self.pop3_urls: tuple[str, ...] = config.get_all("publicinbox.pop3server")
         listing = (config.get("publicinbox.wwwlisting") or "all").lower()
         self.listing = listing
 

@@ -5,6 +5,7 @@ stylesheets, and attachment downloads ``/$MID/$N-$FILENAME``.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import attachment as find_attachment
+from pubinbox.web.body import linkify
 from pubinbox.web.css import STYLE
 from pubinbox.web.html import esc, fmt_date
 from pubinbox.web.page import html_end, html_top, simple_page
@@ -50,7 +52,11 @@ def listing(web: Web, request: Request) -> Response:
     for ts, info in entries:
         url, href = _listing_url(info, request)
         when = fmt_date(ts) if ts else "(no messages)"
-        out.append(f'* {when} - <a href="{esc(href)}">{esc(url)}</a>\n  {esc(info.description)}\n\n')
+        out.append(f'* {when} - <a href="{esc(href)}">{esc(url)}</a>\n  {esc(info.description)}\n')
+        for u in info.cfg.extra.get("infourl", ())[-1:]:
+            u = f"{request.url.scheme}:{u}" if u.startswith("//") else u
+            out.append(f'  <a href="{esc(u)}">{esc(u)}</a>\n' if u.startswith(("http://", "https://")) else "")
+        out.append("\n")
     out.append(
         "</pre><hr><pre>This is a listing of public inboxes, see the `mirror' link of each inbox\n"
         "for instructions on how to mirror all the data and code on this site.</pre>"
@@ -208,45 +214,71 @@ def _color() -> str:
 
 
 def _mirror(web: Web, info: InboxInfo, base: str) -> str:
+    """Plain text of ``_/text/mirror/``: public-inbox's commands, in its
+    order, plus pubinbox's own."""
     name = info.name
-    epochs: list[int] = []
+    base = base.rstrip("/")  # no trailing slash for "git clone"
+    d = base.rsplit("/", 1)[-1]
     box = web.site.try_inbox(name)
-    if box is not None:
-        epochs = box.layout.epochs()
-    lines = [
-        "This public inbox may be cloned and mirrored by anyone:\n",
-        f"\t# this inbox consists of {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}: (old to new, newest is last)"
-        if len(epochs) > 1
-        else "",
-    ]
-    for n in epochs:
-        lines.append(f"\tgit clone --mirror {base}{n} {name}/git/{n}.git")
-    addr = " ".join(info.cfg.addresses) or f"{name}@example.com"
+    epochs = [n for n in box.layout.epochs()] if box is not None else []
+    urls = [f"{base}/{n} {d}/git/{n}.git" for n in epochs]
+    out = ["public-inbox mirroring instructions\n\nThis public inbox may be cloned and mirrored by anyone:\n"]
+    if len(urls) > 1:
+        out.append(f"\n  # this inbox consists of {len(urls)} epochs: (no need to clone all of them)")
+        urls[0] += " # oldest"
+        urls[-1] += " # newest"
+    seen = {f"{base}/{n}" for n in epochs}
+    urls += [u for u in _cloneurls(info) if u not in seen]
+    out.append("\n" + "".join(f"  git clone --mirror {u}\n" for u in urls))
+    addrs = " ".join(info.cfg.addresses) or "inbox@example.com"
     ng = f" --ng {info.cfg.newsgroup}" if info.cfg.newsgroup else ""
-    lines.append(
-        "\n\t# If you have public-inbox 1.1+ installed, you may\n"
-        "\t# initialize and index your mirror using the following commands:\n"
-        f"\tpublic-inbox-init -V2{ng} \\\n\t  {name} ./{name} {base} \\\n\t  {addr}\n"
-        f"\tpublic-inbox-index ./{name}\n\n"
-        "\t# or with pubinbox:\n"
-        f"\tpubinbox init{ng} {name} ./{name} {base} {addr}\n"
-        f"\tpubinbox index ./{name}\n\n"
-        "\t# public-inbox 1.9+ can clone and follow it in one step:\n"
-        f"\tpublic-inbox-clone {base} {name}\n"
+    out.append(
+        "\n  # If you have public-inbox 1.1+ installed, you may\n"
+        "  # initialize and index your mirror using the following commands:\n"
+        f"  public-inbox-init -V2{ng} \\\n    {name} ./{d} {base} \\\n    {addrs}\n"
+        f"  public-inbox-index ./{d}\n"
+        "\n  # or with pubinbox:\n"
+        f"  pubinbox init{ng} {name} ./{d} {base} {addrs}\n"
+        f"  pubinbox index ./{d}\n"
+        "\n  # public-inbox 1.9+ clones every epoch and follows new ones with:\n"
+        f"  public-inbox-clone {base}/ {d}\n"
+        f"  public-inbox-fetch -C {d}\n"
     )
-    lines.append(f'Example config snippet for mirrors: <a href="../config/raw">{base}_/text/config/raw</a>\n')
-    ng_name = info.cfg.newsgroup
-    if ng_name:
-        for u in web.site.nntp_urls + info.nntp_urls:
-            lines.append(f"Newsgroup available over NNTP:\n\t{esc(u.rstrip('/'))}/{esc(ng_name)}\n")
-        for u in web.site.imap_urls + info.imap_urls:
-            lines.append(f"IMAP folder available:\n\t{esc(u.rstrip('/'))}/{esc(ng_name)}.0\n")
-    lines.append(
-        "Mail can be downloaded in bulk as all.mbox.gz (whole inbox, gzipped mboxrd).\n\n"
-        "AGPL code for this site: pubinbox (a public-inbox compatible archive);\n"
-        f"public-inbox itself: git clone {SOURCE_URL}"
+    out.append(f"\nExample config snippet for mirrors: {base}/_/text/config/raw\n")
+    if imap := info.imap_urls:
+        anon = "\n  ".join(re.sub(r"://([^/@]+)/", r"://;AUTH=ANONYMOUS@\1/", u) for u in imap)
+        out.append(
+            f"\nIMAP subfolder(s) are available under:\n  {anon}\n"
+            "  # each subfolder (starting with `0') holds 50K messages at most\n"
+        )
+    if nntp := info.nntp_urls:
+        out.append("\nNewsgroup" if len(nntp) == 1 else "\nNewsgroups are")
+        out.append(" available over NNTP:\n  " + "\n  ".join(nntp) + "\n")
+    if pop3 := info.pop3_urls:
+        out.append(
+            "\nPOP3 access is available:\n  " + "\n  ".join(pop3) + "\n\n"
+            "The POP3 password is: anonymous\n"
+            f"The POP3 username is: $(uuidgen)@{info.cfg.newsgroup}\n"
+            "where $(uuidgen) in the output of the `uuidgen' command on your system.\n"
+            "The UUID in the username functions as a private cookie (don't share it).\n"
+            "Idle accounts will expire periodically.\n"
+        )
+    text = "".join(out)
+    if re.search(r"\b[^:\s]+://\w+\.onion/", text, re.IGNORECASE):
+        text += "\nnote: .onion URLs require Tor: https://www.torproject.org/\n"
+    return (
+        text + "\nThe whole inbox is also one download: all.mbox.gz (gzipped mboxrd, oldest first).\n\n"
+        "AGPL code for this site: pubinbox (a public-inbox compatible archive)\n"
+        f"public-inbox itself:\n  git clone {SOURCE_URL}"
     )
-    return "\n".join(x for x in lines if x != "")
+
+
+def _cloneurls(info: InboxInfo) -> list[str]:
+    """Extra clone URLs of ``$INBOXDIR/cloneurl`` (whitespace separated)."""
+    try:
+        return (info.cfg.inboxdir / "cloneurl").read_text("utf-8", "replace").split()
+    except OSError:
+        return []
 
 
 def _config_raw(info: InboxInfo, base: str) -> str:
@@ -263,12 +295,17 @@ def _config_raw(info: InboxInfo, base: str) -> str:
             f"\tmainrepo = {d}\n\turl = https://example.com/{info.name}/\n\turl = http://example.onion/{info.name}/\n"
         )
     ]
-    out.extend(f"\taddress = {a}\n" for a in info.cfg.addresses)
-    out.extend(f"\tlistid = {a}\n" for a in info.cfg.listids)
-    for k in ("filter", "newsgroup"):
-        v = getattr(info.cfg, k)
+    extra = info.cfg.extra
+    multi = {"address": info.cfg.addresses, "listid": info.cfg.listids}
+    for k in ("address", "listid", "infourl", "watchheader"):
+        out.extend(f"\t{k} = {v}\n" for v in multi.get(k, extra.get(k, ())))
+    single = {"filter": info.cfg.filter, "newsgroup": info.cfg.newsgroup}
+    for k in ("filter", "newsgroup", "obfuscate", "replyto"):
+        v = single[k] if k in single else (extra.get(k) or (None,))[-1]
         if v:
             out.append(f"\t{k} = {v}\n")
+    out.extend(f"\timapmirror = {u}\n" for u in info.imap_urls)
+    out.extend(f"\tnntpmirror = {u}\n" for u in info.nntp_urls)
     return "".join(out)
 
 
@@ -293,15 +330,18 @@ def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Respons
 
             h["Last-Modified"] = formatdate(mtime, usegmt=True)
         return text_response(request, _config_raw(info, base), headers=h)
-    if key == "help":
+    if key == "mirror":
+        plain = _mirror(web, info, base)
+        if rest[1] == "raw":
+            return text_response(request, plain)
+        txt = linkify(plain)
+        for word, anchor in (("POP3", "pop3"), ("Newsgroups?", "nntp"), ("IMAP", "imap")):
+            txt = re.sub(rf"\b({word})\b", rf"<a id={anchor}>\1</a>", txt, count=1)
+    elif key == "help":
         txt = _help(info, base)
-    elif key == "color":
-        txt = _color()
     else:
-        txt = _mirror(web, info, base)
+        txt = _color()
     if rest[1] == "raw":
-        import re
-
         plain = re.sub(r"<[^>]+>", "", txt).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         return text_response(request, plain)
     if rest[1] != "":
