@@ -186,6 +186,9 @@ _SERVICES = (
     ("publicinbox.one.imapmirror", "imap://full.example.net/some.group"),
     ("publicinbox.one.infourl", "https://example.com/info"),
     ("publicinbox.one.replyto", ":list"),
+    ("publicinbox.one.coderepo", "linux"),
+    ("coderepo.linux.dir", "/nonexistent/linux.git"),
+    ("coderepo.linux.cgiturl", "https://git.example.com/linux.git"),
 )
 
 
@@ -216,6 +219,19 @@ def test_mirror_services(two: Archive, tmp_path: Path) -> None:
     assert "\tnntpmirror = nntp://news.mirror.org/inbox.one\n" in conf
     listing = _get(cfg, "/").text
     assert '<a href="https://example.com/info">https://example.com/info</a>' in listing
+    # coderepo: in the footer of every inbox page, the mirror text and config/raw
+    assert (
+        'Code repositories for project(s) associated with this public inbox</a>\n\n\t<a href="https://git.example.com/linux.git">'
+        in _get(cfg, "/one/").text
+    )
+    assert (
+        "\n\thttps://git.example.com/linux.git\n" in raw
+        or "https://git.example.com/linux.git" in _get(cfg, "/one/_/text/mirror/raw").text
+    )
+    assert (
+        '[coderepo "linux"]\n\t; git clone https://git.example.com/linux.git /path/to/linux\n\tdir = /path/to/linux\n'
+        in conf
+    )
 
 
 @pytest.mark.peer

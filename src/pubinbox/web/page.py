@@ -9,8 +9,10 @@ wrapping long lines.
 
 from __future__ import annotations
 
+import re
+
 from pubinbox.web.css import STYLE, Stylesheets
-from pubinbox.web.html import esc, ts_param
+from pubinbox.web.html import SAFE_SCHEMES, esc, ts_param
 from pubinbox.web.site import InboxInfo, Site
 
 __all__ = ["STYLE", "html_end", "html_top", "simple_page"]
@@ -82,7 +84,25 @@ def html_end(site: Site, info: InboxInfo, upfx: str = "") -> str:
         x += ";\nas well as URLs for NNTP newsgroup(s)."
     elif has_imap:
         x += ";\nas well as URLs for IMAP folder(s)."
-    return f"<hr><pre>{x}</pre></body></html>"
+    return f"<hr><pre>{_coderepos(info, upfx)}{x}</pre></body></html>"
+
+
+def _coderepos(info: InboxInfo, upfx: str) -> str:
+    """The inbox's ``coderepo`` list (their ``cgiturl``), as public-inbox."""
+    if not info.coderepos:
+        return ""
+    out = ["<a id=code>Code repositories for project(s) associated with this public inbox</a>\n"]
+    for name, urls in info.coderepos:
+        for u in urls:
+            m = re.match(r"([a-z+]+:)?//", u, re.IGNORECASE)
+            href = u if m else f"{upfx}../{u}"
+            if m and m.group(1) and m.group(1)[:-1].lower() not in SAFE_SCHEMES:
+                out.append(f"\n\t{esc(u)}")  # never a link for other schemes
+            else:
+                out.append(f'\n\t<a href="{esc(href)}">{esc(u)}</a>')
+        if not urls:
+            out.append(f"\n\t{esc(name)}.git (no URL configured)")
+    return "".join(out) + "\n\n"
 
 
 def simple_page(title: str, body_html: str, css: Stylesheets | None = None, root: str = "") -> str:

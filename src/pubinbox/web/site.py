@@ -30,6 +30,8 @@ class InboxInfo:
     description: str
     css: Stylesheets = field(default_factory=Stylesheets)  # the site's, shared
     servers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publicinbox.KINDserver
+    # (nickname, its coderepo.NAME.cgiturl values) for each coderepo of the inbox
+    coderepos: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def name(self) -> str:
@@ -97,7 +99,14 @@ class Site:
         self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
         servers = {k: config.get_all(f"publicinbox.{k}server") for k in ("nntp", "imap", "pop3")}
         self.inboxes: dict[str, InboxInfo] = {
-            c.name: InboxInfo(c, _description(c.inboxdir), self.css, servers) for c in config.inboxes
+            c.name: InboxInfo(
+                c,
+                _description(c.inboxdir),
+                self.css,
+                servers,
+                tuple((cr, config.get_all(f"coderepo.{cr}.cgiturl")) for cr in c.extra.get("coderepo", ())),
+            )
+            for c in config.inboxes
         }
         self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
         self._local = threading.local()

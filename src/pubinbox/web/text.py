@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -266,6 +266,11 @@ def _mirror(web: Web, info: InboxInfo, base: str) -> str:
     text = "".join(out)
     if re.search(r"\b[^:\s]+://\w+\.onion/", text, re.IGNORECASE):
         text += "\nnote: .onion URLs require Tor: https://www.torproject.org/\n"
+    if info.coderepos:
+        text += "\nCode repositories for project(s) associated with this public inbox\n"
+        for cr, cgit in info.coderepos:
+            text += "".join(f"\n\t{u}" for u in cgit) if cgit else f"\n\t{cr}.git (no URL configured)"
+        text += "\n"
     return (
         text + "\nThe whole inbox is also one download: all.mbox.gz (gzipped mboxrd, oldest first).\n\n"
         "AGPL code for this site: pubinbox (a public-inbox compatible archive)\n"
@@ -282,7 +287,7 @@ def _cloneurls(info: InboxInfo) -> list[str]:
 
 
 def _config_raw(info: InboxInfo, base: str) -> str:
-    name = info.name.replace("\\", "\\\\").replace('"', '\\"')
+    name = _dq(info.name)
     d = "/path/to/top-level-inbox"
     out = [
         (
@@ -306,7 +311,26 @@ def _config_raw(info: InboxInfo, base: str) -> str:
             out.append(f"\t{k} = {v}\n")
     out.extend(f"\timapmirror = {u}\n" for u in info.imap_urls)
     out.extend(f"\tnntpmirror = {u}\n" for u in info.nntp_urls)
+    if info.coderepos:
+        out.extend(f"\tcoderepo = {cr}\n" for cr, _u in info.coderepos)
+        out.append(
+            "\n; `coderepo' entries allows blob reconstruction via patch emails if\n"
+            "; the inbox is indexed with Xapian.  `@@ <from-range> <to-range> @@'\n"
+            "; line number ranges in `[PATCH]' emails link to /$INBOX_NAME/$OID/s/,\n"
+            "; an HTTP endpoint which reconstructs git blobs via git-apply(1).\n"
+        )
+        for cr, cgit in info.coderepos:
+            path = f"/path/to/{cr}"
+            out.append(f'[coderepo "{_dq(cr)}"]\n')
+            if cgit:
+                dst = path if re.search(r"[a-z0-9_/.\-]", path, re.IGNORECASE) else f'"{_dq(path)}"'
+                out.append("\t; " + " ||\n\t;\t".join(f"git clone {u} {dst}" for u in cgit) + "\n")
+            out.append(f"\tdir = {path}\n\tcgiturl = https://example.com/{quote(cr, safe='-._~/')}\n")
     return "".join(out)
+
+
+def _dq(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Response:
