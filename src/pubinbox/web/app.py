@@ -24,6 +24,7 @@ from pubinbox.config import Config
 from pubinbox.errors import PubinboxError, QueryError, SearchUnavailable
 from pubinbox.over.reader import OverRow
 from pubinbox.web import atom, extmsg, mboxview, search, text
+from pubinbox.web import manifest as grok
 from pubinbox.web.html import esc, url_mid
 from pubinbox.web.message import message_page
 from pubinbox.web.page import html_end, html_top, simple_page
@@ -124,11 +125,15 @@ class Web:
         site = self.site
         if segs == [""] or not segs:
             return text.listing(self, request)
+        if segs == ["manifest.js.gz"]:
+            return grok.site_manifest(self, request)
         name = segs[0]
         if name not in site.inboxes:
             return self.unknown_top(request, segs)
         if len(segs) == 1:
             return RedirectResponse(f"/{name}/", status_code=301)
+        if segs[1:] == ["manifest.js.gz"]:  # needs no index
+            return grok.inbox_manifest(self, request, name)
         if site.try_inbox(name) is None:
             return text_response(request, f"503 Service Unavailable: {name} is not indexed yet\n", status=503)
         rest = segs[1:]
