@@ -18,6 +18,7 @@ from pubinbox.mail.mime import iter_parts
 from pubinbox.mail.parse import Headers
 from pubinbox.web.body import attachment, linkify, render_body
 from pubinbox.web.html import ascii_bytes
+from pubinbox.web.obfuscate import Obfuscator
 
 HDR = (
     "From: Alice Example <alice@example.com>\n"
@@ -642,11 +643,15 @@ use PublicInbox::Eml; use PublicInbox::View;
 $PublicInbox::Hval::xhtml_map{chr($_)} = "\x{fffd}" for (0..8, 11..31, 127);
 $PublicInbox::Hval::xhtml_map{'&'} = '&amp;';
 binmode STDIN; binmode STDOUT;
+# an obfuscate inbox: the addresses of OBFS below exempt
+my $obfs = { obfuscate => 1, -no_obfuscate => { 'test@example.com' => 1 },
+	-no_obfuscate_re => qr/(?:example\.org|\.kernel\.org)\z/i };
 while (defined(my $l = <STDIN>)) {
-	my ($len, $mhref) = ($l =~ /\A([0-9]+) (.*)\n\z/s) or die "bad: $l";
+	my ($len, $o, $mhref) = ($l =~ /\A([0-9]+) ([01]) (.*)\n\z/s) or die "bad: $l";
 	read(STDIN, my $raw, $len) == $len or die 'short';
 	my $obuf = '';
-	my $ctx = { ibx => {}, mhref => $mhref, obuf => \$obuf };
+	my $ctx = { ibx => $o ? $obfs : {}, mhref => $mhref, obuf => \$obuf };
+	$ctx->{-obfs_ibx} = $obfs if $o;
 	PublicInbox::View::multipart_text_as_html(PublicInbox::Eml->new(\$raw), $ctx);
 	print $obuf, "\0E\n";
 }
@@ -668,6 +673,18 @@ def _perl_norm(s: str) -> str:
     return re.sub(r"&#([0-9]+);", ref, s)
 
 
+# address-like text for obfuscation (public-inbox's rules, quirks included)
+ADDRESSES = (
+    "a@x.com,b@y.com a@b.c@d.e.f https://u@h.com/p xhttps://u@h.com ://a@b.com\n"
+    "\u00e9@\u00fc.de na\u00efve@ex\u00e4mple.com a\u00a0b@c.com a\x1cb@c.com a\x0bb@c.com\n"
+    "Test@Example.com test@example.com foo@bar.example.org x@kernel.org x@vger.kernel.org\n"
+    '<foo+bar=baz@ex-ample.co.uk> @@a.b a@@b.c a@-b.c a@b_c.d a@b..c a@.b.c "q@x.y"\n'
+    "\tname@host.tld\tmailto:m@x.org?subject=a@b.cd (see: http://x.org/a@b.cd) [z@z.zz]\n"
+    "> quoted q@x.y and r@s.t\n"
+)
+OBFS = Obfuscator(frozenset({"test@example.com"}), r"(?:example\.org|\.kernel\.org)\Z")
+
+
 def _py_norm(s: str) -> str:
     # public-inbox does not link mailto:
     return re.sub(r'<a href="(mailto:[^"]*)">[^<]*</a>', r"\1", s)
@@ -679,17 +696,25 @@ def test_same_as_public_inbox(sample_mbox: Path, hard_dir: Path, tmp_path: Path)
     msgs = [(f"sample#{i}", m) for i, m in enumerate(sample_msgs(sample_mbox))] + hard_msgs(hard_dir)
     msgs.append(("patch", plain(PATCH)))
     msgs.append(("multi", MULTI.encode()))
+    msgs.append(("addresses", plain(ADDRESSES)))
+    msgs.append(("addresses-patch", plain(PATCH.replace("A <a@example.com>", ADDRESSES.replace("\n", " ")))))
     script = tmp_path / "pi_bodies.pl"
     script.write_text(PI_BODIES)
     mhref = "../x@y/"
-    data = b"".join(b"%d %s\n" % (len(m), mhref.encode()) + m for _, m in msgs)
+    # every message twice: as is, and for an obfuscate inbox
+    runs = [(name, raw, o) for o in (False, True) for name, raw in msgs]
+    data = b"".join(b"%d %d %s\n" % (len(m), o, mhref.encode()) + m for _, m, o in runs)
     res = subprocess.run(["perl", str(script)], input=data, capture_output=True, check=True, timeout=600)
     outs = res.stdout.split(b"\0E\n")
-    assert outs[-1] == b"" and len(outs) == len(msgs) + 1
+    assert outs[-1] == b"" and len(outs) == len(runs) + 1
     bad = []
-    for (name, raw), pl in zip(msgs, outs, strict=False):
-        mine = _py_norm(ascii_bytes(render_body(raw, msg_url=mhref, fold_quotes=0)).decode())
+    for (name, raw, o), pl in zip(runs, outs, strict=False):
+        mine = _py_norm(ascii_bytes(render_body(raw, msg_url=mhref, fold_quotes=0, obfs=OBFS if o else None)).decode())
         theirs = _perl_norm(pl.decode("ascii"))
+        if o:
+            # attached messages' headers: public-inbox escapes its bullet twice
+            theirs = theirs.replace("&amp;#8226;", "&#8226;")
         if mine != theirs:
-            bad.append(name)
+            bad.append(f"{name} (obfuscated)" if o else name)
     assert bad == []
+    assert sum("&#8226;" in pl.decode() for pl in outs[len(msgs) :]) > 200  # it was exercised

@@ -22,6 +22,7 @@ from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
 from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
+from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
 from pubinbox.web.skel import from_names
@@ -61,7 +62,7 @@ def _feed_head(title: str, alt: str, self_url: str, feed_id: str, updated: int) 
     )
 
 
-def _entry(base: str, row: OverRow, raw: bytes) -> str:
+def _entry(base: str, row: OverRow, raw: bytes, obfs: Obfuscator | None = None) -> str:
     h = Headers(raw)
     try:
         froms = h.decoded("From")
@@ -91,13 +92,16 @@ def _entry(base: str, row: OverRow, raw: bytes) -> str:
     if row.references:
         irt = row.references[-1]
         out.append(f'<thr:in-reply-to ref="{mid2uuid(irt)}" href="{esc(base + url_mid(irt))}/"/>')
-    body = render_body(raw, msg_url=href, fold_quotes=0)
+    body = render_body(raw, msg_url=href, fold_quotes=0, obfs=obfs)
     html = f'<pre style="white-space:pre-wrap">{body}</pre>'
     out.append(f'<content type="html">{esc(html)}</content></entry>')
     return "".join(out)
 
 
 def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) -> Iterator[str]:
+    # as public-inbox, an obfuscate inbox's feeds obfuscate the bodies only
+    # (author, address and title are as in the message)
+    obfs = obfuscator_for(web.site.config, web.site.inboxes[name].cfg)
     yield head
     for row in rows:
         try:
@@ -105,7 +109,7 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
         except Exception as e:  # noqa: BLE001 - a missing blob skips one entry
             log.warning("%s: feed entry <%s> skipped: %s", name, row.mid, e)
             continue
-        yield _entry(base, row, raw)
+        yield _entry(base, row, raw, obfs)
     yield "</feed>"
 
 
@@ -152,6 +156,7 @@ def new_html(web: Web, request: Request, name: str) -> Response:
     info = web.site.inboxes[name]
     w = recent_window(web.site, name, request.query_params.get("t", ""), info.cfg.feedmax)
     parts = [html_top(info, title=info.description, has_t=w.has_t)]
+    obfs = obfuscator_for(web.site.config, info.cfg)  # bodies only, as public-inbox
     for i, row in enumerate(w.rows):
         raw = web.site.inbox(name).raw(row)
         mhref = f"./{href_mid(row.mid)}/"
@@ -160,7 +165,7 @@ def new_html(web: Web, request: Request, name: str) -> Response:
             f"From: {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC"
             f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n\n'
         )
-        parts.append(render_body(raw, msg_url=f"./{url_mid(row.mid)}/", anchor_prefix=str(i)))
+        parts.append(render_body(raw, msg_url=f"./{url_mid(row.mid)}/", anchor_prefix=str(i), obfs=obfs))
         parts.append(
             f'\n<a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a> <a href="{mhref}#R">reply</a>'
             f' [<a href="{mhref}T/#u">flat</a>|<a href="{mhref}t/#u">nested</a>]</pre><hr>'

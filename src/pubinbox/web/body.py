@@ -33,6 +33,11 @@ keeps overrides); links are made for http(s)/ftp/mailto only (public-inbox
 also links ftps, nntp(s), imap(s), news, snews and gopher, but not mailto);
 hunk ranges are escaped (public-inbox writes them raw); text without a
 charset is read as UTF-8 when valid; quote folding is ours.
+
+With *obfs* (``obfuscate`` inboxes) addresses in the text and in the
+headers of attached messages are obfuscated as public-inbox does
+(:mod:`pubinbox.web.obfuscate`); in those headers public-inbox escapes its
+``&#8226;`` a second time (the reader sees the text "&#8226;"), we do not.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from pubinbox.mail.parse import Headers, perl_utf8_decode
 from pubinbox.search.diff import git_unquote
 from pubinbox.search.extract import header_and_body_view, split_quotes
 from pubinbox.web.html import esc
+from pubinbox.web.obfuscate import Obfuscator
 
 __all__ = ["Attachment", "attachment", "linkify", "render_body", "render_body_cached"]
 
@@ -66,6 +72,7 @@ _URL = (
 )
 _MAILTO = r"mailto:[\w.!#$%&'*+/=?^`{|}~\-]+@[\w\-]+(?:\.[\w\-]+)*(?:\?" + _PATH_CH + r"+)?"
 _LINK_RE = re.compile(r"\b(?:" + _URL + "|" + _MAILTO + ")", re.IGNORECASE)
+_URL_RE = re.compile(r"\b" + _URL, re.IGNORECASE)
 # Linkify.pm: a URL right after one of these keeps its closing partner out
 _PAIRS = {"(": re.compile(r"\)[.,;+]?\Z"), "'": re.compile(r"'[.,;+]?\Z"), "!": re.compile(r"![.,;+]?\Z")}
 
@@ -92,13 +99,14 @@ def _trim_url(url: str, beg: str) -> tuple[str, str]:
     return url, ""
 
 
-def linkify(text: str) -> str:
-    """Escape *text* for HTML, with http(s)/ftp URLs and mailto: as links."""
-    if "://" not in text and "ailto:" not in text and "AILTO:" not in text:
+def linkify(text: str, *, mailto: bool = True) -> str:
+    """Escape *text* for HTML, with http(s)/ftp URLs and mailto: as links
+    (not mailto: with *mailto* false: an obfuscated address is no link)."""
+    if "://" not in text and (not mailto or ("ailto:" not in text and "AILTO:" not in text)):
         return esc(text)
     out: list[str] = []
     pos = 0
-    for m in _LINK_RE.finditer(text):
+    for m in (_LINK_RE if mailto else _URL_RE).finditer(text):
         start = m.start()
         beg = text[start - 1] if start > pos else ""
         url, end = _trim_url(m.group(), beg)
@@ -220,10 +228,11 @@ def _strip_prefix(name: str) -> str | None:
 class _Ctx:
     """Rendering state of one message (public-inbox's ``$ctx`` keys)."""
 
-    __slots__ = ("anchors", "apfx", "fold", "long_path", "mhref", "out", "upfx")
+    __slots__ = ("anchors", "apfx", "fold", "long_path", "mhref", "obfs", "out", "upfx")
 
-    def __init__(self, msg_url: str, anchor_prefix: str, fold: int) -> None:
+    def __init__(self, msg_url: str, anchor_prefix: str, fold: int, obfs: Obfuscator | None = None) -> None:
         self.out: list[str] = []
+        self.obfs = obfs
         self.mhref = esc(msg_url)
         self.upfx = msg_url + anchor_prefix
         self.fold = fold
@@ -231,6 +240,9 @@ class _Ctx:
         # attr -> True for diffstat anchors still waiting for their diff
         self.anchors: dict[str, bool] | None = None
         self.long_path: list[str] = []
+
+    def linkify(self, text: str) -> str:
+        return linkify(text, mailto=self.obfs is None)
 
 
 def _diffstat_name(fn: str) -> str:
@@ -272,7 +284,7 @@ def _anchor0(ctx: _Ctx, line: str) -> bool:
     ctx.anchors[attr] = True
     name = orig.rstrip(" ")
     spaces = orig[len(name) :]
-    ctx.out.append(f" <a id=i{attr} href=#{attr}>{esc(name)}</a>{spaces}{linkify(rest)}")
+    ctx.out.append(f" <a id=i{attr} href=#{attr}>{esc(name)}</a>{spaces}{ctx.linkify(rest)}")
     return True
 
 
@@ -304,7 +316,7 @@ def _before_or_after(ctx: _Ctx, text: str) -> None:
         return
     out = ctx.out
     if ctx.anchors is None or "---\n" not in text:
-        out.append(linkify(text))
+        out.append(ctx.linkify(text))
         return
     # pieces between "---" lines; a diffstat is looked for after the first
     piece: list[str] = []
@@ -318,9 +330,9 @@ def _before_or_after(ctx: _Ctx, text: str) -> None:
         if seen_dashes and _FILES_CHANGED.search(y):
             for stat in _lines(y):
                 if not (stat.startswith(" ") and _anchor0(ctx, stat)):
-                    out.append(linkify(stat))
+                    out.append(ctx.linkify(stat))
         elif y:
-            out.append(linkify(y))
+            out.append(ctx.linkify(y))
         out.append(line)
         seen_dashes = True
     out.pop()  # the "---" added above as a sentinel
@@ -338,7 +350,7 @@ def _lines(text: str) -> list[str]:
 
 def _diff_header(ctx: _Ctx, header: str, pa: str, pb: str) -> None:
     pb_name = _strip_prefix(pb)
-    html = linkify(header)
+    html = ctx.linkify(header)
 
     def sub(_m: re.Match[str]) -> str:
         return _anchor1(ctx, pb_name) or "diff --git"
@@ -358,26 +370,26 @@ def _diff_body(ctx: _Ctx, text: str) -> bool:
     pos = 0
     for m in _DIFF_PIECE.finditer(text):
         if m.start() > pos:
-            out.append(linkify(text[pos : m.start()]))  # context lines
+            out.append(ctx.linkify(text[pos : m.start()]))  # context lines
         pos = m.end()
         piece = m.group()
         c = piece[0]
         if c == "+":
-            out.append(f'<span class="add">{linkify(piece)}</span>')
+            out.append(f'<span class="add">{ctx.linkify(piece)}</span>')
         elif c == "-":
             if piece.startswith("-- \n"):  # a signature: the patch is over
                 _before_or_after(ctx, text[m.start() :])
                 return False
-            out.append(f'<span class="del">{linkify(piece)}</span>')
+            out.append(f'<span class="del">{ctx.linkify(piece)}</span>')
         else:
             h = _HUNK.match(piece)
             if h is None:
-                out.append(linkify(piece))
+                out.append(ctx.linkify(piece))
             else:
-                rest = linkify(piece[h.end() :])
+                rest = ctx.linkify(piece[h.end() :])
                 out.append(f'<span class="hunk">@@ {esc(h.group(1))} {esc(h.group(2))} @@{rest}</span>')
     if pos < len(text):
-        out.append(linkify(text[pos:]))
+        out.append(ctx.linkify(text[pos:]))
     return True
 
 
@@ -432,7 +444,7 @@ def _quote(ctx: _Ctx, sec: str) -> None:
     n = sec.count("\n")
     hidden = n - _FOLD_HEAD - _FOLD_TAIL
     if ctx.fold <= 0 or n <= ctx.fold or hidden < 2:
-        out.append(f'<span class="q">{linkify(sec)}</span>')
+        out.append(f'<span class="q">{ctx.linkify(sec)}</span>')
         return
     a = -1
     for _ in range(_FOLD_HEAD):
@@ -443,10 +455,10 @@ def _quote(ctx: _Ctx, sec: str) -> None:
     a += 1
     b += 1
     out.append(
-        f'<span class="q">{linkify(sec[:a])}</span>'
+        f'<span class="q">{ctx.linkify(sec[:a])}</span>'
         f"<details><summary>[... {hidden} more quoted lines]\n</summary>"
-        f'<span class="q">{linkify(sec[a:b])}</span></details>'
-        f'<span class="q">{linkify(sec[b:])}</span>'
+        f'<span class="q">{ctx.linkify(sec[a:b])}</span></details>'
+        f'<span class="q">{ctx.linkify(sec[b:])}</span>'
     )
 
 
@@ -461,9 +473,12 @@ def _submsg_hdr(ctx: _Ctx, part: Part) -> None:
     h = Headers(hdr, header_only=True)
     out = ctx.out
     out.append("\n")
+    obfs = ctx.obfs
     for name in _SUBMSG_FIELDS:
         for v in h.decoded(name):
-            out.append(f"{name}: {esc(v)}\n")
+            # public-inbox obfuscates before escaping here, so its bullet
+            # comes out as the text "&#8226;"; ours is the bullet itself
+            out.append(f"{name}: {esc(obfs.text(v) if obfs else v)}\n")
 
 
 def _display(s: str | None) -> str | None:
@@ -541,8 +556,11 @@ def _add_text_body(ctx: _Ctx, part: Part) -> None:
         _submsg_hdr(ctx, part)
         out.append("\n")
     if "\r" in s:
-        # CRLF as LF; a lone CR would be a line break to an HTML parser
-        s = _CRLF.sub("\n", s).replace("\r", "\ufffd")
+        s = _CRLF.sub("\n", s)  # CRLF as LF
+    if ctx.obfs is not None:
+        s = ctx.obfs.text(s)
+    if "\r" in s:
+        s = s.replace("\r", "\ufffd")  # a lone CR would be a line break to an HTML parser
     diff = "+++ " in s and _DIFF_HINT.search(s) is not None
     if diff:
         # diffstat anchors stay within one part of one message
@@ -561,10 +579,12 @@ def _add_text_body(ctx: _Ctx, part: Part) -> None:
         elif diff:
             _flush_diff(ctx, sec)
         else:
-            out.append(linkify(sec))
+            out.append(ctx.linkify(sec))
 
 
-def render_body(raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quotes: int = 12) -> str:
+def render_body(
+    raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quotes: int = 12, obfs: Obfuscator | None = None
+) -> str:
     """HTML for inside ``<pre>``: the message body with its attachments.
 
     *msg_url*: URL of this message's directory ending in ``/`` relative to
@@ -575,9 +595,10 @@ def render_body(raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quote
     *anchor_prefix* ``""`` they are the same ids as on public-inbox); give
     each message on a page a different *anchor_prefix* or *msg_url*.
     *fold_quotes*: quoted runs longer than this many lines fold their middle
-    (0: never, e.g. for feeds).
+    (0: never, e.g. for feeds).  *obfs*: obfuscate addresses in the text
+    and in attached messages' headers (``obfuscate`` inboxes).
     """
-    ctx = _Ctx(msg_url, anchor_prefix, fold_quotes)
+    ctx = _Ctx(msg_url, anchor_prefix, fold_quotes, obfs)
     try:
         # the walk only needs the Content-* fields of the top header (a third
         # of the time on real mail goes to looking fields up in 8 KiB of
@@ -590,11 +611,17 @@ def render_body(raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quote
             except Exception:
                 log.exception("rendering part %s", part.idx_str)
                 del ctx.out[mark:]
-                ctx.out.append(esc(_utf8_or_latin1(part.decoded())))
+                ctx.out.append(_fallback(part.decoded(), obfs))
     except Exception:
         log.exception("rendering a message body")
-        return esc(_utf8_or_latin1(raw))
+        return _fallback(raw, obfs)
     return "".join(ctx.out)
+
+
+def _fallback(data: bytes, obfs: Obfuscator | None) -> str:
+    """Text that could not be rendered, shown escaped (and obfuscated)."""
+    s = _utf8_or_latin1(data)
+    return esc(obfs.text(s) if obfs is not None else s)
 
 
 # ---------------------------------------------------------------- downloads
@@ -636,24 +663,32 @@ def attachment(raw: bytes, idx: str) -> Attachment | None:
 
 # ---------------------------------------------------------------- cache
 
-_CACHE: OrderedDict[tuple[str, str, str, int], str] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str, str, int, Obfuscator | None], str] = OrderedDict()
 _CACHE_MAX_CHARS = 32 << 20
 _cache_chars = 0
 _cache_lock = threading.Lock()
 
 
-def render_body_cached(blob: str, raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quotes: int = 12) -> str:
+def render_body_cached(
+    blob: str,
+    raw: bytes,
+    *,
+    msg_url: str,
+    anchor_prefix: str = "",
+    fold_quotes: int = 12,
+    obfs: Obfuscator | None = None,
+) -> str:
     """:func:`render_body`, remembered by git blob id (a blob never changes):
     every message page and thread page of a thread shows the same bodies.
     At most ~32 M characters are kept (least recently used go first)."""
     global _cache_chars
-    key = (blob, msg_url, anchor_prefix, fold_quotes)
+    key = (blob, msg_url, anchor_prefix, fold_quotes, obfs)
     with _cache_lock:
         got = _CACHE.get(key)
         if got is not None:
             _CACHE.move_to_end(key)
             return got
-    html = render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes)
+    html = render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes, obfs=obfs)
     if len(html) < _CACHE_MAX_CHARS // 64:
         with _cache_lock:
             if key not in _CACHE:

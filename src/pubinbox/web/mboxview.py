@@ -16,6 +16,7 @@ from pubinbox.mail.mbox import gzip_mboxrd, mboxrd_bytes
 from pubinbox.mail.mime import parse_content_type
 from pubinbox.mail.parse import Headers, set_header
 from pubinbox.over.reader import OverRow
+from pubinbox.web.obfuscate import obfuscator_for
 from pubinbox.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,11 @@ def messages(site: Site, name: str, rows: Iterable[OverRow]) -> Iterator[bytes]:
 
 
 def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[str, str]]:
-    """``/$MID/raw``: every message with that Message-ID, mboxrd; headers."""
+    """``/$MID/raw``: every message with that Message-ID, mboxrd; headers.
+
+    Served as ``text/plain`` ``SUBJECT.txt``, or for an ``obfuscate`` inbox as
+    ``application/mbox`` ``SUBJECT.mbox`` (public-inbox's nod to scrapers
+    that only read text)."""
     box = site.inbox(name)
     raws = [box.raw(r) for r in rows]
     h = Headers(raws[0])
@@ -78,9 +83,11 @@ def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[st
     if not re.fullmatch(r"[A-Za-z0-9_-]+", cs):
         cs = "UTF-8"
     body = b"".join(web_mboxrd(r) for r in raws)
+    obfuscated = obfuscator_for(site.config, site.inboxes[name].cfg) is not None
+    mtype, ext = ("application/mbox", "mbox") if obfuscated else ("text/plain", "txt")
     return body, {
-        "Content-Type": f"text/plain; charset={cs}",
-        "Content-Disposition": f"inline; filename={subject_filename(subj)}.txt",
+        "Content-Type": f"{mtype}; charset={cs}",
+        "Content-Disposition": f"inline; filename={subject_filename(subj)}.{ext}",
     }
 
 

@@ -9,19 +9,18 @@ public-inbox does.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
-from urllib.parse import quote
 
 from pubinbox.inbox import Inbox
-from pubinbox.mail import address
 from pubinbox.mail.msgid import mid_clean
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
+from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
-from pubinbox.web.site import InboxInfo, Site
+from pubinbox.web.reply import reply_instructions
+from pubinbox.web.site import Site
 from pubinbox.web.skel import from_names, skeleton
 from pubinbox.web.thread import thread
 
@@ -51,30 +50,40 @@ def _mid_link(mid: str, upfx: str = "../") -> str:
     return f'&lt;<a href="{upfx}{href_mid(mid)}/">{esc(mid)}</a>&gt;'
 
 
-def header_block(h: Headers, row: OverRow, *, first: bool, upfx: str = "../") -> tuple[str, str]:
-    """The ``<pre id=b>`` header lines; returns (html, page title)."""
+def header_block(
+    h: Headers, row: OverRow, *, first: bool, upfx: str = "../", obfs: Obfuscator | None = None
+) -> tuple[str, str]:
+    """The ``<pre id=b>`` header lines; returns (html, page title).
+
+    With *obfs*, addresses in From/To/Cc/Subject/Date and in the title are
+    obfuscated (as public-inbox, not those in Message-IDs).
+    """
+
+    def o(html: str) -> str:
+        return obfs.html(html) if obfs is not None else html
+
     out: list[str] = []
     title_from = ""
     for v in _hdr(h, "From"):
         if not title_from:
-            title_from = from_names(v)
+            title_from = o(from_names(v))
         if v:
-            out.append(f"From: {esc(v)}\n")
+            out.append(f"From: {o(esc(v))}\n")
     for name in ("To", "Cc"):
         for v in _hdr(h, name):
             if v:
-                out.append(f"{name}: {esc(fold_addresses(v))}\n")
+                out.append(f"{name}: {o(esc(fold_addresses(v)))}\n")
     subjects = _hdr(h, "Subject")
     title_subj = "(no subject)"
     if subjects:
-        title_subj = subjects[0] or "(no subject)"
+        title_subj = o(subjects[0]) or "(no subject)"
         link = " id=t" if first else ""
-        out.append(f'Subject: <a href="#r"{link}>{esc(subjects[0])}</a>\n')
-        out.extend(f"Subject: {esc(s)}\n" for s in subjects[1:])
+        out.append(f'Subject: <a href="#r"{link}>{o(esc(subjects[0]))}</a>\n')
+        out.extend(f"Subject: {o(esc(s))}\n" for s in subjects[1:])
     elif first:
         out.append('<a href="#r" id=t></a>')
     for v in _hdr(h, "Date"):
-        out.append(f'Date: {esc(v)}\t<a href="#r">[thread overview]</a>\n')
+        out.append(f'Date: {o(esc(v))}\t<a href="#r">[thread overview]</a>\n')
     mids = [mid_clean(m) for m in h.raw("Message-ID")]
     if len(mids) <= 1:
         out.append(f'Message-ID: &lt;{esc(row.mid)}&gt; (<a href="raw">raw</a>)\n')
@@ -97,85 +106,17 @@ def header_block(h: Headers, row: OverRow, *, first: bool, upfx: str = "../") ->
     return "".join(out), title
 
 
-def _emails(v: str) -> list[str]:
-    try:
-        return address.emails(v)
-    except Exception:  # noqa: BLE001 - hostile header: no addresses
-        return []
-
-
-def _squote_maybe(s: str) -> str:
-    return s if re.fullmatch(r"[\w@.+=:,/%-]+", s) else shlex.quote(s)
-
-
-def reply_instructions(info: InboxInfo, h: Headers) -> str:
-    """The ``#R`` block: mbox, git send-email (every address), mailto:."""
-    to: str | None = None
-    cc: dict[str, str] = {}
-
-    def add(addrs: list[str]) -> None:
-        nonlocal to
-        for a in addrs:
-            dst = a.lower()
-            cc.setdefault(dst, a)
-            if to is None:
-                to = dst
-
-    for name in ("From", "To", "Cc", "Reply-To"):
-        for v in _hdr(h, name):
-            if v:
-                add(_emails(v))
-    if to is None:
-        add([info.cfg.primary_address])
-    assert to is not None
-    cc.pop(to, None)
-    subj = (_hdr(h, "Subject") or [""])[0]
-    if not re.search(r"\bRe:", subj, re.IGNORECASE):
-        subj = "Re: " + subj
-    raw_mid = (h.raw("Message-ID") or [""])[0]
-    args = [f"--in-reply-to={_squote_maybe(mid_clean(raw_mid))}", f"--to={to}"]
-    ccs = sorted(cc.values())
-    args.extend(f"--cc={a}" for a in ccs)
-    args.append("/path/to/YOUR_REPLY")
-    cmd = esc("".join(" \\\n    " + a for a in args))
-    irt = quote(raw_mid.encode("utf-8", "surrogateescape"), safe="-._~!$&'()*+,;=:@")
-    cc_q = "&Cc=" + quote(",".join(ccs).encode("utf-8", "surrogateescape"), safe="") if ccs else ""
-    to_q = quote(to.encode("utf-8", "surrogateescape"), safe="-._~@")
-    href = esc(
-        f"mailto:{to_q}?In-Reply-To={irt}{cc_q}&Subject={quote(subj.encode('utf-8', 'surrogateescape'), safe='')}"
-    )
-    se_url = "https://kernel.org/pub/software/scm/git/docs/git-send-email.html"
-    p_url = "https://en.wikipedia.org/wiki/Posting_style#Interleaved_style"
-    return (
-        "<hr><pre id=R><b>Reply instructions:</b>\n\n"
-        "You may reply publicly to <a href=#t>this message</a> via plain-text email\n"
-        "using any one of the following methods:\n\n"
-        "* Save the following mbox file, import it into your mail client,\n"
-        "  and reply-to-all from there: <a href=raw>mbox</a>\n\n"
-        "  Avoid top-posting and favor interleaved quoting:\n"
-        f'  <a href="{p_url}">{p_url}</a>\n\n'
-        "* Reply using the <b>--to</b>, <b>--cc</b>, and <b>--in-reply-to</b>\n"
-        "  switches of git-send-email(1):\n\n"
-        f"  git send-email{cmd}\n\n"
-        f'  <a href="{se_url}">{se_url}</a>\n\n'
-        "* If your mail client supports setting the <b>In-Reply-To</b> header\n"
-        f'  via mailto: links, try the <a href="{href}">mailto: link</a>\n'
-        "</pre>\n"
-        "  Be sure your reply has a <b>Subject:</b> header at the top and a blank line\n"
-        "  before the message body.\n"
-    )
-
-
 def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
     """Chunks of the message page for *rows* (all carrying one Message-ID)."""
     info = site.inboxes[name]
+    obfs = obfuscator_for(site.config, info.cfg)
     first_row = rows[0]
     first_h: Headers | None = None
     for i, row in enumerate(rows):
         box: Inbox = site.inbox(name)
         raw = box.raw(row)
         h = Headers(raw)
-        block, title = header_block(h, row, first=i == 0)
+        block, title = header_block(h, row, first=i == 0, obfs=obfs)
         if i == 0:
             first_h = h
             yield html_top(info, title=title, upfx="../", t_max=row.ts)
@@ -183,14 +124,14 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
         else:
             yield "<pre>WARNING: multiple messages have this Message-ID\n</pre><pre>" + block + "\n"
         mhref = "" if len(rows) == 1 else f"../{url_mid(row.mid)}/"
-        yield render_body_cached(row.blob, raw, msg_url=mhref, anchor_prefix=str(i) if i else "")
+        yield render_body_cached(row.blob, raw, msg_url=mhref, anchor_prefix=str(i) if i else "", obfs=obfs)
         yield "</pre><hr>"
     assert first_h is not None
-    yield footer(site, name, first_row, first_h)
+    yield footer(site, name, first_row, first_h, obfs)
     yield html_end(site, info, "../")
 
 
-def footer(site: Site, name: str, row: OverRow, h: Headers) -> str:
+def footer(site: Site, name: str, row: OverRow, h: Headers, obfs: Obfuscator | None = None) -> str:
     """Links to neighbours, the thread overview and reply instructions."""
     info = site.inboxes[name]
     box = site.inbox(name)
@@ -214,7 +155,7 @@ def footer(site: Site, name: str, row: OverRow, h: Headers) -> str:
     else:
         subj = (_hdr(h, "Subject") or [""])[0]
         roots = thread(msgs, resolve=box.over.first_by_mid)
-        sk = skeleton(roots, cur_mid=row.mid, cur_subject=subj, upfx="../", total=len(msgs))
+        sk = skeleton(roots, cur_mid=row.mid, cur_subject=subj, upfx="../", total=len(msgs), obfs=obfs)
         skel += f'{len(msgs)}+ messages / {expand}  <a href="#b">top</a>\n' + sk.html
         next_mid, prev_mid = sk.next_mid, sk.prev_mid
     nxt = prv = "    "
@@ -231,4 +172,4 @@ def footer(site: Site, name: str, row: OverRow, h: Headers) -> str:
             par = f' <a href="{u}">parent</a>' if u else ""
     elif u:
         par = f' <a href="{u}" rel=prev>parent</a>'
-    return f'<pre>{nxt} {prv}{par} <a href="#R">reply</a>{skel}</pre>' + reply_instructions(info, h)
+    return f'<pre>{nxt} {prv}{par} <a href="#R">reply</a>{skel}</pre>' + reply_instructions(info, h, obfs)

@@ -23,6 +23,7 @@ from pubinbox.mail.mbox import gzip_mboxrd
 from pubinbox.over.reader import OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid
 from pubinbox.web.mboxview import messages, web_mboxrd
+from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import ATOM, page_response, text_response
 from pubinbox.web.skel import from_names, skeleton
@@ -130,10 +131,11 @@ def search_response(web: Web, request: Request, name: str, *, within: OverRow | 
         body = top + "<pre>\n[No results found]</pre><hr>" + html_end(web.site, info)
         return page_response(request, body, status=404)
     parts = [top, _nav_top(sq, retried, query)]
+    obfs = obfuscator_for(web.site.config, info.cfg)
     if sq.x == "t":
-        parts.append(_nested(web, name, hits.rows, hits.scores))
+        parts.append(_nested(web, name, hits.rows, hits.scores, obfs))
     else:
-        parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t))
+        parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t, obfs))
     parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
     parts.append(html_end(web.site, info))
     return page_response(request, "".join(parts))
@@ -178,7 +180,13 @@ def _nav_top(sq: SearchQuery, retried: str | None, used: str) -> str:
     return "".join(out)
 
 
-def _summary(rows: tuple[OverRow, ...], total: int, scores: dict[int, float] | None, collapse: bool) -> str:
+def _summary(
+    rows: tuple[OverRow, ...],
+    total: int,
+    scores: dict[int, float] | None,
+    collapse: bool,
+    obfs: Obfuscator | None = None,
+) -> str:
     pad = len(str(total))
     pfx = " " * pad
     out: list[str] = []
@@ -189,17 +197,23 @@ def _summary(rows: tuple[OverRow, ...], total: int, scores: dict[int, float] | N
             continue
         seen.add(row.mid)
         seen_tid.add(row.tid)
-        s = esc(row.subject) or "(no subject)"
+        s = esc(row.subject)
+        f = esc(from_names(row.from_))
+        if obfs is not None:
+            s, f = obfs.html(s), obfs.html(f)
+        s = s or "(no subject)"
         pct = _pct(scores, row.num)
         rel = f" [{pct}%]" if pct is not None else ""
         out.append(f'{rank:>{pad}}. <b><a href="{href_mid(row.mid)}/">{s}</a></b>\n')
-        out.append(f"{pfx}  - by {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC{rel}\n\n")
+        out.append(f"{pfx}  - by {f} @ {fmt_date(row.ds)} UTC{rel}\n\n")
     return "".join(out)
 
 
-def _nested(web: Web, name: str, rows: tuple[OverRow, ...], scores: dict[int, float] | None) -> str:
+def _nested(
+    web: Web, name: str, rows: tuple[OverRow, ...], scores: dict[int, float] | None, obfs: Obfuscator | None = None
+) -> str:
     roots = thread(list(rows))
-    sk = skeleton(roots, cur_mid=None, cur_subject="", upfx="")
+    sk = skeleton(roots, cur_mid=None, cur_subject="", upfx="", obfs=obfs)
     return sk.html
 
 

@@ -11,6 +11,7 @@ from pubinbox.mail import address
 from pubinbox.mail.msgid import id_compress, subject_normalized
 from pubinbox.over.reader import OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid
+from pubinbox.web.obfuscate import Obfuscator
 from pubinbox.web.thread import Node, root_first, walk
 
 __all__ = ["STRICT_LOOSE_NOTE", "Skeleton", "from_names", "indent_for", "skeleton"]
@@ -74,11 +75,13 @@ def skeleton(
     in_page: bool = False,
     total: int = 0,
     focus: str | None = None,
+    obfs: Obfuscator | None = None,
 ) -> Skeleton:
     """Render the overview of *roots*.
 
     *cur_mid* is marked ``[this message]`` (message page); *in_page* links to
     ``#m…`` anchors on the same page (thread pages) instead of message pages.
+    *obfs* obfuscates addresses in authors and subjects.
     """
     sk = Skeleton()
     focus = focus or cur_mid
@@ -110,6 +113,8 @@ def skeleton(
             seen_root = True
         sk.count += 1
         f = esc(from_names(row.from_))
+        if obfs is not None:
+            f = obfs.html(f)
         d = fmt_date(row.ds) + " " + indent_for(level)
         if cur is not None:
             if cur == row.mid:
@@ -124,7 +129,10 @@ def skeleton(
         prev_subj = list(subj)
         omit = dedupe_subject(prev, subj, "&#34; ")
         subj = [w for w in subj if w != ""]
-        end = f"{esc(' '.join(subj))}</a> {omit}{f}\n" if subj else f"{f}</a>\n"
+        s_html = esc(" ".join(subj))
+        if obfs is not None:
+            s_html = obfs.html(s_html)
+        end = f"{s_html}</a> {omit}{f}\n" if subj else f"{f}</a>\n"
         if in_page:
             aid = _cid(row.mid)
             sk.lines[row.mid] = f'{d}<a href="#m{aid}">{end}'

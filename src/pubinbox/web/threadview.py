@@ -15,6 +15,7 @@ from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
 from pubinbox.web.message import fold_addresses
+from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.site import Site
 from pubinbox.web.skel import Skeleton, from_names, indent_for, skeleton
@@ -40,8 +41,9 @@ def _nr(n: int, one: str, many: str) -> str:
 
 
 class _Ctx:
-    def __init__(self, sk: Skeleton, s_nr: str, root_anchor: str, flat: bool) -> None:
+    def __init__(self, sk: Skeleton, s_nr: str, root_anchor: str, flat: bool, obfs: Obfuscator | None) -> None:
         self.sk = sk
+        self.obfs = obfs
         self.s_nr = s_nr
         self.root_anchor = root_anchor
         self.flat = flat
@@ -107,28 +109,35 @@ def _entry(ctx: _Ctx, node: Node, raw: bytes, *, more: bool) -> str:
     assert row is not None
     h = Headers(raw)
     aid = id_compress(row.mid, True)
-    subj = esc(row.subject or "(no subject)")
-    subj = f"<b>{subj}</b>"
+    obfs = ctx.obfs
+
+    def o(html: str) -> str:
+        return obfs.html(html) if obfs is not None else html
+
+    subj = o(f"<b>{esc(row.subject or '(no subject)')}</b>")
     if ctx.root_anchor == "m" + aid:
         subj = f"<u id=u>{subj}</u>"
     out = [f"<a href=#e{aid} id=m{aid}>*</a> {subj}\n", _index_lite(ctx, node)]
     mhref = f"{UPFX}{href_mid(row.mid)}/"
     out.append(
-        f"From: {_names(h, 'From')} @ {fmt_date(row.ds)} UTC"
+        f"From: {o(_names(h, 'From'))} @ {fmt_date(row.ds)} UTC"
         f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n'
     )
     to = fold_addresses(_names(h, "To"))
     cc = fold_addresses(_names(h, "Cc"))
     if len(to) + len(cc) > 72:
-        out.append((f"  To: {to}\n" if to else "") + (f"  Cc: {cc}\n" if cc else ""))
+        to_cc = (f"  To: {to}\n" if to else "") + (f"  Cc: {cc}\n" if cc else "")
     elif to:
-        out.append(f"  To: {to}" + (f"; <b>+Cc:</b> {cc}" if cc else "") + "\n")
+        to_cc = f"  To: {to}" + (f"; <b>+Cc:</b> {cc}" if cc else "") + "\n"
     elif cc:
-        out.append(f"  Cc: {cc}\n")
+        to_cc = f"  Cc: {cc}\n"
     else:
-        out.append("\n")
+        to_cc = "\n"
+    out.append(o(to_cc))
     out.append("\n")
-    out.append(render_body_cached(row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8]))
+    out.append(
+        render_body_cached(row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8], obfs=obfs)
+    )
     flat, nested = ("<b>flat</b>", "nested") if ctx.flat else ("flat", "<b>nested</b>")
     out.append(
         f'\n<a href=#m{aid} id=e{aid}>^</a> <a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a>'
@@ -150,8 +159,12 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     roots = thread(msgs, resolve=box.over.first_by_mid)
     t_max = max(r.ts for r in msgs)
     s_nr = (f"{nr}+ messages" if nr > 1 else "only message") + " in thread"
-    sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=rows[0].subject, upfx=UPFX, in_page=True, total=total)
-    ctx = _Ctx(sk, s_nr, "m" + id_compress(mid, True), flat)
+    obfs = obfuscator_for(site.config, info.cfg)
+    sk = skeleton(
+        roots, cur_mid=None, focus=mid, cur_subject=rows[0].subject, upfx=UPFX, in_page=True, total=total, obfs=obfs
+    )
+    # as public-inbox, the page title (the thread's subject) is not obfuscated
+    ctx = _Ctx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs)
     first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pubinbox.mail.msgid import subject_normalized
 from pubinbox.over.reader import OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param
+from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.site import Site
 from pubinbox.web.skel import dedupe_subject, indent_for
@@ -98,9 +99,13 @@ class _Topic:
     extra: list[tuple[int, str]] = field(default_factory=list)
 
 
-def topics_html(rows: list[OverRow], resolve: Callable[[str], OverRow | None] | None = None) -> str:
+def topics_html(
+    rows: list[OverRow], resolve: Callable[[str], OverRow | None] | None = None, obfs: Obfuscator | None = None
+) -> str:
     """The topic list of a window of rows; *resolve* fills in parents that
-    are outside the window (public-inbox looks them up the same way)."""
+    are outside the window (public-inbox looks them up the same way).
+    *obfs* obfuscates addresses in the later subjects of a topic (public-inbox
+    leaves the first one as it is)."""
     roots = thread(rows, resolve=resolve)
     order: list[_Topic] = []
     cur: _Topic | None = None
@@ -144,7 +149,10 @@ def topics_html(rows: list[OverRow], resolve: Callable[[str], OverRow | None] | 
             nxt = list(words)
             omit = dedupe_subject(prev, words, " &#34;")
             prev = nxt
-            s += indent_for(level) + f'<a href="{href_mid(xmid)}/T/#u">{esc(" ".join(words))}</a>{omit}\n'
+            s_html = esc(" ".join(words))
+            if obfs is not None:
+                s_html = obfs.html(s_html)
+            s += indent_for(level) + f'<a href="{href_mid(xmid)}/T/#u">{s_html}</a>{omit}\n'
         out.append(s)
     return "\n".join(out)
 
@@ -152,7 +160,8 @@ def topics_html(rows: list[OverRow], resolve: Callable[[str], OverRow | None] | 
 def index_page(site: Site, name: str, t: str) -> tuple[int, Iterator[str]]:
     info = site.inboxes[name]
     w = recent_window(site, name, t, WINDOW)
-    body = topics_html(w.rows, site.inbox(name).over.first_by_mid) if w.rows else ""
+    obfs = obfuscator_for(site.config, info.cfg)
+    body = topics_html(w.rows, site.inbox(name).over.first_by_mid, obfs) if w.rows else ""
     status = 200 if body else 404
     tip = f"<pre>{body}</pre>" if body else "<pre>[No topics in range]</pre>"
 
