@@ -330,11 +330,11 @@ def test_obfuscated_attached_message(obfs_site: Site) -> None:
 
 def test_obfuscated_raw_is_application_mbox(archive: Path, obfs_site: Site) -> None:
     r = obfs_site.get(f"/test/{ROOT_MID}/raw")
-    assert r.headers["content-type"] == "application/mbox; charset=UTF-8"
+    assert r.headers["content-type"] == "application/mbox; charset=us-ascii"
     assert r.headers["content-disposition"] == "inline; filename=hello-alice-example.com.mbox"
     assert b"alice@example.com" in r.content  # raw is raw
     r = Site(archive, {}).get(f"/test/{ROOT_MID}/raw")
-    assert r.headers["content-type"] == "text/plain; charset=UTF-8"
+    assert r.headers["content-type"] == "text/plain; charset=us-ascii"
     assert r.headers["content-disposition"] == "inline; filename=hello-alice-example.com.txt"
     # thread mbox.gz is gzip either way
     assert obfs_site.get(f"/test/{ROOT_MID}/t.mbox.gz").headers["content-type"] == "application/gzip"

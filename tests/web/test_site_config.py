@@ -219,6 +219,8 @@ def test_mirror_services(two: Archive, tmp_path: Path) -> None:
     assert "\tnntpmirror = nntp://news.mirror.org/inbox.one\n" in conf
     listing = _get(cfg, "/").text
     assert '<a href="https://example.com/info">https://example.com/info</a>' in listing
+    page = _get(cfg, "/one/m1@example.com/").text
+    assert '\n\n  List information: <a href="https://example.com/info">https://example.com/info</a>\n\n* Reply' in page
     # coderepo: in the footer of every inbox page, the mirror text and config/raw
     assert (
         'Code repositories for project(s) associated with this public inbox</a>\n\n\t<a href="https://git.example.com/linux.git">'
@@ -245,6 +247,8 @@ def test_mirror_text_as_public_inbox(two: Archive, tmp_path: Path) -> None:
             texts = [
                 fetch(srv.base + f"_/text/{k}/raw").text().replace(srv.origin, "ORIGIN") for k in ("config", "mirror")
             ]
+            page = fetch(srv.base + "m1@example.com/").text().replace("<a\nhref", "<a href")
+            texts[0] += "".join(re.findall(r"List information: .*\n", page))  # infourl in #R
             got[kind] = (texts[0], texts[1])
     assert got["pubinbox"][0] == got["public-inbox"][0]
     ours = got["pubinbox"][1].splitlines()

@@ -208,7 +208,7 @@ class Web:
             # small: render whole in this worker thread (one hop, Content-Length)
             return page_response(request, "".join(message_page(self.site, name, rows)), validator=v)
         if sub == "raw":
-            key = ",".join(r.blob for r in rows)  # blobs never change
+            key = name + "|" + ",".join(r.blob for r in rows)  # blobs never change; headers depend on the inbox
             got = self._raw_cache.get(key)
             if got is None:
                 got = mboxview.raw_text(self.site, name, rows)

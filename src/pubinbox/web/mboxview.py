@@ -73,7 +73,7 @@ def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[st
     raws = [box.raw(r) for r in rows]
     h = Headers(raws[0])
     subj = rows[0].subject  # the decoded Subject the overview keeps
-    cs = "UTF-8"
+    cs = "us-ascii"  # as public-inbox: the MIME default when there is no Content-Type
     ct = h.raw("Content-Type")
     if ct:
         try:

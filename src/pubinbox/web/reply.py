@@ -161,7 +161,7 @@ def reply_instructions(info: InboxInfo, h: Headers, obfs: Obfuscator | None = No
         "* Save the following mbox file, import it into your mail client,\n"
         f"  and {rcpt.mode} from there: <a href=raw>mbox</a>\n\n"
         "  Avoid top-posting and favor interleaved quoting:\n"
-        f'  <a href="{P_URL}">{P_URL}</a>\n\n'
+        f'  <a href="{P_URL}">{P_URL}</a>\n{_info(info)}\n'
         "* Reply using the <b>--to</b>, <b>--cc</b>, and <b>--in-reply-to</b>\n"
         "  switches of git-send-email(1):\n\n"
         f"  git send-email{cmd}\n\n"
@@ -170,3 +170,14 @@ def reply_instructions(info: InboxInfo, h: Headers, obfs: Obfuscator | None = No
         "  Be sure your reply has a <b>Subject:</b> header at the top and a blank line\n"
         "  before the message body.\n"
     )
+
+
+def _info(info: InboxInfo) -> str:
+    """public-inbox's "List information:" line for an ``infourl``."""
+    urls = info.cfg.extra.get("infourl", ())
+    if not urls:
+        return ""
+    url = urls[-1]
+    url = f"https:{url}" if url.startswith("//") else url
+    shown = f'<a href="{esc(url)}">{esc(url)}</a>' if url.startswith(("http://", "https://")) else esc(url)
+    return f"\n  List information: {shown}\n"
