@@ -718,3 +718,33 @@ def test_server_logged_no_errors(web: Web, srv: LiveServer) -> None:
         web.get(web.msg_dir(key))
     log = srv.stderr()
     assert "Traceback" not in log and "ERROR" not in log, log[-5000:]
+
+
+# ------------------------------------------------------------------ obfuscated inbox
+
+
+def test_obfuscated_pages_are_inert(archive: Archive, tmp_path: Any) -> None:
+    """``obfuscate = true`` rewrites addresses inside already-escaped HTML:
+    every page of every hostile message must still pass the audit."""
+    import shutil
+    import subprocess
+
+    cfg = tmp_path / "config"
+    shutil.copy(archive.config, cfg)
+    subprocess.run(["git", "config", "-f", str(cfg), f"publicinbox.{archive.name}.obfuscate", "true"], check=True)
+    with live_server(cfg, archive.name, env=clean_env(tmp_path / "server-home")) as s:
+        w = Web(s)
+        urls = [s.base, s.base + "new.html", s.base + _q(q="example")]
+        urls += [w.msg_dir(k) + page for k in KEYS for page in ("", "T/", "t/")]
+        checked = 0
+        for url in urls:
+            r = w.get(url)
+            assert r.status in (200, 404), f"GET {url}: {r.status}"
+            problems = html_problems(r)
+            assert not problems, f"GET {url}:\n" + "\n".join(problems)
+            checked += "&#8226;" in r.text()
+        assert checked, "no page was obfuscated: the setting had no effect"
+        for path in ("new.atom", s.base + "?" + urllib.parse.urlencode({"q": "example", "x": "A"})):
+            url = path if path.startswith("http") else s.base + path
+            problems = atom_problems(w.get(url))
+            assert not problems, f"GET {url}:\n" + "\n".join(problems)
