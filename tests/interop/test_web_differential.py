@@ -23,6 +23,9 @@ and in which order must be the same:
 * **inbox index** ``/$INBOX/`` (first page) and two older ``?t=`` pages: the
   topics in order, each with its link, anchor (``#t``/``#u``), date and
   ``N+ messages``, and the indented later subjects (link and depth).
+* **page text** (message pages, ``/T/``, ``/t/`` of threads without the ties
+  and duplicates below): every line a reader sees, tags removed -- headers
+  and their folding, bodies, mini-trees, overviews, reply instructions.
 
 Tolerated differences, and only these:
 
@@ -54,6 +57,7 @@ Everything else that differs is reported with the URL and both versions.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import html
 import re
@@ -663,3 +667,43 @@ def test_parse_overview_both_markups() -> None:
         Entry("g&h@x", 2, "ghost"),
         Entry("c@x", 3),
     ]
+
+
+def page_text(page: str) -> list[str]:
+    """What a reader sees: tags and the stylesheet removed, entities decoded,
+    without pubinbox's folded-quote summaries ("[... N more quoted lines]",
+    the lines themselves stay) -- our one deliberate addition to the text."""
+    page = page.split("</form>", 1)[-1]  # the top bar: same words, other spaces in the search form
+    page = re.sub(r"<style>.*?</style>", "", page, flags=re.DOTALL)
+    page = re.sub(r"<summary>.*?</summary>", "", page, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", "", page)).splitlines()
+
+
+def test_page_text(pair: Pair) -> None:
+    """Message pages, /T/ and /t/ read the same, line for line (headers and
+    their folding, bodies, mini-trees, overviews, reply instructions), for
+    threads without Date ties or content duplicates (tolerances 1 and 2);
+    loose Subject matches included."""
+    tid_of = {r[4]: r[1] for r in reversed(pair.ov.rows)}
+    ties = {t for (t, _d), n in Counter((r[1], r[3]) for r in pair.ov.rows).items() if n > 1}
+    dups = {r[1] for r in pair.ov.rows if pair.ov.only_ours(r[4])}
+    # a Date tie between roots matched on Subject (tolerance 1: the note line)
+    tids_at: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for r in pair.ov.rows:
+        if r[2] is not None:
+            tids_at[(r[2], r[3])].add(r[1])
+    tie_sids = {sid for (sid, _d), ts in tids_at.items() if len(ts) > 1}
+    ties |= {r[1] for r in pair.ov.rows if r[2] in tie_sids}
+    paths = [f"{mid_url(m)}/" for m in sample_messages(pair.ov)]
+    paths += [f"{mid_url(m)}/{sub}/" for m in sample_threads(pair.ov) for sub in ("T", "t")]
+    paths = [p for p in paths if tid_of.get(urllib.parse.unquote(p.split("/")[0])) not in ties | dups]
+    assert len(paths) >= 30, len(paths)
+    bad = []
+    for path in paths:
+        (s1, p1), (s2, p2) = fetch(pair.pi + path), fetch(pair.pb + path)
+        a, b = page_text(p1), page_text(p2)
+        if (s1, s2) != (200, 200) or a != b:
+            diff = [ln for ln in difflib.unified_diff(a, b, "public-inbox", "pubinbox", lineterm="", n=1)]
+            bad.append(f"{path}: {s1} {s2}\n" + "\n".join(diff[:30]))
+    print(f"{len(paths)} pages compared, {len(bad)} differ")
+    assert not bad, "\n\n".join(bad[:8])

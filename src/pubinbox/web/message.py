@@ -94,12 +94,10 @@ def header_block(
             out.append(f"X-Alt-Message-ID: {_mid_link(mid_clean(m), upfx)}\n")
     irt = h.raw("In-Reply-To")
     if irt:
-        for v in irt:
-            found = re.findall(r"<([^>]+)>", v)
-            if found:
-                out.append("In-Reply-To: " + " ".join(_mid_link(m, upfx) for m in found) + "\n")
-            else:
-                out.append(f"In-Reply-To: {esc(v)}\n")
+        for v in irt:  # as written, comments too; each <id> a link
+            parts = re.split(r"<([^>]+)>", v)
+            html = "".join(_mid_link(p, upfx) if i % 2 else esc(p) for i, p in enumerate(parts))
+            out.append(f"In-Reply-To: {html}\n")
     elif row.references:
         out.append(f"In-Reply-To: {_mid_link(row.references[-1], upfx)}\n")
     title = title_subj + (" - " + title_from if title_from else "")

@@ -52,7 +52,7 @@ def html_top(
         f'<a id=mirror href="{upfx}_/text/mirror/">mirror</a> / '
         f'<a href="{esc(atom)}">Atom feed</a>'
     )
-    if search:
+    if search and info.cfg.indexlevel != "basic":  # as public-inbox: no search box without a search index
         action = upfx or "./"
         val = f' value="{esc(q_value)}"' if q_value else ""
         bar = (

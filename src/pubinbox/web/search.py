@@ -213,7 +213,7 @@ def _nested(
     web: Web, name: str, rows: tuple[OverRow, ...], scores: dict[int, float] | None, obfs: Obfuscator | None = None
 ) -> str:
     roots = thread(list(rows))
-    sk = skeleton(roots, cur_mid=None, cur_subject="", upfx="", obfs=obfs)
+    sk = skeleton(roots, cur_mid=None, cur_subject=None, upfx="", obfs=obfs)
     return sk.html
 
 

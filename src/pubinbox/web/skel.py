@@ -70,7 +70,7 @@ def skeleton(
     roots: list[Node],
     *,
     cur_mid: str | None,
-    cur_subject: str,
+    cur_subject: str | None,
     upfx: str,
     in_page: bool = False,
     total: int = 0,
@@ -89,7 +89,9 @@ def skeleton(
     note = STRICT_LOOSE_NOTE if moved else ""
     if moved and total > 1000:
         note += f"  -- use mbox.gz link to download all {total} messages --\n"
-    prev_subj = subject_normalized(cur_subject or "(no subject)").split(" ")
+    # the first line shows its whole subject unless it is the page's own
+    # (message pages); thread pages and search results pass None
+    prev_subj = subject_normalized(cur_subject or "(no subject)").split(" ") if cur_subject is not None else []
     out: list[str] = []
     seen_root = False
     cur: str | None = cur_mid

@@ -33,7 +33,9 @@ def _names(h: Headers, name: str) -> str:
         vals = h.raw(name)
     if not vals:
         return ""
-    return esc(from_names(",".join(vals)))
+    # 7-bit now, as public-inbox folds it: a non-ASCII letter counts as its
+    # numeric reference (&#252;) when To/Cc lines are wrapped
+    return esc(from_names(",".join(vals))).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def _nr(n: int, one: str, many: str) -> str:
@@ -160,9 +162,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     t_max = max(r.ts for r in msgs)
     s_nr = (f"{nr}+ messages" if nr > 1 else "only message") + " in thread"
     obfs = obfuscator_for(site.config, info.cfg)
-    sk = skeleton(
-        roots, cur_mid=None, focus=mid, cur_subject=rows[0].subject, upfx=UPFX, in_page=True, total=total, obfs=obfs
-    )
+    sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=None, upfx=UPFX, in_page=True, total=total, obfs=obfs)
     # as public-inbox, the page title (the thread's subject) is not obfuscated
     ctx = _Ctx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs)
     first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
@@ -180,7 +180,11 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
             yield _entry(ctx, node, raw, more=i + 1 < len(real))
     else:
         cur_level = 0
+        seen_real = False
         for level, node, _idx in sk.order:
+            if node.row is None and not seen_real:
+                continue  # as public-inbox: ghosts above the first message are only in the overview
+            seen_real = True
             beg, end, cur_level = _adj_level(cur_level, level)
             if node.row is None:
                 yield f'{beg}<pre>[parent not found: &lt;<a href="{UPFX}{href_mid(node.mid)}/">{esc(node.mid)}</a>&gt;]</pre>{end}'
