@@ -197,6 +197,8 @@ def test_inbox_redirect_and_index(site: dict[str, Any]) -> None:
 def test_new_html_atom_description(site: dict[str, Any]) -> None:
     r = get(site, "/test/new.html")
     assert r.status_code == 200 and text_of(r).count('#R">reply</a>') == 25
+    # messages as public-inbox's eml_entry: To/Cc, In-Reply-To, body
+    assert 'In-Reply-To: &lt;<a href="root@example.com/">root@example.com</a>&gt;' in text_of(r)
     for p in ("/test/new.atom", "/test/atom.xml"):
         r = get(site, p)
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
@@ -356,6 +358,11 @@ def test_search_summary(site: dict[str, Any]) -> None:
     )
     r = get(site, "/test/?q=s:frob&x=t")
     assert r.status_code == 200 and "<b>nested</b>" in r.text
+    # as public-inbox: every result in full (mini-tree, body), then the threads
+    assert r.text.count("0 siblings, ") + r.text.count("1 sibling, ") == 3 and "3+ results" in r.text
+    assert "reply one" in r.text and "-- links below jump to the message on this page --" in r.text
+    r = get(site, "/test/?q=s:frob&x=t&r")
+    assert r.text.count("\t[relevance ") == 3
     r = get(site, "/test/?q=s:frob&x=A")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
     assert r.text.count("<entry>") == 3 and "s:frob - search results" in r.text

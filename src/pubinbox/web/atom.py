@@ -21,7 +21,7 @@ from pubinbox.mail import address
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
-from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
+from pubinbox.web.html import esc, url_mid
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
@@ -155,21 +155,16 @@ def new_html(web: Web, request: Request, name: str) -> Response:
     """``new.html``: the newest *feedmax* messages in full, with pages."""
     info = web.site.inboxes[name]
     w = recent_window(web.site, name, request.query_params.get("t", ""), info.cfg.feedmax)
+    from pubinbox.web.threadview import EntryCtx, entry
+
     parts = [html_top(info, title=info.description, has_t=w.has_t)]
-    obfs = obfuscator_for(web.site.config, info.cfg)  # bodies only, as public-inbox
+    obfs = obfuscator_for(web.site.config, info.cfg)
+    # each message as on a thread page, without the thread around it (public-inbox's eml_entry)
+    ctx = EntryCtx(None, "", "", False, obfs, upfx="", headers_obfuscated=False)
+    if w.rows:
+        parts.append("<pre>")
     for i, row in enumerate(w.rows):
-        raw = web.site.inbox(name).raw(row)
-        mhref = f"./{href_mid(row.mid)}/"
-        parts.append(
-            f'<pre><a href="{mhref}">*</a> <b>{esc(row.subject or "(no subject)")}</b>\n'
-            f"From: {esc(from_names(row.from_))} @ {fmt_date(row.ds)} UTC"
-            f' (<a href="{mhref}">permalink</a> / <a href="{mhref}raw">raw</a>)\n\n'
-        )
-        parts.append(render_body(raw, msg_url=f"./{url_mid(row.mid)}/", anchor_prefix=str(i), obfs=obfs))
-        parts.append(
-            f'\n<a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a> <a href="{mhref}#R">reply</a>'
-            f' [<a href="{mhref}T/#u">flat</a>|<a href="{mhref}t/#u">nested</a>]</pre><hr>'
-        )
+        parts.append(entry(ctx, None, row, web.site.inbox(name).raw(row), more=i + 1 < len(w.rows)))
     if not w.rows:
         parts.append("<pre>[No messages in range]</pre>")
     parts.append(pagination_footer(w, "new.html"))

@@ -133,10 +133,13 @@ def search_response(web: Web, request: Request, name: str, *, within: OverRow | 
     parts = [top, _nav_top(sq, retried, query)]
     obfs = obfuscator_for(web.site.config, info.cfg)
     if sq.x == "t":
-        parts.append(_nested(web, name, hits.rows, hits.scores, obfs))
+        entries, skel = _nested(web, name, hits.rows, hits.scores, obfs, reverse=sq.r)
+        parts.append(entries)
+        parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
+        parts.append("<pre>-- links below jump to the message on this page --\n" + skel + "</pre>")
     else:
         parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t, obfs))
-    parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
+        parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
     parts.append(html_end(web.site, info))
     return page_response(request, "".join(parts))
 
@@ -210,11 +213,29 @@ def _summary(
 
 
 def _nested(
-    web: Web, name: str, rows: tuple[OverRow, ...], scores: dict[int, float] | None, obfs: Obfuscator | None = None
-) -> str:
-    roots = thread(list(rows))
-    sk = skeleton(roots, cur_mid=None, cur_subject=None, upfx="", obfs=obfs)
-    return sk.html
+    web: Web,
+    name: str,
+    rows: tuple[OverRow, ...],
+    scores: dict[int, float] | None,
+    obfs: Obfuscator | None = None,
+    reverse: bool = False,
+) -> tuple[str, str]:
+    """``x=t``: each result in full, in result order, with its place in its
+    thread; the threads of all results (their other messages linked to
+    their pages) at the bottom, as public-inbox's nested search view."""
+    from pubinbox.web.threadview import EntryCtx, entry
+
+    box = web.site.inbox(name)
+    results = {r.mid: _pct(scores, r.num) for r in rows}
+    roots = thread(list(rows), resolve=box.over.first_by_mid)
+    sk = skeleton(roots, cur_mid=None, cur_subject=None, upfx="", obfs=obfs, results=results)
+    ctx = EntryCtx(sk, f"{len(rows)}+ results", "", False, obfs, upfx="", results=results)
+    node_of = {n.row.num: n for _l, n, _i in sk.order if n.row is not None}
+    out = ["<pre>"]
+    shown = rows[::-1] if reverse else rows  # as public-inbox: relevance order is shown reversed
+    for i, row in enumerate(shown):
+        out.append(entry(ctx, node_of.get(row.num), row, box.raw(row), more=i + 1 < len(rows)))
+    return "".join(out), sk.html
 
 
 def _nav_bot(sq: SearchQuery, total: int, size: int, scores: dict[int, float] | None, rows: tuple[OverRow, ...]) -> str:

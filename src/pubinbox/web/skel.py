@@ -76,12 +76,16 @@ def skeleton(
     total: int = 0,
     focus: str | None = None,
     obfs: Obfuscator | None = None,
+    results: dict[str, int | None] | None = None,
 ) -> Skeleton:
     """Render the overview of *roots*.
 
     *cur_mid* is marked ``[this message]`` (message page); *in_page* links to
     ``#m…`` anchors on the same page (thread pages) instead of message pages.
-    *obfs* obfuscates addresses in authors and subjects.
+    *obfs* obfuscates addresses in authors and subjects.  *results* (search
+    results, nested view) maps the Message-IDs found to their relevance
+    (None when unknown): a column of percentages, in-page links for results
+    and links to the message pages for the rest of their threads.
     """
     sk = Skeleton()
     focus = focus or cur_mid
@@ -99,7 +103,7 @@ def skeleton(
         sk.order.append((level, node, idx))
         row = node.row
         if row is None:
-            d = "     [not found] " + indent_for(level)
+            d = "     [not found] " + ("    " if results is not None else "") + indent_for(level)
             mid_h = esc(node.mid)
             if in_page:
                 aid = _cid(node.mid)
@@ -117,7 +121,15 @@ def skeleton(
         f = esc(from_names(row.from_))
         if obfs is not None:
             f = obfs.html(f)
-        d = fmt_date(row.ds) + " " + indent_for(level)
+        d = fmt_date(row.ds)
+        linked = in_page
+        if results is not None:
+            linked = row.mid in results
+            pct = results.get(row.mid)
+            d += f" {pct:>2}%" if pct is not None else "    "
+            if not linked:
+                sk.lines[row.mid] = ""  # not a result: its own page, no mini-tree line
+        d += " " + indent_for(level)
         if cur is not None:
             if cur == row.mid:
                 cur = None
@@ -135,7 +147,7 @@ def skeleton(
         if obfs is not None:
             s_html = obfs.html(s_html)
         end = f"{s_html}</a> {omit}{f}\n" if subj else f"{f}</a>\n"
-        if in_page:
+        if linked:
             aid = _cid(row.mid)
             sk.lines[row.mid] = f'{d}<a href="#m{aid}">{end}'
             sk.plain[row.mid] = d + f

@@ -42,20 +42,43 @@ def _nr(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-class _Ctx:
-    def __init__(self, sk: Skeleton, s_nr: str, root_anchor: str, flat: bool, obfs: Obfuscator | None) -> None:
+class EntryCtx:
+    """What every message entry of one page shares.  Three kinds of page
+    show messages in full, as public-inbox's eml_entry: thread pages (mini
+    tree, flat|nested links), nested search results (*results*: mini tree,
+    relevance) and new.html (no skeleton: an In-Reply-To line instead)."""
+
+    def __init__(
+        self,
+        sk: Skeleton | None,
+        s_nr: str,
+        root_anchor: str,
+        flat: bool,
+        obfs: Obfuscator | None,
+        *,
+        upfx: str = UPFX,
+        results: dict[str, int | None] | None = None,
+        headers_obfuscated: bool = True,
+    ) -> None:
         self.sk = sk
         self.obfs = obfs
         self.s_nr = s_nr
         self.root_anchor = root_anchor
         self.flat = flat
-        self.index = {id(node): (idx, level) for level, node, idx in sk.order}
+        self.upfx = upfx
+        self.results = results
+        self.headers_obfuscated = headers_obfuscated  # new.html: bodies only, as public-inbox
+        self.index = {id(node): (idx, level) for level, node, idx in sk.order} if sk is not None else {}
+
+
+_Ctx = EntryCtx
 
 
 def _line(ctx: _Ctx, mid: str | None) -> str:
-    if mid is None:
+    if mid is None or ctx.sk is None:
         return "(?)\n"
-    return ctx.sk.lines.get(mid, "(?)\n")
+    # "" (outside the search results) leaves the bare pad, as public-inbox
+    return "  " + ctx.sk.lines.get(mid, "(?)\n")
 
 
 def _pad_link(mid: str | None, level: int, s: str) -> str:
@@ -75,30 +98,31 @@ def _index_lite(ctx: _Ctx, node: Node) -> str:
     siblings: list[Node] = parent.children if parent is not None else []
     nr_s = max(len(siblings) - 1, 0)
     if parent is not None:
-        out.append(pad + _line(ctx, parent.mid))
+        out.append(_line(ctx, parent.mid))
         if idx > 0:
             prev = siblings[idx - 1]
             if idx > 2:
                 out.append(_pad_link(prev.mid, level, f"{idx - 1} preceding siblings ..."))
             elif idx == 2:
-                out.append(pad + _line(ctx, siblings[0].mid))
-            out.append(pad + _line(ctx, prev.mid))
-    out.append(f"<b>@ {ctx.sk.plain.get(node.mid, '')}</b>\n")
+                out.append(_line(ctx, siblings[0].mid))
+            out.append(_line(ctx, prev.mid))
+    plain = ctx.sk.plain.get(node.mid, "") if ctx.sk is not None else ""
+    out.append(f"<b>@ {plain}</b>\n")
     kids = node.children
     if kids:
-        out.append(pad + _line(ctx, kids[0].mid))
+        out.append(_line(ctx, kids[0].mid))
         if len(kids) > 2:
             out.append(_pad_link(kids[0].mid, level + 1, f"{len(kids) - 1} more replies"))
         elif len(kids) == 2:
-            out.append(pad + _line(ctx, kids[1].mid))
+            out.append(_line(ctx, kids[1].mid))
     if parent is not None and 0 <= idx < len(siblings) - 1:
         nxt = siblings[idx + 1]
-        out.append(pad + _line(ctx, nxt.mid))
+        out.append(_line(ctx, nxt.mid))
         nnext = nr_s - idx
         if nnext > 2:
             out.append(_pad_link(nxt.mid, level, f"{nnext - 1} subsequent siblings"))
         elif idx + 2 < len(siblings):
-            out.append(pad + _line(ctx, siblings[idx + 2].mid))
+            out.append(_line(ctx, siblings[idx + 2].mid))
     aid = id_compress(node.mid, True)
     out.append(
         f"{pad}<a href=#r{aid}>{_nr(nr_s, 'sibling', 'siblings')}, {_nr(len(kids), 'reply', 'replies')}; {ctx.s_nr}</a>\n"
@@ -106,20 +130,21 @@ def _index_lite(ctx: _Ctx, node: Node) -> str:
     return "".join(out)
 
 
-def _entry(ctx: _Ctx, node: Node, raw: bytes, *, more: bool) -> str:
-    row = node.row
-    assert row is not None
+def entry(ctx: EntryCtx, node: Node | None, row: OverRow, raw: bytes, *, more: bool) -> str:
+    """One message in full (*node*: its place in the page's skeleton, None
+    on new.html); *more*: other entries follow."""
     h = Headers(raw)
+    UPFX = ctx.upfx
     aid = id_compress(row.mid, True)
     obfs = ctx.obfs
 
     def o(html: str) -> str:
-        return obfs.html(html) if obfs is not None else html
+        return obfs.html(html) if obfs is not None and ctx.headers_obfuscated else html
 
     subj = o(f"<b>{esc(row.subject or '(no subject)')}</b>")
     if ctx.root_anchor == "m" + aid:
         subj = f"<u id=u>{subj}</u>"
-    out = [f"<a href=#e{aid} id=m{aid}>*</a> {subj}\n", _index_lite(ctx, node)]
+    out = [f"<a href=#e{aid} id=m{aid}>*</a> {subj}\n", _index_lite(ctx, node) if node is not None else ""]
     mhref = f"{UPFX}{href_mid(row.mid)}/"
     out.append(
         f"From: {o(_names(h, 'From'))} @ {fmt_date(row.ds)} UTC"
@@ -136,17 +161,28 @@ def _entry(ctx: _Ctx, node: Node, raw: bytes, *, more: bool) -> str:
     else:
         to_cc = "\n"
     out.append(o(to_cc))
+    if node is None and row.references:  # no skeleton on the page: say what it replies to
+        irt = row.references[-1]
+        out.append(f'In-Reply-To: &lt;<a href="{UPFX}{href_mid(irt)}/">{esc(irt)}</a>&gt;\n')
     out.append("\n")
     out.append(
         render_body_cached(row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8], obfs=obfs)
     )
-    flat, nested = ("<b>flat</b>", "nested") if ctx.flat else ("flat", "<b>nested</b>")
     out.append(
         f'\n<a href=#m{aid} id=e{aid}>^</a> <a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a>'
-        f' <a href="{mhref}#R">reply</a>\t[<a href="{mhref}T/#u">{flat}</a>|<a href="{mhref}t/#u">{nested}</a>]'
-        f" <a href=#r{aid}>{ctx.s_nr}</a>"
+        f' <a href="{mhref}#R">reply</a>'
     )
-    if ctx.flat:
+    hr = True
+    if ctx.results is not None:
+        pct = ctx.results.get(row.mid)
+        out.append(f"\t[relevance {pct}%]" if pct is not None else "")
+    elif node is not None:
+        flat, nested = ("<b>flat</b>", "nested") if ctx.flat else ("flat", "<b>nested</b>")
+        out.append(
+            f'\t[<a href="{mhref}T/#u">{flat}</a>|<a href="{mhref}t/#u">{nested}</a>] <a href=#r{aid}>{ctx.s_nr}</a>'
+        )
+        hr = ctx.flat
+    if hr:
         out.append("</pre><hr><pre>" if more else "</pre>")
     return "".join(out)
 
@@ -177,7 +213,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
         for i, node in enumerate(real):
             assert node.row is not None
             raw = site.inbox(name).raw(node.row)
-            yield _entry(ctx, node, raw, more=i + 1 < len(real))
+            yield entry(ctx, node, node.row, raw, more=i + 1 < len(real))
     else:
         cur_level = 0
         seen_real = False
@@ -190,7 +226,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
                 yield f'{beg}<pre>[parent not found: &lt;<a href="{UPFX}{href_mid(node.mid)}/">{esc(node.mid)}</a>&gt;]</pre>{end}'
                 continue
             raw = site.inbox(name).raw(node.row)
-            yield f"{beg}<pre>{_entry(ctx, node, raw, more=False)}</pre>{end}"
+            yield f"{beg}<pre>{entry(ctx, node, node.row, raw, more=False)}</pre>{end}"
         beg, _end, cur_level = _adj_level(cur_level, 0)
         yield beg
     t = ts_param(t_max)
