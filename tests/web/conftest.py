@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,20 @@ def build_inbox(root: Path, name: str, address: str, *sources: Path | str) -> Ar
         if sources:
             run_cli("import", name, *map(str, sources), env=env, check=True)
     return Archive(config, name, inboxdir, address)
+
+
+def git_config(cfg: Path, *args: str) -> None:
+    """``git config -f CFG ARGS...`` (set, ``--add``, ``--unset``)."""
+    subprocess.run(["git", "config", "-f", str(cfg), *args], check=True)
+
+
+def config_with(base: Path, tmp: Path, *settings: tuple[str, ...]) -> Path:
+    """``tmp/config``: a copy of config *base* with *settings* (``git config`` argument lists)."""
+    cfg = tmp / "config"
+    cfg.write_bytes(base.read_bytes())
+    for s in settings:
+        git_config(cfg, *s)
+    return cfg
 
 
 @pytest.fixture(scope="session")

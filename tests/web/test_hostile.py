@@ -37,7 +37,7 @@ import pytest
 
 from tests.live import LiveServer, clean_env, live_server
 from tests.web import hostile_corpus
-from tests.web.conftest import Archive, Fetched, build_inbox, fetch, mid_url
+from tests.web.conftest import Archive, Fetched, build_inbox, config_with, fetch, mid_url
 from tests.web.hostile_corpus import HOSTILE_QUERIES, LIST_ADDR, Hostile
 
 pytestmark = pytest.mark.slow
@@ -726,12 +726,7 @@ def test_server_logged_no_errors(web: Web, srv: LiveServer) -> None:
 def test_obfuscated_pages_are_inert(archive: Archive, tmp_path: Any) -> None:
     """``obfuscate = true`` rewrites addresses inside already-escaped HTML:
     every page of every hostile message must still pass the audit."""
-    import shutil
-    import subprocess
-
-    cfg = tmp_path / "config"
-    shutil.copy(archive.config, cfg)
-    subprocess.run(["git", "config", "-f", str(cfg), f"publicinbox.{archive.name}.obfuscate", "true"], check=True)
+    cfg = config_with(archive.config, tmp_path, (f"publicinbox.{archive.name}.obfuscate", "true"))
     with live_server(cfg, archive.name, env=clean_env(tmp_path / "server-home")) as s:
         w = Web(s)
         urls = [s.base, s.base + "new.html", s.base + _q(q="example")]

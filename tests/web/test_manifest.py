@@ -22,7 +22,7 @@ from pubinbox.web import manifest as grok
 from pubinbox.web.app import build_app
 from tests.helpers import make_msg, run_cli
 from tests.live import isolated_environ, live_server
-from tests.web.conftest import Archive, build_inbox, fetch
+from tests.web.conftest import Archive, build_inbox, config_with, fetch, git_config
 
 OWNER = "\u00d3wner Example <owner@example.com>"
 DESC = "L\u00efst  one\n  second line\n"  # public-inbox folds the whole file for epochs
@@ -31,10 +31,6 @@ DESC_FOLDED = "L\u00efst one second line"
 
 def _git(git_dir: Path, *args: str) -> str:
     return subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True, check=True, text=True).stdout
-
-
-def _git_config(cfg: Path, *args: str) -> None:
-    subprocess.run(["git", "config", "-f", str(cfg), *args], check=True)
 
 
 def _mbox(first: int, n: int, to: str) -> bytes:
@@ -54,10 +50,10 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     build_inbox(root, "two", "two@example.org", _write(root / "two.mbox", _mbox(100, 2, "two@example.org")))
     build_inbox(root, "nourl", "nourl@example.net", _write(root / "n.mbox", _mbox(200, 1, "nourl@example.net")))
     cfg = one.config
-    _git_config(cfg, "publicinbox.one.url", "http://example.com/one")
-    _git_config(cfg, "publicinbox.two.url", "http://example.org/two")
-    _git_config(cfg, "--unset", "publicinbox.nourl.url")
-    _git_config(cfg, "pubinbox.epochsize", "1500")  # ~3 messages an epoch
+    git_config(cfg, "publicinbox.one.url", "http://example.com/one")
+    git_config(cfg, "publicinbox.two.url", "http://example.org/two")
+    git_config(cfg, "--unset", "publicinbox.nourl.url")
+    git_config(cfg, "pubinbox.epochsize", "1500")  # ~3 messages an epoch
     with isolated_environ(root / "home"):
         mb = _write(root / "one.mbox", _mbox(1, 8, "one@example.com"))
         run_cli("import", "one", str(mb), env={"PI_CONFIG": str(cfg)}, check=True)
@@ -65,7 +61,7 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     (d / "description").write_text(DESC, "utf-8")
     epochs = sorted(int(p.name.split(".")[0]) for p in (d / "git").glob("*.git"))
     assert epochs == [0, 1, 2]
-    _git_config(d / "all.git" / "config", "gitweb.owner", OWNER)  # epochs include it
+    git_config(d / "all.git" / "config", "gitweb.owner", OWNER)  # epochs include it
     (d / "git" / "0.git" / "description").write_text("Unnamed repository; edit this file 'description'\n")
     (d / "git" / "1.git" / "description").write_text("epoch one, by hand\nmore\n")
     (d / "git" / "2.git" / "objects" / "info" / "alternates").write_text(f"{d}/git/0.git/objects\n")
@@ -75,14 +71,6 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> Archive:
 def _write(p: Path, data: bytes) -> Path:
     p.write_bytes(data)
     return p
-
-
-def _with(base: Path, tmp: Path, *settings: tuple[str, ...]) -> Path:
-    cfg = tmp / "config"
-    cfg.write_bytes(base.read_bytes())
-    for s in settings:
-        _git_config(cfg, *s)
-    return cfg
 
 
 def _req(app: Any, path: str, host: str = "example.com", method: str = "GET") -> httpx.Response:
@@ -157,9 +145,9 @@ def test_v1_inbox_and_empty_repos(tmp_path: Path) -> None:
     v1 = tmp_path / "v1"
     subprocess.run(["git", "init", "-q", "--bare", str(v1)], check=True)
     cfg = tmp_path / "config"
-    _git_config(cfg, "publicinbox.old.inboxdir", str(v1))
-    _git_config(cfg, "publicinbox.old.address", "old@example.com")
-    _git_config(cfg, "publicinbox.old.url", "http://example.com/old")
+    git_config(cfg, "publicinbox.old.inboxdir", str(v1))
+    git_config(cfg, "publicinbox.old.address", "old@example.com")
+    git_config(cfg, "publicinbox.old.url", "http://example.com/old")
     assert _decode(_get(cfg, "/old/manifest.js.gz")) == {}
     tree = _git(v1, "mktree").strip()
     env = {"GIT_COMMITTER_DATE": "1700000000 +0000", "GIT_AUTHOR_DATE": "1600000000 +0000"}
@@ -191,30 +179,30 @@ def _inboxes(m: dict[str, Any]) -> set[str]:
 
 
 def test_match_domain_is_the_default(three: Archive, tmp_path: Path) -> None:
-    cfg = _with(three.config, tmp_path)
+    cfg = config_with(three.config, tmp_path)
     assert _inboxes(_decode(_get(cfg, "/manifest.js.gz", host="example.com"))) == {"one"}
     assert _inboxes(_decode(_get(cfg, "/manifest.js.gz", host="EXAMPLE.org:8080"))) == {"two"}
     empty = _get(cfg, "/manifest.js.gz", host="elsewhere.net")
     assert _decode(empty) == {} and empty.headers["last-modified"]
     # the site-wide one holds the same entries as the per-inbox one
     assert _decode(_get(cfg, "/manifest.js.gz")) == _decode(_get(cfg, "/one/manifest.js.gz"))
-    bad = _with(three.config, tmp_path, ("publicinbox.grokmanifest", "bogus"))  # warned, default used
+    bad = config_with(three.config, tmp_path, ("publicinbox.grokmanifest", "bogus"))  # warned, default used
     assert _inboxes(_decode(_get(bad, "/manifest.js.gz", host="example.org"))) == {"two"}
 
 
 def test_grokmanifest_all_and_404(three: Archive, tmp_path: Path) -> None:
-    cfg = _with(three.config, tmp_path, ("publicinbox.grokmanifest", "all"))
+    cfg = config_with(three.config, tmp_path, ("publicinbox.grokmanifest", "all"))
     # every inbox with a url (as public-inbox: one without is never listed)
     assert _inboxes(_decode(_get(cfg, "/manifest.js.gz", host="elsewhere.net"))) == {"one", "two"}
     assert _inboxes(_decode(_get(cfg, "/nourl/manifest.js.gz"))) == {"nourl"}
-    cfg = _with(three.config, tmp_path, ("publicinbox.grokmanifest", "404"))
+    cfg = config_with(three.config, tmp_path, ("publicinbox.grokmanifest", "404"))
     # as public-inbox: an empty manifest, not a 404 status; per inbox unaffected
     assert _decode(_get(cfg, "/manifest.js.gz")) == {}
     assert _inboxes(_decode(_get(cfg, "/one/manifest.js.gz"))) == {"one"}
 
 
 def test_hide_manifest(three: Archive, tmp_path: Path) -> None:
-    cfg = _with(
+    cfg = config_with(
         three.config,
         tmp_path,
         ("publicinbox.grokmanifest", "all"),
@@ -230,7 +218,7 @@ def test_hide_manifest(three: Archive, tmp_path: Path) -> None:
 
 def test_delivery_changes_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = build_inbox(tmp_path, "live", "live@example.com", _write(tmp_path / "a.mbox", _mbox(1, 2, "live@example.com")))
-    _git_config(a.config, "publicinboxmda.spamcheck", "none")  # no spamc here
+    git_config(a.config, "publicinboxmda.spamcheck", "none")  # no spamc here
     app = build_app(load(a.config))
     calls: list[Path] = []
     real = grok.read_state
@@ -265,7 +253,7 @@ def test_same_as_public_inbox(three: Archive, tmp_path: Path, policy: str | None
     settings = [("publicinbox.nourl.hide", "www")]
     if policy is not None:
         settings.append(("publicinbox.grokmanifest", policy))
-    cfg = _with(three.config, tmp_path, ("publicinbox.two.hide", "manifest"), *settings)
+    cfg = config_with(three.config, tmp_path, ("publicinbox.two.hide", "manifest"), *settings)
     paths = ["/manifest.js.gz", "/one/manifest.js.gz", "/two/manifest.js.gz", "/nourl/manifest.js.gz"]
     seen: dict[str, list[Any]] = {}
     for kind in ("public-inbox", "pubinbox"):  # public-inbox-index first: both see the same disk

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,11 +18,7 @@ from pubinbox.config import load
 from pubinbox.web.app import build_app
 from tests.helpers import make_msg
 from tests.live import live_server
-from tests.web.conftest import Archive, build_inbox, fetch
-
-
-def _git_config(cfg: Path, *args: str) -> None:
-    subprocess.run(["git", "config", "-f", str(cfg), *args], check=True)
+from tests.web.conftest import Archive, build_inbox, config_with, fetch, git_config
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +30,8 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     mb.write_bytes(b"From x Thu Jan  1 00:00:00 1970\n" + make_msg(1, mid="m1@example.com", to="one@example.com"))
     a = build_inbox(root, "one", "one@example.com", mb)
     build_inbox(root, "two", "two@example.org", mb)  # same config file: root/pi-config
-    _git_config(a.config, "publicinbox.one.url", "http://example.com/one")
-    _git_config(a.config, "publicinbox.two.url", "http://example.org/two")
+    git_config(a.config, "publicinbox.one.url", "http://example.com/one")
+    git_config(a.config, "publicinbox.two.url", "http://example.org/two")
     return a
 
 
@@ -51,31 +46,22 @@ def _get(cfg: Path, path: str, host: str = "127.0.0.1:8080") -> httpx.Response:
     return asyncio.run(go())
 
 
-def _with(base: Path, tmp: Path, *settings: tuple[str, ...]) -> Path:
-    """A copy of config *base* with *settings* (``git config`` argument lists)."""
-    cfg = tmp / "config"
-    cfg.write_bytes(base.read_bytes())
-    for s in settings:
-        _git_config(cfg, *s)
-    return cfg
-
-
 # -- publicinbox.wwwlisting and hide = www ---------------------------------------------
 
 
 def test_listing_all_is_the_default(two: Archive, tmp_path: Path) -> None:
-    r = _get(_with(two.config, tmp_path), "/")
+    r = _get(config_with(two.config, tmp_path), "/")
     assert r.status_code == 200
     assert "example.com/one" in r.text and "example.org/two" in r.text
 
 
 def test_listing_404(two: Archive, tmp_path: Path) -> None:
-    r = _get(_with(two.config, tmp_path, ("publicinbox.wwwlisting", "404")), "/")
+    r = _get(config_with(two.config, tmp_path, ("publicinbox.wwwlisting", "404")), "/")
     assert r.status_code == 404 and "no inboxes, yet" in r.text
 
 
 def test_listing_match_domain(two: Archive, tmp_path: Path) -> None:
-    cfg = _with(two.config, tmp_path, ("publicinbox.wwwlisting", "match=domain"))
+    cfg = config_with(two.config, tmp_path, ("publicinbox.wwwlisting", "match=domain"))
     r = _get(cfg, "/", host="example.org")
     assert r.status_code == 200
     assert "example.org/two" in r.text and "example.com/one" not in r.text
@@ -83,7 +69,7 @@ def test_listing_match_domain(two: Archive, tmp_path: Path) -> None:
 
 
 def test_hide_www(two: Archive, tmp_path: Path) -> None:
-    cfg = _with(two.config, tmp_path, ("publicinbox.two.hide", "www"))
+    cfg = config_with(two.config, tmp_path, ("publicinbox.two.hide", "www"))
     r = _get(cfg, "/")
     assert "example.com/one" in r.text and "example.org/two" not in r.text
     # hidden from the listing only: the inbox is still served
@@ -100,7 +86,7 @@ def _style(html: str) -> str:
 def test_css_inlined(two: Archive, tmp_path: Path) -> None:
     css = tmp_path / "site.css"
     css.write_text(".q{color:#123456}</style><script>x</script>\n")
-    cfg = _with(two.config, tmp_path, ("publicinbox.css", str(css)))
+    cfg = config_with(two.config, tmp_path, ("publicinbox.css", str(css)))
     head = _style(_get(cfg, "/one/").text)
     # after our rules (so the operator's win), inside the one <style>
     assert head.count("<style>") == 1 and ".q{color:#123456}" in head
@@ -121,7 +107,7 @@ def test_css_links(two: Archive, tmp_path: Path) -> None:
     printcss.write_text("a{color:black}\n")
     bad = tmp_path / "bad.css"
     bad.write_text("body{color:red !important}\n")
-    cfg = _with(
+    cfg = config_with(
         two.config,
         tmp_path,
         ("--add", "publicinbox.css", f"{dark} title=216dark"),
@@ -150,7 +136,7 @@ def test_same_as_public_inbox(two: Archive, tmp_path: Path) -> None:
     and serves the same stylesheet bytes."""
     css = tmp_path / "site.css"
     css.write_text("a{color:#123}\n")
-    cfg = _with(
+    cfg = config_with(
         two.config,
         tmp_path,
         ("publicinbox.wwwlisting", "all"),
@@ -193,7 +179,7 @@ _SERVICES = (
 
 
 def test_mirror_services(two: Archive, tmp_path: Path) -> None:
-    cfg = _with(two.config, tmp_path, *_SERVICES)
+    cfg = config_with(two.config, tmp_path, *_SERVICES)
     (two.inboxdir / "cloneurl").write_text("https://mirror.example/one/0\n")
     try:
         raw = _get(cfg, "/one/_/text/mirror/raw").text
@@ -240,7 +226,7 @@ def test_mirror_services(two: Archive, tmp_path: Path) -> None:
 def test_mirror_text_as_public_inbox(two: Archive, tmp_path: Path) -> None:
     """config/raw is byte-identical to public-inbox's; mirror/raw holds every
     line public-inbox prints (pubinbox adds its own commands and code URL)."""
-    cfg = _with(two.config, tmp_path, *_SERVICES)
+    cfg = config_with(two.config, tmp_path, *_SERVICES)
     got: dict[str, tuple[str, str]] = {}
     for kind in ("pubinbox", "public-inbox"):
         with live_server(cfg, "one", kind=kind) as srv:
