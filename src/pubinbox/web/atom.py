@@ -26,6 +26,7 @@ from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
 from pubinbox.web.skel import from_names
+from pubinbox.web.threadview import EntryCtx, entry
 from pubinbox.web.topics import pagination_footer, recent_window
 
 if TYPE_CHECKING:
@@ -155,8 +156,6 @@ def new_html(web: Web, request: Request, name: str) -> Response:
     """``new.html``: the newest *feedmax* messages in full, with pages."""
     info = web.site.inboxes[name]
     w = recent_window(web.site, name, request.query_params.get("t", ""), info.cfg.feedmax)
-    from pubinbox.web.threadview import EntryCtx, entry
-
     parts = [html_top(info, title=info.description, has_t=w.has_t)]
     obfs = obfuscator_for(web.site.config, info.cfg)
     # each message as on a thread page, without the thread around it (public-inbox's eml_entry)

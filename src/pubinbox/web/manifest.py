@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pubinbox.web.respond import request_host
 from pubinbox.web.site import InboxInfo
 
 if TYPE_CHECKING:
@@ -279,27 +280,12 @@ def _response(request: Request, infos: Iterable[InboxInfo], cache: ManifestCache
     return Response(body, media_type="application/gzip", headers=headers)
 
 
-def _hidden(info: InboxInfo) -> bool:
-    return "manifest" in {h.strip() for v in info.cfg.extra.get("hide", ()) for h in v.split(",")}
-
-
-def url_filter(policy: str | None, request: Request) -> re.Pattern[str] | None:
-    """What an inbox's ``url`` must match to be in the site-wide manifest
-    (``publicinbox.grokmanifest``); None lists nothing."""
-    v = policy or DEFAULT_POLICY
+def _policy(v: str | None) -> str:
+    v = v or DEFAULT_POLICY
     if v not in POLICIES:
         log.warning("publicinbox.grokmanifest=%r is not one of %s", v, ", ".join(POLICIES))
         v = DEFAULT_POLICY
-    if v == "404":
-        return None
-    if v == "all":
-        return re.compile(".")
-    host = request.headers.get("host")
-    if host is None:
-        server = request.scope.get("server")
-        host = str(server[0]) if server else ""
-    host = re.sub(r":[0-9]+\Z", "", host)
-    return re.compile(r"\A(?:https?:)?//" + re.escape(host) + r"(?::[0-9]+)?/", re.IGNORECASE)
+    return v
 
 
 def site_manifest(web: Web, request: Request) -> Response:
@@ -308,10 +294,13 @@ def site_manifest(web: Web, request: Request) -> Response:
     public-inbox), less those with ``hide = manifest``.  ``404`` gives an
     empty manifest (status 200), as public-inbox does."""
     site = web.site
-    rx = url_filter(site.config.get("publicinbox.grokmanifest"), request)
-    infos = []
-    if rx is not None:
-        infos = [i for i in site.inboxes.values() if not _hidden(i) and any(rx.search(u) for u in i.cfg.urls)]
+    policy = _policy(site.config.get("publicinbox.grokmanifest"))
+    host = request_host(request)
+    infos = [
+        i
+        for i in site.inboxes.values()
+        if policy != "404" and i.cfg.urls and not i.hides("manifest") and (policy == "all" or i.url_on(host))
+    ]
     return _response(request, infos)
 
 

@@ -6,6 +6,7 @@ that ask for it (HTML, Atom, text; never for ``.mbox.gz``, which is a gzip
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
@@ -53,6 +54,16 @@ class Validator:
             if int(self.mtime) <= since:
                 return Response(status_code=304, headers=self.headers() | {"Vary": "Accept-Encoding"})
         return None
+
+
+def request_host(request: Request) -> str:
+    """The host name the client asked for (Host header, else the server's
+    address), lower case, without a port."""
+    host = request.headers.get("host")
+    if host is None:
+        server = request.scope.get("server")
+        host = str(server[0]) if server else ""
+    return re.sub(r":[0-9]+\Z", "", host).lower()
 
 
 def wants_gzip(request: Request) -> bool:

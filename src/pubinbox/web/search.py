@@ -28,6 +28,7 @@ from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import ATOM, page_response, text_response
 from pubinbox.web.skel import from_names, skeleton
 from pubinbox.web.thread import thread
+from pubinbox.web.threadview import EntryCtx, entry
 
 if TYPE_CHECKING:
     from pubinbox.web.app import Web
@@ -223,8 +224,6 @@ def _nested(
     """``x=t``: each result in full, in result order, with its place in its
     thread; the threads of all results (their other messages linked to
     their pages) at the bottom, as public-inbox's nested search view."""
-    from pubinbox.web.threadview import EntryCtx, entry
-
     box = web.site.inbox(name)
     results = {r.mid: _pct(scores, r.num) for r in rows}
     roots = thread(list(rows), resolve=box.over.first_by_mid)

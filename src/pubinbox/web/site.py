@@ -13,13 +13,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
 from pubinbox.inbox import Inbox
 from pubinbox.web.css import Stylesheets
 
-__all__ = ["InboxInfo", "Site"]
+__all__ = ["InboxInfo", "Site", "service_urls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class InboxInfo:
     cfg: InboxConfig
     description: str
     css: Stylesheets = field(default_factory=Stylesheets)  # the site's, shared
-    servers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publicinbox.KINDserver
+    services: dict[str, tuple[str, ...]] = field(default_factory=dict)  # KIND -> URLs (service_urls)
     # (nickname, its coderepo.NAME.cgiturl values) for each coderepo of the inbox
     coderepos: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -44,43 +45,56 @@ class InboxInfo:
         mirror's pages link to the mirror."""
         return f"{origin}/{self.cfg.name}/"
 
+    def hides(self, what: str) -> bool:
+        """``hide = www`` (the ``/`` listing) or ``hide = manifest``."""
+        return what in {h.strip().lower() for v in self.cfg.extra.get("hide", ()) for h in v.split(",")}
+
+    def url_on(self, host: str) -> str | None:
+        """The first configured ``url`` on *host* (any port; ``//host/...``
+        too), as public-inbox's match=domain picks it."""
+        for u in self.cfg.urls:
+            if u.startswith(("http://", "https://", "//")) and (urlsplit(u).hostname or "") == host:
+                return u
+        return None
+
     @property
     def nntp_urls(self) -> tuple[str, ...]:
         """``nntp://host/newsgroup`` of this inbox (servers, then mirrors)."""
-        return self._service_urls("nntp")
+        return self.services.get("nntp", ())
 
     @property
     def imap_urls(self) -> tuple[str, ...]:
-        return self._service_urls("imap")
+        return self.services.get("imap", ())
 
     @property
     def pop3_urls(self) -> tuple[str, ...]:
         """``pop3://host`` (the newsgroup goes in the user name)."""
-        return self._service_urls("pop3")
+        return self.services.get("pop3", ())
 
-    def _service_urls(self, kind: str) -> tuple[str, ...]:
-        """public-inbox's rules: the inbox's ``KINDserver`` (else the global
-        ``publicinbox.KINDserver``) with the newsgroup appended when the
-        inbox has one, then its ``KINDmirror`` URLs (a bare host gets the
-        newsgroup too), duplicates dropped."""
-        group = self.cfg.newsgroup
-        servers = self.cfg.extra.get(f"{kind}server") or self.servers.get(kind, ())
-        scheme = re.compile(rf"\A{kind}s?://" if kind != "pop3" else r"\Apop3?s?://")
-        urls: list[str] = []
-        if group:
-            for u in servers:
-                u = u if scheme.match(u) else f"{kind}://{u}"
-                urls.append(u.rstrip("/") if kind == "pop3" else u.rstrip("/") + "/" + group)
-        for u in self.cfg.extra.get(f"{kind}mirror", ()):
+
+def service_urls(cfg: InboxConfig, servers: dict[str, tuple[str, ...]], kind: str) -> tuple[str, ...]:
+    """public-inbox's rules: the inbox's ``KINDserver`` (else the global
+    ``publicinbox.KINDserver``) with the newsgroup appended when the
+    inbox has one, then its ``KINDmirror`` URLs (a bare host gets the
+    newsgroup too), duplicates dropped."""
+    group = cfg.newsgroup
+    hosts = cfg.extra.get(f"{kind}server") or servers.get(kind, ())
+    scheme = re.compile(rf"\A{kind}s?://" if kind != "pop3" else r"\Apop3?s?://")
+    urls: list[str] = []
+    if group:
+        for u in hosts:
             u = u if scheme.match(u) else f"{kind}://{u}"
-            if kind == "pop3":
-                u = u.rstrip("/")
-            elif re.fullmatch(rf"{kind}s?://[^/]+/?", u):
-                if not group:
-                    continue  # a bare server needs the newsgroup name
-                u = u.rstrip("/") + "/" + group
-            urls.append(u)
-        return tuple(dict.fromkeys(urls))
+            urls.append(u.rstrip("/") if kind == "pop3" else u.rstrip("/") + "/" + group)
+    for u in cfg.extra.get(f"{kind}mirror", ()):
+        u = u if scheme.match(u) else f"{kind}://{u}"
+        if kind == "pop3":
+            u = u.rstrip("/")
+        elif re.fullmatch(rf"{kind}s?://[^/]+/?", u):
+            if not group:
+                continue  # a bare server needs the newsgroup name
+            u = u.rstrip("/") + "/" + group
+        urls.append(u)
+    return tuple(dict.fromkeys(urls))
 
 
 def _description(d: Path) -> str:
@@ -103,7 +117,7 @@ class Site:
                 c,
                 _description(c.inboxdir),
                 self.css,
-                servers,
+                {k: service_urls(c, servers, k) for k in servers},
                 tuple((cr, config.get_all(f"coderepo.{cr}.cgiturl")) for cr in c.extra.get("coderepo", ())),
             )
             for c in config.inboxes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,7 +18,7 @@ from pubinbox.web.body import linkify
 from pubinbox.web.css import STYLE
 from pubinbox.web.html import esc, fmt_date
 from pubinbox.web.page import html_end, html_top, simple_page
-from pubinbox.web.respond import page_response, text_response
+from pubinbox.web.respond import page_response, request_host, text_response
 from pubinbox.web.site import InboxInfo
 
 if TYPE_CHECKING:
@@ -65,20 +65,11 @@ def listing(web: Web, request: Request) -> Response:
 
 
 def _listed(policy: str, info: InboxInfo, request: Request) -> bool:
-    hide = {h.strip().lower() for v in info.cfg.extra.get("hide", ()) for h in v.split(",")}
-    if "www" in hide or policy == "404":
+    if info.hides("www") or policy == "404":
         return False
     if policy.startswith("match="):  # match=domain: a url on the host asked (any port)
-        return _host_url(info, request) is not None
+        return info.url_on(request_host(request)) is not None
     return True
-
-
-def _host_url(info: InboxInfo, request: Request) -> str | None:
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
-    for u in info.cfg.urls:
-        if u.startswith(("http://", "https://", "//")) and (urlsplit(u).hostname or "") == host:
-            return u
-    return None
 
 
 def _listing_url(info: InboxInfo, request: Request) -> tuple[str, str]:
@@ -87,7 +78,7 @@ def _listing_url(info: InboxInfo, request: Request) -> tuple[str, str]:
     ``//host/x`` gets the request's scheme), else its name here."""
     if not info.cfg.urls:
         return f"{info.name}", f"{info.name}/"
-    url = _host_url(info, request) or info.cfg.urls[0]
+    url = info.url_on(request_host(request)) or info.cfg.urls[0]
     if url.startswith("//"):
         url = f"{request.url.scheme}:{url}"
     return url, url

@@ -71,10 +71,7 @@ class EntryCtx:
         self.index = {id(node): (idx, level) for level, node, idx in sk.order} if sk is not None else {}
 
 
-_Ctx = EntryCtx
-
-
-def _line(ctx: _Ctx, mid: str | None) -> str:
+def _line(ctx: EntryCtx, mid: str | None) -> str:
     if mid is None or ctx.sk is None:
         return "(?)\n"
     # "" (outside the search results) leaves the bare pad, as public-inbox
@@ -86,7 +83,7 @@ def _pad_link(mid: str | None, level: int, s: str) -> str:
     return " " * 19 + indent_for(level) + href
 
 
-def _index_lite(ctx: _Ctx, node: Node) -> str:
+def _index_lite(ctx: EntryCtx, node: Node) -> str:
     """The few overview lines around a message (parent, siblings, replies)."""
     pad = "  "
     entry = ctx.index.get(id(node))
@@ -200,7 +197,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     obfs = obfuscator_for(site.config, info.cfg)
     sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=None, upfx=UPFX, in_page=True, total=total, obfs=obfs)
     # as public-inbox, the page title (the thread's subject) is not obfuscated
-    ctx = _Ctx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs)
+    ctx = EntryCtx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs)
     first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:
