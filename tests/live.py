@@ -64,6 +64,7 @@ class LiveServer:
     inbox: str
     config: Path
     stderr_path: Path
+    pid: int = 0  # the server's process (pubinbox: the supervising parent)
 
     @property
     def origin(self) -> str:
@@ -171,9 +172,9 @@ def _run_or_fail(cmd: list[str], env: dict[str, str]) -> None:
         pytest.fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr}", pytrace=False)
 
 
-def _command(kind: str, config: Path, port: int) -> list[str]:
+def _command(kind: str, config: Path, port: int, args: tuple[str, ...] = ()) -> list[str]:
     if kind == "pubinbox":
-        return [str(PUBINBOX_BIN), "--config", str(config), "serve", "--http", f"127.0.0.1:{port}"]
+        return [str(PUBINBOX_BIN), "--config", str(config), "serve", "--http", f"127.0.0.1:{port}", *args]
     return ["public-inbox-httpd", "-W0", "-l", f"http://127.0.0.1:{port}"]
 
 
@@ -212,8 +213,10 @@ def live_server(
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
     extindex: bool = False,
+    args: tuple[str, ...] = (),
 ) -> Iterator[LiveServer]:
-    """Run an HTTP server for ``config`` on a free port; yields a :class:`LiveServer`."""
+    """Run an HTTP server for ``config`` on a free port; yields a :class:`LiveServer`.
+    *args* are added to ``pubinbox serve`` (e.g. ``("-W", "2")``)."""
     kind = server_kind(kind)
     config = Path(config).resolve()
     e = dict(os.environ if env is None else env)
@@ -228,16 +231,16 @@ def live_server(
         for attempt in range(3):  # a port taken between free_port() and bind: try another
             port = free_port()
             stderr_path = errdir / f"stderr.{attempt}"
-            srv = LiveServer(kind, port, inbox, config, stderr_path)
             with open(stderr_path, "wb") as errf:
                 proc = subprocess.Popen(
-                    _command(kind, config, port),
+                    _command(kind, config, port, args),
                     env=e,
                     stdin=subprocess.DEVNULL,
                     stdout=errf,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+            srv = LiveServer(kind, port, inbox, config, stderr_path, proc.pid)
             try:
                 if not _wait_ready(srv, proc, timeout):
                     if "in use" in srv.stderr().lower() and attempt < 2:
@@ -245,7 +248,7 @@ def live_server(
                     keep_log = True
                     pytest.fail(
                         f"{kind} server on port {port} exited with {proc.returncode} before it was ready:\n"
-                        f"{' '.join(_command(kind, config, port))}\n--- stderr ---\n{srv.stderr()}",
+                        f"{' '.join(_command(kind, config, port, args))}\n--- stderr ---\n{srv.stderr()}",
                         pytrace=False,
                     )
                 try:

@@ -43,6 +43,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "coderepo.<name>.cgiturl": ("", "web URL(s) of a code repository"),
     "publicinboxmda.spamcheck": ("spamc", "spamc or none"),
     "pubinbox.locktimeout": ("300", "seconds a writer waits for inbox.lock before giving up (mda: exit 75)"),
+    "pubinbox.searchtimeout": ("5", "seconds a web search may take (queueing included); then a 503 page"),
+    "pubinbox.searchmemory": ("1g", "heap cap of each web worker's search process (RLIMIT_DATA)"),
+    "pubinbox.workerconnections": ("4096", "open HTTP connections per worker; the longest idle is closed past it"),
+    "pubinbox.clientconnections": ("128", "open HTTP connections per client address per worker"),
+    "pubinbox.headertimeout": ("10", "seconds a client has to send a request's line and headers"),
+    "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
     "pubinbox.epochsize": (
         str(int(1024**3 / 0.4)),
         "raw bytes per git epoch before rolling over to the next one",
@@ -119,6 +125,20 @@ class Config:
 
     def get_all(self, key: str) -> tuple[str, ...]:
         return self.values.get(key.lower(), ())
+
+    def number(self, key: str, default: float) -> float:
+        """A numeric setting (``k``/``m``/``g`` suffixes allowed); *default*
+        when unset; ConfigError when it is not a positive number."""
+        raw = self.get(key)
+        if raw is None:
+            return default
+        try:
+            val = float(raw.strip())
+        except ValueError:
+            val = float(_int(self.values, key.lower(), 0, self.path))  # 512m, 1g
+        if val <= 0:
+            raise ConfigError(f"{self.path}: {key} must be a positive number, not {self.get(key)!r}")
+        return val
 
     @property
     def spamcheck(self) -> str:

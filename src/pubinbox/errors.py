@@ -11,10 +11,14 @@ them into exit codes, HTTP statuses or protocol replies::
         CorruptObject        a git object is missing or unreadable
       IndexingError          overview / msgmap problems
         SchemaTooNew         a database written by a newer version
+        IndexDamaged         a database that cannot be read (web: 503)
       MessageNotFound        no message with that Message-ID / number
       InputError             unreadable input file or mailbox
       QueryError             malformed search query (web: 400)
+        QueryTooCostly       over the query budget (web: 400)
       SearchUnavailable      no search index (indexlevel basic, not built)
+      SearchFailed           a search ran out of time or memory (web: 503)
+      BadRequest             a request parameter out of range (web: 400)
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ class SchemaTooNew(IndexingError):
     exit_code = 1
 
 
+class IndexDamaged(IndexingError):
+    """A database (overview, msgmap, search index) exists but cannot be
+    read; ``pubinbox index`` repairs it from git."""
+
+
 class MessageNotFound(PubinboxError):
     """No message with that Message-ID or article number."""
 
@@ -90,3 +99,21 @@ class SearchUnavailable(PubinboxError):
     """The inbox has no usable search index."""
 
     exit_code = 69  # EX_UNAVAILABLE
+
+
+class QueryTooCostly(QueryError):
+    """A query whose compiled form is over the cost budget (terms after
+    wildcard expansion, XOR fan-out); the message says what to narrow."""
+
+
+class SearchFailed(PubinboxError):
+    """A search that ran past its deadline or memory budget, or whose
+    search process died; the query may work again when narrowed."""
+
+    exit_code = 75
+
+
+class BadRequest(PubinboxError):
+    """A request parameter that cannot be used (out of range, malformed)."""
+
+    exit_code = 2

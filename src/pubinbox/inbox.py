@@ -18,7 +18,7 @@ from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
 if TYPE_CHECKING:
-    from pubinbox.search.reader import Searcher
+    from pubinbox.search.backend import SearchBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +33,23 @@ class Hits:
 class Inbox:
     """Read access to one inbox."""
 
-    def __init__(self, cfg: InboxConfig, over: OverReader, git: GitReader) -> None:
+    def __init__(
+        self, cfg: InboxConfig, over: OverReader, git: GitReader, searcher: SearchBackend | None = None
+    ) -> None:
         self.cfg = cfg
         self.layout = Layout(cfg.inboxdir)
         self.over = over
         self.git = git
-        self._searcher: Searcher | None = None
+        self._searcher = searcher
 
     @classmethod
-    def open(cls, cfg: InboxConfig) -> Inbox:
+    def open(cls, cfg: InboxConfig, searcher: SearchBackend | None = None) -> Inbox:
+        """Open the inbox's databases; *searcher* answers its searches
+        (default: a :class:`~pubinbox.search.reader.Searcher` in this
+        process, opened on first use)."""
         layout = Layout(cfg.inboxdir)
         layout.check()
-        return cls(cfg, OverReader(layout.over_db), GitReader(layout))
+        return cls(cfg, OverReader(layout.over_db), GitReader(layout), searcher)
 
     def close(self) -> None:
         self.over.close()
@@ -77,17 +82,13 @@ class Inbox:
 
     # -- search ----------------------------------------------------------------
     @property
-    def searcher(self) -> Searcher:
+    def searcher(self) -> SearchBackend:
         if self.cfg.indexlevel == "basic":
             raise SearchUnavailable(f"{self.name} has indexlevel=basic: no search index")
         if self._searcher is None:
-            from pubinbox.errors import IndexingError
             from pubinbox.search.reader import Searcher
 
-            try:
-                self._searcher = Searcher(self.layout.own_dir, self.cfg.indexlevel)
-            except IndexingError as e:
-                raise SearchUnavailable(str(e)) from e
+            self._searcher = Searcher(self.layout.own_dir, self.cfg.indexlevel)
         return self._searcher
 
     def search(
@@ -116,4 +117,4 @@ class Inbox:
         return Hits(res.total, tuple(ordered), scores)
 
     def thread_count(self) -> int:
-        return int(self.over.db.execute("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0").fetchone()[0])
+        return int(self.over.query("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0")[0][0])

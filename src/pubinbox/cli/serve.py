@@ -1,7 +1,9 @@
 """``pubinbox serve``: the web archive over HTTP (uvicorn, ASGI).
 
-Like ``public-inbox-httpd``: every inbox of the config file, one process per
-worker (``-W auto`` = one per core).
+Like ``public-inbox-httpd``: every inbox of the config file, ``-W N``
+worker processes (``auto`` = one per core) under a supervising parent that
+replaces a worker that dies (web/supervisor.py), each worker speaking HTTP
+within the connection limits of web/guard.py.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pubinbox.errors import ConfigError
 def _host_port(spec: str) -> tuple[str, int]:
     spec = spec.removeprefix("http://").rstrip("/")
     host, sep, port = spec.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--http wants HOST:PORT, not {spec!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -36,25 +38,32 @@ def serve_cmd(ctx: click.Context, http: str, workers: str, access_log: bool) -> 
     """Serve every inbox of the config file over HTTP (the web archive)."""
     import uvicorn
 
+    from pubinbox.web.guard import GuardedHttp
+    from pubinbox.web.site import conn_limits
+    from pubinbox.web.supervisor import serve
+
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
     host, port = _host_port(http)
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
-    if n < 1:
-        raise ConfigError(f"--workers wants a number or 'auto', not {workers!r}")
+    if not 1 <= n <= 256:
+        raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")
+    limits = conn_limits(conf)
     os.environ["PUBINBOX_SERVE_CONFIG"] = str(conf.path)
     click.echo(f"pubinbox: serving {len(conf.inboxes)} inbox(es) on http://{host}:{port}/", err=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "pubinbox.web.asgi:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=n if n > 1 else None,
+        workers=n,
+        http=GuardedHttp,
         log_level="warning",
         access_log=access_log,
         proxy_headers=False,
         server_header=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=int(limits.idle_timeout),
         timeout_graceful_shutdown=5,
     )
+    serve(config)

@@ -4,7 +4,9 @@ By Message-ID, by article number or range (NNTP OVER, IMAP UID FETCH), by
 thread (with loose subject matches, as public-inbox's thread views do) and
 newest-first listings by received time with a cursor (topic index, Atom).
 Readers never lock; SQLite in WAL mode lets them run while a writer works.
-One :class:`OverReader` per thread.
+One :class:`OverReader` per thread.  A database that cannot be read (a
+truncated or garbled file) raises :class:`IndexDamaged`; ``pubinbox index``
+rebuilds it from git.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pubinbox.errors import IndexingError
+from pubinbox.errors import IndexDamaged, IndexingError
 from pubinbox.over.schema import connect
 
 _COLS = "num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs, blob, bytes, lines, epoch"
@@ -74,14 +76,27 @@ class OverReader:
         try:
             self.db = connect(str(path), write=False)
         except sqlite3.Error as e:
-            raise IndexingError(f"{path}: {e}") from e
+            raise IndexDamaged(f"{path}: {e}; `pubinbox index` repairs it") from e
+        self.path = path
 
     def close(self) -> None:
         self.db.close()
 
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """Every row of *sql*; a database error becomes :class:`IndexDamaged`
+        (or :class:`IndexingError` when it is only busy)."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise IndexingError(f"{self.path}: {e}") from e
+            raise IndexDamaged(f"{self.path}: {e}; `pubinbox index` repairs it") from e
+        except sqlite3.DatabaseError as e:
+            raise IndexDamaged(f"{self.path}: {e}; `pubinbox index` repairs it") from e
+
     def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[OverRow]:
         from_db = OverRow.from_db
-        return [from_db(r) for r in self.db.execute(sql, args).fetchall()]
+        return [from_db(r) for r in self.query(sql, args)]
 
     # -- single messages -------------------------------------------------------
     def by_num(self, num: int) -> OverRow | None:
@@ -119,7 +134,7 @@ class OverReader:
         hi = prefix + "\U0010ffff"
         return [
             str(m)
-            for (m,) in self.db.execute("SELECT mid FROM msgid WHERE mid >= ? AND mid < ? LIMIT ?", (prefix, hi, limit))
+            for (m,) in self.query("SELECT mid FROM msgid WHERE mid >= ? AND mid < ? LIMIT ?", (prefix, hi, limit))
         ]
 
     # -- ranges (NNTP / IMAP) --------------------------------------------------
@@ -143,7 +158,7 @@ class OverReader:
     def nums(self, lo: int = 1, hi: int = 2**62) -> list[int]:
         return [
             int(n)
-            for (n,) in self.db.execute(
+            for (n,) in self.query(
                 "SELECT num FROM over WHERE num >= ? AND num <= ? AND num > 0 ORDER BY num",
                 (max(lo, 1), hi),
             )
@@ -151,7 +166,7 @@ class OverReader:
 
     def stats(self) -> tuple[int, int, int]:
         """(count, lowest num, highest num) of real messages."""
-        c, lo, hi = self.db.execute("SELECT COUNT(*), MIN(num), MAX(num) FROM over WHERE num > 0").fetchone()
+        c, lo, hi = self.query("SELECT COUNT(*), MIN(num), MAX(num) FROM over WHERE num > 0")[0]
         return int(c), int(lo or 0), int(hi or 0)
 
     # -- threads ---------------------------------------------------------------
@@ -177,7 +192,7 @@ class OverReader:
         return self.thread(rows[0].tid, sid=rows[0].sid if loose else None, limit=limit)
 
     def thread_size(self, tid: int) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM over WHERE tid = ? AND num > 0", (tid,)).fetchone()[0])
+        return int(self.query("SELECT COUNT(*) FROM over WHERE tid = ? AND num > 0", (tid,))[0][0])
 
     # -- listings ----------------------------------------------------------------
     def recent(self, limit: int = 25, *, before: int | None = None, after: int | None = None) -> list[OverRow]:
@@ -198,5 +213,5 @@ class OverReader:
         return self._rows(f"SELECT {_COLS} FROM over WHERE num > 0 ORDER BY ts DESC, num DESC LIMIT ?", (limit,))
 
     def meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT val FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self.query("SELECT val FROM meta WHERE key = ?", (key,))
+        return None if not rows else str(rows[0][0])

@@ -10,11 +10,12 @@ and capped; everything that could run long is bounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Any
 
-from pubinbox.errors import SearchUnavailable
+from pubinbox.errors import IndexDamaged, QueryTooCostly, SearchUnavailable
+from pubinbox.search.backend import SearchResult
 from pubinbox.search.query import (
     XAPIAN_SOURCES,
     And,
@@ -28,54 +29,90 @@ from pubinbox.search.query import (
     Xor,
     parse,
 )
-from pubinbox.search.schema import EXACT_FIELDS, NO_POSITIONS, RANGE_FIELDS, XAPIAN_FIELD, analyzer
-from pubinbox.search.writer import open_index, search_dir
+from pubinbox.search.schema import ANALYZER, EXACT_FIELDS, NO_POSITIONS, RANGE_FIELDS, XAPIAN_FIELD, analyzer
+from pubinbox.search.writer import search_dir
 
 #: public-inbox allows at most 100 expansions of a wildcard
 MAX_WILDCARD = 100
 MAX_LIMIT = 10_000
+#: deepest page of results: Tantivy's top-N collector allocates room for
+#: offset + limit hits up front (48 bytes each), so this bounds its memory
+MAX_OFFSET = 1_000_000
+#: the cost budget of one query: term and phrase clauses after wildcard
+#: expansion, each field counted, an XOR operand once per copy it needs
+MAX_CLAUSES = 20_000
 
 
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """Article numbers of one page of hits, and how many match in all."""
-
-    total: int
-    nums: tuple[int, ...]
-    scores: tuple[float, ...] = ()  # relevance order only, same order as nums
+def _panic(e: BaseException) -> bool:
+    """pyo3 turns a Rust panic into ``PanicException``, a BaseException."""
+    return type(e).__name__ == "PanicException"
 
 
 class Searcher:
-    """Read side of one inbox's search index (one per thread)."""
+    """Read side of one inbox's search index (one per thread or process).
+
+    Opens the index read-only and follows it: new commits are picked up
+    with a reload, a replaced index directory (``rm -rf`` and a rebuild by
+    ``pubinbox index``) is reopened; a missing index raises
+    :class:`SearchUnavailable`, an unreadable one :class:`IndexDamaged`."""
 
     def __init__(self, own_dir: Path, level: str) -> None:
         import tantivy
 
         self._tantivy = tantivy
         self.level = level
-        self._meta = search_dir(own_dir) / "meta.json"
-        self._meta_stamp = self._stamp()
-        self.index = open_index(search_dir(own_dir), level, create=False)
-        self.schema = self.index.schema
+        self.path = search_dir(own_dir)
         self._an = analyzer()
+        self.index: Any = None
+        self._stamp: tuple[int, int, int] = (0, 0, 0)
+        self._open()
 
-    def _stamp(self) -> tuple[int, int]:
+    def _current_stamp(self) -> tuple[int, int, int]:
+        """(directory inode, meta.json mtime, meta.json inode); zeros when missing."""
         try:
-            st = self._meta.stat()
+            d = os.stat(self.path)
+            m = os.stat(self.path / "meta.json")
         except OSError:
-            return (0, 0)
-        return (st.st_mtime_ns, st.st_ino)
+            return (0, 0, 0)
+        return (d.st_ino, m.st_mtime_ns, m.st_ino)
+
+    def _open(self) -> None:
+        stamp = self._current_stamp()
+        if stamp == (0, 0, 0):
+            raise SearchUnavailable(f"{self.path}: no search index; `pubinbox index` builds it")
+        try:
+            index = self._tantivy.Index.open(str(self.path))
+            index.register_tokenizer(ANALYZER, analyzer())
+        except (ValueError, OSError, RuntimeError) as e:
+            raise IndexDamaged(
+                f"{self.path}: the search index cannot be read ({e}); `pubinbox index` rebuilds it"
+            ) from e
+        except BaseException as e:
+            if not _panic(e):
+                raise
+            raise IndexDamaged(f"{self.path}: the search index cannot be read; `pubinbox index` rebuilds it") from e
+        self.index = index
+        self.schema = index.schema
+        self._stamp = stamp
 
     def reload(self) -> None:
         self.index.reload()
 
     def refresh(self) -> None:
         """See commits made since the last search (a long-lived reader, e.g.
-        the web server): one stat() of meta.json, a reload only if it changed."""
-        stamp = self._stamp()
-        if stamp != self._meta_stamp:
-            self._meta_stamp = stamp
+        the web server): a stat() of the directory and meta.json; a reload
+        when a commit happened, a reopen when the directory was replaced."""
+        stamp = self._current_stamp()
+        if stamp == self._stamp:
+            return
+        if stamp[0] != self._stamp[0] or stamp == (0, 0, 0):
+            self._open()
+            return
+        try:
             self.index.reload()
+            self._stamp = stamp
+        except (ValueError, OSError, RuntimeError):
+            self._open()
 
     # -- public API ----------------------------------------------------------
     def search(
@@ -88,68 +125,45 @@ class Searcher:
         ascending: bool = False,
         now: int | None = None,
     ) -> SearchResult:
-        """Run *query*; raises QueryError for a malformed one.  Newest
-        first (oldest first when *ascending*) or by relevance."""
+        """Run *query*; raises QueryError for a malformed one, QueryTooCostly
+        over the budget.  Newest first (oldest first when *ascending*) or by
+        relevance."""
         node = parse(query, now=now) if isinstance(query, str) else query
+        if not 0 <= offset <= MAX_OFFSET:
+            raise QueryError(f"result offset {offset} out of range (0 to {MAX_OFFSET})", 0)
         self.refresh()
+        try:
+            return self._run(node, offset, limit, relevance, ascending)
+        except (ValueError, OSError, RuntimeError) as e:
+            raise IndexDamaged(f"the search index cannot be read ({e}); `pubinbox index` rebuilds it") from e
+        except BaseException as e:
+            if not _panic(e):
+                raise
+            raise IndexDamaged(f"the search index failed ({e}); `pubinbox index` rebuilds it") from e
+
+    def _run(self, node: Node, offset: int, limit: int, relevance: bool, ascending: bool) -> SearchResult:
+        tantivy = self._tantivy
         searcher = self.index.searcher()
-        q = self.compile(node, searcher)
+        q = _Compiler(self, searcher).compile(node)
         limit = max(0, min(limit, MAX_LIMIT))
         want = max(limit, 1)  # Tantivy's collectors panic on a limit of 0
-        try:
-            import tantivy
-
-            order = tantivy.Order.Asc if ascending else tantivy.Order.Desc
-            if relevance:
-                res = searcher.search(q, want, count=True, offset=offset, order=order)
-            else:
-                res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset, order=order)
-            hits = res.hits[:limit]
-            addrs = [addr for _key, addr in hits]
-            # the fast-field column, not the stored document: no decompression
-            vals = searcher.fast_field_values("num", addrs)
-            nums = tuple(int(n) for n in vals if n is not None)
-            scores = tuple(float(k) for (k, _a), n in zip(hits, vals) if n is not None) if relevance else ()
-        except (ValueError, OSError, RuntimeError) as e:
-            raise SearchUnavailable(f"the search index cannot be read ({e}); `pubinbox index` rebuilds it") from e
+        order = tantivy.Order.Asc if ascending else tantivy.Order.Desc
+        if relevance:
+            res = searcher.search(q, want, count=True, offset=offset, order=order)
+        else:
+            res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset, order=order)
+        hits = res.hits[:limit]
+        addrs = [addr for _key, addr in hits]
+        # the fast-field column, not the stored document: no decompression
+        vals = searcher.fast_field_values("num", addrs)
+        nums = tuple(int(n) for n in vals if n is not None)
+        scores = tuple(float(k) for (k, _a), n in zip(hits, vals) if n is not None) if relevance else ()
         return SearchResult(total=int(res.count or 0), nums=nums, scores=scores)
 
     def count(self, query: str | Node) -> int:
         return self.search(query, limit=0).total
 
-    # -- compiling -----------------------------------------------------------
-    def compile(self, node: Node, searcher: Any) -> Any:
-        Q = self._tantivy.Query
-        Occur = self._tantivy.Occur
-        if isinstance(node, And):
-            return Q.boolean_query([(Occur.Must, self._positive(c, searcher)) for c in node.children])
-        if isinstance(node, Or):
-            return Q.boolean_query([(Occur.Should, self.compile(c, searcher)) for c in node.children])
-        if isinstance(node, Xor):
-            # exactly one of them: at least one, and not two at once
-            subs = [self.compile(c, searcher) for c in node.children]
-            any_q = Q.boolean_query([(Occur.Should, s) for s in subs])
-            pairs = [
-                Q.boolean_query([(Occur.Must, subs[i]), (Occur.Must, subs[j])])
-                for i in range(len(subs))
-                for j in range(i + 1, len(subs))
-            ]
-            return Q.boolean_query([(Occur.Must, any_q)] + [(Occur.MustNot, p) for p in pairs])
-        if isinstance(node, Not):
-            return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, self.compile(node.child, searcher))])
-        if isinstance(node, Range):
-            return self._range(node)
-        if isinstance(node, Term):
-            return self._term(node, searcher)
-        if isinstance(node, Phrase):
-            return self._phrase(node)
-        raise QueryError(f"cannot search for {node}", 0)
-
-    def _positive(self, node: Node, searcher: Any) -> Any:
-        # "a AND NOT b": And(a, Not(b)) -> must a, must-not b (no all_query needed)
-        return self.compile(node, searcher)
-
-    def _fields(self, field: str | None) -> list[str]:
+    def fields(self, field: str | None) -> list[str]:
         out = []
         for src in XAPIAN_SOURCES.get(field, ()):
             f = XAPIAN_FIELD.get(src)
@@ -159,14 +173,79 @@ class Searcher:
             raise QueryError(f"unknown search field {field!r}", 0)
         return out
 
-    def _tokens(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
         return [t for t in self._an.analyze(text) if t]
 
-    def _term(self, node: Term, searcher: Any) -> Any:
-        Q = self._tantivy.Query
-        Occur = self._tantivy.Occur
+
+class _Compiler:
+    """One query's AST compiled to Tantivy queries, within the cost budget
+    (:data:`MAX_CLAUSES`): the clauses are counted as they are made, and an
+    XOR's operands are counted once for every copy of them it needs."""
+
+    def __init__(self, s: Searcher, searcher: Any) -> None:
+        self.s = s
+        self.searcher = searcher
+        self.schema = s.schema
+        self.Q = s._tantivy.Query
+        self.Occur = s._tantivy.Occur
+        self.cost = 0
+
+    def spend(self, n: int, what: str) -> None:
+        self.cost += n
+        if self.cost > MAX_CLAUSES:
+            raise QueryTooCostly(
+                f"query too expensive: more than {MAX_CLAUSES} search terms once {what}; "
+                "use fewer or longer wildcard prefixes, fewer XOR/OR terms, or a field prefix (s:, f:, b:)",
+                0,
+            )
+
+    def compile(self, node: Node) -> Any:
+        Q, Occur = self.Q, self.Occur
+        if isinstance(node, And):
+            return Q.boolean_query([(Occur.Must, self.compile(c)) for c in node.children])
+        if isinstance(node, Or):
+            return Q.boolean_query([(Occur.Should, self.compile(c)) for c in node.children])
+        if isinstance(node, Xor):
+            return self._xor(node)
+        if isinstance(node, Not):
+            return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, self.compile(node.child))])
+        if isinstance(node, Range):
+            self.spend(1, "ranges are counted")
+            return self._range(node)
+        if isinstance(node, Term):
+            return self._term(node)
+        if isinstance(node, Phrase):
+            return self._phrase(node)
+        raise QueryError(f"cannot search for {node}", 0)
+
+    def _xor(self, node: Xor) -> Any:
+        """Xapian's OP_XOR: an odd number of the operands match.  Built as a
+        balanced tree of ``(a OR b) AND NOT (a AND b)``, so every operand is
+        copied once per level: n operands cost about n times their size."""
+        Q, Occur = self.Q, self.Occur
+        subs: list[tuple[Any, int]] = []
+        for c in node.children:
+            before = self.cost
+            q = self.compile(c)
+            subs.append((q, self.cost - before))
+        depth = max(1, (len(subs) - 1).bit_length())
+        self.spend(sum(c for _q, c in subs) * ((1 << depth) - 1), "XOR copies its operands")
+
+        def tree(items: list[tuple[Any, int]]) -> Any:
+            if len(items) == 1:
+                return items[0][0]
+            mid = len(items) // 2
+            a, b = tree(items[:mid]), tree(items[mid:])
+            either = Q.boolean_query([(Occur.Should, a), (Occur.Should, b)])
+            both = Q.boolean_query([(Occur.Must, a), (Occur.Must, b)])
+            return Q.boolean_query([(Occur.Must, either), (Occur.MustNot, both)])
+
+        return tree(subs)
+
+    def _term(self, node: Term) -> Any:
+        Q, Occur = self.Q, self.Occur
         shoulds = []
-        for f in self._fields(node.field):
+        for f in self.s.fields(node.field):
             if f in EXACT_FIELDS:
                 val = node.text if f == "mid" else node.text.lower()
                 if node.wildcard and f not in ("mid", "lid"):
@@ -174,42 +253,44 @@ class Searcher:
                 shoulds.append(Q.term_query(self.schema, f, val))
                 continue
             if node.wildcard:
-                shoulds.extend(self._wildcard(f, node.text, searcher))
+                shoulds.extend(self._wildcard(f, node.text))
                 continue
-            toks = self._tokens(node.text)
+            toks = self.s.tokens(node.text)
             if not toks:
                 continue
             if len(toks) == 1:
                 shoulds.append(Q.term_query(self.schema, f, toks[0]))
             else:
                 shoulds.append(self._phrase_on(f, toks))
+        self.spend(len(shoulds), "words are looked up in every field they search")
         if not shoulds:
             return Q.empty_query()
         if len(shoulds) == 1:
             return shoulds[0]
         return Q.boolean_query([(Occur.Should, q) for q in shoulds])
 
-    def _wildcard(self, field: str, text: str, searcher: Any) -> list[Any]:
+    def _wildcard(self, field: str, text: str) -> list[Any]:
         """Terms starting with *text*.  The index holds English stems, so a
         stem that the prefix extends (``frobnic`` for ``frobnicat*``) also
         counts, as long as it is at most 3 characters shorter."""
-        Q = self._tantivy.Query
+        Q = self.Q
         prefix = text.lower()
-        terms = {t for t, _n in searcher.terms_with_prefix(field, prefix, limit=MAX_WILDCARD + 1)}
+        terms = {t for t, _n in self.searcher.terms_with_prefix(field, prefix, limit=MAX_WILDCARD + 1)}
         short = prefix[: max(2, len(prefix) - 3)]
         if short != prefix:
-            for t, _n in searcher.terms_with_prefix(field, short, limit=10 * MAX_WILDCARD):
+            for t, _n in self.searcher.terms_with_prefix(field, short, limit=10 * MAX_WILDCARD):
                 # a stem only drops letters from the end of its word
                 if prefix.startswith(t) and len(t) >= len(prefix) - 3 and prefix[len(t) :].isalpha():
                     terms.add(t)
         if len(terms) > MAX_WILDCARD:
             raise QueryError(f"{text}* matches more than {MAX_WILDCARD} words; use a longer prefix", 0)
+        self.spend(len(terms), f"{text}* is expanded")
         return [Q.term_query(self.schema, field, t) for t in sorted(terms)]
 
     def _phrase_on(self, field: str, toks: list[str]) -> Any:
-        Q = self._tantivy.Query
-        Occur = self._tantivy.Occur
-        if self.level == "full" and field not in NO_POSITIONS:
+        Q, Occur = self.Q, self.Occur
+        self.spend(len(toks) - 1, "phrases are counted word by word")
+        if self.s.level == "full" and field not in NO_POSITIONS:
             words: list[str | tuple[int, str]] = list(toks)
             return Q.phrase_query(self.schema, field, words)
         # no positions (indexlevel medium; quoted text, like public-inbox's
@@ -218,26 +299,26 @@ class Searcher:
         return Q.boolean_query([(Occur.Must, Q.term_query(self.schema, field, t)) for t in toks])
 
     def _phrase(self, node: Phrase) -> Any:
-        Q = self._tantivy.Query
-        Occur = self._tantivy.Occur
+        Q, Occur = self.Q, self.Occur
         shoulds = []
         text = " ".join(node.words)
-        for f in self._fields(node.field):
+        for f in self.s.fields(node.field):
             if f in EXACT_FIELDS:
                 val = text if f == "mid" else text.lower()
                 shoulds.append(Q.term_query(self.schema, f, val))
                 continue
-            toks = self._tokens(text)
+            toks = self.s.tokens(text)
             if not toks:
                 continue
             shoulds.append(Q.term_query(self.schema, f, toks[0]) if len(toks) == 1 else self._phrase_on(f, toks))
+        self.spend(len(shoulds), "phrases are looked up in every field they search")
         if not shoulds:
             return Q.empty_query()
         return shoulds[0] if len(shoulds) == 1 else Q.boolean_query([(Occur.Should, q) for q in shoulds])
 
     def _range(self, node: Range) -> Any:
-        Q = self._tantivy.Query
-        ft = self._tantivy.FieldType
+        Q = self.Q
+        ft = self.s._tantivy.FieldType
         field = RANGE_FIELDS.get(node.field)
         if field is None:
             raise QueryError(f"{node.field}: is not a range", 0)

@@ -2,16 +2,20 @@
 
 Routing works on the *raw* request path: a Message-ID may contain ``/``
 (sent as ``%2F``) and must stay one path segment, so the path is split on
-``/`` before percent-decoding.  Handlers are plain functions run in
-Starlette's thread pool (SQLite and git reads block); errors become HTTP
-statuses here and nowhere else.
+``/`` before percent-decoding.  Handlers are plain functions run inline on
+the worker's event loop (SQLite and git reads are short), except searches,
+which wait for the search process in a thread so that a slow one never
+holds up other requests; streamed bodies are iterated in the thread pool.
+Errors become HTTP statuses here and nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -21,15 +25,24 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.types import Receive, Scope, Send
 
 from pubinbox.config import Config
-from pubinbox.errors import PubinboxError, QueryError, SearchUnavailable
+from pubinbox.errors import (
+    BadRequest,
+    CorruptObject,
+    IndexDamaged,
+    PubinboxError,
+    QueryError,
+    SearchFailed,
+    SearchUnavailable,
+)
 from pubinbox.over.reader import OverRow
 from pubinbox.web import atom, extmsg, mboxview, search, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import esc, url_mid
 from pubinbox.web.message import message_page
 from pubinbox.web.page import html_end, html_top, simple_page
+from pubinbox.web.params import MAX_ARTNUM
 from pubinbox.web.respond import ATOM, Validator, page_response, stream_response, text_response
-from pubinbox.web.site import Site
+from pubinbox.web.site import Site, conn_limits
 from pubinbox.web.threadview import thread_page
 from pubinbox.web.topics import index_page
 
@@ -72,14 +85,22 @@ class Web:
         basis = f"{self.token}|{gen}|{host}|{request.url.path}?{request.url.query}|{request.method}|{extra}"
         return Validator(basis, mtime or None)
 
-    def not_found(self, request: Request, name: str | None = None, msg: str = "404 Not Found") -> Response:
+    def not_found(
+        self,
+        request: Request,
+        name: str | None = None,
+        msg: str = "404 Not Found",
+        *,
+        status: int = 404,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         if name is not None and name in self.site.inboxes:
             info = self.site.inboxes[name]
             upfx = request.state.upfx
             body = html_top(info, title=msg, upfx=upfx) + f"<pre>{esc(msg)}</pre>" + html_end(self.site, info, upfx)
         else:
             body = simple_page(msg, f"<pre>{esc(msg)}</pre>", self.site.css, request.state.root)
-        return page_response(request, body, status=404)
+        return page_response(request, body, status=status, headers=headers)
 
     def rows(self, name: str, mid: str) -> list[OverRow]:
         over = self.site.inbox(name).over
@@ -109,17 +130,40 @@ class Web:
         segs = [unquote(s, errors="replace") for s in raw.split("/")[1:]]
         request.state.upfx = "../" * max(len(segs) - 2, 0)  # relative way back to /$INBOX/
         request.state.root = "../" * max(len(segs) - 1, 0)  # ... and to /
+        name = segs[0] if segs and segs[0] in self.site.inboxes else None
         try:
             return self.route(request, segs)
-        except QueryError as e:
-            return search.bad_query(self, request, segs[0], e)
+        except (QueryError, BadRequest) as e:
+            if name is None:
+                return text_response(request, f"400 Bad Request: {e}\n", status=400)
+            return search.bad_query(self, request, name, e)
         except SearchUnavailable as e:
-            resp = self.not_found(request, segs[0] if segs else None, f"Search is not available: {e}")
-            resp.status_code = 501
-            return resp
+            return self.error_page(request, name, 501, f"Search is not available: {e}")
+        except SearchFailed as e:
+            return self.error_page(request, name, 503, f"Search failed: {e}", retry=True)
+        except CorruptObject as e:
+            log.warning("%s %s: %s", request.method, request.url.path, e)
+            return self.error_page(
+                request, name, 404, f"This message is missing from the archive's git repository: {e}"
+            )
+        except (IndexDamaged, sqlite3.DatabaseError) as e:
+            log.warning("%s %s: damaged database: %s", request.method, request.url.path, e)
+            if name is not None:
+                self.site.forget(name)
+            return self.error_page(
+                request, name, 503, f"The archive's index is damaged and is being repaired: {e}", retry=True
+            )
         except PubinboxError as e:
             log.warning("%s %s: %s", request.method, request.url.path, e)
-            return text_response(request, f"503 Service Unavailable: {e}\n", status=503)
+            return self.error_page(request, name, 503, f"Service Unavailable: {e}", retry=True)
+
+    def error_page(self, request: Request, name: str | None, status: int, msg: str, *, retry: bool = False) -> Response:
+        """An error as a page of the inbox (or plain text for downloads)."""
+        headers = {"Retry-After": "30"} if retry else None
+        path = request.url.path
+        if name is None or request.method == "POST" or path.endswith(("/raw", ".mbox.gz", ".atom", "/atom.xml")):
+            return text_response(request, f"{status} {msg}\n", status=status, headers=headers)
+        return self.not_found(request, name, msg, status=status, headers=headers)
 
     def route(self, request: Request, segs: list[str]) -> Response:
         site = self.site
@@ -288,7 +332,7 @@ class Web:
             return text.css(self, request, segs[1], top=True)
         if first in site.by_newsgroup:
             name = site.by_newsgroup[first]
-            if len(segs) >= 2 and segs[1].isdigit():
+            if len(segs) >= 2 and segs[1].isdigit() and len(segs[1]) <= 18 and 0 < int(segs[1]) <= MAX_ARTNUM:
                 box = site.try_inbox(name)
                 row = box.over.by_num(int(segs[1])) if box else None
                 if row is not None:
@@ -307,10 +351,19 @@ class App:
     """The ASGI application: HTTP requests go straight to :class:`Web`
     (Starlette's Request/Response, without its router and middleware
     stack, which cost a quarter of a small page's time); lifespan sets up
-    the thread pool that iterates streamed bodies."""
+    the thread pools (streamed bodies, searches) and stops the search
+    process at shutdown."""
+
+    #: seconds a client gets to send a POST body (b4 and lei send a few bytes)
+    BODY_TIMEOUT = 10.0
+    #: searches that may wait for a thread at once; more get a 503
+    SEARCH_QUEUE = 16
 
     def __init__(self, web: Web) -> None:
         self.web = web
+        self.searches: anyio.CapacityLimiter | None = None
+        #: read by the HTTP protocol (web/guard.py) of the worker serving us
+        self.conn_limits = conn_limits(web.site.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -320,8 +373,10 @@ class App:
                     # streamed bodies (thread pages, mbox.gz) are iterated
                     # here, a chunk at a time: two threads are plenty
                     anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+                    self.searches = anyio.CapacityLimiter(4)
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    self.web.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -332,25 +387,48 @@ class App:
         except Exception:
             log.exception("%s %s", request.method, scope.get("path"))
             response = PlainTextResponse("500 Internal Server Error\n", status_code=500)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        except PubinboxError as e:  # a streamed body failing half-way: the client sees a cut
+            log.warning("%s %s: stopped while streaming: %s", request.method, scope.get("path"), e)
+        except OSError as e:
+            log.info("%s %s: %s", request.method, scope.get("path"), e)
 
     async def endpoint(self, request: Request) -> Response:
         if request.method == "POST":
             # parameters come from the query string; the body only says
-            # "full threads" (x=...), so read at most a little of it
-            got = b""
-            async for chunk in request.stream():
-                got += chunk
-                if len(got) >= 1024:
-                    break
-            request.state.body = got[:1024]
+            # "full threads" (x=...), so read at most a little of it, and
+            # give up on a client that trickles it
+            try:
+                request.state.body = await asyncio.wait_for(_body_head(request), self.BODY_TIMEOUT)
+            except TimeoutError:
+                return PlainTextResponse("408 Request Timeout\n", status_code=408, headers={"Connection": "close"})
         # Handlers run inline, one at a time per worker process, like
         # public-inbox-httpd's event loop: with the GIL, a pool of handler
         # threads only convoys on SQLite (measured: half the throughput and
         # three times the p99 of inline at 8 connections).  Scale with
         # --workers.  Streamed bodies (thread pages, mbox.gz) are iterated in
         # the thread pool, so a long download does not hold up other requests.
+        # Searches wait for the search process: in a thread of their own.
+        if request.method == "POST" or b"q=" in request.scope.get("query_string", b""):
+            limiter = self.searches
+            if limiter is not None and limiter.statistics().tasks_waiting >= self.SEARCH_QUEUE:
+                return PlainTextResponse(
+                    "503 Service Unavailable: too many searches at once; try again in a moment\n",
+                    status_code=503,
+                    headers={"Retry-After": "10"},
+                )
+            return await anyio.to_thread.run_sync(self.web, request, limiter=limiter)
         return self.web(request)
+
+
+async def _body_head(request: Request) -> bytes:
+    got = b""
+    async for chunk in request.stream():
+        got += chunk
+        if len(got) >= 1024:
+            break
+    return got[:1024]
 
 
 def _index(site: Site, name: str, t: str) -> tuple[int, str]:

@@ -7,14 +7,20 @@ else the usual ``$PI_CONFIG`` / ``~/.public-inbox/config``.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 from pubinbox.config import Env, load
 from pubinbox.web.app import App, build_app
+from pubinbox.web.guard import quiet_invalid_requests
 
 __all__ = ["create_app"]
 
 
 def create_app() -> App:
+    if not logging.getLogger().handlers:  # a worker process: warnings to the server's stderr
+        logging.basicConfig(level=logging.WARNING, format="pubinbox[%(process)d]: %(message)s", stream=sys.stderr)
+    quiet_invalid_requests()
     path = os.environ.get("PUBINBOX_SERVE_CONFIG") or None
     return build_app(load(Env.from_os().config_path(path)))

@@ -22,6 +22,7 @@ from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
 from pubinbox.web.html import esc, url_mid
+from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
@@ -106,7 +107,7 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
     yield head
     for row in rows:
         try:
-            raw = web.site.inbox(name).raw(row)
+            raw = display_raw(web.site.inbox(name), row)
         except Exception as e:  # noqa: BLE001 - a missing blob skips one entry
             log.warning("%s: feed entry <%s> skipped: %s", name, row.mid, e)
             continue
@@ -163,7 +164,7 @@ def new_html(web: Web, request: Request, name: str) -> Response:
     if w.rows:
         parts.append("<pre>")
     for i, row in enumerate(w.rows):
-        parts.append(entry(ctx, None, row, web.site.inbox(name).raw(row), more=i + 1 < len(w.rows)))
+        parts.append(entry(ctx, None, row, display_raw(web.site.inbox(name), row), more=i + 1 < len(w.rows)))
     if not w.rows:
         parts.append("<pre>[No messages in range]</pre>")
     parts.append(pagination_footer(w, "new.html"))

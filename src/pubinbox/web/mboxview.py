@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from email.utils import formatdate
 
+from pubinbox.errors import CorruptObject
+from pubinbox.inbox import Inbox
 from pubinbox.mail.mbox import gzip_mboxrd, mboxrd_bytes
 from pubinbox.mail.mime import parse_content_type
 from pubinbox.mail.parse import Headers, set_header
@@ -21,7 +24,7 @@ from pubinbox.web.site import Site
 
 log = logging.getLogger(__name__)
 
-__all__ = ["gz_headers", "messages", "raw_text", "to_filename", "web_mboxrd"]
+__all__ = ["display_raw", "gz_headers", "messages", "raw_text", "to_filename", "web_mboxrd"]
 
 _DROP_RE = re.compile(rb"^(?:Lines|Bytes|Content-Length|Status)[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
@@ -54,13 +57,43 @@ def subject_filename(subject: str) -> str:
 
 
 def messages(site: Site, name: str, rows: Iterable[OverRow]) -> Iterator[bytes]:
-    """Raw bytes of *rows*, read one by one on whatever thread runs us."""
+    """Raw bytes of *rows*, read one by one on whatever thread runs us; a
+    message whose git object is missing is left out (and logged)."""
     for row in rows:
         try:
             yield site.inbox(name).raw(row)
-        except Exception as e:  # noqa: BLE001 - a missing blob must not cut the download short
+        except CorruptObject as e:
             log.warning("%s: <%s> left out of an mbox: %s", name, row.mid, e)
             continue
+
+
+def display_raw(box: Inbox, row: OverRow) -> bytes:
+    """The message to show for *row* on a page: its stored bytes, or, when
+    its git object is missing or unreadable, a stand-in made of what the
+    overview knows, whose body says so (the rest of the page still shows)."""
+    try:
+        return box.raw(row)
+    except CorruptObject as e:
+        log.warning("%s: <%s>: %s", box.name, row.mid, e)
+        return missing_stub(row)
+
+
+def missing_stub(row: OverRow) -> bytes:
+    """A stand-in message for a row whose git blob cannot be read."""
+    head = [
+        ("From", row.from_),
+        ("Subject", row.subject),
+        ("Date", formatdate(row.ds, usegmt=True)),
+        ("Message-ID", f"<{row.mid}>"),
+    ]
+    if row.references:
+        head.append(("References", " ".join(f"<{r}>" for r in row.references)))
+    lines = [f"{k}: {' '.join(v.split())}" for k, v in head if v]
+    body = (
+        f"[The text of this message is missing from the archive: git blob {row.blob} "
+        "cannot be read. A mirror of this inbox may still have it.]"
+    )
+    return ("\n".join(lines) + "\n\n" + body + "\n").encode("utf-8")
 
 
 def raw_text(site: Site, name: str, rows: list[OverRow]) -> tuple[bytes, dict[str, str]]:

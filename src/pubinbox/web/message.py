@@ -17,6 +17,7 @@ from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
+from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.reply import reply_instructions
@@ -112,7 +113,7 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
     first_h: Headers | None = None
     for i, row in enumerate(rows):
         box: Inbox = site.inbox(name)
-        raw = box.raw(row)
+        raw = display_raw(box, row)
         h = Headers(raw)
         block, title = header_block(h, row, first=i == 0, obfs=obfs)
         if i == 0:

@@ -18,13 +18,15 @@ from urllib.parse import quote, unquote
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from pubinbox.errors import QueryError
+from pubinbox.errors import BadRequest, QueryError
 from pubinbox.mail.mbox import gzip_mboxrd
 from pubinbox.over.reader import OverRow
+from pubinbox.search.reader import MAX_OFFSET
 from pubinbox.web.html import esc, fmt_date, href_mid
-from pubinbox.web.mboxview import messages, web_mboxrd
+from pubinbox.web.mboxview import display_raw, messages, web_mboxrd
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
+from pubinbox.web.params import lenient_int
 from pubinbox.web.respond import ATOM, page_response, text_response
 from pubinbox.web.skel import from_names, skeleton
 from pubinbox.web.thread import thread
@@ -51,18 +53,26 @@ class SearchQuery:
     t: bool = False
 
     @classmethod
-    def from_request(cls, request: Request) -> SearchQuery:
+    def from_request(cls, request: Request, *, strict: bool = True) -> SearchQuery:
+        """The parameters, bounded: ``o`` beyond ±MAX_OFFSET raises
+        BadRequest (with *strict*; else it is clamped, for error pages)."""
         qp = request.query_params
-        m = re.search(r"[0-9]+", qp.get("l", "") or "")
-        lim = int(m.group(0)) if m else LIMIT
-        if not lim or lim > LIMIT:
-            lim = LIMIT
-        mo = re.search(r"-?[0-9]+", qp.get("o", "0") or "0")
+        try:
+            lim = lenient_int(qp.get("l"), "l", LIMIT, 0, 10**9) or LIMIT
+        except BadRequest:
+            lim = LIMIT  # public-inbox: any l above the limit is the limit
+        lim = min(lim, LIMIT)
+        try:
+            o = lenient_int(qp.get("o"), "o", 0, -MAX_OFFSET - 1, MAX_OFFSET, signed=True)
+        except BadRequest:
+            if strict:
+                raise
+            o = 0
         r, t = qp.get("r"), qp.get("t")
         return cls(
             q=re.sub(r"\s+", " ", qp.get("q", "") or "").strip(),
             x=x if (x := qp.get("x", "") or "") in _VIEWS else "",
-            o=int(mo.group(0)) if mo else 0,
+            o=o,
             l=lim,
             r=r is not None and r != "0",
             t=t is not None and t != "0",
@@ -85,17 +95,20 @@ class SearchQuery:
         return out
 
 
-def bad_query(web: Web, request: Request, name: str, e: QueryError) -> Response:
+def bad_query(web: Web, request: Request, name: str, e: QueryError | BadRequest) -> Response:
+    """400: a query that cannot be parsed or is over budget, or a parameter
+    out of range; the page keeps the search box filled in."""
     info = web.site.inboxes[name]
-    sq = SearchQuery.from_request(request)
+    sq = SearchQuery.from_request(request, strict=False)
+    what = "Bad query" if isinstance(e, QueryError) else "Bad request"
     body = (
         html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
-        + f"<pre>\nBad query: <b>{esc(str(e))}</b>\n"
+        + f"<pre>\n{what}: <b>{esc(str(e))}</b>\n"
         + 'See <a href="_/text/help/">help</a> for the query syntax.</pre><hr>'
         + html_end(web.site, info)
     )
     if request.method == "POST":
-        return text_response(request, f"400 Bad query: {e}\n", status=400)
+        return text_response(request, f"400 {what}: {e}\n", status=400)
     return page_response(request, body, status=400)
 
 
@@ -233,7 +246,7 @@ def _nested(
     out = ["<pre>"]
     shown = rows[::-1] if reverse else rows  # as public-inbox: relevance order is shown reversed
     for i, row in enumerate(shown):
-        out.append(entry(ctx, node_of.get(row.num), row, box.raw(row), more=i + 1 < len(rows)))
+        out.append(entry(ctx, node_of.get(row.num), row, display_raw(box, row), more=i + 1 < len(rows)))
     return "".join(out), sk.html
 
 

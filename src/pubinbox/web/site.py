@@ -1,14 +1,22 @@
 """The served site: every configured inbox, and per-thread read handles.
 
-Starlette runs sync endpoints in a thread pool and SQLite connections belong
-to one thread, so each worker thread opens its own :class:`Inbox` per inbox
-on first use (:meth:`Site.inbox`).  Streaming bodies must call it again for
-every chunk instead of keeping a handle: the next chunk may run on another
-thread.
+Handlers run on the event loop's thread, streamed bodies and searches in a
+small thread pool, and SQLite connections belong to one thread, so each
+thread opens its own :class:`Inbox` per inbox on first use
+(:meth:`Site.inbox`).  Streaming bodies must call it again for every chunk
+instead of keeping a handle: the next chunk may run on another thread.
+
+A handle follows its files: when ``pubinbox index`` replaces a damaged
+overview with a new file, the next :meth:`Site.inbox` sees another inode
+and reopens.  Searches go to the worker's :class:`SearchService` (a child
+process with a deadline and a memory cap), never to Tantivy in this
+process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -18,9 +26,12 @@ from urllib.parse import urlsplit
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
 from pubinbox.inbox import Inbox
+from pubinbox.search.isolated import InboxSearch, Limits, SearchService
+from pubinbox.store.layout import Layout
 from pubinbox.web.css import Stylesheets
+from pubinbox.web.guard import ConnLimits
 
-__all__ = ["InboxInfo", "Site", "service_urls"]
+__all__ = ["InboxInfo", "Site", "conn_limits", "search_limits", "service_urls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,35 @@ def _description(d: Path) -> str:
     return text.splitlines()[0] if text else f"({d}/description missing)"
 
 
+def search_limits(config: Config) -> Limits:
+    """``pubinbox.searchTimeout`` and ``pubinbox.searchMemory``."""
+    d = Limits()
+    memory = int(config.number("pubinbox.searchmemory", d.memory))
+    return Limits(
+        timeout=config.number("pubinbox.searchtimeout", d.timeout), memory=memory, recycle=min(d.recycle, memory // 2)
+    )
+
+
+def conn_limits(config: Config) -> ConnLimits:
+    """The HTTP connection limits of ``pubinbox.*`` (see SETTINGS)."""
+    d = ConnLimits()
+    return ConnLimits(
+        header_timeout=config.number("pubinbox.headertimeout", d.header_timeout),
+        idle_timeout=config.number("pubinbox.idletimeout", d.idle_timeout),
+        max_connections=int(config.number("pubinbox.workerconnections", d.max_connections)),
+        max_per_client=int(config.number("pubinbox.clientconnections", d.max_per_client)),
+    )
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """(device, inode) of a file; (0, 0) when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_dev, st.st_ino)
+
+
 class Site:
     """All inboxes of one config file."""
 
@@ -126,19 +166,42 @@ class Site:
         self._local = threading.local()
         listing = (config.get("publicinbox.wwwlisting") or "all").lower()
         self.listing = listing
+        self.search = SearchService(
+            {c.name: (Layout(c.inboxdir).own_dir, c.indexlevel) for c in config.inboxes}, search_limits(config)
+        )
+
+    def close(self) -> None:
+        self.search.close()
 
     def info(self, name: str) -> InboxInfo | None:
         return self.inboxes.get(name)
 
     def inbox(self, name: str) -> Inbox:
-        """This thread's read handle on inbox *name* (opened on first use)."""
-        cache: dict[str, Inbox] | None = getattr(self._local, "inboxes", None)
+        """This thread's read handle on inbox *name* (opened on first use,
+        reopened when its overview file was replaced)."""
+        cache: dict[str, tuple[Inbox, tuple[int, int]]] | None = getattr(self._local, "inboxes", None)
         if cache is None:
             cache = self._local.inboxes = {}
-        box = cache.get(name)
-        if box is None:
-            box = cache[name] = Inbox.open(self.inboxes[name].cfg)
+        cfg = self.inboxes[name].cfg
+        ident = _identity(Layout(cfg.inboxdir).over_db)
+        got = cache.get(name)
+        if got is not None:
+            if got[1] == ident:
+                return got[0]
+            del cache[name]
+            got[0].close()
+        box = Inbox.open(cfg, InboxSearch(self.search, name))
+        cache[name] = (box, ident)
         return box
+
+    def forget(self, name: str) -> None:
+        """Drop this thread's handle on *name* (after a database error), so
+        the next request opens the files afresh."""
+        cache: dict[str, tuple[Inbox, tuple[int, int]]] | None = getattr(self._local, "inboxes", None)
+        got = cache.pop(name, None) if cache is not None else None
+        if got is not None:
+            with contextlib.suppress(Exception):  # a damaged handle may fail to close
+                got[0].close()
 
     def try_inbox(self, name: str) -> Inbox | None:
         """Like :meth:`inbox`, None when the inbox cannot be opened (not

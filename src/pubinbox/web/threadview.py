@@ -14,6 +14,7 @@ from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
+from pubinbox.web.mboxview import display_raw
 from pubinbox.web.message import fold_addresses
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
@@ -209,7 +210,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
         real = [by_num[r.num] for r in msgs if r.num in by_num]
         for i, node in enumerate(real):
             assert node.row is not None
-            raw = site.inbox(name).raw(node.row)
+            raw = display_raw(site.inbox(name), node.row)
             yield entry(ctx, node, node.row, raw, more=i + 1 < len(real))
     else:
         cur_level = 0
@@ -222,7 +223,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
             if node.row is None:
                 yield f'{beg}<pre>[parent not found: &lt;<a href="{UPFX}{href_mid(node.mid)}/">{esc(node.mid)}</a>&gt;]</pre>{end}'
                 continue
-            raw = site.inbox(name).raw(node.row)
+            raw = display_raw(site.inbox(name), node.row)
             yield f"{beg}<pre>{entry(ctx, node, node.row, raw, more=False)}</pre>{end}"
         beg, _end, cur_level = _adj_level(cur_level, 0)
         yield beg
