@@ -19,7 +19,9 @@ from tests.web.conftest import Archive, fetch, git_config
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["W1", "W2"])
-def srv(request: pytest.FixtureRequest, sample_hostile: Archive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def srv(
+    request: pytest.FixtureRequest, sample_hostile: Archive, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     git_config(sample_hostile.config, "publicinbox.sample.newsgroup", "test.sample")
     with serving(sample_hostile, tmp_path_factory.mktemp("srv"), workers=request.param) as s:
         yield s
@@ -44,8 +46,10 @@ OUT_OF_RANGE = [
     (_q("x", o="-9223372036854775808", x="A"), 400),
     (_q("x", o=BIG), 400),
     (_q("x", o="-" + BIG), 400),
-    (_q("erofs", o="1000000"), 404),  # in range, past the end: "No results"
-    (_q("erofs", o="-1000001"), 404),
+    (_q("erofs", o="100000"), 200),  # in range, past the end: "No more results"
+    (_q("erofs", o="-100001"), 200),
+    (_q("erofs", o="100001"), 400),
+    (_q("erofs", o="1000000"), 400),
     (_q("erofs", l=BIG), 200),  # like public-inbox: any l above 200 is 200
     (_q("erofs", l="-5"), 200),
     (_q("erofs", o="abc", l="xyz", r="", t="1", x="zzz"), 200),
@@ -65,7 +69,7 @@ COSTLY = [
     " XOR ".join(["b:th*"] * 40),  # 3.6-11 s and 1.5 GB before
     " XOR ".join(["b:th*"] * 100),
     " XOR ".join(f"w{i}" for i in range(190)),  # 200 plain words XOR'd: 9.5 s before
-    " OR ".join(["th*"] * 60),
+    " XOR ".join(["s:e*"] * 30),
     "(" * 60 + "x" + ")" * 60,
     "d:99999999..",
     "uid:" + "9" * 30,
@@ -115,6 +119,7 @@ def test_costly_message_says_what_to_narrow(srv: LiveServer) -> None:
 
 def test_xor_is_odd_parity(srv: LiveServer, tmp_path: Path) -> None:
     """Xapian's XOR: an odd number of the operands match (not "exactly one")."""
+
     def total(q: str) -> int:
         r = fetch(srv.base + _q(q), timeout=10)
         if r.status == 404:

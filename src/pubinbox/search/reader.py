@@ -36,8 +36,10 @@ from pubinbox.search.writer import search_dir
 MAX_WILDCARD = 100
 MAX_LIMIT = 10_000
 #: deepest page of results: Tantivy's top-N collector allocates room for
-#: offset + limit hits up front (48 bytes each), so this bounds its memory
-MAX_OFFSET = 1_000_000
+#: 2 x (offset + limit) hits of 24 bytes up front, once per index segment
+#: (measured: o=1,000,000 needs 48 MB a segment, ~400 MB on erofs' index),
+#: so this bounds a query's memory to a few MB a segment
+MAX_OFFSET = 100_000
 #: the cost budget of one query: term and phrase clauses after wildcard
 #: expansion, each field counted, an XOR operand once per copy it needs
 MAX_CLAUSES = 20_000

@@ -354,8 +354,6 @@ class App:
     the thread pools (streamed bodies, searches) and stops the search
     process at shutdown."""
 
-    #: seconds a client gets to send a POST body (b4 and lei send a few bytes)
-    BODY_TIMEOUT = 10.0
     #: searches that may wait for a thread at once; more get a 503
     SEARCH_QUEUE = 16
 
@@ -398,9 +396,9 @@ class App:
         if request.method == "POST":
             # parameters come from the query string; the body only says
             # "full threads" (x=...), so read at most a little of it, and
-            # give up on a client that trickles it
+            # give up on a client that trickles it (b4 and lei send a few bytes)
             try:
-                request.state.body = await asyncio.wait_for(_body_head(request), self.BODY_TIMEOUT)
+                request.state.body = await asyncio.wait_for(_body_head(request), self.conn_limits.header_timeout)
             except TimeoutError:
                 return PlainTextResponse("408 Request Timeout\n", status_code=408, headers={"Connection": "close"})
         # Handlers run inline, one at a time per worker process, like
