@@ -117,16 +117,13 @@ class SearchService:
         return how
 
     def close(self) -> None:
+        """Stop the child (it exits when its stdin closes)."""
         with self._lock:
-            proc, self._proc = self._proc, None
-            if proc is not None:
-                try:
-                    if proc.stdin is not None:
-                        proc.stdin.close()
-                    proc.wait(timeout=2)
-                except (OSError, subprocess.TimeoutExpired):
-                    proc.kill()
-                    proc.wait()
+            self._reap_quietly()
+
+    def __del__(self) -> None:
+        # an app dropped without a lifespan shutdown (in-process tests)
+        self._reap_quietly()
 
     # -- one query ---------------------------------------------------------------
     def search(
@@ -199,17 +196,20 @@ class SearchService:
         )
 
     def _reap_quietly(self) -> None:
-        """Retire a child that grew past the resident-size limit."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.stdin is not None:
-            try:
+        """Retire the child without a fuss: at shutdown, or once it grew
+        past the resident-size limit."""
+        proc, self._proc = getattr(self, "_proc", None), None
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
                 proc.stdin.close()
-                proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 class InboxSearch:
