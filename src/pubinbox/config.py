@@ -202,7 +202,11 @@ def _norm_key(key: str) -> str:
 
 def load(path: Path) -> Config:
     """Read and validate the config file at *path*; a missing file is empty."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as e:  # e.g. a directory on the way that we may not search
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    if not exists:
         return Config(path=path, values={}, inboxes=())
     try:
         proc = subprocess.run(

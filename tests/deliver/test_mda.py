@@ -319,3 +319,49 @@ def test_eight_parallel_mda(tmp_path: Path, sample_mbox: Path) -> None:
 @pytest.mark.slow
 def test_eight_parallel_mda_120(tmp_path: Path, sample_mbox: Path) -> None:
     _parallel(tmp_path, _sample_ok(sample_mbox, 120), workers=8, dup_per_worker=3, seed=120)
+
+
+# ---------------------------------------------------------------------------
+# the one stderr line (the exit-code table itself is tests/hostile/test_mda_exit.py)
+
+
+def test_one_line_condenses_held_stderr() -> None:
+    from pubinbox.cli.mda import MAX_LINE, one_line
+
+    held = (
+        "pubinbox: search index not updated (io error)\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "    boom()\n"
+        "ValueError: boom\n"
+        "\n"
+        "fatal: sha1 file 'x' write error. Out of diskspace\n"
+        "pubinbox: search index not updated (io error)\n"
+    )
+    line = one_line("git fast-import exited with status 128", held)
+    assert line == (
+        "git fast-import exited with status 128 [search index not updated (io error); "
+        "ValueError: boom; fatal: sha1 file 'x' write error. Out of diskspace]"
+    )
+    assert one_line("", "") == ""
+    assert one_line("", "pubinbox: spamc not found\n") == "spamc not found"
+    assert len(one_line("x" * 5000, "")) == MAX_LINE
+
+
+def test_missing_config_is_75_and_kept(tmp_path: Path) -> None:
+    """A config file that is not there is a local mistake, never "no such user"."""
+    box = Box(tmp_path)
+    p = box.mda(make_msg(1), env={"PI_CONFIG": str(tmp_path / "nowhere")})
+    assert p.returncode == 75, _ok(p)
+    assert "no config file" in _ok(p) and _ok(p).count("\n") == 1
+    assert box.kept("new") == [make_msg(1)]
+    assert box.stored() == []
+
+
+def test_empty_message_65_with_no_precheck(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    p = box.mda(b"From MAILER-DAEMON Mon Jan  2 00:00:00 2023\n\n", "--no-precheck")
+    assert p.returncode == 65, _ok(p)
+    assert "empty message" in _ok(p)
+    assert box.stored() == []
+    assert box.kept("new") == [b"\n"] and box.kept("tmp") == []

@@ -39,7 +39,9 @@ class ImportStats:
         return line
 
 
-def _reject_reason(raw: bytes) -> str | None:
+def reject_reason(raw: bytes) -> str | None:
+    """Why *raw* is not a message at all (``import`` skips it, ``mda``
+    answers 65), or None."""
     if not raw.strip():
         return "empty message"
     return None
@@ -62,7 +64,7 @@ def import_messages(
             for msg in messages:
                 if progress is not None:
                     progress(len(msg.raw))
-                why = _reject_reason(msg.raw)
+                why = reject_reason(msg.raw)
                 if why is not None:
                     stats.rejected[why] += 1
                     stats.examples.setdefault(why, msg.origin)

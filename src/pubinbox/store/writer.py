@@ -8,12 +8,15 @@ content stored under a generated one), queues a commit in ``git
 fast-import`` and adds the overview row.  Nothing is acknowledged until
 :meth:`checkpoint`: git is flushed first, then msgmap, then the overview,
 so a crash at any point leaves git ahead of (never behind) the databases,
-and the next writer or ``pubinbox index`` catches up from git.
+and the next writer or ``pubinbox index`` catches up from git.  When a
+checkpoint fails, :attr:`InboxWriter.git_durable` says whether git has every
+message anyway (only the databases lag then).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from pubinbox.over.indexer import Indexer, IndexStats
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.search.extract import extract
 from pubinbox.search.writer import SearchWriter, crlf_size
-from pubinbox.store.fastimport import FastImport
+from pubinbox.store.fastimport import FastImport, rev_parse
 from pubinbox.store.git import GitReader, packed_size
 from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
@@ -86,6 +89,9 @@ class InboxWriter:
         self._pending = 0
         self._batch_keys: dict[str, bytes] = {}  # blob -> content key, not yet in git
         self.index_stats = IndexStats()
+        #: every message added so far is committed in git (fast-import has
+        #: finished and the branch points at it), whatever the databases say
+        self.git_durable = True
 
     # -- lifecycle ---------------------------------------------------------------
     def open(self) -> InboxWriter:
@@ -111,7 +117,7 @@ class InboxWriter:
             self._recover()
             self._epoch_base = int(packed_size(self.layout.epoch(self._epoch)) / PACKING_FACTOR)
         except BaseException:
-            self._close_dbs()
+            self._close_dbs(after_error=True)
             self.lock.release()
             raise
         return self
@@ -138,46 +144,66 @@ class InboxWriter:
             self.abort()
 
     def close(self) -> None:
-        """Make everything durable, then release the lock."""
+        """Make everything durable, then release the lock.  If this raises,
+        see :attr:`git_durable`."""
         try:
             self.checkpoint(final=True)
-        finally:
+        except BaseException:
+            self.abort()
+            raise
+        try:
             self._close_dbs()
+        finally:
             self.lock.release(touched=True)
 
     def abort(self) -> None:
-        """Drop everything not yet checkpointed and release the lock."""
-        if self._fi is not None:
-            self._fi.abort()
-            self._fi = None
-        if self._mm is not None:
-            self._mm.rollback()
-        if self._over is not None:
-            self._over.rollback()
-        if self._search is not None:
-            self._search.rollback()
-        self._close_dbs()
-        self.lock.release()
+        """Drop everything not yet checkpointed and release the lock; never
+        raises over the error that brought us here."""
+        try:
+            if self._fi is not None:
+                self._fi.abort()
+                self._fi = None
+            for db in (self._mm, self._over, self._search):
+                if db is not None:
+                    try:
+                        db.rollback()
+                    except (sqlite3.Error, OSError, ValueError, RuntimeError) as e:
+                        log.debug("rollback after an error: %s", e)
+            self._close_dbs(after_error=True)
+        finally:
+            self.lock.release()
 
-    def _close_dbs(self) -> None:
-        if self._search is not None:
-            self._search.close()
-            self._search = None
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        if self._over is not None:
-            self._over.close()
-            self._over = None
+    def _close_dbs(self, *, after_error: bool = False) -> None:
+        """Close the databases (whatever they had is committed or rolled back
+        by now); a failure to close one is a warning (a debug message when
+        we are cleaning up after an error anyway), never an error."""
+        dbs: tuple[SearchWriter | Msgmap | OverWriter | None, ...] = (self._search, self._mm, self._over)
+        self._search = self._mm = self._over = None
+        for db in dbs:
+            if db is not None:
+                try:
+                    db.close()
+                except (sqlite3.Error, OSError, ValueError, RuntimeError) as e:
+                    log.log(
+                        logging.DEBUG if after_error else logging.WARNING,
+                        "%s: closing %s: %s",
+                        self.ibx.name,
+                        type(db).__name__,
+                        e,
+                    )
 
     # -- durability ----------------------------------------------------------------
     def checkpoint(self, *, final: bool = False) -> None:
         """Flush git, then commit msgmap, then the overview."""
         assert self._mm is not None and self._over is not None
         if self._fi is not None:
-            tip = self._fi.done() if final else self._fi.checkpoint()
+            fi = self._fi
+            tip = fi.done() if final else fi.checkpoint()
             if final:
                 self._fi = None
+            if tip is not None and rev_parse(fi.git_dir) != tip:
+                raise StorageError(f"{fi.git_dir}: git fast-import finished but the branch is not at {tip}")
+            self.git_durable = True
             if tip is not None:
                 self._over.meta_set(f"last_commit-{self._epoch}", tip)
         self._mm.commit()
@@ -215,6 +241,7 @@ class InboxWriter:
         if mid0 not in prep.mids:  # generated: stored as an extra Message-ID header
             prep = with_extra_mid(prep, mid0, now=now)
         fi = self._importer(len(prep.raw))
+        self.git_durable = False
         blob = fi.add(
             prep.raw,
             author=prep.author_ident,
@@ -322,6 +349,7 @@ class InboxWriter:
             return 0
         raw = self._git.blob(blob)
         fi = self._importer(0)
+        self.git_durable = False
         ident = self.committer
         stamp = b"%d +0000" % int(time.time())
         fi.add(
