@@ -1,4 +1,6 @@
-"""``pubinbox index``: bring msgmap and the overview up to date with git."""
+"""``pubinbox index``: bring msgmap, the overview and the search index up to
+date with git, repairing whichever is damaged (exit 0 when git objects are
+missing: they are reported, as public-inbox does, not fatal)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pubinbox.cli.common import find_inbox, load_config
 
 
 @cli.command("index")
-@click.option("--reindex", is_flag=True, help="rebuild the overview from git alone")
+@click.option("--reindex", is_flag=True, help="rebuild the overview and the search index from git")
 @click.option("--all", "all_", is_flag=True, help="every configured inbox")
 @click.option("-j", "--jobs", type=int, default=None, help="parser processes (default: CPUs)")
 @click.option(
@@ -33,7 +35,7 @@ def index_cmd(
 ) -> None:
     """Index INBOXDIR... (or NAME...) from git."""
     from pubinbox.cli.progress import Progress
-    from pubinbox.store.writer import index_inbox
+    from pubinbox.store.indexing import index_inbox
 
     conf = load_config(ctx)
     targets = [i.name for i in conf.inboxes] if all_ else list(inboxes)
@@ -53,5 +55,16 @@ def index_cmd(
             copies = f" ({stats.skipped} exact copies skipped)" if stats.skipped else ""
             print(
                 f"# {ibx.inboxdir}: indexed {stats.added} messages{copies}, removed {stats.removed} in {dt:.1f}s{rate}",
+                file=sys.stderr,
+            )
+            if stats.search_fixed:
+                print(
+                    f"# {ibx.inboxdir}: search index: {stats.search_fixed} documents added or redone", file=sys.stderr
+                )
+        if stats.unreadable:
+            # even with -q: the archive lacks messages until the objects are restored
+            print(
+                f"# {ibx.inboxdir}: {stats.unreadable} unreadable git object(s) skipped, their messages not indexed;"
+                " `git fsck` in the epochs lists them",
                 file=sys.stderr,
             )

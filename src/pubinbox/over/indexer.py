@@ -8,8 +8,20 @@ writer (ours or public-inbox's) already assigned them, so both programs agree
 on article numbers; otherwise new numbers are handed out in commit order.
 Works on epochs written by anyone: git is the only input it trusts.
 
+A message whose blob (or a commit whose tree) is missing or unreadable is a
+warning naming the commit and the object, not an error: indexing goes on, as
+public-inbox's does, the object is remembered in the overview's ``meta``
+(``unreadable:OID``), tried again by later runs, and counted in the stats.
+
 Parsing, the costly part, runs in worker processes when there is a lot to
 do; numbering and threading stay in this process, in commit order.
+
+The search index is kept equal to the overview by :meth:`Indexer.search_sync`:
+what the overview has past the index's highest number is added; then, when
+the index's document count or highest number disagrees with the overview's,
+the two are compared number by number and blob key by blob key, and every
+document that is not the overview's (a duplicate, a removed message, another
+message under that number) is deleted and redone.
 """
 
 from __future__ import annotations
@@ -20,10 +32,11 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
 from pubinbox.over.writer import NewRow, OverWriter
 from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.writer import SearchWriter, crlf_size
+from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
@@ -35,6 +48,13 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 #: below this many commits, parsing in-process is faster than a pool
 PARALLEL_MIN = 2000
+#: prefix of the overview meta keys naming git objects that could not be read
+UNREADABLE = "unreadable:"
+#: the overview's copy of msgmap's meta (restores a lost msgmap's UIDVALIDITY)
+MSGMAP_META = {"created_at": "msgmap_created_at", "num_highwater": "msgmap_num_highwater"}
+
+#: an overview row as the search side needs it: (num, blob, epoch, ts, ds)
+Row = tuple[int, str, int, int, int]
 
 
 @dataclass(slots=True)
@@ -45,21 +65,38 @@ class IndexStats:
     removed: int = 0
     skipped: int = 0
     renumbered: int = 0
+    #: git objects (message blobs, commit trees) missing or unreadable, not indexed
+    unreadable: int = 0
+    #: search documents added or deleted to make the index agree with the overview
+    search_fixed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message whose blob could not be read (missing, corrupt)."""
+
+    reason: str
 
 
 def _last_key(epoch: int) -> str:
     return f"last_commit-{epoch}"
 
 
-def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed:
+def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed | Unreadable:
     inboxdir, epoch, blob, at, ct, search = args
-    reader = _worker_reader(inboxdir)
-    return parse_for_index(reader.blob(blob, epoch), blob, fallback_ds=at, fallback_ts=ct, search=search)
+    try:
+        raw = _worker_reader(inboxdir).blob(blob, epoch)
+    except CorruptObject as e:
+        return Unreadable(str(e))
+    return parse_for_index(raw, blob, fallback_ds=at, fallback_ts=ct, search=search)
 
 
-def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int]:
+def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int] | Unreadable:
     inboxdir, epoch, blob = args
-    raw = _worker_reader(inboxdir).blob(blob, epoch)
+    try:
+        raw = _worker_reader(inboxdir).blob(blob, epoch)
+    except CorruptObject as e:
+        return Unreadable(str(e))
     return extract(raw), crlf_size(raw)
 
 
@@ -119,6 +156,9 @@ class Indexer:
         jobs: int | None = None,
         search_catch_up_max: int | None = None,
     ) -> IndexStats:
+        """Index what git has and the overview lacks, then bring the search
+        index (if any) in line with the overview; *search_catch_up_max*
+        bounds that search work (a writer's), leaving more to `pubinbox index`."""
         stats = IndexStats()
         plan: list[tuple[int, str, list[Change]]] = []
         for n in self.layout.epochs():
@@ -137,39 +177,26 @@ class Indexer:
             self._index_changes(n, changes, stats, progress, jobs)
             self.over.meta_set(_last_key(n), tip)
             self.commit()
-        self.search_catch_up(jobs=jobs, limit=search_catch_up_max)
+        bounded = search_catch_up_max is not None  # a writer's run, before its own work
+        if not bounded:
+            self._retry_unreadable(stats)
+        stats.unreadable = len(self.unreadable())
+        self._copy_msgmap_meta()
+        try:
+            self.search_sync(stats, jobs=jobs, limit=search_catch_up_max)
+        except (IndexingError, ValueError, OSError, RuntimeError) as e:
+            if not bounded:
+                raise IndexingError(f"search index: {e}") from e
+            # a delivery is never held up by the search index
+            log.warning("search index not checked (%s); `pubinbox index` will", e)
         return stats
 
-    def search_catch_up(self, *, jobs: int | None = None, limit: int | None = None) -> int:
-        """Add to the search index what the overview has and it lacks (a
-        crash between the two commits, a new or rebuilt search index).  With
-        *limit*, a larger gap is left alone (logged) for `pubinbox index`."""
-        if self.search is None:
-            return 0
-        rows = self.over.db.execute(
-            "SELECT num, blob, epoch, ts, ds, bytes FROM over WHERE num > ? ORDER BY num", (self.search.max_num,)
-        ).fetchall()
-        if not rows:
-            return 0
-        if limit is not None and len(rows) > limit:
-            log.warning("search index is %d messages behind: run `pubinbox index`", len(rows))
-            return 0
-        args = [(str(self.layout.inboxdir), int(r[2]), str(r[1])) for r in rows]
-        if len(rows) >= PARALLEL_MIN and (jobs is None or jobs > 1):
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
-                docs: Iterator[tuple[SearchDoc, int]] = pool.map(_extract_job, args, chunksize=64)
-                self._add_docs(rows, docs)
-        else:
-            self._add_docs(rows, (_extract_job(a) for a in args))
-        self.search.commit()
-        return len(rows)
-
-    def _add_docs(self, rows: list[tuple[object, ...]], docs: Iterator[tuple[SearchDoc, int]]) -> None:
-        assert self.search is not None
-        for r, (doc, size) in zip(rows, docs, strict=True):
-            self.search.add(int(r[0]), doc, ts=int(r[3]), ds=int(r[4]), size=size, replace=True)  # type: ignore[call-overload]
+    def _copy_msgmap_meta(self) -> None:
+        """Keep msgmap's UIDVALIDITY and highwater mark in the overview too:
+        a lost msgmap is restored with them (the caller commits)."""
+        for key, val in (("created_at", self.mm.created_at), ("num_highwater", self.mm.num_highwater)):
+            if self.over.meta_get(MSGMAP_META[key]) != str(val):
+                self.over.meta_set(MSGMAP_META[key], str(val))
 
     def commit(self) -> None:
         self.mm.commit()
@@ -177,28 +204,169 @@ class Indexer:
         if self.search is not None:
             self.search.commit()
 
+    # -- unreadable git objects ------------------------------------------------------
+    def unreadable(self) -> dict[str, str]:
+        """Git objects skipped so far: oid -> "EPOCH COMMIT KIND"."""
+        return self.over.meta_prefix(UNREADABLE)
+
+    def _skip_unreadable(self, n: int, change: Change, reason: str) -> None:
+        """*reason* names the object: "blob OID is missing", "tree OID ..."."""
+        log.warning("W: epoch %d commit %s: %s; its message is not indexed", n, change.commit, reason)
+        self.over.meta_set(UNREADABLE + change.blob, f"{n} {change.commit} {change.kind}")
+
+    def _retry_unreadable(self, stats: IndexStats) -> None:
+        """Index the messages skipped earlier whose blob can be read now
+        (copied back from another mirror); they get their numbers now.
+        Only `pubinbox index` tries: a delivery does not pay for it."""
+        for oid, where in self.unreadable().items():
+            parts = where.split()
+            if len(parts) != 3 or parts[2] != "m" or not parts[0].isdigit():
+                continue  # a commit's tree: only a rebuild walks that commit again
+            epoch, commit = int(parts[0]), parts[1]
+            try:
+                raw = self.git.blob(oid, epoch)
+            except CorruptObject:
+                continue
+            at, ct = self.git.commit_times(epoch, commit)
+            parsed = parse_for_index(raw, oid, fallback_ds=at, fallback_ts=ct, search=self.search is not None)
+            self.over.meta_del(UNREADABLE + oid)
+            if self.index_one(epoch, parsed, stats) is not None:
+                log.warning("blob %s of commit %s can be read again: indexed", oid, commit)
+            self.commit()
+
+    # -- the search index ---------------------------------------------------------------
+    def search_sync(
+        self, stats: IndexStats | None = None, *, jobs: int | None = None, limit: int | None = None, full: bool = False
+    ) -> int:
+        """Make the search index hold one document per overview message,
+        made from that message's blob; returns how many documents were
+        added or deleted.  With *limit*, more work than that is left alone
+        (logged) for `pubinbox index`; *full* compares every document even
+        when the counts agree."""
+        if self.search is None:
+            return 0
+        stats = stats if stats is not None else IndexStats()
+        full = full or self.search.fresh
+        tail = self._rows("num > ?", (self.search.max_num,))
+        if limit is not None and len(tail) > limit:
+            log.warning("search index is %d messages behind: run `pubinbox index`", len(tail))
+            return 0
+        done = 0
+        if tail:
+            done += self._add_docs(tail, jobs, stats, replace=not self.search.fresh)
+            self.search.commit()
+            stats.search_fixed += done
+        count, top = self.over.db.execute("SELECT COUNT(*), MAX(num) FROM over WHERE num > 0").fetchone()
+        have_count, have_top = self.search.stats()
+        if not full and (have_count, have_top) == (int(count), int(top or 0)):
+            return done
+        if not full:
+            log.warning(
+                "search index disagrees with the overview (%d documents up to #%d, %d messages up to #%d): repairing",
+                have_count,
+                have_top,
+                count,
+                top or 0,
+            )
+        budget = None if limit is None else limit - done
+        fixed, complete = self._search_repair(max(int(top or 0), have_top), jobs, stats, budget)
+        stats.search_fixed += fixed
+        if complete:
+            self.search.fresh = False
+            self.search.set_max_num(int(top or 0))
+            self.search.commit()
+        return done + fixed
+
+    def _search_repair(self, top: int, jobs: int | None, stats: IndexStats, budget: int | None) -> tuple[int, bool]:
+        """Compare the index with the overview, one range of numbers at a
+        time (memory stays bounded on the largest lists); returns how many
+        documents were deleted or added, and whether it got to the end."""
+        assert self.search is not None
+        fixed = 0
+        for lo in range(1, top + 1, SCAN_CHUNK):
+            hi = lo + SCAN_CHUNK - 1
+            have = self.search.doc_keys(lo, hi)
+            rows = self._rows("num BETWEEN ? AND ?", (lo, hi))
+            want = {r[0]: blob_key(r[1]) for r in rows}
+            stale = [num for num, keys in have.items() if keys != [want.get(num)]]
+            stale_set = set(stale)
+            redo = [r for r in rows if r[0] not in have or r[0] in stale_set]
+            work = len(stale) + len(redo)
+            if budget is not None and fixed + work > budget:
+                log.warning("search index needs %d documents redone: run `pubinbox index`", work)
+                return fixed, False
+            if stale:
+                self.search.delete(stale)
+            if redo:
+                self._add_docs(redo, jobs, stats, replace=False)
+            if work:
+                self.search.commit()
+            fixed += work
+        return fixed, True
+
+    def _rows(self, where: str, args: tuple[int, ...]) -> list[Row]:
+        sql = f"SELECT num, blob, epoch, ts, ds FROM over WHERE num > 0 AND {where} ORDER BY num"
+        return [
+            (int(a), str(b), int(c or 0), int(d or 0), int(e or 0)) for a, b, c, d, e in self.over.db.execute(sql, args)
+        ]
+
+    def _add_docs(self, rows: list[Row], jobs: int | None, stats: IndexStats, *, replace: bool = True) -> int:
+        """Add the search documents of these overview rows."""
+        args = [(str(self.layout.inboxdir), r[2], r[1]) for r in rows]
+        if len(rows) >= PARALLEL_MIN and (jobs is None or jobs > 1):
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
+                return self._add_each(rows, pool.map(_extract_job, args, chunksize=64), stats, replace)
+        return self._add_each(rows, (_extract_job(a) for a in args), stats, replace)
+
+    def _add_each(
+        self,
+        rows: list[Row],
+        docs: Iterator[tuple[SearchDoc, int] | Unreadable],
+        stats: IndexStats,
+        replace: bool,
+    ) -> int:
+        assert self.search is not None
+        added = 0
+        for (num, blob, _epoch, ts, ds), got in zip(rows, docs, strict=True):
+            if isinstance(got, Unreadable):
+                log.warning("W: message #%d: %s; it is not in the search index", num, got.reason)
+                stats.unreadable += 1
+                continue
+            doc, size = got
+            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace)
+            added += 1
+            if added % BATCH == 0:
+                # a long rebuild that is interrupted resumes from here
+                self.search.commit()
+        return added
+
+    # -- the overview --------------------------------------------------------------------
     def _forget_epoch(self, n: int) -> None:
         self.over.begin()
         for (num,) in self.over.db.execute("SELECT num FROM over WHERE epoch = ? AND num > 0", (n,)).fetchall():
             self.over.remove(int(num))
 
-    def _parsed(self, n: int, changes: list[Change], jobs: int | None) -> Iterator[Parsed | None]:
+    def _parsed(self, n: int, changes: list[Change], jobs: int | None) -> Iterator[Parsed | Unreadable | None]:
         adds = [c for c in changes if c.kind == "m"]
         want_pool = len(adds) >= PARALLEL_MIN and (jobs is None or jobs > 1)
+        want = self.search is not None
         if not want_pool:
             for c in changes:
                 if c.kind != "m":
                     yield None
                     continue
-                raw = self.git.blob(c.blob, n)
-                yield parse_for_index(
-                    raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time, search=self.search is not None
-                )
+                try:
+                    raw = self.git.blob(c.blob, n)
+                except CorruptObject as e:
+                    yield Unreadable(str(e))
+                    continue
+                yield parse_for_index(raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time, search=want)
             return
         from concurrent.futures import ProcessPoolExecutor
 
         workers = jobs or max(1, (os.cpu_count() or 2))
-        want = self.search is not None
         args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time, want) for c in adds]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = pool.map(_parse_job, args, chunksize=64)
@@ -223,6 +391,12 @@ class Indexer:
                     stats.removed += 1
                 if nums and self.search is not None:
                     self.search.delete(nums)
+                if not nums:  # the removal of a message that was never indexed
+                    self.over.meta_del(UNREADABLE + change.blob)
+            elif change.kind == "x":
+                self._skip_unreadable(n, change, f"tree {change.blob} cannot be read")
+            elif isinstance(parsed, Unreadable):
+                self._skip_unreadable(n, change, parsed.reason)
             else:
                 assert parsed is not None
                 self.index_one(n, parsed, stats)
@@ -267,7 +441,7 @@ class Indexer:
             fresh=fresh,
         )
         if self.search is not None and p.search is not None:
-            self.search.add(num, p.search, ts=p.ts, ds=p.ds, size=p.crlf_size, replace=not fresh)
+            self.search.add(num, p.search, blob=p.blob, ts=p.ts, ds=p.ds, size=p.crlf_size, replace=not fresh)
         stats.added += 1
         return num
 
@@ -318,13 +492,19 @@ class Indexer:
         key = content_key(raw)
         for mid in mids:
             for _num, blob in self.over.blobs_for_mid(mid):
-                if content_key(self.git.blob(blob)) == key:
-                    return True
+                try:
+                    if content_key(self.git.blob(blob)) == key:
+                        return True
+                except CorruptObject:
+                    continue  # that copy cannot be read: it cannot be compared
         return False
 
     def prune_msgmap(self) -> int:
         """Drop msgmap rows with no message behind them (left by a crash or
-        by an older indexer); only valid once every epoch is indexed."""
+        by an older indexer); only valid once every epoch is indexed.  Not
+        while messages are unreadable: their numbers are kept for them."""
+        if self.unreadable():
+            return 0
         have = {int(n) for (n,) in self.over.db.execute("SELECT num FROM over WHERE num > 0")}
         stale = [int(n) for (n,) in self.mm.db.execute("SELECT num FROM msgmap") if int(n) not in have]
         for num in stale:
@@ -346,7 +526,7 @@ def _drop_removed_pairs(plan: list[tuple[int, str, list[Change]]]) -> None:
             if c.kind == "d":
                 pending[c.blob] = pending.get(c.blob, 0) + 1
                 removal_at.setdefault(c.blob, []).append((pi, ci))
-            elif pending.get(c.blob):
+            elif c.kind == "m" and pending.get(c.blob):
                 pending[c.blob] -= 1
                 drop.add((pi, ci))
                 drop.add(removal_at[c.blob].pop())

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from pubinbox.errors import IndexingError
+from pubinbox.errors import IndexDamaged, IndexingError
 from pubinbox.over.schema import connect
 
 
@@ -46,6 +46,9 @@ class OverWriter:
         try:
             self.db = connect(str(path), write=True)
         except sqlite3.Error as e:
+            # SQLITE_CORRUPT, SQLITE_NOTADB: the file, not the moment
+            if (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (11, 26):
+                raise IndexDamaged(f"{path}: {e}; `pubinbox index` rebuilds it") from e
             raise IndexingError(f"{path}: {e}") from e
         self.path = path
         self._in_txn = False
@@ -86,6 +89,15 @@ class OverWriter:
     def meta_set(self, key: str, val: str) -> None:
         self.begin()
         self.db.execute("INSERT OR REPLACE INTO meta (key, val) VALUES (?, ?)", (key, val))
+
+    def meta_del(self, key: str) -> None:
+        self.begin()
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def meta_prefix(self, prefix: str) -> dict[str, str]:
+        """Every meta entry whose key starts with *prefix*, the prefix cut off."""
+        rows = self.db.execute("SELECT key, val FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return {str(k)[len(prefix) :]: str(v) for k, v in rows}
 
     def _counter(self, key: str, step: int) -> int:
         val = self._counters.get(key)

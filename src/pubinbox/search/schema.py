@@ -4,8 +4,10 @@ Each public-inbox search prefix (REFERENCE §5) maps to one or more fields
 here.  Text fields use an English-stemming analyzer (public-inbox stems with
 Xapian's English stemmer); exact fields (Message-IDs, List-Ids, blob ids,
 patch-ids) use the ``raw`` tokenizer.  Numbers: ``num`` is the article
-number (the document's identity), ``ts`` the received time and ``ds`` the
-Date: time, both unix seconds UTC, ``bytes`` the stored size.
+number, ``bkey`` the first 64 bits of the message's blob id (with ``num``,
+the document's identity: the overview row it was made from), ``ts`` the
+received time and ``ds`` the Date: time, both unix seconds UTC, ``bytes``
+the stored size.
 At indexlevel ``medium`` text fields carry no positions (no phrase search).
 """
 
@@ -98,6 +100,7 @@ def build_schema(level: str) -> Any:
     sb.add_integer_field("ts", indexed=True, fast=True)
     sb.add_integer_field("ds", indexed=True, fast=True)
     sb.add_unsigned_field("bytes", indexed=True, fast=True)
+    sb.add_unsigned_field("bkey", fast=True)
     for name in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq" if name in NO_POSITIONS else opt)
     for name in EXACT_FIELDS:

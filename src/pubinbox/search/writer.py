@@ -1,12 +1,16 @@
 """Writing the Tantivy search index (``INBOXDIR/pubinbox/search/``).
 
 The search index follows the overview: every message the overview gets is
-added here under its article number, removals delete it.  It is committed
-right after the overview at each checkpoint, and records the highest
-article number it holds in ``state.json``; if a crash leaves it behind the
-overview, the next writer or ``pubinbox index`` adds what is missing (the
-overview, hence git, is its source).  A search index that cannot be opened
-is moved aside and rebuilt: it never stops mail from being stored.
+added here under its article number and blob key (:func:`blob_key`), so a
+document names the overview row it was made from; removals delete it.  It
+is committed right after the overview at each checkpoint, and records the
+highest article number it holds in ``state.json``; if a crash leaves it
+behind the overview, the next writer or ``pubinbox index`` adds what is
+missing (the overview, hence git, is its source), and when its document
+count or highest number disagrees with the overview's the indexer compares
+the two key by key (:meth:`SearchWriter.doc_keys`) and repairs it.  A search
+index that cannot be opened is moved aside and rebuilt: it never stops mail
+from being stored.
 """
 
 from __future__ import annotations
@@ -28,8 +32,24 @@ log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
 #: bump when build_schema changes: existing indexes are rebuilt
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATE = "state.json"
+#: documents read per query when comparing the index with the overview
+SCAN_CHUNK = 65536
+
+
+def blob_key(blob: str) -> int:
+    """The first 64 bits of a blob id: with the article number, what a
+    document is keyed by (0 for an id that is not hex)."""
+    try:
+        return int(blob[:16], 16)
+    except ValueError:
+        return 0
+
+
+def _is_panic(e: BaseException) -> bool:
+    """pyo3 turns a Rust panic into ``PanicException``, a BaseException."""
+    return type(e).__name__ == "PanicException"
 
 
 def search_dir(own_dir: Path) -> Path:
@@ -46,7 +66,11 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
     path.mkdir(parents=True, exist_ok=True)
     try:
         index = tantivy.Index(schema, path=str(path), reuse=True)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
+        raise IndexingError(f"{path}: unreadable search index: {e}") from e
+    except BaseException as e:
+        if not _is_panic(e):
+            raise
         raise IndexingError(f"{path}: unreadable search index: {e}") from e
     index.register_tokenizer(ANALYZER, analyzer())
     return index
@@ -74,6 +98,10 @@ def check_readable(index: Any) -> None:
                 searcher.search(tantivy.Query.term_query(index.schema, name, term), 1, count=True)
     except (ValueError, OSError, RuntimeError) as e:
         raise IndexingError(f"unreadable search index: {e}") from e
+    except BaseException as e:
+        if not _is_panic(e):
+            raise
+        raise IndexingError(f"unreadable search index: {e}") from e
 
 
 def _abbrevs(oid: str) -> list[str]:
@@ -83,17 +111,24 @@ def _abbrevs(oid: str) -> list[str]:
 
 
 class SearchWriter:
-    """Adds and deletes documents; the caller holds inbox.lock."""
+    """Adds and deletes documents; the caller holds inbox.lock.
+
+    ``fresh`` is true when the index was created (or reset) by this writer:
+    it then has to be filled from the overview, not merely caught up."""
 
     def __init__(self, own_dir: Path, level: str, *, rebuild_broken: bool = True) -> None:
         self.path = search_dir(own_dir)
         self.level = level
+        self.fresh = not (self.path / "meta.json").exists()
         st = self._state()
         if st and (st.get("level") != level or st.get("schema") != SCHEMA_VERSION):
             # the schema depends on the level (positions or not) and changes
-            # between versions: rebuild (from the overview and git)
+            # between versions: rebuild (from the overview and git), which is
+            # `pubinbox index`'s work, not a delivery's
+            if not rebuild_broken:
+                raise IndexingError(f"{self.path}: indexlevel or schema changed; `pubinbox index` rebuilds it")
             log.warning("%s: indexlevel or schema changed; rebuilding the search index", self.path)
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._move_aside(None)
         try:
             self.index = open_index(self.path, level, create=True)
             check_readable(self.index)
@@ -101,14 +136,29 @@ class SearchWriter:
             if not rebuild_broken:
                 raise
             # corrupt: keep a copy for inspection, start over (git has everything)
-            aside = self.path.with_name(f"search.broken-{int(time.time())}")
-            log.warning("%s; moving it to %s and rebuilding", e, aside)
-            shutil.move(str(self.path), str(aside))
+            self._move_aside(e)
             self.index = open_index(self.path, level, create=True)
         self._writer: Any = None
         self.max_num = self._read_state()
         self._pending_max = self.max_num
         self._dirty = False
+
+    def _move_aside(self, error: IndexingError | None) -> None:
+        """Take the index out of the way of a new one.  A rename, never a
+        rewrite: readers that have its files open keep reading them, and
+        see the new directory when they next look.  A broken index is kept
+        (one copy, the newest) for inspection; an outdated one is dropped."""
+        self.fresh = True
+        if error is None:
+            gone = self.path.with_name(f".search.old-{os.getpid()}")
+            os.replace(self.path, gone)
+            shutil.rmtree(gone, ignore_errors=True)
+            return
+        for old in self.path.parent.glob("search.broken-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        aside = self.path.with_name(f"search.broken-{int(time.time())}")
+        log.warning("%s; moving it to %s and rebuilding", error, aside)
+        os.replace(self.path, aside)
 
     def _state(self) -> dict[str, Any]:
         try:
@@ -129,14 +179,17 @@ class SearchWriter:
             self._writer = self.index.writer(heap_size=HEAP_BYTES, num_threads=1)
         return self._writer
 
-    def add(self, num: int, doc: SearchDoc, *, ts: int, ds: int, size: int, replace: bool = False) -> None:
+    def add(self, num: int, doc: SearchDoc, *, blob: str, ts: int, ds: int, size: int, replace: bool = False) -> None:
+        """Add the document of message *num* (stored as *blob*); *replace*
+        first deletes whatever the index holds under *num*."""
         import tantivy
 
         w = self._w()
         if replace:
-            w.delete_documents_by_term("num", num)
+            w.delete_documents_by_query(self._num_query([num]))
         d = tantivy.Document()
         d.add_unsigned("num", num)
+        d.add_unsigned("bkey", blob_key(blob))
         d.add_integer("ts", ts)
         d.add_integer("ds", ds)
         d.add_unsigned("bytes", size)
@@ -158,13 +211,78 @@ class SearchWriter:
         self._pending_max = max(self._pending_max, num)
         self._dirty = True
 
+    def _num_query(self, nums: list[int]) -> Any:
+        # Not delete_documents_by_term: given a Python int it builds an i64
+        # term, which never matches the u64 field ``num``, and deletes nothing.
+        import tantivy
+
+        schema = self.index.schema
+        if len(nums) == 1:
+            return tantivy.Query.term_query(schema, "num", nums[0])
+        return tantivy.Query.term_set_query(schema, "num", nums)
+
     def delete(self, nums: Iterable[int]) -> None:
+        """Delete every document of these article numbers."""
+        todo = sorted(set(nums))
+        if not todo:
+            return
         w = self._w()
-        for num in nums:
-            w.delete_documents_by_term("num", num)
+        for i in range(0, len(todo), SCAN_CHUNK):
+            w.delete_documents_by_query(self._num_query(todo[i : i + SCAN_CHUNK]))
+        self._dirty = True
+
+    # -- what the index holds (after a commit) ----------------------------------
+    def _searcher(self) -> Any:
+        self.index.reload()
+        return self.index.searcher()
+
+    def stats(self) -> tuple[int, int]:
+        """(documents, highest article number) of what is committed."""
+        import tantivy
+
+        try:
+            s = self._searcher()
+            n = int(s.num_docs)
+            if n == 0:
+                return 0, 0
+            res = s.search(tantivy.Query.all_query(), 1, count=False, order_by_field="num")
+            top = s.fast_field_values("num", [addr for _k, addr in res.hits])
+        except (ValueError, OSError, RuntimeError) as e:
+            raise IndexingError(f"{self.path}: unreadable search index: {e}") from e
+        return n, int(top[0] or 0) if top else 0
+
+    def doc_keys(self, lo: int, hi: int) -> dict[int, list[int]]:
+        """The blob keys of the documents numbered *lo*..*hi*, by number
+        (a number with several keys, or a key that is not the overview's, is
+        a document to repair)."""
+        import tantivy
+
+        out: dict[int, list[int]] = {}
+        try:
+            s = self._searcher()
+            q = tantivy.Query.range_query(self.index.schema, "num", tantivy.FieldType.Unsigned, lo, hi)
+            n = int(s.search(q, 1, count=True).count or 0)
+            if n == 0:
+                return out
+            addrs = [addr for _k, addr in s.search(q, n, count=False).hits]
+            nums = s.fast_field_values("num", addrs)
+            keys = s.fast_field_values("bkey", addrs)
+        except (ValueError, OSError, RuntimeError) as e:
+            raise IndexingError(f"{self.path}: unreadable search index: {e}") from e
+        for num, key in zip(nums, keys, strict=True):
+            if num is not None:
+                out.setdefault(int(num), []).append(int(key or 0))
+        return out
+
+    def set_max_num(self, num: int) -> None:
+        """Record *num* as the highest number indexed (after a repair that
+        compared everything: a catch-up starts above it)."""
+        if num != self._pending_max:
+            self._pending_max = num
             self._dirty = True
 
     def clear(self) -> None:
+        self.fresh = True
         self._w().delete_all_documents()
         self._pending_max = 0
         self._dirty = True

@@ -3,6 +3,9 @@
 Readers open ``all.git`` (whose alternates list every epoch) for blobs, and
 each epoch for its history.  A v2 commit's tree holds one entry: ``m`` for
 a message added, ``d`` for a message removed (the blob of the removed one).
+A blob that is missing or cannot be inflated raises :class:`CorruptObject`;
+a commit whose tree cannot be read is a :class:`Change` of kind ``x``, so
+that the indexer can skip it with a warning, as public-inbox does.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def _pygit2() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One v2 commit: ``kind`` is ``m`` (added) or ``d`` (removed)."""
+    """One v2 commit: ``kind`` is ``m`` (added) or ``d`` (removed), or ``x``
+    when its tree cannot be read (``blob`` is then the tree's id)."""
 
     commit: str
     kind: str
@@ -79,27 +83,39 @@ class GitReader:
         self._epochs.clear()
 
     def blob(self, oid: str, epoch: int | None = None) -> bytes:
-        """The bytes of blob *oid* (raises CorruptObject if missing)."""
+        """The bytes of blob *oid* (raises CorruptObject if it is missing or
+        cannot be read)."""
+        pg = _pygit2()
         try:
-            key = _pygit2().Oid(hex=oid)
+            key = pg.Oid(hex=oid)
         except ValueError as e:
             raise CorruptObject(f"bad object id {oid!r}") from e
-        if epoch is not None:
-            obj = self.epoch_repo(epoch).get(key)
-            if obj is not None:
-                data: bytes = obj.data  # type: ignore[attr-defined]
-                return data
-        obj = self._repo_all().get(key)
-        if obj is not None:
-            data1: bytes = obj.data  # type: ignore[attr-defined]
-            return data1
-        # a new epoch may have appeared since all.git was opened
-        self._all = None
-        obj = self._repo_all().get(key)
+        try:
+            if epoch is not None:
+                obj = self.epoch_repo(epoch).get(key)
+                if obj is not None:
+                    data: bytes = obj.data  # type: ignore[attr-defined]
+                    return data
+            obj = self._repo_all().get(key)
+            if obj is None:
+                # a new epoch may have appeared since all.git was opened
+                self._all = None
+                obj = self._repo_all().get(key)
+        except pg.GitError as e:  # e.g. a loose object that does not inflate
+            raise CorruptObject(f"blob {oid} is corrupt: {e}") from e
         if obj is None:
-            raise CorruptObject(f"blob {oid} not found in {self.layout.inboxdir}")
+            raise CorruptObject(f"blob {oid} is missing")
         data2: bytes = obj.data  # type: ignore[attr-defined]
         return data2
+
+    def commit_times(self, n: int, commit: str) -> tuple[int, int]:
+        """(author time, committer time) of a commit of epoch *n*; zeros if
+        it cannot be read."""
+        try:
+            c = self.epoch_repo(n).get(commit)
+            return int(c.author.time), int(c.commit_time)  # type: ignore[union-attr]
+        except (_pygit2().GitError, KeyError, ValueError, AttributeError, StorageError):
+            return 0, 0
 
     def tip(self, n: int) -> str | None:
         """The commit epoch *n*'s branch points at (read from the ref files)."""
@@ -127,7 +143,17 @@ class GitReader:
             except (KeyError, ValueError, pg.GitError):
                 pass
         for commit in walker:
-            tree = commit.tree
+            try:
+                tree = commit.tree
+            except pg.GitError:
+                yield Change(
+                    commit=str(commit.id),
+                    kind="x",
+                    blob=str(commit.tree_id),
+                    author_time=int(commit.author.time),
+                    commit_time=int(commit.commit_time),
+                )
+                continue
             for kind in ("m", "d"):
                 try:
                     entry = tree[kind]

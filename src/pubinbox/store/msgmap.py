@@ -5,12 +5,18 @@ are never reused, ``meta.num_highwater`` records the largest number ever
 handed out and ``meta.created_at`` is the IMAP UIDVALIDITY.  Writers change it
 only while holding ``inbox.lock``; the connection stays in a transaction
 until :meth:`commit` so a crash leaves nothing half-written.
+
+The numbers in it are the archive's public identity (NNTP article numbers,
+IMAP UIDs, shared with public-inbox), so a damaged or lost msgmap is never
+simply recreated: :func:`rebuild` salvages every row that can be read and
+fills in from the overview, and the damaged file is kept.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from pubinbox.errors import IndexingError
@@ -148,3 +154,109 @@ class Msgmap:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM msgmap").fetchone()[0])
+
+
+def rebuild(
+    path: Path,
+    *,
+    salvage_from: Path | None,
+    pairs: Iterable[tuple[int, str]] = (),
+    meta: dict[str, str] | None = None,
+) -> tuple[Path, int]:
+    """Write a new msgmap at ``PATH.rebuild`` from what can still be read:
+    the (num, Message-ID) *pairs* of a healthy overview (numbered from this
+    msgmap, and checked), then every other readable row of the damaged
+    *salvage_from*; its meta entries, else *meta* (``created_at``,
+    ``num_highwater``: the overview's copy).  Numbers are never handed out
+    again: the highwater mark and AUTOINCREMENT sequence are at least the
+    largest number known.  Returns the new file (closed) and how many rows
+    it holds; the caller renames it in place."""
+    from pubinbox.store import dbfile
+
+    new = path.with_name(path.name + ".rebuild")
+    dbfile.remove(new)
+    pairs = list(pairs)
+    hint = dict(meta or {})
+    hint_top = max([_int(hint.get("num_highwater"))] + [n for n, _m in pairs])
+    got_meta: dict[str, str] = {}
+    rows: list[tuple[int, str]] = []
+    if salvage_from is not None:
+        got_meta, rows = _salvage(salvage_from, hint_top)
+        # numbers read from a damaged page must at least be numbers
+        got_meta = {k: v for k, v in got_meta.items() if k not in ("created_at", "num_highwater") or v.isdigit()}
+    known = {**hint, **got_meta}
+    try:
+        db = sqlite3.connect(new, isolation_level=None)
+        db.execute("PRAGMA journal_mode = TRUNCATE")
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN")
+        db.executemany("INSERT OR IGNORE INTO msgmap (num, mid) VALUES (?, ?)", pairs)
+        db.executemany("INSERT OR IGNORE INTO msgmap (num, mid) VALUES (?, ?)", rows)
+        for key, val in known.items():
+            db.execute("INSERT OR REPLACE INTO meta (key, val) VALUES (?, ?)", (key, val))
+        top = int(db.execute("SELECT MAX(num) FROM msgmap").fetchone()[0] or 0)
+        hw = max(top, _int(got_meta.get("num_highwater")), _int(hint.get("num_highwater")))
+        db.execute("INSERT OR REPLACE INTO meta (key, val) VALUES ('num_highwater', ?)", (str(hw),))
+        if "created_at" not in known:
+            db.execute("INSERT INTO meta (key, val) VALUES ('created_at', ?)", (str(int(time.time())),))
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'msgmap'")
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('msgmap', ?)", (hw,))
+        count = int(db.execute("SELECT COUNT(*) FROM msgmap").fetchone()[0])
+        db.execute("COMMIT")
+        db.close()
+    except sqlite3.Error as e:
+        raise IndexingError(f"{new}: {e}") from e
+    return new, count
+
+
+def _int(v: str | None) -> int:
+    try:
+        return int(v or 0)
+    except ValueError:
+        return 0
+
+
+#: queries a salvage may spend on the ranges around damaged pages
+SALVAGE_QUERIES = 20000
+
+
+def _salvage(path: Path, hint_top: int) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    """Whatever rows of a damaged msgmap can be read, range by range: a
+    damaged page costs the rows on it, not the rest.  Ranges that fail are
+    halved (lowest first) within a budget of queries."""
+    meta: dict[str, str] = {}
+    rows: list[tuple[int, str]] = []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # without it SQLite refuses a file shorter than its header says
+        # (a truncated copy) outright; the connection is read-only anyway
+        db.execute("PRAGMA writable_schema = ON")
+    except sqlite3.Error:
+        return meta, rows
+    try:
+        try:
+            meta = {str(k): str(v) for k, v in db.execute("SELECT key, val FROM meta")}
+        except sqlite3.Error:
+            meta = {}
+        try:
+            top = int(db.execute("SELECT MAX(num) FROM msgmap").fetchone()[0] or 0)
+        except sqlite3.Error:
+            top = 0  # the last pages are damaged: rely on what else knows the highest number
+        top = max(top, hint_top, _int(meta.get("num_highwater")))
+        todo = [(1, top)] if top else []
+        budget = SALVAGE_QUERIES
+        while todo and budget > 0:
+            budget -= 1
+            lo, hi = todo.pop()
+            try:
+                got = db.execute("SELECT num, mid FROM msgmap WHERE num BETWEEN ? AND ?", (lo, hi)).fetchall()
+            except sqlite3.Error:
+                if hi - lo >= 8:
+                    half = (lo + hi) // 2
+                    todo += [(half + 1, hi), (lo, half)]  # the lower half first
+                continue
+            # a zeroed page can yield rows of NULLs: only sound pairs are kept
+            rows += [(n, m) for n, m in got if isinstance(n, int) and n > 0 and isinstance(m, str) and m]
+    finally:
+        db.close()
+    return meta, rows

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from pubinbox.search.extract import extract
 from pubinbox.search.writer import SearchWriter, crlf_size
 from pubinbox.store.fastimport import FastImport, rev_parse
 from pubinbox.store.git import GitReader, packed_size
+from pubinbox.store.indexing import open_search
 from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
 from pubinbox.store.msgmap import Msgmap
@@ -272,7 +272,7 @@ class InboxWriter:
         if self._search is not None:
             try:
                 doc = extract(prep.raw, known=(prep.from_, prep.to, prep.cc, prep.subject))
-                self._search.add(num, doc, ts=prep.ts, ds=prep.ds, size=crlf_size(prep.raw))
+                self._search.add(num, doc, blob=blob, ts=prep.ts, ds=prep.ds, size=crlf_size(prep.raw))
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
         self._batch_keys[blob] = content_key(prep.raw)
@@ -380,52 +380,3 @@ def open_writer(ibx: InboxConfig, **kw: object) -> InboxWriter:
 
 def inbox_exists(path: Path) -> bool:
     return (path / "git").is_dir()
-
-
-def index_inbox(
-    ibx: InboxConfig,
-    *,
-    reindex: bool = False,
-    jobs: int | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-    lock_timeout: float = 300.0,
-) -> IndexStats:
-    """``pubinbox index``: catch msgmap and the overview up with git under
-    the inbox lock; *reindex* first empties the overview (msgmap, which
-    holds the article numbers, is kept, as public-inbox does)."""
-    layout = Layout(ibx.inboxdir)
-    layout.check()
-    with InboxLock(layout.lock_file, timeout=lock_timeout):
-        ensure_all_git(layout)
-        clear_stale_git_locks(layout)
-        layout.own_dir.mkdir(exist_ok=True)
-        mm = Msgmap(layout.msgmap, create=True)
-        over = OverWriter(layout.over_db)
-        search = open_search(layout, ibx.indexlevel)
-        try:
-            if reindex:
-                over.clear()
-                if search is not None:
-                    search.clear()
-                    search.commit()
-            idx = Indexer(layout, GitReader(layout), mm, over, search)
-            if on_total is not None:
-                on_total(idx.pending())
-            stats = idx.run(progress=progress, jobs=jobs)
-            idx.prune_msgmap()
-            mm.commit()
-            over.commit()
-        finally:
-            mm.close()
-            over.close()
-            if search is not None:
-                search.close()
-    return stats
-
-
-def open_search(layout: Layout, level: str, *, rebuild_broken: bool = True) -> SearchWriter | None:
-    """The search index writer, or None at indexlevel basic."""
-    if level == "basic":
-        return None
-    return SearchWriter(layout.own_dir, level, rebuild_broken=rebuild_broken)
