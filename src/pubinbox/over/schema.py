@@ -77,8 +77,11 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
         elif int(row[0]) > SCHEMA_VERSION:
             raise SchemaTooNew(f"{path} has schema {row[0]}, this pubinbox knows {SCHEMA_VERSION}")
     else:
+        # readers run on a web worker's event loop: a busy database is a
+        # 503 after a short wait, not a stalled worker (WAL readers are
+        # only ever kept waiting by recovery after a crash)
         db = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=30, check_same_thread=False
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2, check_same_thread=False
         )
         db.execute("PRAGMA query_only = 1")
     return db
