@@ -22,7 +22,7 @@ from tests.web.conftest import Archive, fetch
 
 pytestmark = pytest.mark.slow
 
-OK = {200, 301, 302, 304, 400, 404, 501, 503}
+OK = {200, 301, 302, 304, 400, 404, 414, 431, 501, 503}  # 414/431: a URL past 16 KiB
 
 _numbers = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
