@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAIN = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("PUBINBOX_CORPUS", "/work/shared/corpus"))
+#: the shared corpus: $PUBINBOX_CORPUS, else ../shared/corpus beside the checkout
+CORPUS = Path(os.environ.get("PUBINBOX_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 EROFS = CORPUS / "epochs" / "linux-erofs.lists.ozlabs.org.0.bundle"
 F2FS = CORPUS / "epochs" / "linux-f2fs-devel.lists.sourceforge.net.0.bundle"
 EPOCH2MBOX = CORPUS / "tools" / "epoch2mboxrd.py"

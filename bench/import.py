@@ -5,7 +5,7 @@
                                      [--settle S] [--workdir DIR] [--keep]
 
 The first N messages (default 5000) of an epoch (default linux-erofs) are
-written as mboxrd by /work/shared/corpus/tools/epoch2mboxrd.py.  Then, each
+written as mboxrd by ../shared/corpus/tools/epoch2mboxrd.py.  Then, each
 into a fresh v2 inbox at indexlevel basic with its own PI_CONFIG:
 
 * pubinbox:      `pubinbox import NAME MBOX` (timed to exit);
