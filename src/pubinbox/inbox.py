@@ -74,12 +74,6 @@ class Inbox:
             raise MessageNotFound(f"<{mid}> is not in {self.name}")
         return [(r, self.raw(r)) for r in rows]
 
-    def raw_by_num(self, num: int) -> tuple[OverRow, bytes]:
-        row = self.over.by_num(num)
-        if row is None:
-            raise MessageNotFound(f"article {num} is not in {self.name}")
-        return row, self.raw(row)
-
     # -- search ----------------------------------------------------------------
     @property
     def searcher(self) -> SearchBackend:

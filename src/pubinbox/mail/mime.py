@@ -38,7 +38,6 @@ __all__ = [
     "decode_body",
     "decode_qp",
     "header_raw",
-    "headers_of",
     "iter_parts",
     "mime_header_decode",
     "parse_content_disposition",
@@ -126,11 +125,6 @@ def header_raw(hdr: bytes, name: str) -> list[bytes]:
         v = _LEAD_WS.sub(b"", v)
         out.append(_FOLD.sub(b" ", v))
     return out
-
-
-def headers_of(raw: bytes) -> bytes:
-    """The raw header block of a message (as public-inbox splits it)."""
-    return split_message(raw)[0]
 
 
 # charsets: Perl Encode name resolution lives in pubinbox.mail.charsets

@@ -12,17 +12,14 @@ from __future__ import annotations
 import functools
 import re
 import time
-from urllib.parse import quote
 
-from pubinbox.mail.msgid import id_compress, mid_escape
+from pubinbox.mail.msgid import mid_escape
 
 __all__ = [
     "SAFE_SCHEMES",
-    "anchor_id",
     "ascii_bytes",
     "esc",
     "fmt_date",
-    "fmt_date_utc",
     "href_mid",
     "ts_param",
     "url_mid",
@@ -66,11 +63,6 @@ def href_mid(mid: str) -> str:
     return esc(url_mid(mid))
 
 
-def anchor_id(mid: str) -> str:
-    """The id public-inbox gives a message's anchors (``m`` + this)."""
-    return id_compress(mid)
-
-
 @functools.lru_cache(maxsize=65536)
 def _fmt_minute(minute: int) -> str:
     t = time.gmtime(minute * 60)
@@ -82,16 +74,6 @@ def fmt_date(ts: int) -> str:
     return _fmt_minute(max(ts, 0) // 60)
 
 
-def fmt_date_utc(ts: int) -> str:
-    """``YYYY-MM-DD HH:MM UTC`` with a zero-padded hour (links, bylines)."""
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max(ts, 0)))
-
-
 def ts_param(ts: int) -> str:
     """The ``?t=YYYYMMDDHHMMSS`` value for a time."""
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(max(ts, 0)))
-
-
-def qparam(s: str) -> str:
-    """A query-string value (spaces as ``+``)."""
-    return quote(s, safe="").replace("%20", "+")

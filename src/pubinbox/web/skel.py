@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from pubinbox.mail import address
 from pubinbox.mail.msgid import id_compress, subject_normalized
-from pubinbox.over.reader import OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid
 from pubinbox.web.obfuscate import Obfuscator
 from pubinbox.web.thread import Node, root_first, walk
@@ -160,7 +159,3 @@ def skeleton(
 
 def _cid(mid: str) -> str:
     return id_compress(mid, True)
-
-
-def thread_rows_newest_ts(rows: list[OverRow]) -> int:
-    return max((r.ts for r in rows), default=0)
