@@ -1,8 +1,9 @@
-"""Inbox: the read-only facade the web, NNTP, IMAP and POP3 layers use.
+"""Inbox: the read-only facade over one inbox, for the web and ``pubinbox q``.
 
-It bundles an inbox's configuration with its overview reader and git
-reader: rows come from the overview, raw messages from git by blob id.
-Open one per thread (SQLite connections are per thread).
+It bundles an inbox's configuration with its overview reader, its git
+reader and a search backend: rows come from the overview, raw messages from
+git by blob id, article numbers from the search index.  Open one per thread
+(SQLite connections are per thread).
 """
 
 from __future__ import annotations
