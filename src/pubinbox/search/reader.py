@@ -10,6 +10,7 @@ and capped; everything that could run long is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ from pubinbox.search.query import (
     Xor,
     parse,
 )
-from pubinbox.search.schema import ANALYZER, EXACT_FIELDS, NO_POSITIONS, RANGE_FIELDS, XAPIAN_FIELD, analyzer
+from pubinbox.search.schema import (
+    ADDRESS_FIELDS,
+    ANALYZER,
+    EXACT_FIELDS,
+    RANGE_FIELDS,
+    XAPIAN_FIELD,
+    analyzer,
+    positional_fields,
+)
 from pubinbox.search.writer import search_dir
 
 #: public-inbox allows at most 100 expansions of a wildcard
@@ -95,6 +104,7 @@ class Searcher:
             raise IndexDamaged(f"{self.path}: the search index cannot be read; `pubinbox index` rebuilds it") from e
         self.index = index
         self.schema = index.schema
+        self.positions = _positional(self.path, self.level)
         self._stamp = stamp
 
     def reload(self) -> None:
@@ -177,6 +187,23 @@ class Searcher:
 
     def tokens(self, text: str) -> list[str]:
         return [t for t in self._an.analyze(text) if t]
+
+
+def _positional(path: Path, level: str) -> frozenset[str]:
+    """The text fields of the index at *path* that hold positions, as its
+    ``meta.json`` declares them (an index built by an older schema or for
+    another indexlevel answers by what it holds until it is rebuilt); the
+    schema's rule for *level* when that file cannot be read."""
+    try:
+        with open(path / "meta.json", encoding="utf-8") as f:
+            fields = json.load(f)["schema"]
+        return frozenset(
+            str(e["name"])
+            for e in fields
+            if e.get("type") == "text" and ((e.get("options") or {}).get("indexing") or {}).get("record") == "position"
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return positional_fields(level)
 
 
 class _Compiler:
@@ -262,8 +289,8 @@ class _Compiler:
                 continue
             if len(toks) == 1:
                 shoulds.append(Q.term_query(self.schema, f, toks[0]))
-            else:
-                shoulds.append(self._phrase_on(f, toks))
+            elif (q := self._phrase_on(f, toks)) is not None:
+                shoulds.append(q)
         self.spend(len(shoulds), "words are looked up in every field they search")
         if not shoulds:
             return Q.empty_query()
@@ -289,16 +316,23 @@ class _Compiler:
         self.spend(len(terms), f"{text}* is expanded")
         return [Q.term_query(self.schema, field, t) for t in sorted(terms)]
 
-    def _phrase_on(self, field: str, toks: list[str]) -> Any:
-        Q, Occur = self.Q, self.Occur
+    def _phrase_on(self, field: str, toks: list[str]) -> Any | None:
+        """Adjacent *toks* in *field*; None where it cannot match.
+
+        Xapian answers a phrase from positions only: words indexed without
+        them (public-inbox at indexlevel medium, except Message-ID words,
+        List-Ids, file names and addresses) never match a phrase, even
+        though every word is there (observed with Xapian 1.4 through
+        public-inbox's Perl API, tests/interop/test_phrase_differential.py).
+        At medium the addresses of From/To/Cc have positions of their own
+        (:data:`~pubinbox.search.schema.ADDRESS_FIELDS`)."""
         self.spend(len(toks) - 1, "phrases are counted word by word")
-        if self.s.level == "full" and field not in NO_POSITIONS:
-            words: list[str | tuple[int, str]] = list(toks)
-            return Q.phrase_query(self.schema, field, words)
-        # no positions (indexlevel medium; quoted text, like public-inbox's
-        # XQUOT): all the words, anywhere -- what Xapian answers there too,
-        # as the differential test against public-inbox shows
-        return Q.boolean_query([(Occur.Must, Q.term_query(self.schema, field, t)) for t in toks])
+        if field not in self.s.positions:
+            field = ADDRESS_FIELDS.get(field, "")
+            if field not in self.s.positions:
+                return None
+        words: list[str | tuple[int, str]] = list(toks)
+        return self.Q.phrase_query(self.schema, field, words)
 
     def _phrase(self, node: Phrase) -> Any:
         Q, Occur = self.Q, self.Occur
@@ -312,7 +346,10 @@ class _Compiler:
             toks = self.s.tokens(text)
             if not toks:
                 continue
-            shoulds.append(Q.term_query(self.schema, f, toks[0]) if len(toks) == 1 else self._phrase_on(f, toks))
+            if len(toks) == 1:
+                shoulds.append(Q.term_query(self.schema, f, toks[0]))
+            elif (q := self._phrase_on(f, toks)) is not None:
+                shoulds.append(q)
         self.spend(len(shoulds), "phrases are looked up in every field they search")
         if not shoulds:
             return Q.empty_query()

@@ -8,7 +8,12 @@ number, ``bkey`` the first 64 bits of the message's blob id (with ``num``,
 the document's identity: the overview row it was made from), ``ts`` the
 received time and ``ds`` the Date: time, both unix seconds UTC, ``bytes``
 the stored size.
-At indexlevel ``medium`` text fields carry no positions (no phrase search).
+Positions (phrase search) follow public-inbox's SearchIdx: at ``full`` every
+text field has them, quoted text included (``index_text`` -> ``index_phrase``);
+at ``medium`` only what public-inbox always indexes as a phrase (Message-ID
+words, List-Id, attachment names, diff file names) and the addresses of
+From/To/Cc, which go to companion fields (:data:`ADDRESS_FIELDS`) because
+the rest of those headers (the names) has no positions there.
 """
 
 from __future__ import annotations
@@ -44,8 +49,15 @@ EXACT_FIELDS: dict[str, str] = {
 
 ANALYZER = "pubinbox_en"
 
-#: text fields never indexed with positions (public-inbox: XQUOT)
-NO_POSITIONS = frozenset({"quot"})
+#: text fields public-inbox indexes with positions at every level
+#: (``index_phrase``: XM, XL, XFN, XDFN)
+ALWAYS_POSITIONS = frozenset({"mid_text", "listid", "fn", "dfn"})
+
+#: header field -> field of its addresses alone, with positions (indexlevel
+#: medium only: public-inbox's index_headers adds each address as a phrase
+#: there, so ``f:"Gao Xiang"`` matches inside ``gao.xiang@...`` but not in
+#: the display name)
+ADDRESS_FIELDS: dict[str, str] = {"from_": "from_addr", "to": "to_addr", "cc": "cc_addr"}
 
 #: public-inbox's Xapian prefix -> our field (query.XAPIAN_SOURCES names them)
 XAPIAN_FIELD: dict[str, str] = {
@@ -89,20 +101,29 @@ def analyzer() -> Any:
     )
 
 
+def positional_fields(level: str) -> frozenset[str]:
+    """Text fields indexed with positions at indexlevel *level*."""
+    if level == "full":
+        return frozenset(TEXT_FIELDS)
+    return ALWAYS_POSITIONS | frozenset(ADDRESS_FIELDS.values())
+
+
 def build_schema(level: str) -> Any:
     """The schema for indexlevel *level* (``medium`` or ``full``)."""
     import tantivy
 
-    opt = "position" if level == "full" else "freq"
+    pos = positional_fields(level)
     sb = tantivy.SchemaBuilder()
-    # public-inbox indexes quoted text without positions at every level
     sb.add_unsigned_field("num", stored=True, indexed=True, fast=True)
     sb.add_integer_field("ts", indexed=True, fast=True)
     sb.add_integer_field("ds", indexed=True, fast=True)
     sb.add_unsigned_field("bytes", indexed=True, fast=True)
     sb.add_unsigned_field("bkey", fast=True)
     for name in TEXT_FIELDS:
-        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq" if name in NO_POSITIONS else opt)
+        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position" if name in pos else "freq")
+    if level != "full":
+        for name in ADDRESS_FIELDS.values():
+            sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
     for name in EXACT_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
     return sb.build()

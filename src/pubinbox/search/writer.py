@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from pubinbox.errors import IndexingError
+from pubinbox.mail.address import emails
 from pubinbox.search.extract import SearchDoc
-from pubinbox.search.schema import ANALYZER, EXACT_FIELDS, TEXT_FIELDS, analyzer, build_schema
+from pubinbox.search.schema import ADDRESS_FIELDS, ANALYZER, EXACT_FIELDS, TEXT_FIELDS, analyzer, build_schema
 
 log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
 #: bump when build_schema changes: existing indexes are rebuilt
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STATE = "state.json"
 #: documents read per query when comparing the index with the overview
 SCAN_CHUNK = 65536
@@ -197,6 +198,11 @@ class SearchWriter:
             for text in getattr(doc, name):
                 if text:
                     d.add_text(name, text)
+        if self.level != "full":  # each address as a phrase (public-inbox's index_headers at medium)
+            for name, alt in ADDRESS_FIELDS.items():
+                for text in getattr(doc, name):
+                    for addr in emails(text):
+                        d.add_text(alt, addr)
         for mid in doc.mids:
             d.add_text("mid", mid)
         for lid in doc.listid_exact:
