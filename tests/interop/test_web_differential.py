@@ -75,6 +75,7 @@ from typing import Any
 
 import pytest
 
+from pubinbox.mail.msgid import refs_from_field
 from tests.conftest import _corpus_dir
 from tests.helpers import run_cli
 from tests.live import isolated_environ, live_server
@@ -146,7 +147,7 @@ def load_overviews(inbox: Path) -> Overviews:
 
 
 def _refs(r: tuple[int, int, int | None, int, str, str]) -> list[str]:
-    return [x.strip("<>") for x in r[5].split()]
+    return list(refs_from_field(r[5]))  # never split on blanks (issue 15)
 
 
 def sample_messages(ov: Overviews, k: int = PER_CATEGORY) -> dict[str, str]:

@@ -9,15 +9,20 @@ import subprocess
 import pytest
 
 from pubinbox.mail.msgid import (
+    drop_primary,
     id_compress,
+    in_reply_to,
     mid2path,
     mid_clean,
     mid_escape,
     mids,
     mids_for_index,
     references,
+    refs_from_field,
+    refs_to_field,
     subject_normalized,
     subject_path,
+    thread_candidates_perl,
     thread_references,
 )
 from pubinbox.mail.parse import Headers
@@ -47,6 +52,32 @@ def test_thread_references() -> None:
     assert mids_for_index(h) == ["self@x", "extra@x", "alt@x"]
     assert thread_references(h) == ["p@x", "extra@x", "alt@x"]
     assert thread_references(h, "extra@x") == ["self@x", "p@x", "alt@x"]
+
+
+def test_mangled_reference_is_one_id() -> None:
+    """``<Message-ID: <abc@example.com>>``: public-inbox's ``<([^>]+)>`` takes
+    one id, and the overview's ``<a> <b>`` field gives it back (issue 15)."""
+    h = Headers(b"Message-ID: <m@x>\nReferences: <Message-ID: <abc@example.com>> <p@x>\n\n")
+    refs = references(h)
+    assert refs == ["Message-ID: <abc@example.com", "p@x"]
+    assert refs_to_field(refs) == "<Message-ID: <abc@example.com> <p@x>"
+    assert refs_from_field(refs_to_field(refs)) == tuple(refs)
+    assert refs_to_field([]) == "" and refs_from_field("") == ()
+    odd = ["a b@x", "<<c@x", "caf\u00e9@x"]
+    assert refs_from_field(refs_to_field(odd)) == tuple(odd)
+
+
+def test_in_reply_to_and_primary() -> None:
+    # the web's parent: last of References + In-Reply-To, a self reference kept
+    h = Headers(b"Message-ID: <self@x>\nReferences: <p@x> <self@x>\n\n")
+    assert in_reply_to(h) == "self@x" and thread_references(h) == ["p@x"]
+    assert in_reply_to(Headers(b"Subject: x\n\n")) is None
+    # a message numbered under its second id keeps the first in its references
+    h = Headers(b"Message-ID: <orig@x>\nMessage-ID: <gen@z>\nIn-Reply-To: <p@x>\n\n")
+    cands = thread_candidates_perl(h)
+    assert cands == ["p@x", "orig@x", "gen@z"]
+    assert drop_primary(cands, "gen@z") == ["p@x", "orig@x"]
+    assert drop_primary(cands, "orig@x") == thread_references(h) == ["p@x", "gen@z"]
 
 
 def test_helpers() -> None:

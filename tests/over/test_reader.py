@@ -52,3 +52,29 @@ def test_thread_and_loose_subject(tmp_path: Path) -> None:
         loose = box.over.thread_of("m7@example.com")
         assert len(loose) > len(t) and all(r.subject in ("topic", "new 5") for r in loose)
         assert box.over.mids_like("m1") == sorted(box.over.mids_like("m1"))
+
+
+def test_refs_ids_and_primary(tmp_path: Path) -> None:
+    """References read back as ingest extracted them; every Message-ID and
+    X-Alt-Message-ID finds the message; a ghost is filled in only by the
+    message numbered under that id (issue 15)."""
+    (tmp_path / "test" / "git").mkdir(parents=True)
+    ibx = inbox_cfg(tmp_path)
+    with InboxWriter(ibx) as w:
+        w.add(make_msg(1, mid="a@x"))
+        w.add(
+            b"From: b@x\nSubject: s\nDate: Mon, 02 Jan 2023 02:00:00 +0000\nMessage-ID: <b@x>\n"
+            b"X-Alt-Message-ID: <alt@x>\nReferences: <Message-ID: <abc@example.com>> <a@x>\n\nbody\n"
+        )
+        w.add(make_msg(3, mid="a@x", body="other content, same id\n"))
+    with Inbox.open(ibx) as box:
+        b = box.over.by_num(2)
+        assert b is not None and b.references == ("Message-ID: <abc@example.com", "a@x", "alt@x")
+        assert [r.num for r in box.over.by_mid("alt@x")] == [2]
+        assert box.over.primary_by_mid("alt@x") is None and box.over.primary_by_mid("b@x") == b
+        third = box.over.by_num(3)
+        assert third is not None and third.mid != "a@x"  # stored under a generated id
+        assert third.references == ("a@x",)  # ... and threaded under the first a@x, as public-inbox
+        assert [r.num for r in box.over.by_mid("a@x")] == [1, 3]
+        first = box.over.primary_by_mid("a@x")
+        assert first is not None and first.num == 1

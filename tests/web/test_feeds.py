@@ -10,7 +10,7 @@ thread's ``t.atom`` and a search ``?q=...&x=A``:
   Atom ``<feed>``; feedparser reads it with ``bozo == 0``;
 * every entry: ``id`` = ``urn:uuid:`` + the first 32 hex digits of the
   SHA-1 of its Message-ID as 8-4-4-4-12, ``link`` = the inbox URL +
-  the escaped Message-ID + ``/``, ``updated`` (RFC 3339, from the Date), an
+  the escaped Message-ID + ``/``, ``updated`` (RFC 3339, the received time, as public-inbox), an
   author name and a title;
 * an entry of a reply carries ``<thr:in-reply-to ref="urn:uuid:PARENT"
   href=".../PARENT/"/>`` (RFC 4685) for its parent (the last of References

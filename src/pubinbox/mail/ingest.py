@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pubinbox.mail import hashing, meta, parse
+from pubinbox.mail.msgid import drop_primary
 from pubinbox.mail.msgid import mids as mids_of
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.writer import crlf_size
@@ -22,11 +23,14 @@ from pubinbox.search.writer import crlf_size
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """Overview fields of one stored message."""
+    """Overview fields of one stored message (``thread_candidates`` and
+    ``index_mids``: see :class:`~pubinbox.mail.meta.MessageMeta`; the
+    overview row takes :meth:`row_refs` and :meth:`row_mids`)."""
 
     blob: str
     mids: tuple[str, ...]
-    references: tuple[str, ...]
+    thread_candidates: tuple[str, ...]
+    index_mids: tuple[str, ...]
     subject: str
     subject_path: str
     from_: str
@@ -39,6 +43,14 @@ class Parsed:
     search: SearchDoc | None = None  # filled when the inbox has a search index
     crlf_size: int = 0  # size with CRLF line ends (z: ranges)  # filled when the inbox has a search index
 
+    def row_mids(self, mid0: str) -> tuple[str, ...]:
+        """The ids its overview row maps, numbered under *mid0*."""
+        return row_mids(mid0, self.index_mids)
+
+    def row_refs(self, mid0: str) -> tuple[str, ...]:
+        """Its overview references, numbered under *mid0*."""
+        return tuple(drop_primary(self.thread_candidates, mid0))
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -48,7 +60,8 @@ class Prepared:
     orig: bytes  # as received, without the From line: rewrites start from it
     list_id_address: str | None
     mids: tuple[str, ...]
-    references: tuple[str, ...]
+    thread_candidates: tuple[str, ...]
+    index_mids: tuple[str, ...]
     subject: str
     subject_path: str
     from_: str
@@ -61,6 +74,21 @@ class Prepared:
     author_time: bytes
     committer_time: bytes
     commit_subject: bytes
+
+    def row_mids(self, mid0: str) -> tuple[str, ...]:
+        """The ids its overview row maps, numbered under *mid0*."""
+        return row_mids(mid0, self.index_mids)
+
+    def row_refs(self, mid0: str) -> tuple[str, ...]:
+        """Its overview references, numbered under *mid0*."""
+        return tuple(drop_primary(self.thread_candidates, mid0))
+
+
+def row_mids(mid0: str, index_mids: tuple[str, ...]) -> tuple[str, ...]:
+    """The ids the overview maps to a message numbered under *mid0*: that
+    one first, then every other Message-ID and X-Alt-Message-ID (OverIdx
+    ``add_overview`` takes ``mids_for_index``)."""
+    return (mid0,) + tuple(m for m in index_mids if m != mid0)
 
 
 def _lines(raw: bytes) -> int:
@@ -75,7 +103,8 @@ def _prepared(orig: bytes, list_id_address: str | None, extra_mids: tuple[str, .
         orig=orig,
         list_id_address=list_id_address,
         mids=tuple(m.mids),
-        references=tuple(m.references),
+        thread_candidates=m.thread_candidates,
+        index_mids=m.index_mids,
         subject=m.subject,
         subject_path=m.subject_path,
         from_=m.from_,
@@ -112,7 +141,8 @@ def parse_for_index(raw: bytes, blob: str, *, fallback_ds: int, fallback_ts: int
     return Parsed(
         blob=blob,
         mids=tuple(m.mids),
-        references=tuple(m.references),
+        thread_candidates=m.thread_candidates,
+        index_mids=m.index_mids,
         subject=m.subject,
         subject_path=m.subject_path,
         from_=m.from_,

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pubinbox.mail import address
 from pubinbox.mail.dates import msg_datestamp, msg_timestamp
 from pubinbox.mail.msgid import (
+    drop_primary,
+    mids_for_index_perl,
     mids_perl,
     subject_path,
-    thread_references,
+    thread_candidates_perl,
 )
 from pubinbox.mail.parse import Headers, perl_utf8_decode, perl_utf8_encode
 
@@ -41,11 +43,18 @@ class MessageMeta:
 
     ``mids``/``references`` are decoded as UTF-8 (latin-1 if invalid);
     ``*_bytes`` variants are the exact octets public-inbox handles.
+    ``references`` are the overview's when the message is numbered under
+    its first Message-ID; ``thread_candidates`` (references, then its own
+    ids when it has several) and ``index_mids`` (Message-ID and
+    X-Alt-Message-ID ids, what the overview maps to the message) serve a
+    writer that numbers it under another (:func:`msgid.drop_primary`).
     ``subject_path`` is the overview subject key ("" means no sid).
     """
 
     mids: tuple[str, ...]
     references: tuple[str, ...]
+    thread_candidates: tuple[str, ...]
+    index_mids: tuple[str, ...]
     mids_bytes: tuple[bytes, ...]
     references_bytes: tuple[bytes, ...]
     subject: str
@@ -121,7 +130,8 @@ def extract_meta(raw: bytes, now: int, *, commit: bool = True) -> MessageMeta:
     ds = msg_datestamp(h, now)
     ts = msg_timestamp(h, now)
     mid_list = mids_perl(h)
-    refs = thread_references(h, mid_list[0] if mid_list else "")
+    cands = thread_candidates_perl(h)
+    refs = drop_primary(cands, mid_list[0] if mid_list else "")
     uni = subj_flag or subj.isascii()
     spath = subject_path(subj, unicode_rules=uni) if subj != "" else ""
     if not commit:
@@ -133,6 +143,8 @@ def extract_meta(raw: bytes, now: int, *, commit: bool = True) -> MessageMeta:
     return MessageMeta(
         mids=tuple(_friendly(m) for m in mid_list),
         references=tuple(_friendly(r) for r in refs),
+        thread_candidates=tuple(_friendly(r) for r in cands),
+        index_mids=tuple(_friendly(m) for m in mids_for_index_perl(h)),
         mids_bytes=tuple(m.encode("latin-1") for m in mid_list),
         references_bytes=tuple(r.encode("latin-1") for r in refs),
         subject=subj,

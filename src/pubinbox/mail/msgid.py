@@ -6,8 +6,14 @@ de-duplicated.  ``references`` gives References then In-Reply-To ids in
 order, without duplicates, without the junk answers ``y``/``n`` of old
 git-send-email prompts and without the message's own To/From/Cc addresses.
 ``thread_references`` adds the overview rules (extra Message-IDs of the
-message itself, no self reference).  ``subject_path`` is the key of the
-overview ``subject`` table.
+message itself, no self reference), in two steps for the writers, which
+know the id a message is numbered under only after parsing it
+(``thread_candidates_perl``, then ``drop_primary``); ``refs_to_field`` and
+``refs_from_field`` write and read them as the overview stores them
+(``<a> <b>``, read back with the same ``<([^>]+)>`` that extracted them, so
+an id with blanks or a ``<`` in it stays one id).  ``in_reply_to`` is the
+parent the web shows (the last of ``references``).  ``subject_path`` is the
+key of the overview ``subject`` table.
 
 Functions ending in ``_perl`` work on Perl-style strings (one character per
 byte of the header, see :mod:`pubinbox.mail.parse`) and are exact; the
@@ -20,6 +26,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from pubinbox.mail.address import emails
@@ -27,7 +34,9 @@ from pubinbox.mail.parse import Headers
 
 __all__ = [
     "MAX_MID_SIZE",
+    "drop_primary",
     "id_compress",
+    "in_reply_to",
     "mid2path",
     "mid_clean",
     "mid_escape",
@@ -37,8 +46,11 @@ __all__ = [
     "mids_perl",
     "references",
     "references_perl",
+    "refs_from_field",
+    "refs_to_field",
     "subject_normalized",
     "subject_path",
+    "thread_candidates_perl",
     "thread_references",
 ]
 
@@ -119,20 +131,20 @@ def references(h: Headers) -> list[str]:
     return [_to_friendly(m) for m in references_perl(h)]
 
 
-def thread_references(h: Headers, primary: str | None = None) -> list[str]:
-    """References used for threading (Smsg ``parse_references``).
-
-    When the message carries several ids (Message-ID and X-Alt-Message-ID),
-    they are all added after the references; the primary id (default: the
-    first Message-ID) and duplicates are dropped.  Perl byte-string view.
-    """
+def thread_candidates_perl(h: Headers) -> list[str]:
+    """:func:`references_perl`, then the message's own ids when it carries
+    several (Message-ID and X-Alt-Message-ID): what Smsg
+    ``parse_references`` starts from, before the message's own number
+    decides which id is its primary (:func:`drop_primary`)."""
     refs = references_perl(h)
     own = mids_for_index_perl(h)
-    if len(own) > 1:
-        refs = refs + own
-    if primary is None:
-        m = mids_perl(h)
-        primary = m[0] if m else ""
+    return refs + own if len(own) > 1 else refs
+
+
+def drop_primary(refs: Iterable[str], primary: str) -> list[str]:
+    """The overview's references: *refs* without *primary* (the id the
+    message is numbered under: no self reference), duplicates and ids over
+    :data:`MAX_MID_SIZE` (Smsg ``parse_references``)."""
     seen = {primary}
     out = []
     for r in refs:
@@ -141,6 +153,40 @@ def thread_references(h: Headers, primary: str | None = None) -> list[str]:
         seen.add(r)
         out.append(r)
     return out
+
+
+def thread_references(h: Headers, primary: str | None = None) -> list[str]:
+    """References used for threading (Smsg ``parse_references``).
+
+    When the message carries several ids (Message-ID and X-Alt-Message-ID),
+    they are all added after the references; the primary id (default: the
+    first Message-ID) and duplicates are dropped.  Perl byte-string view.
+    """
+    if primary is None:
+        m = mids_perl(h)
+        primary = m[0] if m else ""
+    return drop_primary(thread_candidates_perl(h), primary)
+
+
+def in_reply_to(h: Headers) -> str | None:
+    """The message it replies to, as public-inbox's web shows it (View
+    ``in_reply_to``: the last of :func:`references`; unlike the overview's
+    references it keeps a self reference and adds no extra Message-IDs)."""
+    refs = references(h)
+    return refs[-1] if refs else None
+
+
+def refs_to_field(refs: tuple[str, ...] | list[str]) -> str:
+    """References as the overview stores them: ``<a> <b>`` (Smsg's
+    ``references``), "" for none."""
+    return "<" + "> <".join(refs) + ">" if refs else ""
+
+
+def refs_from_field(field: str) -> tuple[str, ...]:
+    """The ids of a stored ``<a> <b>`` field, extracted as they were from
+    the header (public-inbox's SearchThread reads them with ``$MID_EXTRACT``
+    too): ``<Message-ID: <x@y>>`` stays the one id ``Message-ID: <x@y``."""
+    return tuple(_bracketed(field)) if field else ()
 
 
 def mid_clean(mid: str) -> str:

@@ -420,12 +420,11 @@ class Indexer:
             stats.skipped += 1
             return None
         num, mid0, fresh = got
-        mids = (mid0,) + tuple(m for m in p.mids if m != mid0)
         self.over.add(
             NewRow(
                 num=num,
-                mids=mids,
-                references=tuple(r for r in p.references if r not in mids),
+                mids=p.row_mids(mid0),
+                references=p.row_refs(mid0),
                 subject=p.subject,
                 subject_path=p.subject_path,
                 from_=p.from_,

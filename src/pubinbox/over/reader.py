@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pubinbox.errors import IndexDamaged, IndexingError
+from pubinbox.mail.msgid import refs_from_field
 from pubinbox.over.schema import connect
 
 _COLS = "num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs, blob, bytes, lines, epoch"
@@ -46,8 +47,9 @@ class OverRow:
     @classmethod
     def from_db(cls, r: tuple[Any, ...]) -> OverRow:
         # SQLite hands back ints and strs already (the schema's column types);
-        # positional construction: this runs for every row of every page
-        refs = r[10]
+        # positional construction: this runs for every row of every page.
+        # refs: the ids exactly as ingest extracted them (refs_from_field),
+        # never split on blanks
         return cls(
             r[0],
             r[1],
@@ -59,7 +61,7 @@ class OverRow:
             r[7] or "",
             r[8] or "",
             r[9] or "",
-            tuple(x.strip("<>") for x in refs.split()) if refs else (),
+            refs_from_field(r[10]) if r[10] else (),
             r[11] or "",
             r[12] or 0,
             r[13] or 0,
@@ -124,10 +126,14 @@ class OverReader:
             (mid,),
         )
 
-    def first_by_mid(self, mid: str) -> OverRow | None:
-        """The message whose Message-ID *mid* is, or None."""
+    def primary_by_mid(self, mid: str) -> OverRow | None:
+        """The message numbered under *mid* (msgmap's Message-ID for its
+        number), or None: what public-inbox's ``smsg_by_mid`` finds when a
+        thread fills in a ghost.  A message that only carries *mid* as
+        another of its ids (a second Message-ID, an X-Alt-Message-ID, the
+        original id of one stored under a generated id) is not it."""
         rows = self.by_mid(mid)
-        return rows[0] if rows else None
+        return rows[0] if rows and rows[0].mid == mid else None
 
     def mids_like(self, prefix: str, limit: int = 20) -> list[str]:
         """Message-IDs starting with *prefix* (for not-found suggestions)."""

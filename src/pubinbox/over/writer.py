@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.errors import IndexDamaged, IndexingError
+from pubinbox.mail.msgid import refs_to_field
 from pubinbox.over.schema import connect
 
 
@@ -225,7 +226,7 @@ class OverWriter:
                 row.from_,
                 row.to,
                 row.cc,
-                " ".join(f"<{r}>" for r in row.references),
+                refs_to_field(row.references),
                 row.blob,
                 row.bytes,
                 row.lines,

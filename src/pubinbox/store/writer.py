@@ -250,12 +250,11 @@ class InboxWriter:
             committer_time=prep.committer_time,
             subject=prep.commit_subject,
         )
-        mids = (mid0,) + tuple(m for m in prep.mids if m != mid0)
         self._over.add(
             NewRow(
                 num=num,
-                mids=mids,
-                references=tuple(r for r in prep.references if r not in mids),
+                mids=prep.row_mids(mid0),
+                references=prep.row_refs(mid0),
                 subject=prep.subject,
                 subject_path=prep.subject_path,
                 from_=prep.from_,

@@ -3,21 +3,24 @@
 
 Entries are public-inbox's: ``urn:uuid:`` ids from the SHA-1 of the
 Message-ID, ``thr:in-reply-to`` (RFC 4685) for replies, the author's name
-and address, the Date in UTC, and the message body as HTML.
+and address, the received time in UTC, and the message body as HTML.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from pubinbox.mail import address
+from pubinbox.mail.msgid import in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
@@ -26,7 +29,6 @@ from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
-from pubinbox.web.skel import from_names
 from pubinbox.web.threadview import EntryCtx, entry
 from pubinbox.web.topics import pagination_footer, recent_window
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from pubinbox.web.app import Web
     from pubinbox.web.search import SearchQuery
 
-__all__ = ["mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
+__all__ = ["EntryHead", "entry_head", "mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +66,63 @@ def _feed_head(title: str, alt: str, self_url: str, feed_id: str, updated: int) 
     )
 
 
-def _entry(base: str, row: OverRow, raw: bytes, obfs: Obfuscator | None = None) -> str:
-    h = Headers(raw)
+@dataclass(frozen=True, slots=True)
+class EntryHead:
+    """What a feed entry says about its message besides the body."""
+
+    name: str
+    email: str
+    title: str
+    updated: int
+    in_reply_to: str | None
+
+
+def _first(h: Headers, name: str) -> str | None:
     try:
-        froms = h.decoded("From")
-    except Exception:  # noqa: BLE001
-        froms = h.raw("From")
-    name, email = "", ""
-    if froms:
-        try:
-            pairs = address.pairs(froms[0])
-        except Exception:  # noqa: BLE001
-            pairs = []
-        if pairs:
-            name = pairs[0][0] or ""
-            email = pairs[0][1] or ""
-        name = name or from_names(froms[0]) or email
+        vals = h.decoded(name)
+    except Exception:  # noqa: BLE001 - hostile header
+        vals = h.raw(name)
+    return vals[0] if vals else None
+
+
+def entry_head(row: OverRow, h: Headers, address_of_inbox: str) -> EntryHead:
+    """As public-inbox's feed_entry takes them from the message: the first
+    From (else Sender, else the inbox's address) -- its first address and
+    all its names --, the first Subject (blanks squeezed), the received
+    time (msg_timestamp: the overview's ``ts``) and the parent
+    (:func:`~pubinbox.mail.msgid.in_reply_to`)."""
+    frm = _first(h, "From")
+    if frm is None:
+        frm = _first(h, "Sender")
+    if frm is None:
+        frm = address_of_inbox
+    try:
+        emails, names = address.emails(frm), address.names(frm)
+    except Exception:  # noqa: BLE001 - hostile header
+        emails, names = [], []
+    subject = _first(h, "Subject")
+    title = _SQUEEZE.sub(" ", subject) if subject else "(no subject)"
+    return EntryHead(", ".join(names), emails[0] if emails else address_of_inbox, title, row.ts, in_reply_to(h))
+
+
+_SQUEEZE = re.compile(r"[\t\n ]+")
+
+
+def _entry(base: str, row: OverRow, raw: bytes, address_of_inbox: str, obfs: Obfuscator | None = None) -> str:
+    head = entry_head(row, Headers(raw), address_of_inbox)
     href = f"{base}{url_mid(row.mid)}/"
     out = [
         "<entry><author>",
-        f"<name>{esc(name)}</name>",
-        f"<email>{esc(email)}</email>" if email else "",
+        f"<name>{esc(head.name)}</name>",
+        f"<email>{esc(head.email)}</email>",
         "</author>",
-        f"<title>{esc(row.subject)}</title>",
-        f"<updated>{_iso(row.ds)}</updated>",
+        f"<title>{esc(head.title)}</title>",
+        f"<updated>{_iso(head.updated)}</updated>",
         f'<link href="{esc(href)}"/>',
         f"<id>{mid2uuid(row.mid)}</id>",
     ]
-    if row.references:
-        irt = row.references[-1]
+    if head.in_reply_to is not None:
+        irt = head.in_reply_to
         out.append(f'<thr:in-reply-to ref="{mid2uuid(irt)}" href="{esc(base + url_mid(irt))}/"/>')
     body = render_body(raw, msg_url=href, fold_quotes=0, obfs=obfs)
     html = f'<pre style="white-space:pre-wrap">{body}</pre>'
@@ -104,6 +134,7 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
     # as public-inbox, an obfuscate inbox's feeds obfuscate the bodies only
     # (author, address and title are as in the message)
     obfs = obfuscator_for(web.site.config, web.site.inboxes[name].cfg)
+    address_of_inbox = web.site.inboxes[name].cfg.primary_address
     yield head
     for row in rows:
         try:
@@ -111,7 +142,7 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
         except Exception as e:  # noqa: BLE001 - a missing blob skips one entry
             log.warning("%s: feed entry <%s> skipped: %s", name, row.mid, e)
             continue
-        yield _entry(base, row, raw, obfs)
+        yield _entry(base, row, raw, address_of_inbox, obfs)
     yield "</feed>"
 
 

@@ -17,6 +17,7 @@ from pubinbox.errors import CorruptObject
 from pubinbox.inbox import Inbox
 from pubinbox.mail.mbox import gzip_mboxrd, mboxrd_bytes
 from pubinbox.mail.mime import parse_content_type
+from pubinbox.mail.msgid import refs_to_field
 from pubinbox.mail.parse import Headers, set_header
 from pubinbox.over.reader import OverRow
 from pubinbox.web.obfuscate import obfuscator_for
@@ -87,7 +88,7 @@ def missing_stub(row: OverRow) -> bytes:
         ("Message-ID", f"<{row.mid}>"),
     ]
     if row.references:
-        head.append(("References", " ".join(f"<{r}>" for r in row.references)))
+        head.append(("References", refs_to_field(row.references)))
     lines = [f"{k}: {' '.join(v.split())}" for k, v in head if v]
     body = (
         f"[The text of this message is missing from the archive: git blob {row.blob} "

@@ -239,7 +239,7 @@ def _nested(
     their pages) at the bottom, as public-inbox's nested search view."""
     box = web.site.inbox(name)
     results = {r.mid: _pct(scores, r.num) for r in rows}
-    roots = thread(list(rows), resolve=box.over.first_by_mid)
+    roots = thread(list(rows), resolve=box.over.primary_by_mid)
     sk = skeleton(roots, cur_mid=None, cur_subject=None, upfx="", obfs=obfs, results=results)
     ctx = EntryCtx(sk, f"{len(rows)}+ results", "", False, obfs, upfx="", results=results)
     node_of = {n.row.num: n for _l, n, _i in sk.order if n.row is not None}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pubinbox.mail.msgid import id_compress
+from pubinbox.mail.msgid import id_compress, in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
@@ -159,8 +159,8 @@ def entry(ctx: EntryCtx, node: Node | None, row: OverRow, raw: bytes, *, more: b
     else:
         to_cc = "\n"
     out.append(o(to_cc))
-    if node is None and row.references:  # no skeleton on the page: say what it replies to
-        irt = row.references[-1]
+    irt = in_reply_to(h) if node is None else None  # no skeleton on the page: say what it replies to
+    if irt is not None:
         out.append(f'In-Reply-To: &lt;<a href="{UPFX}{href_mid(irt)}/">{esc(irt)}</a>&gt;\n')
     out.append("\n")
     out.append(
@@ -192,7 +192,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     msgs = box.over.thread(rows[0].tid, sid=rows[0].sid, limit=1000)
     nr = len(msgs)
     total = box.over.thread_size(rows[0].tid) if nr >= 1000 else nr
-    roots = thread(msgs, resolve=box.over.first_by_mid)
+    roots = thread(msgs, resolve=box.over.primary_by_mid)
     t_max = max(r.ts for r in msgs)
     s_nr = (f"{nr}+ messages" if nr > 1 else "only message") + " in thread"
     obfs = obfuscator_for(site.config, info.cfg)

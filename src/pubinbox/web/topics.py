@@ -161,7 +161,7 @@ def index_page(site: Site, name: str, t: str) -> tuple[int, Iterator[str]]:
     info = site.inboxes[name]
     w = recent_window(site, name, t, WINDOW)
     obfs = obfuscator_for(site.config, info.cfg)
-    body = topics_html(w.rows, site.inbox(name).over.first_by_mid, obfs) if w.rows else ""
+    body = topics_html(w.rows, site.inbox(name).over.primary_by_mid, obfs) if w.rows else ""
     status = 200 if body else 404
     tip = f"<pre>{body}</pre>" if body else "<pre>[No topics in range]</pre>"
 
