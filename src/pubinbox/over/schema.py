@@ -80,8 +80,6 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
         # readers run on a web worker's event loop: a busy database is a
         # 503 after a short wait, not a stalled worker (WAL readers are
         # only ever kept waiting by recovery after a crash)
-        db = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2, check_same_thread=False
-        )
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2, check_same_thread=False)
         db.execute("PRAGMA query_only = 1")
     return db
