@@ -273,6 +273,11 @@ DIFFERENCES: dict[str, str] = {
     '"use after free"': PHRASE,
     '"page cache"': PHRASE,
     "memory-backed": PHRASE,
+    # corpus: "page caches", "> applying...\n>\n> Thanks," and "will apply.\n\nThanks,": stems only
+    'b:"page cache"': PHRASE,
+    'bs:"page cache"': PHRASE,
+    'q:"applied, thanks"': PHRASE,
+    'b:"applied thanks"': PHRASE,
     # corpus: diff lines of CRLF (Outlook / Exchange) mails: extract.py turns CRLF into LF before
     # parsing diffs on purpose; public-inbox keeps the CR and misparses some hunks
     "dfa:EXPERIMENTAL": "CRLF mails: extract.py normalises CRLF before diff parsing (deliberate, see extract.py)",
