@@ -43,6 +43,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "coderepo.<name>.cgiturl": ("", "web URL(s) of a code repository"),
     "publicinboxmda.spamcheck": ("spamc", "spamc or none"),
     "pubinbox.locktimeout": ("300", "seconds a writer waits for inbox.lock before giving up (mda: exit 75)"),
+    "pubinbox.webcache": ("16m", "bytes each web worker keeps of rendered bodies, pages and small downloads"),
     "pubinbox.searchtimeout": ("5", "seconds a web search may take (queueing included); then a 503 page"),
     "pubinbox.searchmemory": ("1g", "heap cap of each web worker's search process (RLIMIT_DATA)"),
     "pubinbox.workerconnections": ("4096", "open HTTP connections per worker; the longest idle is closed past it"),

@@ -5,6 +5,8 @@
 * ``sample_archive`` (session) -- sample/sample.mbox imported once;
 * :func:`fetch` -- one plain HTTP request (no proxy, no gzip, no redirects
   followed) returning status, headers and the exact body bytes;
+* :func:`asgi_request` -- one request to an app in this process (httpx over
+  ASGI; the in-process tests' only client);
 * :func:`launch_chromium` -- Debian's chromium under Playwright (never
   ``playwright install``: downloads are blocked);
 * :func:`mid_url` -- the URL of a Message-ID's directory.
@@ -12,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import subprocess
 import urllib.parse
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from tests.conftest import SAMPLE_MBOX
@@ -107,6 +111,20 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
         return Fetched(url, r.status, h, body)
     finally:
         conn.close()
+
+
+def asgi_request(
+    app: Any, path: str, *, method: str = "GET", host: str = "127.0.0.1:8080", **kw: Any
+) -> httpx.Response:
+    """One request to the ASGI *app* in this process (no lifespan), as a
+    client of http://HOST would send it; *kw* go to httpx (headers, ...)."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as c:
+            return await c.request(method, path, **kw)
+
+    return asyncio.run(go())
 
 
 def mid_url(base: str, mid: str) -> str:

@@ -3,7 +3,6 @@ inbox: the sample list plus crafted messages for the corner cases."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ from pubinbox.mail.mbox import iter_mbox
 from pubinbox.web.app import build_app
 from tests.conftest import SAMPLE_MBOX
 from tests.helpers import make_msg, run_cli
+from tests.web.conftest import asgi_request
 
 ATT = b"""From: Carol <carol@example.org>
 To: test@example.com
@@ -136,12 +136,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def req(site: dict[str, Any], method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=site["app"])
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
-            return await c.request(method, path, **kw)
-
-    return asyncio.run(go())
+    return asgi_request(site["app"], path, method=method, **kw)
 
 
 def get(site: dict[str, Any], path: str, **kw: Any) -> httpx.Response:

@@ -4,7 +4,6 @@ the same requests against public-inbox-httpd for the same config."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import json
@@ -22,7 +21,7 @@ from pubinbox.web import manifest as grok
 from pubinbox.web.app import build_app
 from tests.helpers import make_msg, run_cli
 from tests.live import isolated_environ, live_server
-from tests.web.conftest import Archive, build_inbox, config_with, fetch, git_config
+from tests.web.conftest import Archive, asgi_request, build_inbox, config_with, fetch, git_config
 
 OWNER = "\u00d3wner Example <owner@example.com>"
 DESC = "L\u00efst  one\n  second line\n"  # public-inbox folds the whole file for epochs
@@ -74,12 +73,7 @@ def _write(p: Path, data: bytes) -> Path:
 
 
 def _req(app: Any, path: str, host: str = "example.com", method: str = "GET") -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as c:
-            return await c.request(method, path)
-
-    return asyncio.run(go())
+    return asgi_request(app, path, method=method, host=host)
 
 
 def _get(cfg: Path, path: str, host: str = "example.com") -> httpx.Response:

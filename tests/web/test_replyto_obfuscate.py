@@ -3,7 +3,6 @@ in the web UI, in process on a real inbox, and against public-inbox-httpd 1.9.""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
@@ -21,7 +20,7 @@ from pubinbox.web.obfuscate import Obfuscator, git_bool
 from pubinbox.web.reply import squote_maybe
 from tests.helpers import run_cli
 from tests.live import clean_env, isolated_environ, live_server
-from tests.web.conftest import fetch
+from tests.web.conftest import asgi_request, fetch
 
 ROOT_MID = "root@example.com"
 MSGS = [
@@ -118,12 +117,7 @@ class Site:
         self.app = build_app(load(self.config))
 
     def get(self, path: str) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
-                return await c.get(path)
-
-        r = asyncio.run(go())
+        r = asgi_request(self.app, path)
         assert r.status_code == 200, (path, r.status_code)
         return r
 

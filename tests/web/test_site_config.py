@@ -7,7 +7,6 @@ give the same answers from public-inbox-httpd."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from pubinbox.config import load
 from pubinbox.web.app import build_app
 from tests.helpers import make_msg
 from tests.live import live_server
-from tests.web.conftest import Archive, build_inbox, config_with, fetch, git_config
+from tests.web.conftest import Archive, asgi_request, build_inbox, config_with, fetch, git_config
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +35,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Archive:
 
 
 def _get(cfg: Path, path: str, host: str = "127.0.0.1:8080") -> httpx.Response:
-    app = build_app(load(cfg))
-
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as c:
-            return await c.get(path)
-
-    return asyncio.run(go())
+    return asgi_request(build_app(load(cfg)), path, host=host)
 
 
 # -- publicinbox.wwwlisting and hide = www ---------------------------------------------

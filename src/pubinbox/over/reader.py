@@ -11,6 +11,7 @@ rebuilds it from git.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -217,6 +218,15 @@ class OverReader:
                 (before, limit),
             )
         return self._rows(f"SELECT {_COLS} FROM over WHERE num > 0 ORDER BY ts DESC, num DESC LIMIT ?", (limit,))
+
+    def generation(self) -> tuple[str, int]:
+        """(what the overview holds, newest received time): the first names
+        the git tips it indexed and its highest number, so two copies of
+        the same data -- another worker, a mirror -- give the same value."""
+        tips = self.query("SELECT key, val FROM meta WHERE key LIKE 'last_commit-%' ORDER BY key")
+        hi, newest = self.query("SELECT MAX(num), MAX(ts) FROM over WHERE num > 0")[0]
+        basis = ";".join(f"{k}={v}" for k, v in tips) + f"|{hi or 0}"
+        return hashlib.sha1(basis.encode()).hexdigest(), int(newest or 0)
 
     def meta(self, key: str) -> str | None:
         rows = self.query("SELECT val FROM meta WHERE key = ?", (key,))

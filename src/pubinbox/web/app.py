@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import sqlite3
-from collections.abc import Callable
 from urllib.parse import unquote
 
 import anyio.to_thread
@@ -34,14 +32,13 @@ from pubinbox.errors import (
     SearchFailed,
     SearchUnavailable,
 )
-from pubinbox.over.reader import OverRow
 from pubinbox.web import atom, extmsg, mboxview, search, text
 from pubinbox.web import manifest as grok
-from pubinbox.web.html import esc, url_mid
+from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
-from pubinbox.web.page import html_end, html_top, simple_page
+from pubinbox.web.page import error_page
 from pubinbox.web.params import MAX_ARTNUM
-from pubinbox.web.respond import ATOM, Validator, page_response, stream_response, text_response
+from pubinbox.web.respond import ATOM, page_response, stream_response, text_response, validator
 from pubinbox.web.site import Site, conn_limits
 from pubinbox.web.threadview import thread_page
 from pubinbox.web.topics import index_page
@@ -57,69 +54,12 @@ SMALL_MBOX = 128 << 10  # raw bytes up to which t.mbox.gz is built at once, not 
 
 
 class Web:
-    """Request dispatch for one :class:`Site`."""
+    """Request dispatch for one :class:`Site`: the URL map, and errors
+    turned into statuses.  Handlers get the site and what they need from
+    the request, never this router."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.token = str(os.getpid())  # part of every ETag: a restart may change markup
-        self._cache: dict[str, tuple[int, str]] = {}
-        self._mbox_cache: dict[str, bytes] = {}
-        self._raw_cache: dict[
-            str, tuple[bytes, dict[str, str]]
-        ] = {}  # /raw of small messages, by blobs  # small t.mbox.gz bodies (<= 128 KiB raw each)
-
-    # -- helpers -------------------------------------------------------------------
-    def validator(self, name: str | None, request: Request, extra: str = "") -> Validator:
-        mtime = 0.0
-        gen = ""
-        if name is not None:
-            own = self.site.inboxes[name].cfg.inboxdir / "pubinbox"
-            for f in ("over.sqlite3", "over.sqlite3-wal"):
-                try:
-                    st = os.stat(own / f)
-                except OSError:
-                    continue
-                gen += f"{st.st_mtime_ns}:{st.st_size};"
-                mtime = max(mtime, st.st_mtime)
-        host = request.headers.get("host", "")
-        basis = f"{self.token}|{gen}|{host}|{request.url.path}?{request.url.query}|{request.method}|{extra}"
-        return Validator(basis, mtime or None)
-
-    def not_found(
-        self,
-        request: Request,
-        name: str | None = None,
-        msg: str = "404 Not Found",
-        *,
-        status: int = 404,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        if name is not None and name in self.site.inboxes:
-            info = self.site.inboxes[name]
-            upfx = request.state.upfx
-            body = html_top(info, title=msg, upfx=upfx) + f"<pre>{esc(msg)}</pre>" + html_end(self.site, info, upfx)
-        else:
-            body = simple_page(msg, f"<pre>{esc(msg)}</pre>", self.site.css, request.state.root)
-        return page_response(request, body, status=status, headers=headers)
-
-    def rows(self, name: str, mid: str) -> list[OverRow]:
-        over = self.site.inbox(name).over
-        rows = over.by_mid(mid)
-        if not rows and "+" in mid:  # b4 sends quote_plus(msgid): '+' may have been a space
-            rows = over.by_mid(mid.replace("+", " "))
-        return rows
-
-    def cached(self, v: Validator, render: Callable[[], tuple[int, str]]) -> tuple[int, str]:
-        """Inbox-wide pages (the index, new.atom: what feed readers and
-        crawlers poll) rendered once per overview generation; the ETag basis
-        covers path, query, Host and the generation."""
-        got = self._cache.get(v.etag)
-        if got is None:
-            got = render()
-            self._cache[v.etag] = got
-            if len(self._cache) > 256:
-                self._cache.pop(next(iter(self._cache)))
-        return got
 
     # -- entry point -----------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
@@ -136,7 +76,7 @@ class Web:
         except (QueryError, BadRequest) as e:
             if name is None:
                 return text_response(request, f"400 Bad Request: {e}\n", status=400)
-            return search.bad_query(self, request, name, e)
+            return search.bad_query(self.site, request, name, e)
         except SearchUnavailable as e:
             return self.error_page(request, name, 501, f"Search is not available: {e}")
         except SearchFailed as e:
@@ -163,21 +103,21 @@ class Web:
         path = request.url.path
         if name is None or request.method == "POST" or path.endswith(("/raw", ".mbox.gz", ".atom", "/atom.xml")):
             return text_response(request, f"{status} {msg}\n", status=status, headers=headers)
-        return self.not_found(request, name, msg, status=status, headers=headers)
+        return error_page(self.site, request, name, msg, status=status, headers=headers)
 
     def route(self, request: Request, segs: list[str]) -> Response:
         site = self.site
         if segs == [""] or not segs:
-            return text.listing(self, request)
+            return text.listing(self.site, request)
         if segs == ["manifest.js.gz"]:
-            return grok.site_manifest(self, request)
+            return grok.site_manifest(self.site, request)
         name = segs[0]
         if name not in site.inboxes:
             return self.unknown_top(request, segs)
         if len(segs) == 1:
             return RedirectResponse(f"/{name}/", status_code=301)
         if segs[1:] == ["manifest.js.gz"]:  # needs no index
-            return grok.inbox_manifest(self, request, name)
+            return grok.inbox_manifest(self.site, request, name)
         if site.try_inbox(name) is None:
             return text_response(request, f"503 Service Unavailable: {name} is not indexed yet\n", status=503)
         rest = segs[1:]
@@ -185,7 +125,7 @@ class Web:
         if len(rest) == 1:
             return self.inbox_file(request, name, head)
         if head == "_" and len(rest) >= 2 and rest[1] == "text":
-            return text.text_page(self, request, name, rest[2:])
+            return text.text_page(self.site, request, name, rest[2:])
         if head in ("m", "f") and len(rest) >= 2:
             return self.legacy_m(request, name, rest[1:], head)
         if head == "t" and len(rest) >= 3:
@@ -197,21 +137,27 @@ class Web:
         q = request.query_params
         if f in ("", "index.html"):
             if q.get("q") is not None and (q.get("q") or q.get("x")):
-                return search.search_response(self, request, name)
+                return search.search_response(self.site, request, name)
             if q.get("r") is not None:
                 return RedirectResponse("new.html", status_code=302)
-            v = self.validator(name, request)
+            v = validator(self.site, name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            status, page = self.cached(v, lambda: _index(self.site, name, q.get("t", "")))
+            # inbox-wide pages (what feed readers and crawlers poll) are
+            # rendered once per generation of the inbox: the ETag says which
+            status, page = self.site.cache.get_or_make(
+                ("page", v.etag), lambda: _index(self.site, name, q.get("t", ""))
+            )
             return page_response(request, page, status=status, validator=v)
         if f == "new.html":
-            return atom.new_html(self, request, name)
+            return atom.new_html(self.site, request, name)
         if f in ("new.atom", "atom.xml"):
-            v = self.validator(name, request)
+            v = validator(self.site, name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            _st, feed = self.cached(v, lambda: (200, atom.new_atom(self, request, name)))
+            _st, feed = self.site.cache.get_or_make(
+                ("page", v.etag), lambda: (200, atom.new_atom(self.site, request, name))
+            )
             return page_response(request, feed, media_type=ATOM, validator=v)
         if f == "description":
             return text_response(request, self.site.inboxes[name].description + "\n")
@@ -223,43 +169,39 @@ class Web:
                 headers=mboxview.gz_headers(f"{name}-all"),
             )
         if f.endswith(".css"):
-            return text.css(self, request, f)
+            return text.css(self.site, request, f)
         if f == "_":
             return RedirectResponse("_/text/help/", status_code=301)
         if f.endswith((".mbox.gz", ".sql.gz")):
-            return self.not_found(request, name)
+            return error_page(self.site, request, name)
         # /$INBOX/$MID without the trailing slash
-        if self.rows(name, f):
+        if self.site.rows(name, f):
             return RedirectResponse(f"{url_mid(f)}/", status_code=301)
-        return extmsg.ext_msg(self, request, name, f)
+        return extmsg.ext_msg(self.site, request, name, f)
 
     # -- /$INBOX/$MID/... ------------------------------------------------------------
     def message_route(self, request: Request, name: str, mid: str, rest: list[str]) -> Response:
         sub = rest[0]
-        rows = self.rows(name, mid)
+        rows = self.site.rows(name, mid)
         if not rows:
             if sub == "t.mbox.gz" or sub == "t.mbox" or sub == "raw":
                 return text_response(request, "404 Not Found\n", status=404)
             if len(rest) > 1 and rest == ["s", ""]:
-                return self.not_found(request, name, "blob not found (the solver is not configured)")
-            return extmsg.ext_msg(self, request, name, mid)
+                return error_page(self.site, request, name, "blob not found (the solver is not configured)")
+            return extmsg.ext_msg(self.site, request, name, mid)
         if request.method == "POST" and sub == "" and request.query_params.get("x") == "m":
-            return search.search_response(self, request, name, within=rows[0])
+            return search.search_response(self.site, request, name, within=rows[0])
         if sub == "" or (sub == "f" and rest[1:] in ([], [""])):
-            v = self.validator(name, request)
+            v = validator(self.site, name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
             # small: render whole in this worker thread (one hop, Content-Length)
             return page_response(request, "".join(message_page(self.site, name, rows)), validator=v)
         if sub == "raw":
-            key = name + "|" + ",".join(r.blob for r in rows)  # blobs never change; headers depend on the inbox
-            got = self._raw_cache.get(key)
-            if got is None:
-                got = mboxview.raw_text(self.site, name, rows)
-                if len(got[0]) <= 256 << 10:  # at most 2048 x 256 KiB
-                    self._raw_cache[key] = got
-                    if len(self._raw_cache) > 2048:
-                        self._raw_cache.pop(next(iter(self._raw_cache)))
+            # blobs never change; the headers depend on the inbox
+            got = self.site.cache.get_or_make(
+                ("raw", name, *(r.blob for r in rows)), lambda: mboxview.raw_text(self.site, name, rows)
+            )
             body, headers = got
             headers = dict(headers)
             ct = headers.pop("Content-Type")
@@ -268,7 +210,7 @@ class Web:
             if len(rest) == 1:
                 return RedirectResponse(f"{sub}/#u", status_code=301)
             if rest[1] == "":
-                v = self.validator(name, request)
+                v = validator(self.site, name, request)
                 if (nm := v.not_modified(request)) is not None:
                     return nm
                 return stream_response(request, thread_page(self.site, name, mid, rows, flat=sub == "T"), validator=v)
@@ -283,31 +225,29 @@ class Web:
                 # small (most threads): built here, no thread-pool hops, and
                 # remembered by the thread's exact membership (b4 fetches the
                 # same thread for am, shazam, trailers...)
-                key = f"{name}|{rows[0].tid}|" + ",".join(str(r.num) for r in msgs)
-                data = self._mbox_cache.get(key)
-                if data is None:
-                    data = self._mbox_cache[key] = b"".join(gz)
-                    if len(self._mbox_cache) > 512:
-                        self._mbox_cache.pop(next(iter(self._mbox_cache)))
+                key = ("t.mbox.gz", name, *(r.num for r in msgs))
+                data = self.site.cache.get_or_make(key, lambda: b"".join(gz))
                 return Response(data, media_type="application/gzip", headers=mboxview.gz_headers(fn))
             return StreamingResponse(gz, media_type="application/gzip", headers=mboxview.gz_headers(fn))
         if sub == "t.atom":
-            v = self.validator(name, request)
+            v = validator(self.site, name, request)
             if (nm := v.not_modified(request)) is not None:
                 return nm
-            return stream_response(request, atom.thread_atom(self, request, name, rows), media_type=ATOM, validator=v)
+            return stream_response(
+                request, atom.thread_atom(self.site, request, name, rows), media_type=ATOM, validator=v
+            )
         if sub == "R":
             return RedirectResponse("../#R" if rest[1:] == [""] else "./#R", status_code=301)
         if sub == "s":
             if len(rest) == 1:
                 return RedirectResponse("s/", status_code=301)
-            return self.not_found(request, name, "blob solver not configured for this inbox")
+            return error_page(self.site, request, name, "blob solver not configured for this inbox")
         m = _ATTACH_RE.fullmatch(sub)
         if m and len(rest) == 1:
-            return text.attachment(self, request, name, rows, m.group(1))
+            return text.attachment(self.site, request, name, rows, m.group(1))
         if sub in ("f",):
             return RedirectResponse("../", status_code=301)
-        return self.not_found(request, name)
+        return error_page(self.site, request, name)
 
     # -- legacy and site-wide --------------------------------------------------------
     def legacy_m(self, request: Request, name: str, rest: list[str], kind: str) -> Response:
@@ -329,7 +269,7 @@ class Web:
         first = segs[0]
         site = self.site
         if first == "+" and len(segs) == 2 and segs[1].endswith(".css"):
-            return text.css(self, request, segs[1], top=True)
+            return text.css(self.site, request, segs[1], top=True)
         if first in site.by_newsgroup:
             name = site.by_newsgroup[first]
             if len(segs) >= 2 and segs[1].isdigit() and len(segs[1]) <= 18 and 0 < int(segs[1]) <= MAX_ARTNUM:
@@ -341,10 +281,10 @@ class Web:
         if first and first not in ("favicon.ico", "robots.txt"):
             for name in site.inboxes:
                 box = site.try_inbox(name)
-                if box is not None and self.rows(name, first):
+                if box is not None and self.site.rows(name, first):
                     tail = "/".join(segs[1:])
                     return RedirectResponse(f"/{name}/{url_mid(first)}/{tail}", status_code=302)
-        return self.not_found(request, None)
+        return error_page(self.site, request, None)
 
 
 class App:

@@ -29,11 +29,11 @@ from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
+from pubinbox.web.site import Site
 from pubinbox.web.threadview import EntryCtx, entry
 from pubinbox.web.topics import pagination_footer, recent_window
 
 if TYPE_CHECKING:
-    from pubinbox.web.app import Web
     from pubinbox.web.search import SearchQuery
 
 __all__ = ["EntryHead", "entry_head", "mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
@@ -130,15 +130,15 @@ def _entry(base: str, row: OverRow, raw: bytes, address_of_inbox: str, obfs: Obf
     return "".join(out)
 
 
-def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) -> Iterator[str]:
+def _feed(site: Site, name: str, base: str, head: str, rows: Iterable[OverRow]) -> Iterator[str]:
     # as public-inbox, an obfuscate inbox's feeds obfuscate the bodies only
     # (author, address and title are as in the message)
-    obfs = obfuscator_for(web.site.config, web.site.inboxes[name].cfg)
-    address_of_inbox = web.site.inboxes[name].cfg.primary_address
+    obfs = obfuscator_for(site.config, site.inboxes[name].cfg)
+    address_of_inbox = site.inboxes[name].cfg.primary_address
     yield head
     for row in rows:
         try:
-            raw = display_raw(web.site.inbox(name), row)
+            raw = display_raw(site.inbox(name), row)
         except Exception as e:  # noqa: BLE001 - a missing blob skips one entry
             log.warning("%s: feed entry <%s> skipped: %s", name, row.mid, e)
             continue
@@ -146,19 +146,19 @@ def _feed(web: Web, name: str, base: str, head: str, rows: Iterable[OverRow]) ->
     yield "</feed>"
 
 
-def new_atom(web: Web, request: Request, name: str) -> str:
-    info = web.site.inboxes[name]
+def new_atom(site: Site, request: Request, name: str) -> str:
+    info = site.inboxes[name]
     base = info.base_url(_origin(request))
-    rows = web.site.inbox(name).over.recent(info.cfg.feedmax)
+    rows = site.inbox(name).over.recent(info.cfg.feedmax)
     updated = max((r.ts for r in rows), default=0)
     head = _feed_head(info.description, base, f"{base}new.atom", f"mailto:{info.cfg.primary_address}", updated)
-    return "".join(_feed(web, name, base, head, rows))
+    return "".join(_feed(site, name, base, head, rows))
 
 
-def thread_atom(web: Web, request: Request, name: str, rows: list[OverRow]) -> Iterator[str]:
-    info = web.site.inboxes[name]
+def thread_atom(site: Site, request: Request, name: str, rows: list[OverRow]) -> Iterator[str]:
+    info = site.inboxes[name]
     base = info.base_url(_origin(request))
-    over = web.site.inbox(name).over
+    over = site.inbox(name).over
     msgs = over.thread(rows[0].tid, limit=1000)
     msgs = sorted(msgs, key=lambda r: (r.ts, r.num), reverse=True)
     updated = max((r.ts for r in msgs), default=0)
@@ -170,34 +170,34 @@ def thread_atom(web: Web, request: Request, name: str, rows: list[OverRow]) -> I
         mid2uuid(mid),
         updated,
     )
-    return _feed(web, name, base, head, msgs)
+    return _feed(site, name, base, head, msgs)
 
 
-def search_atom(web: Web, request: Request, name: str, sq: SearchQuery, rows: tuple[OverRow, ...]) -> Iterator[str]:
-    info = web.site.inboxes[name]
+def search_atom(site: Site, request: Request, name: str, sq: SearchQuery, rows: tuple[OverRow, ...]) -> Iterator[str]:
+    info = site.inboxes[name]
     base = info.base_url(_origin(request))
     updated = max((r.ts for r in rows), default=0)
     qs = sq.qs(x="A").replace("&amp;", "&")
     head = _feed_head(
         f"{sq.q} - search results", f"{base}?{sq.qs().replace('&amp;', '&')}", f"{base}?{qs}", f"{base}?{qs}", updated
     )
-    return _feed(web, name, base, head, rows)
+    return _feed(site, name, base, head, rows)
 
 
-def new_html(web: Web, request: Request, name: str) -> Response:
+def new_html(site: Site, request: Request, name: str) -> Response:
     """``new.html``: the newest *feedmax* messages in full, with pages."""
-    info = web.site.inboxes[name]
-    w = recent_window(web.site, name, request.query_params.get("t", ""), info.cfg.feedmax)
+    info = site.inboxes[name]
+    w = recent_window(site, name, request.query_params.get("t", ""), info.cfg.feedmax)
     parts = [html_top(info, title=info.description, has_t=w.has_t)]
-    obfs = obfuscator_for(web.site.config, info.cfg)
+    obfs = obfuscator_for(site.config, info.cfg)
     # each message as on a thread page, without the thread around it (public-inbox's eml_entry)
-    ctx = EntryCtx(None, "", "", False, obfs, upfx="", headers_obfuscated=False)
+    ctx = EntryCtx(None, "", "", False, obfs, upfx="", headers_obfuscated=False, cache=site.cache)
     if w.rows:
         parts.append("<pre>")
     for i, row in enumerate(w.rows):
-        parts.append(entry(ctx, None, row, display_raw(web.site.inbox(name), row), more=i + 1 < len(w.rows)))
+        parts.append(entry(ctx, None, row, display_raw(site.inbox(name), row), more=i + 1 < len(w.rows)))
     if not w.rows:
         parts.append("<pre>[No messages in range]</pre>")
     parts.append(pagination_footer(w, "new.html"))
-    parts.append(html_end(web.site, info))
+    parts.append(html_end(site, info))
     return page_response(request, "".join(parts), status=200 if w.rows else 404)

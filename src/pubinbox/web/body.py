@@ -44,14 +44,13 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from pubinbox.mail.mime import Part, iter_parts, perl_encoding, python_codec
 from pubinbox.mail.parse import Headers, perl_utf8_decode
 from pubinbox.search.diff import git_unquote
 from pubinbox.search.extract import header_and_body_view, split_quotes
+from pubinbox.web.cache import ByteCache
 from pubinbox.web.html import esc
 from pubinbox.web.obfuscate import Obfuscator
 
@@ -663,13 +662,9 @@ def attachment(raw: bytes, idx: str) -> Attachment | None:
 
 # ---------------------------------------------------------------- cache
 
-_CACHE: OrderedDict[tuple[str, str, str, int, Obfuscator | None], str] = OrderedDict()
-_CACHE_MAX_CHARS = 32 << 20
-_cache_chars = 0
-_cache_lock = threading.Lock()
-
 
 def render_body_cached(
+    cache: ByteCache,
     blob: str,
     raw: bytes,
     *,
@@ -678,23 +673,10 @@ def render_body_cached(
     fold_quotes: int = 12,
     obfs: Obfuscator | None = None,
 ) -> str:
-    """:func:`render_body`, remembered by git blob id (a blob never changes):
-    every message page and thread page of a thread shows the same bodies.
-    At most ~32 M characters are kept (least recently used go first)."""
-    global _cache_chars
-    key = (blob, msg_url, anchor_prefix, fold_quotes, obfs)
-    with _cache_lock:
-        got = _CACHE.get(key)
-        if got is not None:
-            _CACHE.move_to_end(key)
-            return got
-    html = render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes, obfs=obfs)
-    if len(html) < _CACHE_MAX_CHARS // 64:
-        with _cache_lock:
-            if key not in _CACHE:
-                _CACHE[key] = html
-                _cache_chars += len(html)
-                while _cache_chars > _CACHE_MAX_CHARS and _CACHE:
-                    _k, old = _CACHE.popitem(last=False)
-                    _cache_chars -= len(old)
-    return html
+    """:func:`render_body`, remembered in *cache* by git blob id (a blob
+    never changes): every message page and thread page of a thread shows
+    the same bodies."""
+    key = ("body", blob, msg_url, anchor_prefix, fold_quotes, obfs)
+    return cache.get_or_make(
+        key, lambda: render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes, obfs=obfs)
+    )

@@ -8,7 +8,6 @@ link), then external archives to try.  Anything suggested → 300, nothing →
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -17,9 +16,7 @@ from starlette.responses import Response
 from pubinbox.web.html import esc, href_mid
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response
-
-if TYPE_CHECKING:
-    from pubinbox.web.app import Web
+from pubinbox.web.site import Site
 
 __all__ = ["ext_msg"]
 
@@ -33,8 +30,7 @@ EXT_URLS = (
 )
 
 
-def ext_msg(web: Web, request: Request, name: str, mid: str) -> Response:
-    site = web.site
+def ext_msg(site: Site, request: Request, name: str, mid: str) -> Response:
     info = site.inboxes[name]
     upfx: str = getattr(request.state, "upfx", "")  # back to the inbox
     root = upfx + "../"  # back to the site root

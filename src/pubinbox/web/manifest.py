@@ -24,16 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from pubinbox.web.respond import request_host
-from pubinbox.web.site import InboxInfo
-
-if TYPE_CHECKING:
-    from pubinbox.web.app import Web
+from pubinbox.web.site import InboxInfo, Site
 
 __all__ = ["ManifestCache", "RepoState", "inbox_manifest", "read_state", "site_manifest"]
 
@@ -288,12 +284,11 @@ def _policy(v: str | None) -> str:
     return v
 
 
-def site_manifest(web: Web, request: Request) -> Response:
+def site_manifest(site: Site, request: Request) -> Response:
     """``/manifest.js.gz``: the inboxes with a configured ``url`` that
     matches the policy (an inbox without one is never listed, as in
     public-inbox), less those with ``hide = manifest``.  ``404`` gives an
     empty manifest (status 200), as public-inbox does."""
-    site = web.site
     policy = _policy(site.config.get("publicinbox.grokmanifest"))
     host = request_host(request)
     infos = [
@@ -304,7 +299,7 @@ def site_manifest(web: Web, request: Request) -> Response:
     return _response(request, infos)
 
 
-def inbox_manifest(web: Web, request: Request, name: str) -> Response:
+def inbox_manifest(site: Site, request: Request, name: str) -> Response:
     """``/$INBOX/manifest.js.gz``: that inbox's repositories (``hide`` and
     the policy do not apply, as in public-inbox)."""
-    return _response(request, [web.site.inboxes[name]])
+    return _response(request, [site.inboxes[name]])

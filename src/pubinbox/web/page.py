@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from pubinbox.web.css import STYLE, Stylesheets
 from pubinbox.web.html import SAFE_SCHEMES, esc, ts_param
+from pubinbox.web.respond import page_response
 from pubinbox.web.site import InboxInfo, Site
 
-__all__ = ["STYLE", "html_end", "html_top", "simple_page"]
+__all__ = ["STYLE", "error_page", "html_end", "html_top", "simple_page"]
 
 _HEAD = (
     '<!DOCTYPE html><html><head><meta charset="us-ascii">'
@@ -110,3 +114,24 @@ def simple_page(title: str, body_html: str, css: Stylesheets | None = None, root
     stylesheets are under ``/+/`` (*root* = relative way back to ``/``)."""
     style = css.head(f"{root}+/") if css is not None else f"<style>{STYLE}</style>"
     return f"{_HEAD}<title>{esc(title)}</title>{style}</head><body>{body_html}</body></html>"
+
+
+def error_page(
+    site: Site,
+    request: Request,
+    name: str | None = None,
+    msg: str = "404 Not Found",
+    *,
+    status: int = 404,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error (404 by default) as a page of inbox *name* when there is one,
+    else a plain site page.  ``request.state.upfx``/``root`` (set by the
+    router) lead back to the inbox and to ``/``."""
+    if name is not None and name in site.inboxes:
+        info = site.inboxes[name]
+        upfx = request.state.upfx
+        body = html_top(info, title=msg, upfx=upfx) + f"<pre>{esc(msg)}</pre>" + html_end(site, info, upfx)
+    else:
+        body = simple_page(msg, f"<pre>{esc(msg)}</pre>", site.css, request.state.root)
+    return page_response(request, body, status=status, headers=headers)

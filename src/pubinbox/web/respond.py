@@ -10,13 +10,18 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from pubinbox import __version__
 from pubinbox.web.html import ascii_bytes
 
-__all__ = ["Validator", "gzip_stream", "page_response", "stream_response", "text_response"]
+if TYPE_CHECKING:
+    from pubinbox.web.site import Site
+
+__all__ = ["Validator", "gzip_stream", "page_response", "stream_response", "text_response", "validator"]
 
 HTML = "text/html; charset=UTF-8"
 ATOM = "application/atom+xml"
@@ -54,6 +59,18 @@ class Validator:
             if int(self.mtime) <= since:
                 return Response(status_code=304, headers=self.headers() | {"Vary": "Accept-Encoding"})
         return None
+
+
+def validator(site: Site, name: str | None, request: Request, extra: str = "") -> Validator:
+    """The validator of a page of inbox *name*: its ETag covers what the
+    inbox holds (:meth:`Site.generation`: git tips and highest number, the
+    same in every worker and on every mirror of the same data), pubinbox's
+    version (markup), the Host (links) and the path and query; its
+    Last-Modified is the newest message's received time."""
+    tag, newest = site.generation(name) if name is not None else ("", 0)
+    host = request.headers.get("host", "")
+    basis = f"{__version__}|{tag}|{host}|{request.url.path}?{request.url.query}|{extra}"
+    return Validator(basis, float(newest) if newest else None)
 
 
 def request_host(request: Request) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from starlette.requests import Request
@@ -28,12 +27,10 @@ from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.params import lenient_int
 from pubinbox.web.respond import ATOM, page_response, text_response
+from pubinbox.web.site import Site
 from pubinbox.web.skel import from_names, skeleton
 from pubinbox.web.thread import thread
 from pubinbox.web.threadview import EntryCtx, entry
-
-if TYPE_CHECKING:
-    from pubinbox.web.app import Web
 
 __all__ = ["MBOX_CAP", "SearchQuery", "bad_query", "search_response"]
 
@@ -95,17 +92,17 @@ class SearchQuery:
         return out
 
 
-def bad_query(web: Web, request: Request, name: str, e: QueryError | BadRequest) -> Response:
+def bad_query(site: Site, request: Request, name: str, e: QueryError | BadRequest) -> Response:
     """400: a query that cannot be parsed or is over budget, or a parameter
     out of range; the page keeps the search box filled in."""
-    info = web.site.inboxes[name]
+    info = site.inboxes[name]
     sq = SearchQuery.from_request(request, strict=False)
     what = "Bad query" if isinstance(e, QueryError) else "Bad request"
     body = (
         html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
         + f"<pre>\n{what}: <b>{esc(str(e))}</b>\n"
         + 'See <a href="_/text/help/">help</a> for the query syntax.</pre><hr>'
-        + html_end(web.site, info)
+        + html_end(site, info)
     )
     if request.method == "POST":
         return text_response(request, f"400 {what}: {e}\n", status=400)
@@ -119,12 +116,12 @@ def _thread_body(request: Request) -> bool:
     return bool(re.match(rb"x=[^0]", body[:3]))
 
 
-def search_response(web: Web, request: Request, name: str, *, within: OverRow | None = None) -> Response:
+def search_response(site: Site, request: Request, name: str, *, within: OverRow | None = None) -> Response:
     sq = SearchQuery.from_request(request)
     if request.method == "POST" and sq.x == "m":
         threads = sq.t or _thread_body(request)
-        return _mbox(web, request, name, sq, threads=threads, within=within)
-    box = web.site.inbox(name)
+        return _mbox(site, request, name, sq, threads=threads, within=within)
+    box = site.inbox(name)
     o = sq.o
     asc = o < 0
     off = -(o + 1) if asc else o
@@ -138,23 +135,23 @@ def search_response(web: Web, request: Request, name: str, *, within: OverRow | 
     if sq.x == "A":
         from pubinbox.web import atom
 
-        return page_response(request, "".join(atom.search_atom(web, request, name, sq, hits.rows)), media_type=ATOM)
-    info = web.site.inboxes[name]
+        return page_response(request, "".join(atom.search_atom(site, request, name, sq, hits.rows)), media_type=ATOM)
+    info = site.inboxes[name]
     top = html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
     if not hits.total:
-        body = top + "<pre>\n[No results found]</pre><hr>" + html_end(web.site, info)
+        body = top + "<pre>\n[No results found]</pre><hr>" + html_end(site, info)
         return page_response(request, body, status=404)
     parts = [top, _nav_top(sq, retried, query)]
-    obfs = obfuscator_for(web.site.config, info.cfg)
+    obfs = obfuscator_for(site.config, info.cfg)
     if sq.x == "t":
-        entries, skel = _nested(web, name, hits.rows, hits.scores, obfs, reverse=sq.r)
+        entries, skel = _nested(site, name, hits.rows, hits.scores, obfs, reverse=sq.r)
         parts.append(entries)
         parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
         parts.append("<pre>-- links below jump to the message on this page --\n" + skel + "</pre>")
     else:
         parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t, obfs))
         parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
-    parts.append(html_end(web.site, info))
+    parts.append(html_end(site, info))
     return page_response(request, "".join(parts))
 
 
@@ -227,7 +224,7 @@ def _summary(
 
 
 def _nested(
-    web: Web,
+    site: Site,
     name: str,
     rows: tuple[OverRow, ...],
     scores: dict[int, float] | None,
@@ -237,11 +234,11 @@ def _nested(
     """``x=t``: each result in full, in result order, with its place in its
     thread; the threads of all results (their other messages linked to
     their pages) at the bottom, as public-inbox's nested search view."""
-    box = web.site.inbox(name)
+    box = site.inbox(name)
     results = {r.mid: _pct(scores, r.num) for r in rows}
     roots = thread(list(rows), resolve=box.over.primary_by_mid)
     sk = skeleton(roots, cur_mid=None, cur_subject=None, upfx="", obfs=obfs, results=results)
-    ctx = EntryCtx(sk, f"{len(rows)}+ results", "", False, obfs, upfx="", results=results)
+    ctx = EntryCtx(sk, f"{len(rows)}+ results", "", False, obfs, upfx="", results=results, cache=site.cache)
     node_of = {n.row.num: n for _l, n, _i in sk.order if n.row is not None}
     out = ["<pre>"]
     shown = rows[::-1] if reverse else rows  # as public-inbox: relevance order is shown reversed
@@ -291,14 +288,14 @@ def _nav_bot(sq: SearchQuery, total: int, size: int, scores: dict[int, float] | 
 # -- mbox.gz of results ------------------------------------------------------------
 
 
-def _result_rows(web: Web, name: str, q: str, *, threads: bool, within: OverRow | None) -> Iterator[OverRow]:
+def _result_rows(site: Site, name: str, q: str, *, threads: bool, within: OverRow | None) -> Iterator[OverRow]:
     """Every hit (newest first), or every message of every hit's thread,
     at most MBOX_CAP; a fresh inbox handle per page (thread pool)."""
     seen: set[int] = set()
     sent = 0
     off = 0
     while sent < MBOX_CAP:
-        box = web.site.inbox(name)
+        box = site.inbox(name)
         hits = box.search(q, offset=off, limit=LIMIT)
         if not hits.rows:
             return
@@ -319,8 +316,10 @@ def _result_rows(web: Web, name: str, q: str, *, threads: bool, within: OverRow 
             return
 
 
-def _mbox(web: Web, request: Request, name: str, sq: SearchQuery, *, threads: bool, within: OverRow | None) -> Response:
-    box = web.site.inbox(name)
+def _mbox(
+    site: Site, request: Request, name: str, sq: SearchQuery, *, threads: bool, within: OverRow | None
+) -> Response:
+    box = site.inbox(name)
     q = sq.q
     if not q:
         rows: Iterator[OverRow] = box.over.iter_all()
@@ -330,7 +329,7 @@ def _mbox(web: Web, request: Request, name: str, sq: SearchQuery, *, threads: bo
         first = probe.total
         if first and within is not None:
             first = box.search(f"({q})", limit=1).total
-        rows = _result_rows(web, name, q, threads=threads, within=within)
+        rows = _result_rows(site, name, q, threads=threads, within=within)
     if not first:
         return text_response(request, "No results found\n", status=404)
     it = iter(rows)
@@ -347,7 +346,7 @@ def _mbox(web: Web, request: Request, name: str, sq: SearchQuery, *, threads: bo
     from pubinbox.web.mboxview import to_filename
 
     fname = to_filename(fn) or "results"
-    body = gzip_mboxrd(messages(web.site, name, all_rows()), entry=web_mboxrd)
+    body = gzip_mboxrd(messages(site, name, all_rows()), entry=web_mboxrd)
     if request.method == "HEAD":
         body = iter([b""])
     return StreamingResponse(

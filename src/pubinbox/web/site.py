@@ -26,8 +26,10 @@ from urllib.parse import urlsplit
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
 from pubinbox.inbox import Inbox
+from pubinbox.over.reader import OverRow
 from pubinbox.search.isolated import InboxSearch, Limits, SearchService
 from pubinbox.store.layout import Layout
+from pubinbox.web.cache import ByteCache
 from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
 
@@ -169,6 +171,8 @@ class Site:
         self.search = SearchService(
             {c.name: (Layout(c.inboxdir).own_dir, c.indexlevel) for c in config.inboxes}, search_limits(config)
         )
+        self.cache = ByteCache(int(config.number("pubinbox.webcache", 16 << 20)))
+        self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
 
     def close(self) -> None:
         self.search.close()
@@ -193,6 +197,35 @@ class Site:
         box = Inbox.open(cfg, InboxSearch(self.search, name))
         cache[name] = (box, ident)
         return box
+
+    def rows(self, name: str, mid: str) -> list[OverRow]:
+        """The messages carrying Message-ID *mid* (b4 sends ``quote_plus``:
+        a ``+`` may have been a space)."""
+        over = self.inbox(name).over
+        rows = over.by_mid(mid)
+        if not rows and "+" in mid:
+            rows = over.by_mid(mid.replace("+", " "))
+        return rows
+
+    def generation(self, name: str) -> tuple[str, int]:
+        """(content tag, newest received time) of inbox *name*
+        (:meth:`OverReader.generation`), read again only when the overview's
+        files changed."""
+        over_db = Layout(self.inboxes[name].cfg.inboxdir).over_db
+        stamp: list[int] = []
+        for f in (over_db, over_db.with_name(over_db.name + "-wal")):
+            try:
+                st = os.stat(f)
+            except OSError:
+                stamp += [0, 0, 0]
+                continue
+            stamp += [st.st_ino, st.st_mtime_ns, st.st_size]
+        got = self._generations.get(name)
+        if got is not None and got[0] == tuple(stamp):
+            return got[1], got[2]
+        tag, newest = self.inbox(name).over.generation()
+        self._generations[name] = (tuple(stamp), tag, newest)
+        return tag, newest
 
     def forget(self, name: str) -> None:
         """Drop this thread's handle on *name* (after a database error), so

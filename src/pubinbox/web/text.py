@@ -6,35 +6,31 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pubinbox.over.reader import OverRow
+from pubinbox.store.layout import Layout
 from pubinbox.web.body import attachment as find_attachment
 from pubinbox.web.body import linkify
 from pubinbox.web.css import STYLE
 from pubinbox.web.html import esc, fmt_date
-from pubinbox.web.page import html_end, html_top, simple_page
+from pubinbox.web.page import error_page, html_end, html_top, simple_page
 from pubinbox.web.respond import page_response, request_host, text_response
-from pubinbox.web.site import InboxInfo
-
-if TYPE_CHECKING:
-    from pubinbox.web.app import Web
+from pubinbox.web.site import InboxInfo, Site
 
 __all__ = ["attachment", "css", "listing", "text_page"]
 
 SOURCE_URL = "https://public-inbox.org/public-inbox.git"
 
 
-def listing(web: Web, request: Request) -> Response:
+def listing(site: Site, request: Request) -> Response:
     """``/``: every inbox (``publicinbox.wwwlisting``), most recently updated
     first.  ``all`` (our default) lists every inbox, ``match=domain`` only
     those whose configured ``url`` is on the requested host, ``404`` none;
     an inbox with ``hide = www`` is never listed."""
-    site = web.site
     shown = [info for info in site.inboxes.values() if _listed(site.listing, info, request)]
     if not shown:
         body = simple_page("public inboxes", "<pre>no inboxes, yet</pre>", site.css)
@@ -84,11 +80,11 @@ def _listing_url(info: InboxInfo, request: Request) -> tuple[str, str]:
     return url, url
 
 
-def css(web: Web, request: Request, f: str, *, top: bool = False) -> Response:
+def css(site: Site, request: Request, f: str, *, top: bool = False) -> Response:
     """``/$INBOX/KEY.css`` and ``/+/KEY.css``: an operator stylesheet
     (``publicinbox.css``); ``/$INBOX/userContent.css``: ours, to copy."""
     key = f.removesuffix(".css")
-    text = web.site.css.files.get(key)
+    text = site.css.files.get(key)
     if text is None and key == "userContent" and not top:
         text = "/* the stylesheet pubinbox uses; copy it to change colours */\n" + STYLE.replace("}", "}\n")
     if text is None:
@@ -204,13 +200,13 @@ def _color() -> str:
     )
 
 
-def _mirror(web: Web, info: InboxInfo, base: str) -> str:
+def _mirror(site: Site, info: InboxInfo, base: str) -> str:
     """Plain text of ``_/text/mirror/``: public-inbox's commands, in its
     order, plus pubinbox's own."""
     name = info.name
     base = base.rstrip("/")  # no trailing slash for "git clone"
     d = base.rsplit("/", 1)[-1]
-    box = web.site.try_inbox(name)
+    box = site.try_inbox(name)
     epochs = [n for n in box.layout.epochs()] if box is not None else []
     urls = [f"{base}/{n} {d}/git/{n}.git" for n in epochs]
     out = ["public-inbox mirroring instructions\n\nThis public inbox may be cloned and mirrored by anyone:\n"]
@@ -324,20 +320,20 @@ def _dq(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Response:
+def text_page(site: Site, request: Request, name: str, rest: list[str]) -> Response:
     """``/$INBOX/_/text/KEY/`` (HTML) and ``…/KEY/raw`` (text)."""
-    info = web.site.inboxes[name]
+    info = site.inboxes[name]
     if not rest or rest == [""]:
         return RedirectResponse("help/" if request.url.path.endswith("/") else "text/help/", status_code=301)
     key = rest[0]
     if key not in ("help", "color", "mirror", "config"):
-        return web.not_found(request, name)
+        return error_page(site, request, name)
     if len(rest) == 1:
         return RedirectResponse(f"{key}/", status_code=301)
     base = info.base_url(str(request.base_url).rstrip("/"))
     if key == "config":
         if rest[1] != "raw":
-            return RedirectResponse("raw", status_code=301) if rest[1] == "" else web.not_found(request, name)
+            return RedirectResponse("raw", status_code=301) if rest[1] == "" else error_page(site, request, name)
         mtime = _created(info)
         h = {"Content-Disposition": "inline; filename=inbox.config"}
         if mtime:
@@ -346,7 +342,7 @@ def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Respons
             h["Last-Modified"] = formatdate(mtime, usegmt=True)
         return text_response(request, _config_raw(info, base), headers=h)
     if key == "mirror":
-        plain = _mirror(web, info, base)
+        plain = _mirror(site, info, base)
         if rest[1] == "raw":
             return text_response(request, plain)
         txt = linkify(plain)
@@ -360,25 +356,25 @@ def text_page(web: Web, request: Request, name: str, rest: list[str]) -> Respons
         plain = re.sub(r"<[^>]+>", "", txt).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         return text_response(request, plain)
     if rest[1] != "":
-        return web.not_found(request, name)
+        return error_page(site, request, name)
     body = html_top(info, title=f"{key} - {info.description}", upfx="../../../") + f"<pre>{txt}</pre>"
-    return page_response(request, body + html_end(web.site, info, "../../../"))
+    return page_response(request, body + html_end(site, info, "../../../"))
 
 
 def _created(info: InboxInfo) -> float | None:
     try:
-        return os.stat(info.cfg.inboxdir / "msgmap.sqlite3").st_mtime
+        return os.stat(Layout(info.cfg.inboxdir).msgmap).st_mtime
     except OSError:
         return None
 
 
-def attachment(web: Web, request: Request, name: str, rows: list[OverRow], idx: str) -> Response:
+def attachment(site: Site, request: Request, name: str, rows: list[OverRow], idx: str) -> Response:
     """``/$MID/$N-$FILENAME``: one MIME part, decoded.  Served so a browser
     never runs it: a sandbox CSP, nosniff, and HTML only as text."""
-    raw = web.site.inbox(name).raw(rows[0])
+    raw = site.inbox(name).raw(rows[0])
     part = find_attachment(raw, idx)
     if part is None:
-        return web.not_found(request, name, f"no part {idx} in this message")
+        return error_page(site, request, name, f"no part {idx} in this message")
     ct = part.content_type or "application/octet-stream"
     if ct.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml"):
         ct = "text/plain" + (ct[ct.index(";") :] if ";" in ct else "")

@@ -13,6 +13,7 @@ from pubinbox.mail.msgid import id_compress, in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body_cached
+from pubinbox.web.cache import ByteCache
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
 from pubinbox.web.mboxview import display_raw
 from pubinbox.web.message import fold_addresses
@@ -60,8 +61,10 @@ class EntryCtx:
         upfx: str = UPFX,
         results: dict[str, int | None] | None = None,
         headers_obfuscated: bool = True,
+        cache: ByteCache | None = None,
     ) -> None:
         self.sk = sk
+        self.cache = cache if cache is not None else ByteCache(0)  # rendered bodies, by blob
         self.obfs = obfs
         self.s_nr = s_nr
         self.root_anchor = root_anchor
@@ -164,7 +167,9 @@ def entry(ctx: EntryCtx, node: Node | None, row: OverRow, raw: bytes, *, more: b
         out.append(f'In-Reply-To: &lt;<a href="{UPFX}{href_mid(irt)}/">{esc(irt)}</a>&gt;\n')
     out.append("\n")
     out.append(
-        render_body_cached(row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8], obfs=obfs)
+        render_body_cached(
+            ctx.cache, row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8], obfs=obfs
+        )
     )
     out.append(
         f'\n<a href=#m{aid} id=e{aid}>^</a> <a href="{mhref}">permalink</a> <a href="{mhref}raw">raw</a>'
@@ -198,7 +203,7 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     obfs = obfuscator_for(site.config, info.cfg)
     sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=None, upfx=UPFX, in_page=True, total=total, obfs=obfs)
     # as public-inbox, the page title (the thread's subject) is not obfuscated
-    ctx = EntryCtx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs)
+    ctx = EntryCtx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs, cache=site.cache)
     first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:
