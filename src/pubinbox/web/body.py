@@ -48,75 +48,16 @@ from dataclasses import dataclass, replace
 
 from pubinbox.mail.mime import Part, iter_parts, perl_encoding, python_codec
 from pubinbox.mail.parse import Headers, perl_utf8_decode
-from pubinbox.search.diff import git_unquote
 from pubinbox.search.extract import header_and_body_view, split_quotes
 from pubinbox.web.cache import ByteCache
+from pubinbox.web.diffview import DIFF_GIT, DIFF_HINT, RenderCtx, flush_diff
 from pubinbox.web.html import esc
+from pubinbox.web.linkify import linkify
 from pubinbox.web.obfuscate import Obfuscator
 
-__all__ = ["Attachment", "attachment", "linkify", "render_body", "render_body_cached"]
+__all__ = ["Attachment", "attachment", "linkify", "render_body", "render_body_cached"]  # linkify: re-exported
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------- linkify
-
-# Linkify.pm's URL syntax for the schemes we link (html.SAFE_SCHEMES): host
-# characters, then an optional path, query and fragment of RFC 3986
-# characters.  Each piece is a single character class, so matching never
-# backtracks.
-_PATH_CH = r"[a-z0-9\-._~!$&';()*+,=:@/%]"
-_URL = (
-    r"(?:https?|ftp)://[@:\w.\-]+"
-    r"(?:/" + _PATH_CH + r"*(?:\?" + _PATH_CH + r"+)?(?:\#[a-z0-9\-._~!$&';()*+,=:@/%?]+)?)?"
-)
-_MAILTO = r"mailto:[\w.!#$%&'*+/=?^`{|}~\-]+@[\w\-]+(?:\.[\w\-]+)*(?:\?" + _PATH_CH + r"+)?"
-_LINK_RE = re.compile(r"\b(?:" + _URL + "|" + _MAILTO + ")", re.IGNORECASE)
-_URL_RE = re.compile(r"\b" + _URL, re.IGNORECASE)
-# Linkify.pm: a URL right after one of these keeps its closing partner out
-_PAIRS = {"(": re.compile(r"\)[.,;+]?\Z"), "'": re.compile(r"'[.,;+]?\Z"), "!": re.compile(r"![.,;+]?\Z")}
-
-
-def _trim_url(url: str, beg: str) -> tuple[str, str]:
-    """Split trailing punctuation off a URL as Linkify.pm does: (url, end)."""
-    pair = _PAIRS.get(beg)
-    if pair is not None:
-        m = pair.search(url)
-        if m is not None:
-            return url[: m.start()], url[m.start() :]
-        return url, ""
-    if url[-1] in ".,;":
-        end = url[-1]
-        url = url[:-1]
-        if url.endswith(")"):
-            # a ')' belongs to the URL only when it has its '('
-            if "(" in url[:-1]:
-                return url, end
-            return url[:-1], ")" + end
-        return url, end
-    if url.endswith(")") and "(" not in url:
-        return url[:-1], ")"
-    return url, ""
-
-
-def linkify(text: str, *, mailto: bool = True) -> str:
-    """Escape *text* for HTML, with http(s)/ftp URLs and mailto: as links
-    (not mailto: with *mailto* false: an obfuscated address is no link)."""
-    if "://" not in text and (not mailto or ("ailto:" not in text and "AILTO:" not in text)):
-        return esc(text)
-    out: list[str] = []
-    pos = 0
-    for m in (_LINK_RE if mailto else _URL_RE).finditer(text):
-        start = m.start()
-        beg = text[start - 1] if start > pos else ""
-        url, end = _trim_url(m.group(), beg)
-        out.append(esc(text[pos:start]))
-        u = esc(url)
-        out.append(f'<a href="{u}">{u}</a>')
-        out.append(esc(end))
-        pos = m.end()
-    out.append(esc(text[pos:]))
-    return "".join(out)
-
 
 # ---------------------------------------------------------------- part text
 
@@ -180,264 +121,13 @@ def part_text(part: Part, data: bytes) -> tuple[str | None, bool]:
     return None, False
 
 
-# ---------------------------------------------------------------- diffs
-
-# public-inbox's portable file name for attachment links
-_SAFE_FN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_\-.]+[a-zA-Z0-9]")
-_HUNK = re.compile(r"@@ (\S+) (\S+) @@")
-_DIFF_HINT = re.compile(r"^--- [^\n]+\n\+\+\+ [^\n]+\n@@ ", re.MULTILINE)
-_DIFF_GIT = re.compile(r"^diff --git ", re.MULTILINE)
-_DIFF_GIT_SUB = re.compile(r"^diff --git", re.MULTILINE)
-_FILES_CHANGED = re.compile(r"^ [0-9]+ files? changed, ", re.MULTILINE)
-_STAT_COMMENT = re.compile(r"\((?:new|gone|(?:new|mode) [+\-][lx])\)\Z")
-
-# Hval.pm to_attr: bytes outside [A-Za-z0-9_.-] as "::xx", '/' as ':'
-_ATTR_MAP = [chr(c) if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_.-") else f"::{c:02x}" for c in range(256)]
-_ATTR_MAP[0x2F] = ":"
-
-
-def _to_attr(s: str) -> str | None:
-    """An HTML id for a file name, as public-inbox's ``to_attr``."""
-    if "//" in s:
-        return None
-    b = s.encode("utf-8", "surrogatepass")
-    first = ""
-    if b and not (0x41 <= b[0] <= 0x59 or 0x61 <= b[0] <= 0x7A):  # ids start with [A-Ya-z]
-        first = f"Z{b[0]:02x}"
-        b = b[1:]
-    return first + "".join([_ATTR_MAP[c] for c in b])
-
-
-def _is_fn(s: str) -> bool:
-    """ViewDiff.pm's ``$FN``: ``"?[^/\\n]+/[^\\n]+`` or ``/dev/null``."""
-    if s == "/dev/null":
-        return True
-    k = s.find("/")
-    return k >= 1 and len(s) > k + 1
-
-
-def _strip_prefix(name: str) -> str | None:
-    """Drop ``a/``, ``b/`` (the first path component) from a diff header name."""
-    if name == "/dev/null":
-        return name
-    parts = git_unquote(name).split("/", 1)
-    return parts[1] if len(parts) == 2 else None
-
-
-class _Ctx:
-    """Rendering state of one message (public-inbox's ``$ctx`` keys)."""
-
-    __slots__ = ("anchors", "apfx", "fold", "long_path", "mhref", "obfs", "out", "upfx")
-
-    def __init__(self, msg_url: str, anchor_prefix: str, fold: int, obfs: Obfuscator | None = None) -> None:
-        self.out: list[str] = []
-        self.obfs = obfs
-        self.mhref = esc(msg_url)
-        self.upfx = msg_url + anchor_prefix
-        self.fold = fold
-        self.apfx = ""
-        # attr -> True for diffstat anchors still waiting for their diff
-        self.anchors: dict[str, bool] | None = None
-        self.long_path: list[str] = []
-
-    def linkify(self, text: str) -> str:
-        return linkify(text, mailto=self.obfs is None)
-
-
-def _diffstat_name(fn: str) -> str:
-    """The file name a diffstat entry stands for (renames, comments, quoting)."""
-    fn = fn.rstrip(" ")
-    m = _STAT_COMMENT.search(fn)
-    if m is not None:
-        fn = fn[: m.start()].rstrip(" ")
-    # "dir/{old => new}/x" and "old => new": the new name
-    i = fn.find("{")
-    done = False
-    if i >= 0:
-        k = fn.rfind("}")
-        j = fn.rfind(" => ", i + 2, k - 1) if k > i else -1
-        if j >= 0:
-            fn = fn[:i] + fn[j + 4 : k] + fn[k + 1 :]
-            done = True
-    if not done:
-        j = fn.rfind(" => ", 0, len(fn) - 1)
-        if j >= 0:
-            fn = fn[j + 4 :]
-    return git_unquote(fn)
-
-
-def _anchor0(ctx: _Ctx, line: str) -> bool:
-    """A diffstat line `` name | 3 ++-``: link the name to its diff."""
-    # ViewDiff.pm: /^ (.+)( +\| .*\z)/s -- the last " | " with text before it
-    k = line.rfind(" | ")
-    if k < 2:
-        return False
-    orig, rest = line[1:k], line[k:]
-    fn = _diffstat_name(orig)
-    if fn.startswith("..."):
-        fn = fn[4:] if fn.startswith(".../") else fn[3:]
-        ctx.long_path.append(fn)
-    attr = _to_attr(ctx.apfx + fn)
-    if attr is None or ctx.anchors is None:
-        return False
-    ctx.anchors[attr] = True
-    name = orig.rstrip(" ")
-    spaces = orig[len(name) :]
-    ctx.out.append(f" <a id=i{attr} href=#{attr}>{esc(name)}</a>{spaces}{ctx.linkify(rest)}")
-    return True
-
-
-def _anchor1(ctx: _Ctx, pb: str | None) -> str | None:
-    """The ``diff --git`` link back to its diffstat line, if there is one."""
-    if pb is None:
-        return None
-    attr = _to_attr(ctx.apfx + pb)
-    if attr is None:
-        return None
-    anchors = ctx.anchors if ctx.anchors is not None else {}
-    ok = anchors.pop(attr, None)
-    if not ok:
-        # diffstat shortened the name to ".../tail": match the tail, in order
-        if not ctx.long_path:
-            return None
-        fn = ctx.long_path.pop(0)
-        if not pb.endswith(fn):
-            return None
-        attr = _to_attr(ctx.apfx + fn)
-        if attr is None or not anchors.pop(attr, None):
-            return None
-    return f"<a href=#i{attr} id={attr}>diff</a> --git"
-
-
-def _before_or_after(ctx: _Ctx, text: str) -> None:
-    """Prose around a patch: commit message, ``---``, diffstat, signature."""
-    if not text:
-        return
-    out = ctx.out
-    if ctx.anchors is None or "---\n" not in text:
-        out.append(ctx.linkify(text))
-        return
-    # pieces between "---" lines; a diffstat is looked for after the first
-    piece: list[str] = []
-    seen_dashes = False
-    for line in [*_lines(text), "---\n"]:
-        if line != "---\n":
-            piece.append(line)
-            continue
-        y = "".join(piece)
-        piece = []
-        if seen_dashes and _FILES_CHANGED.search(y):
-            for stat in _lines(y):
-                if not (stat.startswith(" ") and _anchor0(ctx, stat)):
-                    out.append(ctx.linkify(stat))
-        elif y:
-            out.append(ctx.linkify(y))
-        out.append(line)
-        seen_dashes = True
-    out.pop()  # the "---" added above as a sentinel
-
-
-def _lines(text: str) -> list[str]:
-    """Lines of *text* split at LF only, each keeping its LF."""
-    parts = text.split("\n")
-    last = parts.pop()
-    out = [p + "\n" for p in parts]
-    if last:
-        out.append(last)
-    return out
-
-
-def _diff_header(ctx: _Ctx, header: str, pa: str, pb: str) -> None:
-    pb_name = _strip_prefix(pb)
-    html = ctx.linkify(header)
-
-    def sub(_m: re.Match[str]) -> str:
-        return _anchor1(ctx, pb_name) or "diff --git"
-
-    if "diff --git" in html:
-        html = _DIFF_GIT_SUB.sub(sub, html)
-    ctx.out.append(f'<span class="head">{html}</span>')
-
-
-# runs of "+" lines, runs of "-" lines, hunk header lines (ViewDiff.pm)
-_DIFF_PIECE = re.compile(r"(?:^\+[^\n]*\n)+|(?:^-[^\n]*\n)+|^@@ [^\n]+\n", re.MULTILINE)
-
-
-def _diff_body(ctx: _Ctx, text: str) -> bool:
-    """Text after a diff header; False once a ``-- `` signature ends the patch."""
-    out = ctx.out
-    pos = 0
-    for m in _DIFF_PIECE.finditer(text):
-        if m.start() > pos:
-            out.append(ctx.linkify(text[pos : m.start()]))  # context lines
-        pos = m.end()
-        piece = m.group()
-        c = piece[0]
-        if c == "+":
-            out.append(f'<span class="add">{ctx.linkify(piece)}</span>')
-        elif c == "-":
-            if piece.startswith("-- \n"):  # a signature: the patch is over
-                _before_or_after(ctx, text[m.start() :])
-                return False
-            out.append(f'<span class="del">{ctx.linkify(piece)}</span>')
-        else:
-            h = _HUNK.match(piece)
-            if h is None:
-                out.append(ctx.linkify(piece))
-            else:
-                rest = ctx.linkify(piece[h.end() :])
-                out.append(f'<span class="hunk">@@ {esc(h.group(1))} {esc(h.group(2))} @@{rest}</span>')
-    if pos < len(text):
-        out.append(ctx.linkify(text[pos:]))
-    return True
-
-
-# "index A..B" followed by "--- X" and "+++ Y" (ViewDiff.pm's $EXTRACT_DIFFS
-# without the lines before it, which _flush_diff adds)
-# (possessive: a long run of hex digits must not be retried digit by digit)
-_HEADER_END = re.compile(
-    r"^index [a-f0-9]{7,}+\.\.[a-f0-9]{7,}+[^\n]*+\n--- ([^\n]*+)\n\+\+\+ ([^\n]*+)\n", re.MULTILINE
-)
-
-
-def _flush_diff(ctx: _Ctx, text: str) -> None:
-    """A non-quoted section of a part with a patch in it (ViewDiff.pm flush_diff)."""
-    pos = 0  # start of the text not yet written (always a line start)
-    in_diff = False
-    for m in _HEADER_END.finditer(text):
-        pa, pb = m.group(1), m.group(2)
-        if not (_is_fn(pa) and _is_fn(pb)):
-            continue
-        # the header also takes the run of lines before "index" that start
-        # with a lower-case letter: diff --git, mode, rename, similarity ...
-        start = m.start()
-        while start > pos:
-            ls = text.rfind("\n", pos, start - 1) + 1 or pos
-            if start - 1 - ls < 2 or not ("a" <= text[ls] <= "z"):
-                break
-            start = ls
-        if start > pos:
-            if in_diff:
-                in_diff = _diff_body(ctx, text[pos:start])
-            else:
-                _before_or_after(ctx, text[pos:start])
-        _diff_header(ctx, text[start : m.end()], pa, pb)
-        in_diff = True
-        pos = m.end()
-    if pos < len(text):
-        if in_diff:
-            _diff_body(ctx, text[pos:])
-        else:
-            _before_or_after(ctx, text[pos:])
-
-
 # ---------------------------------------------------------------- quotes
 
 _FOLD_HEAD = 2  # quoted lines kept above a fold
 _FOLD_TAIL = 4  # and below it: replies comment on the lines right above
 
 
-def _quote(ctx: _Ctx, sec: str) -> None:
+def _quote(ctx: RenderCtx, sec: str) -> None:
     """A run of ``>`` lines, the middle folded when it is long."""
     out = ctx.out
     n = sec.count("\n")
@@ -463,10 +153,11 @@ def _quote(ctx: _Ctx, sec: str) -> None:
 
 # ---------------------------------------------------------------- parts
 
+_SAFE_FN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_\-.]+[a-zA-Z0-9]")  # attachment names used as they are in links
 _SUBMSG_FIELDS = ("From", "To", "Cc", "Subject", "Date", "Message-ID", "X-Alt-Message-ID")
 
 
-def _submsg_hdr(ctx: _Ctx, part: Part) -> None:
+def _submsg_hdr(ctx: RenderCtx, part: Part) -> None:
     """The header fields of an attached message (View.pm submsg_hdr)."""
     hdr = part.header if part.header.endswith(b"\n") else part.header + b"\n"
     h = Headers(hdr, header_only=True)
@@ -485,7 +176,7 @@ def _display(s: str | None) -> str | None:
     return None if s is None else perl_utf8_decode(s)[0]
 
 
-def _attach_link(ctx: _Ctx, part: Part, data: bytes, err: bool) -> None:
+def _attach_link(ctx: RenderCtx, part: Part, data: bytes, err: bool) -> None:
     """``[-- Attachment #N: name --]`` linking to the part's download URL."""
     if not part.raw_body and part.content_type.startswith("multipart/"):
         return  # an attached multipart message: its parts follow
@@ -543,7 +234,7 @@ def _decoded(part: Part) -> bytes:
     return part.decoded()
 
 
-def _add_text_body(ctx: _Ctx, part: Part) -> None:
+def _add_text_body(ctx: RenderCtx, part: Part) -> None:
     """One MIME part (View.pm add_text_body)."""
     data = _decoded(part)
     s, err = part_text(part, data)
@@ -560,11 +251,11 @@ def _add_text_body(ctx: _Ctx, part: Part) -> None:
         s = ctx.obfs.text(s)
     if "\r" in s:
         s = s.replace("\r", "\ufffd")  # a lone CR would be a line break to an HTML parser
-    diff = "+++ " in s and _DIFF_HINT.search(s) is not None
+    diff = "+++ " in s and DIFF_HINT.search(s) is not None
     if diff:
         # diffstat anchors stay within one part of one message
         ctx.apfx = ctx.upfx + part.idx_str.replace(".", "/")
-        if _DIFF_GIT.search(s):
+        if DIFF_GIT.search(s):
             ctx.anchors = {}
         ctx.long_path = []
     sections = split_quotes(s)
@@ -576,7 +267,7 @@ def _add_text_body(ctx: _Ctx, part: Part) -> None:
         if sec[0] == ">":
             _quote(ctx, sec)
         elif diff:
-            _flush_diff(ctx, sec)
+            flush_diff(ctx, sec)
         else:
             out.append(ctx.linkify(sec))
 
@@ -597,7 +288,7 @@ def render_body(
     (0: never, e.g. for feeds).  *obfs*: obfuscate addresses in the text
     and in attached messages' headers (``obfuscate`` inboxes).
     """
-    ctx = _Ctx(msg_url, anchor_prefix, fold_quotes, obfs)
+    ctx = RenderCtx(msg_url, anchor_prefix, fold_quotes, obfs)
     try:
         # the walk only needs the Content-* fields of the top header (a third
         # of the time on real mail goes to looking fields up in 8 KiB of
