@@ -3,7 +3,7 @@
 Issue 15 found the overview's References read back with another rule than the
 one that extracted them.  This sweep looks for that class of bug: for each
 message of an inbox built by pubinbox, what ingest derived (``extract_meta``
-/ ``parse_for_index``: the overview fields, the ids and the references the
+/ ``parse_blob``: the overview fields, the ids and the references the
 overview was written with) is compared with what each reader derives, from
 the overview row or from the message again:
 
@@ -39,8 +39,8 @@ import pytest
 
 from pubinbox.config import InboxConfig
 from pubinbox.inbox import Inbox
+from pubinbox.ingest.indexer import parse_blob
 from pubinbox.mail import address
-from pubinbox.mail.ingest import parse_for_index
 from pubinbox.mail.msgid import in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
@@ -88,8 +88,9 @@ class Sweep:
 def sweep_row(sw: Sweep, box: Inbox, row: OverRow) -> None:
     raw = box.raw(row)
     h = Headers(raw)
-    p = parse_for_index(raw, row.blob, fallback_ds=row.ds, fallback_ts=row.ts, search=True)
-    assert p.search is not None
+    parsed = parse_blob(raw, row.blob, commit_time=row.ts, search=True)
+    p, doc, m = parsed.message, parsed.doc, parsed.message.meta
+    assert doc is not None
     sw.messages += 1
 
     # -- overview: the row read back is what ingest wrote
@@ -99,7 +100,7 @@ def sweep_row(sw: Sweep, box: Inbox, row: OverRow) -> None:
     got = box.over.primary_by_mid(row.mid)
     sw.check("overview primary id", got is not None and got.num == row.num, row)
     fields = (row.subject, row.from_, row.to, row.cc, row.ds, row.ts)
-    want = (p.subject, p.from_, p.to, p.cc, p.ds, p.ts)
+    want = (m.subject, m.from_, m.to, m.cc, m.ds, m.ts)
     sw.check("overview fields", fields == want, row, [(a, b) for a, b in zip(fields, want, strict=True) if a != b])
 
     # -- thread builder: a lone row hangs under its references, in order
@@ -110,7 +111,7 @@ def sweep_row(sw: Sweep, box: Inbox, row: OverRow) -> None:
     # -- message page header block
     html, _title = header_block(h, row, first=True)
     lines = [ln.removeprefix('<a href="#r" id=t></a>') for ln in html.split("\n")]  # no Subject: a bare anchor
-    ids = p.index_mids
+    ids = m.index_mids
     plain = [m.group(1) for ln in lines if (m := _PLAIN_MID.match(ln))]
     linked = [
         _unhref(x) for ln in lines if ln.startswith(("Message-ID: ", "X-Alt-Message-ID: ")) for x in _HREF.findall(ln)
@@ -143,8 +144,8 @@ def sweep_row(sw: Sweep, box: Inbox, row: OverRow) -> None:
 
     # -- search: the message's own header reading agrees with the overview's
     alone = extract(raw)
-    sw.check("search document", alone == p.search, row, _doc_diff(alone, p.search))
-    sw.check("search ids", set(ids) <= set(p.search.mids), row, (ids, p.search.mids))
+    sw.check("search document", alone == doc, row, _doc_diff(alone, doc))
+    sw.check("search ids", set(ids) <= set(doc.mids), row, (ids, doc.mids))
 
 
 def _esc(s: str) -> str:

@@ -261,7 +261,7 @@ def test_overview_lost_erofs(tmp_path: Path, corpus_dir: Path) -> None:
 
 def test_removal_deletes_the_search_document(tmp_path: Path) -> None:
     from pubinbox.config import InboxConfig
-    from pubinbox.store.writer import InboxWriter
+    from pubinbox.ingest.writer import InboxWriter
 
     box = _new_box(tmp_path, _small_mbox(tmp_path / "in.mbox", 10))
     rows = {num: (mid, blob) for num, mid, blob in over_rows(box)}
@@ -371,8 +371,8 @@ def test_missing_and_corrupt_objects_are_skipped_with_a_warning(tmp_path: Path) 
 def test_missing_objects_in_parallel_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through the worker processes that parse a large backlog."""
     from pubinbox.config import InboxConfig
+    from pubinbox.ingest.indexing import index_inbox
     from pubinbox.over import indexer
-    from pubinbox.store.indexing import index_inbox
 
     d = damaged_mirror(tmp_path, tree=False)
     monkeypatch.setattr(indexer, "PARALLEL_MIN", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pubinbox.inbox import Inbox
-from pubinbox.store.writer import InboxWriter
+from pubinbox.ingest.writer import InboxWriter
 from tests.helpers import inbox_cfg, make_msg
 
 

@@ -289,7 +289,7 @@ def test_import_survives_sigkill_corpus(tmp_path: Path, corpus_dir: Path) -> Non
     # exact resends inside the list are dropped as duplicates (public-inbox's
     # rule: a Message-ID already stored with the same content); a reused
     # Message-ID with other content is stored with a generated one appended
-    from pubinbox.mail.ingest import content_key
+    from pubinbox.ingest.message import content_key
 
     all_mids = [set(header_mids(strip_from_line(m))) for m in messages]
     freq: dict[str, int] = {}

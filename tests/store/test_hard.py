@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from pubinbox.mail.ingest import content_key
+from pubinbox.ingest.message import content_key
+from pubinbox.ingest.writer import InboxWriter
 from pubinbox.mail.mbox import iter_mbox
 from pubinbox.mail.parse import prepare_for_store, strip_from_line
-from pubinbox.store.writer import InboxWriter
 from tests.helpers import inbox_cfg, init_inbox, run_cli
 from tests.store.inbox_check import (  # noqa: F401 - fast_subprocesses is a fixture
     check_consistent,

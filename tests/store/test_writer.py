@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 from pubinbox.inbox import Inbox
-from pubinbox.store.indexing import index_inbox
+from pubinbox.ingest.indexing import index_inbox
+from pubinbox.ingest.writer import InboxWriter
 from pubinbox.store.layout import Layout
-from pubinbox.store.writer import InboxWriter
 from tests.helpers import epoch_log, git, inbox_cfg, make_msg
 
 

@@ -35,7 +35,7 @@ def index_cmd(
 ) -> None:
     """Index INBOXDIR... (or NAME...) from git."""
     from pubinbox.cli.progress import Progress
-    from pubinbox.store.indexing import index_inbox
+    from pubinbox.ingest.indexing import index_inbox
 
     conf = load_config(ctx)
     targets = [i.name for i in conf.inboxes] if all_ else list(inboxes)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import InputError
 from pubinbox.mail.sources import SourceMessage
-from pubinbox.store.writer import InboxWriter
+from pubinbox.ingest.writer import InboxWriter
 
 
 @dataclass(slots=True)

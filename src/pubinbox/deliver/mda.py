@@ -42,7 +42,7 @@ from pubinbox.mail.mime import iter_parts
 from pubinbox.mail.parse import Headers, strip_from_line
 
 if TYPE_CHECKING:
-    from pubinbox.store.writer import AddResult
+    from pubinbox.ingest.writer import AddResult
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def store(ibx: InboxConfig, raw: bytes, conf: Config) -> tuple[AddResult, str | 
     message but a later step (msgmap, overview, search index) failed, a
     warning: that is still a delivery, the next writer or ``pubinbox index``
     catches the indexes up from git.  Raises while git does not have it."""
-    from pubinbox.store.writer import InboxWriter
+    from pubinbox.ingest.writer import InboxWriter
 
     w = InboxWriter(ibx, epoch_size=conf.epoch_size, lock_timeout=conf.lock_timeout)
     w.open()

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pubinbox.errors import CorruptObject, IndexingError
-from pubinbox.mail.ingest import Parsed, all_mids, content_key, generated_mid, parse_for_index
-from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.ingest.message import Message, all_mids, content_key, generated_mid, parse_stored, search_doc
+from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
 from pubinbox.store.git import Change, GitReader
@@ -72,6 +72,23 @@ class IndexStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Parsed:
+    """A blob from git, parsed (in a worker process when there are many):
+    its id, the :class:`Message`, and its search document when the inbox
+    has a search index."""
+
+    blob: str
+    message: Message
+    doc: SearchDoc | None = None
+
+
+def parse_blob(raw: bytes, blob: str, *, commit_time: int, search: bool) -> Parsed:
+    """Parse a blob found in git once, for the overview and the search index."""
+    msg = parse_stored(raw, fallback_ts=commit_time)
+    return Parsed(blob, msg, search_doc(raw, msg) if search else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Unreadable:
     """A message whose blob could not be read (missing, corrupt)."""
 
@@ -83,12 +100,12 @@ def _last_key(epoch: int) -> str:
 
 
 def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed | Unreadable:
-    inboxdir, epoch, blob, at, ct, search = args
+    inboxdir, epoch, blob, _at, ct, search = args
     try:
         raw = _worker_reader(inboxdir).blob(blob, epoch)
     except CorruptObject as e:
         return Unreadable(str(e))
-    return parse_for_index(raw, blob, fallback_ds=at, fallback_ts=ct, search=search)
+    return parse_blob(raw, blob, commit_time=ct, search=search)
 
 
 def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int] | Unreadable:
@@ -227,8 +244,8 @@ class Indexer:
                 raw = self.git.blob(oid, epoch)
             except CorruptObject:
                 continue
-            at, ct = self.git.commit_times(epoch, commit)
-            parsed = parse_for_index(raw, oid, fallback_ds=at, fallback_ts=ct, search=self.search is not None)
+            _at, ct = self.git.commit_times(epoch, commit)
+            parsed = parse_blob(raw, oid, commit_time=ct, search=self.search is not None)
             self.over.meta_del(UNREADABLE + oid)
             if self.index_one(epoch, parsed, stats) is not None:
                 log.warning("blob %s of commit %s can be read again: indexed", oid, commit)
@@ -362,7 +379,7 @@ class Indexer:
                 except CorruptObject as e:
                     yield Unreadable(str(e))
                     continue
-                yield parse_for_index(raw, c.blob, fallback_ds=c.author_time, fallback_ts=c.commit_time, search=want)
+                yield parse_blob(raw, c.blob, commit_time=c.commit_time, search=want)
             return
         from concurrent.futures import ProcessPoolExecutor
 
@@ -420,34 +437,18 @@ class Indexer:
             stats.skipped += 1
             return None
         num, mid0, fresh = got
-        self.over.add(
-            NewRow(
-                num=num,
-                mids=p.row_mids(mid0),
-                references=p.row_refs(mid0),
-                subject=p.subject,
-                subject_path=p.subject_path,
-                from_=p.from_,
-                to=p.to,
-                cc=p.cc,
-                ts=p.ts,
-                ds=p.ds,
-                blob=p.blob,
-                bytes=p.size,
-                lines=p.lines,
-                epoch=epoch,
-            ),
-            fresh=fresh,
-        )
-        if self.search is not None and p.search is not None:
-            self.search.add(num, p.search, blob=p.blob, ts=p.ts, ds=p.ds, size=p.crlf_size, replace=not fresh)
+        msg = p.message
+        self.over.add(msg.over_row(num=num, mid0=mid0, blob=p.blob, epoch=epoch), fresh=fresh)
+        if self.search is not None and p.doc is not None:
+            m = msg.meta
+            self.search.add(num, p.doc, blob=p.blob, ts=m.ts, ds=m.ds, size=msg.crlf_size, replace=not fresh)
         stats.added += 1
         return num
 
     def _number(self, p: Parsed) -> tuple[int, str, bool] | None:
         """Article number for a message found in git, reusing msgmap's;
         None for an exact copy of a message already indexed."""
-        mids = list(p.mids)
+        mids = list(p.message.mids)
         order = mids[:1] + mids[:0:-1]  # first, then the rest backwards
         for mid in order:
             num = self._unused_num(mid)
@@ -468,7 +469,7 @@ class Indexer:
                 return num, mid, False
         # public-inbox skips such a message; we keep it under a generated
         # Message-ID, reusing the number it got before (reindex)
-        gen = generated_mid(raw, p.ds)
+        gen = generated_mid(raw, p.message.meta.ds)
         first = [next(gen), next(gen)]
         for mid in first:
             num = self._unused_num(mid)

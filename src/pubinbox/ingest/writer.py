@@ -23,20 +23,13 @@ from pathlib import Path
 
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import PubinboxError, StorageError
-from pubinbox.mail.ingest import (
-    Prepared,
-    content_key,
-    generated_mid,
-    prepare,
-    with_extra_mid,
-)
-from pubinbox.over.indexer import Indexer, IndexStats
-from pubinbox.over.writer import NewRow, OverWriter
-from pubinbox.search.extract import extract
-from pubinbox.search.writer import SearchWriter, crlf_size
+from pubinbox.ingest.indexer import Indexer, IndexStats
+from pubinbox.ingest.indexing import open_search
+from pubinbox.ingest.message import Incoming, content_key, generated_mid, prepare, search_doc, with_extra_mid
+from pubinbox.over.writer import OverWriter
+from pubinbox.search.writer import SearchWriter
 from pubinbox.store.fastimport import FastImport, rev_parse
 from pubinbox.store.git import GitReader, packed_size
-from pubinbox.store.indexing import open_search
 from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
 from pubinbox.store.msgmap import Msgmap
@@ -234,61 +227,45 @@ class InboxWriter:
         dropped).  *list_id* adds ``List-Id`` as public-inbox-mda does."""
         assert self._mm is not None and self._over is not None
         now = int(time.time()) if now is None else now
-        prep = prepare(raw, now=now, list_id_address=self.ibx.primary_address if list_id else None)
-        num, mid0, reused = self._number(prep)
+        inc = prepare(raw, now=now, list_id_address=self.ibx.primary_address if list_id else None)
+        num, mid0, reused = self._number(inc)
         if num is None:
-            return AddResult("duplicate", mid=prep.mids[0] if prep.mids else None)
-        if mid0 not in prep.mids:  # generated: stored as an extra Message-ID header
-            prep = with_extra_mid(prep, mid0, now=now)
-        fi = self._importer(len(prep.raw))
+            return AddResult("duplicate", mid=inc.message.mids[0] if inc.message.mids else None)
+        if mid0 not in inc.message.mids:  # generated: stored as an extra Message-ID header
+            inc = with_extra_mid(inc, mid0, now=now)
+        msg, m = inc.message, inc.message.meta
+        fi = self._importer(len(inc.raw))
         self.git_durable = False
         blob = fi.add(
-            prep.raw,
-            author=prep.author_ident,
-            author_time=prep.author_time,
+            inc.raw,
+            author=m.author_ident,
+            author_time=m.author_time,
             committer=self.committer,
-            committer_time=prep.committer_time,
-            subject=prep.commit_subject,
+            committer_time=m.committer_time,
+            subject=m.commit_subject,
         )
-        self._over.add(
-            NewRow(
-                num=num,
-                mids=prep.row_mids(mid0),
-                references=prep.row_refs(mid0),
-                subject=prep.subject,
-                subject_path=prep.subject_path,
-                from_=prep.from_,
-                to=prep.to,
-                cc=prep.cc,
-                ts=prep.ts,
-                ds=prep.ds,
-                blob=blob,
-                bytes=len(prep.raw),
-                lines=prep.lines,
-                epoch=self._epoch,
-            )
-        )
+        self._over.add(msg.over_row(num=num, mid0=mid0, blob=blob, epoch=self._epoch))
         if self._search is not None:
             try:
-                doc = extract(prep.raw, known=(prep.from_, prep.to, prep.cc, prep.subject))
-                self._search.add(num, doc, blob=blob, ts=prep.ts, ds=prep.ds, size=crlf_size(prep.raw))
+                doc = search_doc(inc.raw, msg)
+                self._search.add(num, doc, blob=blob, ts=m.ts, ds=m.ds, size=msg.crlf_size)
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
-        self._batch_keys[blob] = content_key(prep.raw)
+        self._batch_keys[blob] = content_key(inc.raw)
         self._pending += 1
         if self._pending >= self.checkpoint_every:
             self.checkpoint()
         return AddResult("added", num=num, mid=mid0, blob=blob, reused_mid=reused)
 
-    def _number(self, prep: Prepared) -> tuple[int | None, str, str | None]:
+    def _number(self, inc: Incoming) -> tuple[int | None, str, str | None]:
         """(num, primary mid, reused mid) — num None for an exact duplicate."""
         assert self._mm is not None
-        mids = prep.mids
+        mids = inc.message.mids
         if mids:
             num = self._mm.mid_insert(mids[0])
             if num is not None:
                 return num, mids[0], None
-            key = content_key(prep.raw)
+            key = content_key(inc.raw)
             for mid in mids:
                 if self._content_exists(mid, key):
                     return None, mid, None
@@ -297,7 +274,7 @@ class InboxWriter:
                 num = self._mm.mid_insert(mid)
                 if num is not None:
                     return num, mid, mids[0]
-        for mid in generated_mid(prep.raw, prep.ds):
+        for mid in generated_mid(inc.raw, inc.message.meta.ds):
             num = self._mm.mid_insert(mid)
             if num is not None:
                 return num, mid, mids[0] if mids else None

@@ -20,7 +20,7 @@ Under ``inbox.lock``, in this order:
 3. **The search index** (:class:`~pubinbox.search.writer.SearchWriter` sets
    a broken one aside) is made to hold exactly the overview's messages:
    compared document by document after a rebuild, by count and highest
-   number otherwise (:meth:`~pubinbox.over.indexer.Indexer.search_sync`).
+   number otherwise (:meth:`~pubinbox.ingest.indexer.Indexer.search_sync`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pubinbox.config import InboxConfig
 from pubinbox.errors import IndexingError
-from pubinbox.over.indexer import MSGMAP_META, Indexer, IndexStats
+from pubinbox.ingest.indexer import MSGMAP_META, Indexer, IndexStats
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
 from pubinbox.store import dbfile
