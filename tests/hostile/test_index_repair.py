@@ -372,7 +372,7 @@ def test_missing_objects_in_parallel_parsing(tmp_path: Path, monkeypatch: pytest
     """The same through the worker processes that parse a large backlog."""
     from pubinbox.config import InboxConfig
     from pubinbox.ingest.indexing import index_inbox
-    from pubinbox.over import indexer
+    from pubinbox.ingest import indexer
 
     d = damaged_mirror(tmp_path, tree=False)
     monkeypatch.setattr(indexer, "PARALLEL_MIN", 1)
