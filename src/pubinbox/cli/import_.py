@@ -19,10 +19,19 @@ from pubinbox.cli.common import find_inbox, load_config
     show_default=True,
     help="messages between checkpoints (what a crash can cost to redo)",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1),
+    default=None,
+    help="parser processes (default: cores beyond the writer's and git's)",
+)
 @click.argument("inbox")
 @click.argument("paths", nargs=-1)
 @click.pass_context
-def import_cmd(ctx: click.Context, quiet: bool, batch_size: int, inbox: str, paths: tuple[str, ...]) -> None:
+def import_cmd(
+    ctx: click.Context, quiet: bool, batch_size: int, jobs: int | None, inbox: str, paths: tuple[str, ...]
+) -> None:
     """Import messages into INBOX (a name or directory) from mbox files
     (mboxrd, mboxo, mboxcl2: detected), Maildirs, .eml files, or stdin."""
     from pubinbox.cli.progress import Progress
@@ -39,6 +48,7 @@ def import_cmd(ctx: click.Context, quiet: bool, batch_size: int, inbox: str, pat
             progress=bar.update,
             checkpoint_every=batch_size,
             lock_timeout=conf.lock_timeout,
+            jobs=jobs,
         )
     handled = stats.added + stats.duplicates + sum(stats.rejected.values())
     if (not quiet and stats.stopped is None) or handled:

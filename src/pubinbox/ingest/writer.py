@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 #: search index before its own work; more is left to `pubinbox index`
 WRITER_SEARCH_CATCH_UP = 2000
 
+#: a checkpoint also comes after this many bytes of new mail (the batch's
+#: messages are kept in memory until git has them)
+BATCH_BYTES = 64 << 20
+
 #: packed git is assumed to be this fraction of the raw mail (public-inbox's rule)
 PACKING_FACTOR = 0.4
 
@@ -80,7 +84,10 @@ class InboxWriter:
         self._epoch = 0
         self._epoch_base = 0  # estimated raw bytes already in the current epoch
         self._pending = 0
-        self._batch_keys: dict[str, bytes] = {}  # blob -> content key, not yet in git
+        # blob -> its bytes, for messages not yet readable from git (the
+        # content hash is only needed when a Message-ID comes again)
+        self._batch_raw: dict[str, bytes] = {}
+        self._batch_bytes = 0
         self.index_stats = IndexStats()
         #: every message added so far is committed in git (fast-import has
         #: finished and the branch points at it), whatever the databases say
@@ -206,7 +213,8 @@ class InboxWriter:
                 self._search.commit()
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
-        self._batch_keys.clear()
+        self._batch_raw.clear()
+        self._batch_bytes = 0
         self._pending = 0
 
     def _drop_search(self, e: BaseException) -> None:
@@ -225,9 +233,14 @@ class InboxWriter:
     def add(self, raw: bytes, *, list_id: bool = False, now: int | None = None) -> AddResult:
         """Store one message (bytes as received; a leading ``From `` line is
         dropped).  *list_id* adds ``List-Id`` as public-inbox-mda does."""
-        assert self._mm is not None and self._over is not None
         now = int(time.time()) if now is None else now
         inc = prepare(raw, now=now, list_id_address=self.ibx.primary_address if list_id else None)
+        return self.add_incoming(inc, now=now)
+
+    def add_incoming(self, inc: Incoming, *, now: int) -> AddResult:
+        """Store one message already prepared (:func:`prepare`, possibly in
+        another process): number it, commit it, add its rows."""
+        assert self._mm is not None and self._over is not None
         num, mid0, reused = self._number(inc)
         if num is None:
             return AddResult("duplicate", mid=inc.message.mids[0] if inc.message.mids else None)
@@ -251,9 +264,10 @@ class InboxWriter:
                 self._search.add(num, doc, blob=blob, ts=m.ts, ds=m.ds, size=msg.crlf_size)
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
-        self._batch_keys[blob] = content_key(inc.raw)
+        self._batch_raw[blob] = inc.raw
+        self._batch_bytes += len(inc.raw)
         self._pending += 1
-        if self._pending >= self.checkpoint_every:
+        if self._pending >= self.checkpoint_every or self._batch_bytes >= BATCH_BYTES:
             self.checkpoint()
         return AddResult("added", num=num, mid=mid0, blob=blob, reused_mid=reused)
 
@@ -283,12 +297,13 @@ class InboxWriter:
     def _content_exists(self, mid: str, key: bytes) -> bool:
         assert self._over is not None and self._git is not None
         for _num, blob in self._over.blobs_for_mid(mid):
-            have = self._batch_keys.get(blob)
-            if have is None:
+            raw = self._batch_raw.get(blob)
+            if raw is None:
                 try:
-                    have = content_key(self._git.blob(blob))
+                    raw = self._git.blob(blob)
                 except PubinboxError:
                     continue
+            have = content_key(raw)
             if have == key:
                 return True
         return False
