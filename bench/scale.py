@@ -1,0 +1,289 @@
+"""Growth to a million messages: does pubinbox stay fast as an inbox grows?
+
+Builds one inbox of ``--total`` messages (default 1,000,000) from the two
+corpus lists (erofs + f2fs, 37K messages): copy *k* of every message gets
+``.sK`` appended to the local part of every Message-ID, In-Reply-To and
+References id (threads stay threads, copies never collide) and its Date and
+Received dates moved back by ``K - k`` times the corpus' span (copies
+follow each other in time, oldest first, and end at the real dates).  The
+messages are fed to ``pubinbox import`` 100,000 at a time (as mboxrd on a
+pipe: nothing is written to disk but the inbox), and for each slice the
+import rate is reported (store + overview + search at the inbox's level),
+then the disk use per message (git, overview, msgmap, search).
+
+Latency (median and p99 over repeated requests, ``pubinbox serve -W 2``):
+a message page, its ``/T/``, the inbox index and 20 searches, measured once
+the inbox holds the first ~15K messages and again at the end; the table
+gives the ratio (end / start, ≤ 2 wanted).
+
+    .venv/bin/python bench/scale.py                     # 1M messages, -L full: an hour or more
+    .venv/bin/python bench/scale.py --total 200000 --level basic   # quicker look
+
+pubinbox only (public-inbox is not run: this measures growth, not a ratio).
+Needs ~10 GB of disk per million messages at -L full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DEFAULT_PUBINBOX, EROFS, F2FS, MAIN, die, git_commit, log  # noqa: E402
+
+SLICE = 100_000
+_MID_RE = re.compile(rb"<([^<>@\s]+)@([^<>\s]+)>")
+_DATE_HDR = re.compile(rb"^(Date|Received):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
+_ID_HDR = re.compile(rb"^(Message-ID|In-Reply-To|References):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
+SEARCHES = [
+    "erofs",
+    "f2fs",
+    "s:fix",
+    "f:gao",
+    "b:deadlock",
+    '"page cache"',
+    "s:erofs f:xiang",
+    "d:2024-01-01..2024-02-01",
+    "dfn:fs/f2fs/segment.c",
+    "compression",
+    "lz4 OR zstd",
+    "s:PATCH -s:RFC",
+    "nq:applied",
+    "folio*",
+    "checkpoint",
+    "bs:crash",
+    "t:linux-f2fs-devel",
+    "s:v2",
+    "garbage collection",
+    "mount option",
+]
+
+
+def corpus_messages() -> list[bytes]:
+    """Every message of both corpus epochs, in commit order."""
+    out: list[bytes] = []
+    for bundle in (EROFS, F2FS):
+        tmp = Path(tempfile.mkdtemp(prefix="scale-src-"))
+        subprocess.run(["git", "clone", "-q", "--mirror", str(bundle), str(tmp / "e.git")], check=True)
+        revs = subprocess.run(
+            ["git", f"--git-dir={tmp / 'e.git'}", "rev-list", "--reverse", "master"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.split()
+        batch = subprocess.Popen(
+            ["git", f"--git-dir={tmp / 'e.git'}", "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert batch.stdin is not None and batch.stdout is not None
+        for rev in revs:
+            batch.stdin.write(f"{rev}:m\n".encode())
+            batch.stdin.flush()
+            head = batch.stdout.readline().split()
+            if len(head) < 3 or head[1] != b"blob":
+                continue
+            data = batch.stdout.read(int(head[2]))
+            batch.stdout.read(1)
+            out.append(data)
+        batch.stdin.close()
+        batch.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _shift_date(m: re.Match[bytes], delta: int) -> bytes:
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    line = m.group(0)
+    name, _, value = line.partition(b":")
+    text = value.decode("latin-1")
+    date_part = text.rsplit(";", 1)[-1] if name.lower() == b"received" else text
+    try:
+        dt = parsedate_to_datetime(" ".join(date_part.split()))
+        new = format_datetime(dt.fromtimestamp(dt.timestamp() - delta, dt.tzinfo))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return line
+    if name.lower() == b"received":
+        return name + b":" + (text.rsplit(";", 1)[0] + "; " + new).encode("latin-1")
+    return name + b": " + new.encode("latin-1")
+
+
+def copy_of(raw: bytes, k: int, delta: int) -> bytes:
+    """Copy *k* of a message: ids suffixed, dates moved back by *delta* s."""
+    end = raw.find(b"\n\n")
+    head, body = (raw, b"") if end < 0 else (raw[: end + 1], raw[end + 1 :])
+    sfx = b".s%d" % k
+
+    def ids(m: re.Match[bytes]) -> bytes:
+        return _MID_RE.sub(lambda x: b"<" + x.group(1) + sfx + b"@" + x.group(2) + b">", m.group(0))
+
+    head = _ID_HDR.sub(ids, head)
+    if delta:
+        head = _DATE_HDR.sub(lambda m: _shift_date(m, delta), head)
+    return head + body
+
+
+def stream(msgs: list[bytes], total: int) -> Iterator[bytes]:
+    """*total* messages: copies of *msgs*, oldest copy first."""
+    n = len(msgs)
+    copies = -(-total // n)
+    span = 8 * 365 * 86400  # the corpus covers ~7 years
+    sent = 0
+    for k in range(copies):
+        delta = (copies - 1 - k) * span
+        for raw in msgs:
+            if sent >= total:
+                return
+            yield copy_of(raw, k, delta)
+            sent += 1
+
+
+def mboxrd(raw: bytes) -> bytes:
+    body = re.sub(rb"(?m)^(>*From )", rb">\1", raw)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    return b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + body + b"\n"
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict[str, tuple[float, float]]:
+    """Median and p99 ms of each page kind against a fresh `serve -W 2`."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = subprocess.Popen(
+        [pb, "--config", str(cfg), "serve", "-W", "2", "--http", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}/{name}/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        for _ in range(200):
+            try:
+                opener.open(base + "_/text/help/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        kinds = {
+            "message": [base + urllib.parse.quote(m, safe="@") + "/" for m in mids],
+            "/T/": [base + urllib.parse.quote(m, safe="@") + "/T/" for m in mids],
+            "index": [base] * len(mids),
+            "search": [base + "?q=" + urllib.parse.quote(q) for q in SEARCHES],
+        }
+        out: dict[str, tuple[float, float]] = {}
+        for kind, urls in kinds.items():
+            times: list[float] = []
+            for _r in range(rounds):
+                for u in urls:
+                    t0 = time.monotonic()
+                    try:
+                        opener.open(u, timeout=60).read()
+                    except OSError:
+                        pass
+                    times.append((time.monotonic() - t0) * 1000)
+            times.sort()
+            out[kind] = (statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))])
+        return out
+    finally:
+        import os
+        import signal
+
+        os.killpg(srv.pid, signal.SIGTERM)
+        srv.wait(timeout=30)
+
+
+def sample_mids(inboxdir: Path, k: int = 20) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(inboxdir / "pubinbox" / "over.sqlite3") as db:
+        (hi,) = db.execute("SELECT MAX(num) FROM over").fetchone()
+        step = max(1, hi // k)
+        rows = db.execute("SELECT mid FROM over WHERE num > 0 AND num % ? = 0 LIMIT ?", (step, k)).fetchall()
+    return [r[0] for r in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--total", type=int, default=1_000_000)
+    ap.add_argument("--level", default="full", choices=["basic", "medium", "full"])
+    ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5, help="latency: rounds over the 20 pages of each kind")
+    ap.add_argument("--pubinbox", default=str(DEFAULT_PUBINBOX))
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="pubinbox-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if any(work.iterdir()):
+        die(f"{work} is not empty")
+    pb, cfg, inboxdir, name = args.pubinbox, work / "config", work / "scale", "scale"
+    env_cfg = ["--config", str(cfg)]
+    log(f"pubinbox {git_commit()} ({MAIN}); work in {work}")
+    msgs = corpus_messages()
+    log(f"{len(msgs)} corpus messages; building {args.total} at -L {args.level}")
+    subprocess.run([pb, *env_cfg, "init", "-L", args.level, name, str(inboxdir), "http://x/scale", "s@x"], check=True)
+    rows: list[tuple[int, float, float]] = []
+    early: dict[str, tuple[float, float]] | None = None
+    gen = stream(msgs, args.total)
+    done = 0
+    while done < args.total:
+        size = min(SLICE, args.total - done)
+        first = done == 0
+        if first:  # a first small slice: the latency baseline at ~15K
+            size = min(15_000, size)
+        with open(work / "import.log", "ab") as errlog:  # cross-posts: "reused for mismatched content"
+            imp = subprocess.Popen([pb, *env_cfg, "import", "-q", name], stdin=subprocess.PIPE, stderr=errlog)
+        assert imp.stdin is not None
+        t0 = time.monotonic()
+        for _ in range(size):
+            imp.stdin.write(mboxrd(next(gen)))
+        imp.stdin.close()
+        if imp.wait() != 0:
+            die("pubinbox import failed")
+        dt = time.monotonic() - t0
+        done += size
+        rows.append((done, size / dt, du(inboxdir) / done))
+        log(f"{done:>9} messages: slice of {size} at {size / dt:.0f} msgs/s, {du(inboxdir) / done:.0f} B/msg")
+        if first:
+            early = latency(pb, cfg, name, sample_mids(inboxdir), args.rounds)
+    late = latency(pb, cfg, name, sample_mids(inboxdir), args.rounds)
+    assert early is not None
+    print(f"## scale, {args.total} messages, -L {args.level}, pubinbox {git_commit()}\n")
+    print("| messages | import msgs/s (this slice) | disk B/msg (all so far) |\n|---:|---:|---:|")
+    for n, rate, per in rows:
+        print(f"| {n} | {rate:.0f} | {per:.0f} |")
+    rates = [r for _n, r, _p in rows[1:]] or [rows[0][1]]
+    print(f"\nslices of 100K: min {min(rates):.0f}, max {max(rates):.0f} msgs/s (spread {max(rates) / min(rates):.2f})")
+    parts = {p: du(inboxdir / p) for p in ("git", "pubinbox/search")}
+    parts["overview"] = sum(f.stat().st_size for f in (inboxdir / "pubinbox").glob("over.sqlite3*"))
+    parts["msgmap"] = (inboxdir / "msgmap.sqlite3").stat().st_size
+    print("\n| disk | bytes/msg |\n|---|---:|")
+    for p, b in parts.items():
+        print(f"| {p} | {b / args.total:.0f} |")
+    print(f"\n| page | median ms at {rows[0][0]} | p99 | median ms at {args.total} | p99 | ratio (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind in late:
+        (m0, p0), (m1, p1) = early[kind], late[kind]
+        print(f"| {kind} | {m0:.1f} | {p0:.1f} | {m1:.1f} | {p1:.1f} | {m1 / m0:.2f} |")
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
