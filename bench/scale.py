@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DEFAULT_PUBINBOX, EROFS, F2FS, MAIN, die, git_commit, log  # noqa: E402
+from _common import DEFAULT_PUBINBOX, EROFS, F2FS, MAIN, die, git_commit, log
 
 SLICE = 100_000
 _MID_RE = re.compile(rb"<([^<>@\s]+)@([^<>\s]+)>")
