@@ -6,12 +6,24 @@ this module compiles it to Tantivy queries (fields from
 numbers newest first (by received time, like public-inbox) or by relevance,
 with the total count.  Wildcards are expanded through the term dictionary
 and capped; everything that could run long is bounded.
+
+Words are looked up as public-inbox's QueryParser (stemming strategy
+STEM_SOME) does it, observed through its Perl API
+(tests/interop/test_phrase_differential.py): a word starting with a
+lower-case letter matches its English stem (``applied`` finds "applies"),
+any other word (``Applied``, ``2nd``, ``_foo``), a quoted word, a phrase and
+a wildcard match the words as written, lower-cased -- the stem fields and
+the words fields of :mod:`~pubinbox.search.schema`.  An index built before
+the words fields existed (schema 6) answers from its stems alone until
+``pubinbox index`` rebuilds it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +47,14 @@ from pubinbox.search.schema import (
     ANALYZER,
     EXACT_FIELDS,
     RANGE_FIELDS,
+    STEMMED_CATEGORIES,
+    TEXT_FIELDS,
+    WORD_FIELDS,
+    WORDS_ANALYZER,
     XAPIAN_FIELD,
     analyzer,
     positional_fields,
+    register_analyzers,
 )
 from pubinbox.search.writer import search_dir
 
@@ -73,7 +90,7 @@ class Searcher:
         self._tantivy = tantivy
         self.level = level
         self.path = search_dir(own_dir)
-        self._an = analyzer()
+        self._an = {ANALYZER: analyzer(), WORDS_ANALYZER: analyzer(stem=False)}
         self.index: Any = None
         self._stamp: tuple[int, int, int] = (0, 0, 0)
         self._open()
@@ -93,7 +110,7 @@ class Searcher:
             raise SearchUnavailable(f"{self.path}: no search index; `pubinbox index` builds it")
         try:
             index = self._tantivy.Index.open(str(self.path))
-            index.register_tokenizer(ANALYZER, analyzer())
+            register_analyzers(index)
         except (ValueError, OSError, RuntimeError) as e:
             raise IndexDamaged(
                 f"{self.path}: the search index cannot be read ({e}); `pubinbox index` rebuilds it"
@@ -104,7 +121,7 @@ class Searcher:
             raise IndexDamaged(f"{self.path}: the search index cannot be read; `pubinbox index` rebuilds it") from e
         self.index = index
         self.schema = index.schema
-        self.positions = _positional(self.path, self.level)
+        self.layout = _layout(self.path, self.level)
         self._stamp = stamp
 
     def reload(self) -> None:
@@ -185,25 +202,66 @@ class Searcher:
             raise QueryError(f"unknown search field {field!r}", 0)
         return out
 
-    def tokens(self, text: str) -> list[str]:
-        return [t for t in self._an.analyze(text) if t]
+    def tokens(self, text: str, field: str) -> list[str]:
+        """The terms *text* is looked up as in *field*: words as written in
+        a words field, stems in any other."""
+        stem = self.layout.tokenizer.get(field) != WORDS_ANALYZER
+        return [t for t in self._an[ANALYZER if stem else WORDS_ANALYZER].analyze(text) if t]
+
+    def own_stem(self, stem: str) -> bool:
+        """Whether *stem* is the stem of the word *stem* (then the words
+        field, not the stem field, holds it: :class:`~.schema.StemMaker`)."""
+        return bool(self._an[ANALYZER].analyze(stem) == [stem])
 
 
-def _positional(path: Path, level: str) -> frozenset[str]:
-    """The text fields of the index at *path* that hold positions, as its
-    ``meta.json`` declares them (an index built by an older schema or for
-    another indexlevel answers by what it holds until it is rebuilt); the
-    schema's rule for *level* when that file cannot be read."""
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What an index holds, by field: its tokenizer (stems or words) and
+    whether it has positions."""
+
+    #: text field -> tokenizer name
+    tokenizer: dict[str, str]
+    #: text fields a phrase can match
+    positions: frozenset[str]
+    #: stem field -> its words field (none in a schema-6 index)
+    words: dict[str, str]
+
+
+def _make_layout(tokenizer: dict[str, str], positions: frozenset[str]) -> _Layout:
+    words = {f: w for f, w in WORD_FIELDS.items() if tokenizer.get(w) == WORDS_ANALYZER}
+    return _Layout(tokenizer, positions, words)
+
+
+def _layout(path: Path, level: str) -> _Layout:
+    """The layout of the index at *path* as its ``meta.json`` declares it,
+    so an index built by an older schema (no words fields, stems with
+    positions) or for another indexlevel answers by what it holds until it
+    is rebuilt; the current schema's for *level* when that file cannot be
+    read."""
     try:
         with open(path / "meta.json", encoding="utf-8") as f:
             fields = json.load(f)["schema"]
-        return frozenset(
-            str(e["name"])
-            for e in fields
-            if e.get("type") == "text" and ((e.get("options") or {}).get("indexing") or {}).get("record") == "position"
-        )
+        tokenizer: dict[str, str] = {}
+        positions = set()
+        for e in fields:
+            if e.get("type") != "text":
+                continue
+            indexing = (e.get("options") or {}).get("indexing") or {}
+            tokenizer[str(e["name"])] = str(indexing.get("tokenizer", ""))
+            if indexing.get("record") == "position":
+                positions.add(str(e["name"]))
+        return _make_layout(tokenizer, frozenset(positions))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return positional_fields(level)
+        tokenizer = dict.fromkeys(TEXT_FIELDS, ANALYZER)
+        tokenizer.update(dict.fromkeys([*WORD_FIELDS.values(), *ADDRESS_FIELDS.values()], WORDS_ANALYZER))
+        return _make_layout(tokenizer, positional_fields(level))
+
+
+def _stemmed(word: str) -> bool:
+    """Whether Xapian's QueryParser (STEM_SOME) stems *word*: only when it
+    starts with a lower-case (or caseless) letter; ``Applied``, ``2nd``,
+    ``_foo`` are looked up as written."""
+    return unicodedata.category(word[:1] or " ") in STEMMED_CATEGORIES
 
 
 class _Compiler:
@@ -281,16 +339,24 @@ class _Compiler:
                     continue
                 shoulds.append(Q.term_query(self.schema, f, val))
                 continue
+            words = self.s.layout.words.get(f)
             if node.wildcard:
-                shoulds.extend(self._wildcard(f, node.text))
+                shoulds.extend(self._wildcard(f, node.text) if words is None else self._expand(words, node.text))
                 continue
-            toks = self.s.tokens(node.text)
+            # STEM_SOME: a word starting with a lower-case letter means its
+            # stem, any other the word as written
+            look = f if words is None or _stemmed(node.text) else words
+            toks = self.s.tokens(node.text, look)
             if not toks:
                 continue
-            if len(toks) == 1:
-                shoulds.append(Q.term_query(self.schema, f, toks[0]))
-            elif (q := self._phrase_on(f, toks)) is not None:
-                shoulds.append(q)
+            if len(toks) > 1:
+                if (q := self._phrase_on(f, node.text)) is not None:
+                    shoulds.append(q)
+                continue
+            shoulds.append(Q.term_query(self.schema, look, toks[0]))
+            if look == f and words is not None and self.s.own_stem(toks[0]):
+                # the words that are their own stem are in the words field only
+                shoulds.append(Q.term_query(self.schema, words, toks[0]))
         self.spend(len(shoulds), "words are looked up in every field they search")
         if not shoulds:
             return Q.empty_query()
@@ -298,9 +364,21 @@ class _Compiler:
             return shoulds[0]
         return Q.boolean_query([(Occur.Should, q) for q in shoulds])
 
+    def _expand(self, field: str, text: str) -> list[Any]:
+        """The words of *field* starting with *text*, as Xapian expands a
+        wildcard: over the words as written, never their stems."""
+        prefix = self.s.tokens(text, field)
+        if len(prefix) != 1:
+            return []
+        terms = [t for t, _n in self.searcher.terms_with_prefix(field, prefix[0], limit=MAX_WILDCARD + 1)]
+        if len(terms) > MAX_WILDCARD:
+            raise QueryError(f"{text}* matches more than {MAX_WILDCARD} words; use a longer prefix", 0)
+        self.spend(len(terms), f"{text}* is expanded")
+        return [self.Q.term_query(self.schema, field, t) for t in terms]
+
     def _wildcard(self, field: str, text: str) -> list[Any]:
-        """Terms starting with *text*.  The index holds English stems, so a
-        stem that the prefix extends (``frobnic`` for ``frobnicat*``) also
+        """Terms starting with *text* in an index of stems alone (schema 6):
+        a stem that the prefix extends (``frobnic`` for ``frobnicat*``) also
         counts, as long as it is at most 3 characters shorter."""
         Q = self.Q
         prefix = text.lower()
@@ -316,23 +394,34 @@ class _Compiler:
         self.spend(len(terms), f"{text}* is expanded")
         return [Q.term_query(self.schema, field, t) for t in sorted(terms)]
 
-    def _phrase_on(self, field: str, toks: list[str]) -> Any | None:
-        """Adjacent *toks* in *field*; None where it cannot match.
+    def _phrase_field(self, field: str) -> str | None:
+        """Where a phrase on *field* is looked up: its words field, or its
+        stems in a schema-6 index; None where nothing has positions."""
+        lay = self.s.layout
+        look = lay.words.get(field, field)
+        if look in lay.positions:
+            return look
+        addr = ADDRESS_FIELDS.get(field, "")
+        return addr if addr in lay.positions else None
 
-        Xapian answers a phrase from positions only: words indexed without
-        them (public-inbox at indexlevel medium, except Message-ID words,
-        List-Ids, file names and addresses) never match a phrase, even
-        though every word is there (observed with Xapian 1.4 through
-        public-inbox's Perl API, tests/interop/test_phrase_differential.py).
-        At medium the addresses of From/To/Cc have positions of their own
+    def _phrase_on(self, field: str, text: str) -> Any | None:
+        """The words of *text* adjacent in *field*; None where it cannot match.
+
+        Xapian answers a phrase from positions only, and only the words as
+        written have them: words indexed without them (public-inbox at
+        indexlevel medium, except Message-ID words, List-Ids, file names and
+        addresses) never match a phrase, even though every word is there
+        (observed with Xapian 1.4 through public-inbox's Perl API,
+        tests/interop/test_phrase_differential.py).  At medium the addresses
+        of From/To/Cc have positions of their own
         (:data:`~pubinbox.search.schema.ADDRESS_FIELDS`)."""
+        look = self._phrase_field(field)
+        toks = self.s.tokens(text, look or field)
         self.spend(len(toks) - 1, "phrases are counted word by word")
-        if field not in self.s.positions:
-            field = ADDRESS_FIELDS.get(field, "")
-            if field not in self.s.positions:
-                return None
+        if look is None:
+            return None
         words: list[str | tuple[int, str]] = list(toks)
-        return self.Q.phrase_query(self.schema, field, words)
+        return self.Q.phrase_query(self.schema, look, words)
 
     def _phrase(self, node: Phrase) -> Any:
         Q, Occur = self.Q, self.Occur
@@ -343,12 +432,14 @@ class _Compiler:
                 val = text if f == "mid" else text.lower()
                 shoulds.append(Q.term_query(self.schema, f, val))
                 continue
-            toks = self.s.tokens(text)
+            # a quoted word is the word as written, too
+            look = self.s.layout.words.get(f, f)
+            toks = self.s.tokens(text, look)
             if not toks:
                 continue
             if len(toks) == 1:
-                shoulds.append(Q.term_query(self.schema, f, toks[0]))
-            elif (q := self._phrase_on(f, toks)) is not None:
+                shoulds.append(Q.term_query(self.schema, look, toks[0]))
+            elif (q := self._phrase_on(f, text)) is not None:
                 shoulds.append(q)
         self.spend(len(shoulds), "phrases are looked up in every field they search")
         if not shoulds:

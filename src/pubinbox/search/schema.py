@@ -1,23 +1,34 @@
 """The Tantivy schema of pubinbox's search index, one field per prefix.
 
 Each public-inbox search prefix (REFERENCE §5) maps to one or more fields
-here.  Text fields use an English-stemming analyzer (public-inbox stems with
-Xapian's English stemmer); exact fields (Message-IDs, List-Ids, blob ids,
-patch-ids) use the ``raw`` tokenizer.  Numbers: ``num`` is the article
-number, ``bkey`` the first 64 bits of the message's blob id (with ``num``,
-the document's identity: the overview row it was made from), ``ts`` the
+here.  Every text field comes twice, as Xapian's TermGenerator (stemming
+strategy STEM_SOME) indexes each word twice: the word as written,
+lower-cased, in the *words* field (:data:`WORD_FIELDS`, ``w_subject`` ...;
+Xapian's ``S...`` terms, the only ones with positions), and its English stem
+in the field named after the prefix (``subject``: Xapian's ``ZS...`` terms,
+never with positions) -- there only when the stem is not the word itself
+(:class:`StemMaker`; the reader looks a stem up in both fields).  A phrase
+and a quoted word match the words, a lower-case word of the query the stems,
+a capitalised one (or one starting with a digit or ``_``) the word as
+written -- public-inbox's QueryParser with STEM_SOME.  Exact fields (Message-IDs, List-Ids, blob ids, patch-ids)
+use the ``raw`` tokenizer.  Numbers: ``num`` is the article number,
+``bkey`` the first 64 bits of the message's blob id (with ``num``, the
+document's identity: the overview row it was made from), ``ts`` the
 received time and ``ds`` the Date: time, both unix seconds UTC, ``bytes``
 the stored size.
 Positions (phrase search) follow public-inbox's SearchIdx: at ``full`` every
-text field has them, quoted text included (``index_text`` -> ``index_phrase``);
-at ``medium`` only what public-inbox always indexes as a phrase (Message-ID
-words, List-Id, attachment names, diff file names) and the addresses of
-From/To/Cc, which go to companion fields (:data:`ADDRESS_FIELDS`) because
-the rest of those headers (the names) has no positions there.
+words field has them, quoted text included (``index_text`` ->
+``index_phrase``); at ``medium`` only what public-inbox always indexes as a
+phrase (Message-ID words, List-Id, attachment names, diff file names) and
+the addresses of From/To/Cc, which go to companion fields
+(:data:`ADDRESS_FIELDS`) because the rest of those headers (the names) has
+no positions there.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from typing import Any
 
 #: text fields: name -> what they hold (public-inbox's Xapian prefix)
@@ -47,14 +58,24 @@ EXACT_FIELDS: dict[str, str] = {
     "patchid": "git patch-id --stable (XDFID)",
 }
 
+#: lower-cased English stems: what a query word is stemmed with (and the
+#: tokenizer of the stem fields of a schema-6 index)
 ANALYZER = "pubinbox_en"
+#: the tokenizer of the words fields (lower-cased words as written)
+WORDS_ANALYZER = "pubinbox_words"
+#: the tokenizer of the stem fields, which get the stems already made
+#: (:class:`StemMaker`): words, lower-cased
+STEMS_ANALYZER = "pubinbox_stems"
+
+#: text field (stems) -> its twin holding the words as written
+WORD_FIELDS: dict[str, str] = {name: "w_" + name.rstrip("_") for name in TEXT_FIELDS}
 
 #: text fields public-inbox indexes with positions at every level
 #: (``index_phrase``: XM, XL, XFN, XDFN)
 ALWAYS_POSITIONS = frozenset({"mid_text", "listid", "fn", "dfn"})
 
-#: header field -> field of its addresses alone, with positions (indexlevel
-#: medium only: public-inbox's index_headers adds each address as a phrase
+#: header field -> field of its addresses alone, words with positions
+#: (indexlevel medium only: public-inbox's index_headers adds each address as a phrase
 #: there, so ``f:"Gao Xiang"`` matches inside ``gao.xiang@...`` but not in
 #: the display name)
 ADDRESS_FIELDS: dict[str, str] = {"from_": "from_addr", "to": "to_addr", "cc": "cc_addr"}
@@ -86,26 +107,82 @@ XAPIAN_FIELD: dict[str, str] = {
 RANGE_FIELDS: dict[str, str] = {"d": "ds", "dt": "ds", "rt": "ts", "z": "bytes", "uid": "num"}
 
 
-def analyzer() -> Any:
-    """Tokenise like the index does: words, lower-cased, English stems."""
+def analyzer(*, stem: bool = True) -> Any:
+    """Tokenise like the index does: words, lower-cased, and (*stem*) their
+    English stems."""
     import tantivy
 
-    return (
-        # words are runs of \w (letters, digits, "_"), as Xapian splits them:
-        # kernel identifiers like read_folio stay one term
+    # words are runs of \w (letters, digits, "_"), as Xapian splits them:
+    # kernel identifiers like read_folio stay one term
+    b = (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
         .filter(tantivy.Filter.remove_long(64))
         .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
     )
+    if stem:
+        b = b.filter(tantivy.Filter.stemmer("english"))
+    return b.build()
+
+
+def register_analyzers(index: Any) -> None:
+    """Make *index* know our tokenizers (they are not stored in it)."""
+    index.register_tokenizer(ANALYZER, analyzer())
+    index.register_tokenizer(WORDS_ANALYZER, analyzer(stem=False))
+    index.register_tokenizer(STEMS_ANALYZER, analyzer(stem=False))
+
+
+#: Unicode categories of a first letter that Xapian stems (``should_stem``)
+STEMMED_CATEGORIES = frozenset({"Ll", "Lt", "Lm", "Lo"})
+
+
+class StemMaker:
+    """The text a stem field gets: the stems of the words whose stem is not
+    the word itself, as often as the words occur.  A word that is its own
+    stem is found in the words field instead (the reader looks up both),
+    which keeps the stem fields a quarter of the size of full ones (on
+    linux-erofs: 26% of the postings; the index is 2.0 MB per 1,000
+    messages at full instead of 2.6).  Xapian
+    stems a word only when it starts with a letter (``2nd``, ``_foo`` have
+    no stem term).
+
+    Tantivy's analyzers cost about a microsecond a word from Python, so the
+    text is cut at white space (which no word spans) and each distinct piece
+    is analyzed once and remembered (up to :attr:`CACHE` pieces)."""
+
+    CACHE = 200_000
+
+    def __init__(self) -> None:
+        self._words = analyzer(stem=False)
+        self._stems = analyzer()
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def _piece(self, piece: str) -> tuple[str, ...]:
+        words = self._words.analyze(piece)
+        stems = self._stems.analyze(piece)
+        if len(words) != len(stems):  # never seen: each word has one stem
+            return tuple(stems)
+        cat = unicodedata.category
+        return tuple(s for w, s in zip(words, stems, strict=True) if s != w and cat(w[0]) in STEMMED_CATEGORIES)
+
+    def __call__(self, text: str) -> str:
+        cache = self._cache
+        out: list[str] = []
+        for piece, n in Counter(text.split()).items():
+            got = cache.get(piece)
+            if got is None:
+                if len(cache) >= self.CACHE:
+                    cache.clear()
+                got = cache[piece] = self._piece(piece)
+            if got:
+                out.extend(got * n)
+        return " ".join(out)
 
 
 def positional_fields(level: str) -> frozenset[str]:
-    """Text fields indexed with positions at indexlevel *level*."""
+    """Words fields indexed with positions at indexlevel *level*."""
     if level == "full":
-        return frozenset(TEXT_FIELDS)
-    return ALWAYS_POSITIONS | frozenset(ADDRESS_FIELDS.values())
+        return frozenset(WORD_FIELDS.values())
+    return frozenset(WORD_FIELDS[f] for f in ALWAYS_POSITIONS) | frozenset(ADDRESS_FIELDS.values())
 
 
 def build_schema(level: str) -> Any:
@@ -120,10 +197,12 @@ def build_schema(level: str) -> Any:
     sb.add_unsigned_field("bytes", indexed=True, fast=True)
     sb.add_unsigned_field("bkey", fast=True)
     for name in TEXT_FIELDS:
-        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position" if name in pos else "freq")
+        sb.add_text_field(name, tokenizer_name=STEMS_ANALYZER, index_option="freq")
+        words = WORD_FIELDS[name]
+        sb.add_text_field(words, tokenizer_name=WORDS_ANALYZER, index_option="position" if words in pos else "freq")
     if level != "full":
         for name in ADDRESS_FIELDS.values():
-            sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+            sb.add_text_field(name, tokenizer_name=WORDS_ANALYZER, index_option="position")
     for name in EXACT_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
     return sb.build()

@@ -27,13 +27,21 @@ from typing import Any
 from pubinbox.errors import IndexingError
 from pubinbox.mail.address import emails
 from pubinbox.search.extract import SearchDoc
-from pubinbox.search.schema import ADDRESS_FIELDS, ANALYZER, EXACT_FIELDS, TEXT_FIELDS, analyzer, build_schema
+from pubinbox.search.schema import (
+    ADDRESS_FIELDS,
+    EXACT_FIELDS,
+    TEXT_FIELDS,
+    WORD_FIELDS,
+    StemMaker,
+    build_schema,
+    register_analyzers,
+)
 
 log = logging.getLogger(__name__)
 
 HEAP_BYTES = 128 * 1024 * 1024
 #: bump when build_schema changes: existing indexes are rebuilt
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STATE = "state.json"
 #: documents read per query when comparing the index with the overview
 SCAN_CHUNK = 65536
@@ -73,7 +81,7 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
         if not _is_panic(e):
             raise
         raise IndexingError(f"{path}: unreadable search index: {e}") from e
-    index.register_tokenizer(ANALYZER, analyzer())
+    register_analyzers(index)
     return index
 
 
@@ -94,7 +102,7 @@ def check_readable(index: Any) -> None:
         res = searcher.search(tantivy.Query.all_query(), 1, count=True)
         for _score, addr in res.hits:
             searcher.doc(addr)
-        for name in (*TEXT_FIELDS, *EXACT_FIELDS):
+        for name in (*TEXT_FIELDS, *WORD_FIELDS.values(), *EXACT_FIELDS):
             for term, _n in searcher.terms_with_prefix(name, "", limit=1):
                 searcher.search(tantivy.Query.term_query(index.schema, name, term), 1, count=True)
     except (ValueError, OSError, RuntimeError) as e:
@@ -140,6 +148,7 @@ class SearchWriter:
             self._move_aside(e)
             self.index = open_index(self.path, level, create=True)
         self._writer: Any = None
+        self._stems = StemMaker()
         self.max_num = self._read_state()
         self._pending_max = self.max_num
         self._dirty = False
@@ -194,10 +203,13 @@ class SearchWriter:
         d.add_integer("ts", ts)
         d.add_integer("ds", ds)
         d.add_unsigned("bytes", size)
-        for name in TEXT_FIELDS:
-            for text in getattr(doc, name):
-                if text:
-                    d.add_text(name, text)
+        for name, words in WORD_FIELDS.items():
+            # the words as written and their stems, as Xapian's TermGenerator
+            texts = [text for text in getattr(doc, name) if text]
+            for text in texts:
+                d.add_text(words, text)
+            if texts and (stems := self._stems("\n".join(texts))):
+                d.add_text(name, stems)  # no positions: one text will do
         if self.level != "full":  # each address as a phrase (public-inbox's index_headers at medium)
             for name, alt in ADDRESS_FIELDS.items():
                 for text in getattr(doc, name):
