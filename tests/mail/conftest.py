@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 from pubinbox.mail.meta import extract_meta
-from pubinbox.mail.parse import drop_unwanted_headers, prepare_for_store, strip_from_line
+from pubinbox.mail.parse import strip_from_line
+from pubinbox.mail.rewrite import drop_unwanted_headers, prepare_for_store
 
 HERE = Path(__file__).resolve().parent
 NOW = 1700000000

@@ -11,7 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from pubinbox.mail import hashing, mime
+from pubinbox.mail import dates, hashing, mime
+from pubinbox.mail.parse import Headers
 
 HERE = Path(__file__).resolve().parent
 PERL_HELPER = HERE / "pi_mime_dump.pl"
@@ -42,7 +43,7 @@ def py_dump(raw: bytes) -> str:
     for p in mime.iter_parts(raw):
         fn = "-" if p.filename is None else p.filename.encode("utf-8", "surrogatepass").hex()
         out.append(f"P {p.depth}\t{p.idx_str}\t{p.content_type}\t{fn}\t{len(p.decoded())}\n")
-    ts = hashing.msg_datestamp(raw, 0)
+    ts = dates.msg_datestamp(Headers(raw), 0)[0]
     out.append(f"T {ts}\n")
     out.append(f"D {hashing.digest2mid(raw, ts, dig)}\n")
     out.append(f"H {dig.hexdigest()}\n")

@@ -14,14 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pubinbox.mail.hashing import (
-    content_chunks,
-    content_hash,
-    digest2mid,
-    msg_datestamp,
-    references,
-)
-from pubinbox.mail.mime import split_message
+from pubinbox.mail.dates import msg_datestamp
+from pubinbox.mail.hashing import content_chunks, content_hash, digest2mid
+from pubinbox.mail.msgid import references_perl
+from pubinbox.mail.parse import Headers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peer_mime
@@ -81,8 +77,8 @@ def test_raw_utf8_header_is_latin1_upgraded() -> None:
 
 
 def test_references_skip_addresses_and_yn() -> None:
-    hdr = split_message(b"From: a@b.c\nIn-Reply-To: <a@b.c> <y> <m@x>\n\n")[0]
-    assert references(hdr) == [b"m@x"]
+    h = Headers(b"From: a@b.c\nIn-Reply-To: <a@b.c> <y> <m@x>\n\n")
+    assert references_perl(h) == ["m@x"]
 
 
 def test_multipart_chunks_and_attachment_raw() -> None:
@@ -113,7 +109,7 @@ iVBORw0K
 
 
 def test_digest2mid_format() -> None:
-    ts = msg_datestamp(BASE)
+    ts = msg_datestamp(Headers(BASE), 0)[0]
     assert ts == 1672653600
     mid = digest2mid(BASE, ts)
     b64 = hashlib.sha256(b"".join(chunks(BASE))).digest()
@@ -123,8 +119,8 @@ def test_digest2mid_format() -> None:
     assert mid == f"20230102100000.{exp}@z"
     # no Date: falls back to Received:, then to the given fallback time
     nodate = b"Received: from x by y; Tue, 3 Jan 2023 01:02:03 +0100\n\nb\n"
-    assert msg_datestamp(nodate, 5) == 1672704123
-    assert msg_datestamp(b"Subject: x\n\nb\n", 5) == 5
+    assert msg_datestamp(Headers(nodate), 5)[0] == 1672704123
+    assert msg_datestamp(Headers(b"Subject: x\n\nb\n"), 5)[0] == 5
     assert digest2mid(b"Subject: x\n\nb\n", 0).startswith("19700101000000.")
 
 

@@ -196,7 +196,7 @@ def test_hostile_input_never_raises() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from pubinbox.mail.parse import prepare_for_store
+    from pubinbox.mail.rewrite import prepare_for_store
 
     @settings(max_examples=300, deadline=None)
     @given(st.lists(st.sampled_from(_PIECES), max_size=80), st.binary(max_size=40))

@@ -8,15 +8,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pubinbox.mail.mime import (
-    decode_base64,
-    decode_qp,
-    header_raw,
-    iter_parts,
-    parse_content_type,
-    perl_encoding,
-    split_message,
-)
+from pubinbox.mail.contenttype import parse_content_type
+from pubinbox.mail.mime import iter_parts
+from pubinbox.mail.transfer import decode_base64, decode_qp
 from tests.conftest import HARD_DIR
 
 
@@ -58,7 +52,7 @@ def test_mixed_with_attachment() -> None:
         ("2", "text/x-log", "crash.log", b"crash\n"),
     ]
     p = next(iter(iter_parts(MIXED)))
-    assert p.text() == "hello" and p.charset == "utf-8"
+    assert p.text() == ("hello", True) and p.charset == "utf-8"
 
 
 def test_nested_alternative() -> None:
@@ -132,7 +126,7 @@ def test_quoted_printable_and_crlf() -> None:
     (p,) = iter_parts(raw)
     # like public-inbox: QP output has LF turned into CRLF
     assert p.decoded() == b"caf\xe9 softbreak\r\nx\r\n"
-    assert p.text() == "caf\xe9 softbreak\r\nx\r\n"
+    assert p.text() == ("caf\xe9 softbreak\r\nx\r\n", True)
 
 
 def test_decoders_lenient() -> None:
@@ -158,10 +152,15 @@ def test_no_content_type_and_junk_charset() -> None:
     raw = b"Content-Type: text/plain; charset=y\n\n\xe9t\xe9\n"
     (p,) = iter_parts(raw)
     assert p.charset == "y"
-    assert p.text() == "\xe9t\xe9\n"
+    # an unknown charset, not UTF-8 either: the bytes (msg_part_text)
+    assert p.text() == ("\xe9t\xe9\n", False)
     raw = b"Content-Type: text/plain; charset=gb2312\n\n\x81\x40\n"
     (p,) = iter_parts(raw)
-    assert p.text() == "\u4e02\n"  # GBK-only char labelled gb2312
+    assert p.text() == ("\x81@\n", False)  # GBK-only char labelled gb2312: bytes
+    (p,) = iter_parts(b"Content-Type: text/html; charset=utf-8\n\n<p>x</p>\n")
+    assert p.text() is None
+    (p,) = iter_parts(b"Content-Type: image/png\n\n\x89PNG\r\n")
+    assert p.text() is None
 
 
 def test_rfc2231_and_2047_filenames() -> None:
@@ -183,23 +182,11 @@ y
     assert [p.filename for p in iter_parts(raw)] == ["caf\xe9.txt", "na\xefve.bin"]
 
 
-def test_header_raw_quirks() -> None:
-    hdr = split_message(b"Subject: a\n b\nX: 1\nsubject:  two \n\nbody")[0]
-    assert header_raw(hdr, "Subject") == [b"a b", b"two"]
-
-
 def test_content_type_parser() -> None:
     assert parse_content_type(None) == ("text", "plain", {"charset": "us-ascii"})
     t, s, a = parse_content_type('Text/Plain (c); charset="UTF-8"; format=flowed')
     assert (t, s, a) == ("text", "plain", {"charset": "UTF-8", "format": "flowed"})
     assert parse_content_type("garbage")[:2] == ("text", "plain")
-
-
-def test_perl_encoding_names() -> None:
-    assert perl_encoding("UTF-8") == "utf-8-strict"
-    assert perl_encoding("gb2312") == "euc-cn"
-    assert perl_encoding("latin1") == "iso-8859-1"
-    assert perl_encoding("x-unknown") is None
 
 
 def test_depth_limit() -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pubinbox.mail.parse import prepare_for_store, strip_from_line
+from pubinbox.mail.parse import strip_from_line
+from pubinbox.mail.rewrite import prepare_for_store
 from pubinbox.store.fastimport import blob_oid
 from tests.helpers import run_cli
 

@@ -23,7 +23,8 @@ import pytest
 from pubinbox.ingest.message import content_key
 from pubinbox.ingest.writer import InboxWriter
 from pubinbox.mail.mbox import iter_mbox
-from pubinbox.mail.parse import prepare_for_store, strip_from_line
+from pubinbox.mail.parse import strip_from_line
+from pubinbox.mail.rewrite import prepare_for_store
 from tests.helpers import inbox_cfg, init_inbox, run_cli
 from tests.store.inbox_check import (  # noqa: F401 - fast_subprocesses is a fixture
     check_consistent,

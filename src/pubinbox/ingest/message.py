@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pubinbox.mail import hashing, meta, parse
+from pubinbox.mail import hashing, meta, parse, rewrite
 from pubinbox.mail.meta import MessageMeta
 from pubinbox.mail.msgid import drop_primary
 from pubinbox.mail.msgid import mids as mids_of
@@ -115,7 +115,7 @@ class Incoming:
 
 
 def _incoming(orig: bytes, list_id_address: str | None, extra_mids: tuple[str, ...], now: int) -> Incoming:
-    raw = parse.prepare_for_store(orig, list_id_address=list_id_address, extra_mids=extra_mids)
+    raw = rewrite.prepare_for_store(orig, list_id_address=list_id_address, extra_mids=extra_mids)
     return Incoming(raw, orig, list_id_address, _message(raw, meta.extract_meta(raw, now)))
 
 

@@ -6,7 +6,7 @@ which address a From: line yields ends up in git commits, so this module
 implements a parser with the same behaviour on malformed input (unclosed
 quotes and comments, missing brackets, groups, bare words), plus the
 formatter public-inbox uses to re-assemble address headers after RFC 2047
-decoding.  Strings are Perl-style (see :mod:`pubinbox.mail.parse`): any
+decoding.  Strings are Perl-style (see :mod:`pubinbox.mail.perlstr`): any
 character at or above U+0080 counts as an atom character and parsing stops
 at a NUL, like the C code working on the UTF-8 or byte buffer.
 """

@@ -1,14 +1,19 @@
-"""Charset names as Perl's Encode resolves them, mapped to Python codecs.
+"""Charsets as Perl's Encode knows them: names, and decoding bytes with one.
 
 public-inbox decodes MIME words and bodies with Perl's Encode, whose alias
 rules (``latin1``, ``utf8``, ``x-gbk``, junk names…) decide what a charset
-name means; matching its content hash and search text needs the same
-resolution.  Split out of :mod:`pubinbox.mail.mime`, which uses it.
+name means (:func:`perl_encoding`, :func:`perl_mime_encoding`), and whose
+decoders decide what malformed input becomes (:func:`decode`); matching its
+content hash, overview and search text needs both.
 """
 
 from __future__ import annotations
 
 import re
+
+from pubinbox.mail.utf8 import decode_utf8, valid_utf8
+
+__all__ = ["Undecodable", "decode", "perl_encoding", "perl_mime_encoding", "python_codec"]
 
 # charsets: Perl Encode name resolution, mapped to Python codecs
 
@@ -339,20 +344,49 @@ def python_codec(perl_name: str) -> str | None:
     return _PERL2PY.get(perl_name)
 
 
-def _perl_decode_lenient(perl_name: str, data: bytes) -> str:
-    codec = _PERL2PY.get(perl_name, "latin-1")
-    if perl_name in ("UTF-16", "UTF-32"):
-        codec += "-be"
-        for bom, c in (
-            (b"\xff\xfe\x00\x00", "utf-32-le"),
-            (b"\x00\x00\xfe\xff", "utf-32-be"),
-            (b"\xff\xfe", "utf-16-le"),
-            (b"\xfe\xff", "utf-16-be"),
-        ):
-            if data.startswith(bom) and c[:6] == codec[:6]:
-                data, codec = data[len(bom) :], c
-                break
+class Undecodable(ValueError):
+    """Encode would warn (and ``body_str`` croak): the data is not in that charset."""
+
+
+_BOMS = {
+    "UTF-16": ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")),
+    "UTF-32": ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be")),
+}
+
+
+def decode(perl_name: str, data: bytes, *, strict: bool = False) -> str:
+    """Bytes -> characters like ``find_encoding(perl_name)->decode(data, CHECK)``.
+
+    *perl_name* is a canonical name from :func:`perl_encoding`.  With
+    ``strict=False`` (``FB_DEFAULT``, what RFC 2047 and RFC 2231 decoding
+    use) malformed input becomes U+FFFD; with ``strict=True`` (``FB_WARN``,
+    which ``Eml::body_str`` turns into a croak) it raises :class:`Undecodable`.
+    UTF-8 follows Encode exactly (:mod:`pubinbox.mail.utf8`); UTF-16/32
+    without a byte order mark are big-endian, as in Encode; the other
+    charsets use Python's codec of the same name, whose tables and
+    replacement counts can differ from Encode's in rare cases (CJK
+    user-defined areas, a truncated last character).  Never raises otherwise.
+    """
+    if perl_name in ("utf-8-strict", "utf8"):
+        strict_utf8 = perl_name == "utf-8-strict"
+        if not strict:
+            return decode_utf8(data, strict=strict_utf8)
+        if not valid_utf8(data, strict=strict_utf8):
+            raise Undecodable(perl_name)
+        return decode_utf8(data, strict=strict_utf8)
+    codec = _PERL2PY.get(perl_name)
+    if codec is None:
+        raise Undecodable(perl_name)
+    for bom, bom_codec in _BOMS.get(perl_name, ()):
+        if data.startswith(bom):
+            data, codec = data[len(bom) :], bom_codec
+            break
+    else:
+        if perl_name in _BOMS:
+            codec += "-be"
     try:
-        return data.decode(codec, "replace")
-    except Exception:  # noqa: BLE001 - hostile input must never raise
+        return data.decode(codec, "strict" if strict else "replace")
+    except (UnicodeDecodeError, LookupError, ValueError) as e:
+        if strict:
+            raise Undecodable(perl_name) from e
         return data.decode("latin-1")

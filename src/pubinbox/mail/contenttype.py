@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pubinbox.mail.charsets import _perl_decode_lenient, perl_mime_encoding
+from pubinbox.mail.charsets import decode, perl_mime_encoding
 
 __all__ = ["parse_content_disposition", "parse_content_type"]
 
@@ -157,7 +157,7 @@ def _process_rfc2231(attrs: dict[str, str | None]) -> dict[str, str | None]:
                     rb = raw.encode("latin-1")
                 except UnicodeEncodeError:
                     rb = raw.encode("utf-8", "surrogatepass")
-                raw = _perl_decode_lenient(enc, rb)
+                raw = decode(enc, rb)
         attrs[m.group(1)] = raw
         del attrs[k]
     return attrs

@@ -1,111 +1,121 @@
-"""RFC 2047 encoded words in header values, decoded like Perl's
-Encode::MIME::Header (non-strict), as public-inbox shows them."""
+"""RFC 2047 encoded words, decoded like Perl's Encode::MIME::Header (non-strict).
+
+This is public-inbox's ``Eml::mhdr_decode`` (``decode('MIME-Header', $v,
+FB_DEFAULT)``), the one decoder behind every ``header_str`` it calls: the
+content hash, the overview and search fields, and the message page all get
+their Subject, address phrases, Content-Description, Content-Type and file
+names through it.  Adjacent words with the same charset and encoding are
+joined before decoding (so a character split across two words survives),
+white space between encoded words is dropped, a word in a charset Encode
+does not know stays as written.  Charsets are resolved like Encode
+(``find_mime_encoding``, then in this non-strict mode ``find_encoding``,
+with ``utf8`` meaning strict ``UTF-8``) and decoded with
+:func:`pubinbox.mail.charsets.decode`.
+"""
 
 from __future__ import annotations
 
 import re
 
-from pubinbox.mail.charsets import _perl_decode_lenient, perl_encoding, perl_mime_encoding
+from pubinbox.mail.charsets import decode, perl_encoding, perl_mime_encoding
+from pubinbox.mail.perlstr import PerlStr
 from pubinbox.mail.transfer import decode_base64
 
 __all__ = ["mime_header_decode"]
 
-# ---------------------------------------------------------------------------
-# RFC 2047 decoding (Encode::MIME::Header, non-strict)
-
-_EW = r"=\?[!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+(?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?\?[QqBb]\?[^?]*\?="
-_EW_SPLIT = re.compile(
-    r"=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb])\?([^?]*)\?=[\t\n\x0b\x0c\r ]*=\?\1\2\?\3\?([^?]*)\?=",
+_CS = r"[!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+"
+_LANG = r"[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*"
+_WS = r"[\t\n\x0b\x0c\r ]"  # Perl's \s on a byte string
+_EW = r"=\?" + _CS + r"(?:\*" + _LANG + r")?\?[QqBb]\?[^?]*\?="
+# $re_capture_encoded_word_split \s* =?\1\2?\3?...?=
+_EW_MERGE = re.compile(
+    r"=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb])\?([^?]*)\?=" + _WS + r"*=\?\1\2\?\3\?([^?]*)\?=",
     re.DOTALL,
 )
-_EW_RUN = re.compile(r"^(.*?)((?:" + _EW + r"[\t\n\x0b\x0c\r ]*)*" + _EW + r")", re.DOTALL)
-_EW_CAP = re.compile(
-    r"^(.*?)(=\?([!\"#$%&'+\-0-9A-Z\\^_`a-z{|}~]+)((?:\*[A-Za-z]{1,8}(?:-[0-9A-Za-z]{1,8})*)?)"
-    r"\?([QqBb]\?[^?]*)\?=[\t\n\x0b\x0c\r ]*)",
+# ^(.*?)$re_match: the text before a run of encoded words, and the run
+_EW_RUN = re.compile(r"(.*?)((?:" + _EW + _WS + r"*)*" + _EW + r")", re.DOTALL)
+# ^(.*?)$re_capture: one word of the run and the blanks after it
+_EW_ONE = re.compile(
+    r"(.*?)(=\?(" + _CS + r")((?:\*" + _LANG + r")?)\?([QqBb]\?[^?]*)\?=" + _WS + r"*)",
     re.DOTALL,
 )
-_LINE_RE = re.compile(r"^((?:[^\r\n]*(?:(?:\r\n|[\r\n])[ \t])?)*)(\r\n|[\r\n])?")
-_SPLIT_PAD = re.compile(r"(?<==)(?=[^=])")
+# one line, folded continuation lines included, and its line ending
+_LINE = re.compile(r"((?:[^\r\n]*(?:(?:\r\n|[\r\n])[ \t])?)*)(\r\n|[\r\n])?")
+_B64_PAD_SPLIT = re.compile(r"(?<==)(?=[^=])")
+_QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
-def _b64_text(text: str) -> bytes:
-    out = bytearray()
-    for chunk in _SPLIT_PAD.split(text):
-        out += decode_base64(chunk.encode("latin-1", "replace"))
-    return bytes(out)
+def _octets(enc_text: str) -> bytes:
+    """The bytes of one word (``_decode_b`` / ``_decode_q``)."""
+    enc, _, text = enc_text.partition("?")
+    text = text.replace("\r", "").replace("\n", "")
+    if enc in "Bb":
+        # MIME::Base64 stops at '=': decode each padded piece on its own
+        return b"".join(decode_base64(p.encode("latin-1", "replace")) for p in _B64_PAD_SPLIT.split(text))
+    raw = text.replace("_", " ").encode("latin-1", "replace")
+    return _QP_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
-def _q_text(text: str) -> bytes:
-    text = text.replace("_", " ")
-    b = text.encode("latin-1", "replace")
-    return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), b)
+def _charset(name: str) -> str | None:
+    """``find_mime_encoding``, else (non-strict) ``find_encoding``."""
+    enc = perl_mime_encoding(name)
+    if enc is None:
+        enc = perl_encoding("UTF-8" if name.lower() == "utf8" else name)
+    return enc
 
 
-def mime_header_decode(s: str) -> str:
-    """Decode RFC 2047 words like Perl's ``Encode::MIME::Header`` decode.
+def mime_header_decode(s: str) -> PerlStr:
+    """Decode the RFC 2047 words of a Perl string; (result, utf8 flag).
 
-    Input is a Perl-ish string: raw header bytes map to code points 0-255
-    (latin-1); text outside encoded words is passed through unchanged.
+    *s* is a header value in the latin-1 view (:mod:`pubinbox.mail.perlstr`);
+    text outside encoded words is kept as it is.  The flag is on when any
+    word was decoded (Encode returns character strings).
     """
     out: list[str] = []
-    rest = s
+    flagged = False
+    pos = 0
+    n = len(s)
     while True:
-        m = _LINE_RE.match(rest)
-        assert m is not None
+        m = _LINE.match(s, pos)
+        assert m is not None  # the pattern matches the empty string
         line = m.group(1)
         sep = m.group(2) or ""
-        rest = rest[m.end() :]
+        pos = m.end()
         if not line and not sep:
             break
-        while True:
-            m2 = _EW_SPLIT.search(line)
-            if m2 is None:
+        while True:  # join adjacent words of one charset and encoding
+            merged = _EW_MERGE.sub(lambda x: "=?{}{}?{}?{}{}?=".format(*x.group(1, 2, 3, 4, 5)), line, count=1)
+            if merged == line:
                 break
-            line = (
-                line[: m2.start()]
-                + "=?"
-                + m2.group(1)
-                + m2.group(2)
-                + "?"
-                + m2.group(3)
-                + "?"
-                + m2.group(4)
-                + m2.group(5)
-                + "?="
-                + line[m2.end() :]
-            )
+            line = merged
+        lp = 0
         while True:
-            m3 = _EW_RUN.match(line)
-            if m3 is None:
+            r = _EW_RUN.match(line, lp)
+            if r is None:
                 break
-            out.append(m3.group(1).replace("\r", "").replace("\n", ""))
-            words = m3.group(2)
-            line = line[m3.end() :]
+            lp = r.end()
+            out.append(r.group(1).replace("\r", "").replace("\n", ""))
+            words = r.group(2)
+            wp = 0
             while True:
-                m4 = _EW_CAP.match(words)
-                if m4 is None:
+                w = _EW_ONE.match(words, wp)
+                if w is None:
                     break
-                out.append(m4.group(1))
-                orig = m4.group(2)
-                charset = m4.group(3)
-                mime_enc, _, text = m4.group(5).partition("?")
-                words = words[m4.end() :]
-                text = text.replace("\r", "").replace("\n", "")
-                enc = perl_mime_encoding(charset)
+                wp = w.end()
+                out.append(w.group(1))
+                enc = _charset(w.group(3))
                 if enc is None:
-                    enc = perl_encoding("UTF-8" if charset.lower() == "utf8" else charset)
-                if enc is None:
+                    # an unknown charset: the word stays, after a blank unless
+                    # the output ends with one (/(?:\A|[ \t])$/, where $ also
+                    # matches before a final newline)
                     cur = "".join(out)
-                    if cur and cur[-1] not in " \t":
-                        out.append(" ")
-                    out.append(orig)
-                    continue
-                raw = _b64_text(text) if mime_enc in "Bb" else _q_text(text)
-                out.append(_perl_decode_lenient(enc, raw))
-            out.append(words)
-        out.append(line.replace("\r", "").replace("\n", "") + sep)
-        if not rest:
-            # Perl's loop makes one more (empty) pass and stops
+                    cur = cur.removesuffix("\n")
+                    out.append(("" if cur == "" or cur[-1] in " \t" else " ") + w.group(2))
+                else:
+                    flagged = True
+                    out.append(decode(enc, _octets(w.group(5))))
+            out.append(words[wp:])
+        out.append(line[lp:].replace("\r", "").replace("\n", "") + sep)
+        if pos >= n:
             break
-    return "".join(out)
+    return "".join(out), flagged

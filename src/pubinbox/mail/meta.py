@@ -24,7 +24,8 @@ from pubinbox.mail.msgid import (
     subject_path,
     thread_candidates_perl,
 )
-from pubinbox.mail.parse import Headers, perl_utf8_decode, perl_utf8_encode
+from pubinbox.mail.parse import Headers
+from pubinbox.mail.perlstr import perl_utf8_decode, perl_utf8_encode
 
 __all__ = ["MessageMeta", "extract_meta"]
 

@@ -1,214 +1,54 @@
-"""Lenient MIME walker compatible with public-inbox's Eml/MsgIter.
+"""The MIME tree of a message, walked like public-inbox's Eml/MsgIter.
 
-Splits a raw message into header and body the way PublicInbox::Eml does,
-extracts header values like ``header_raw`` (including its odd notion of
-continuation lines), parses Content-Type/Content-Disposition (``contenttype.py``) and encoded
-words (``encwords.py``) like public-inbox,
-and walks the MIME tree in the same order and with the same index paths
-as ``PublicInbox::Eml::each_part`` (the ``1.2`` in attachment URLs such as
-``/$MID/1.2-foo.patch``), descending into message/rfc822 parts and
-honouring the part-count and nesting limits.  Body decoding mimics
-MIME::Base64 / MIME::QuotedPrint (including public-inbox's LF->CRLF step
-after quoted-printable decoding).  Everything is a pure function over
+:func:`iter_parts` walks the tree in the same order and with the same index
+paths as ``PublicInbox::Eml::each_part`` (the ``1.2`` in attachment URLs
+such as ``/$MID/1.2-foo.patch``), descending into message/rfc822 parts and
+honouring the part-count and nesting limits; header and body are split as
+``Eml->new``/``new_sub`` do (:func:`pubinbox.mail.parse.parse_layout`),
+Content-Type/Content-Disposition are parsed as EmlContentFoo does
+(:mod:`pubinbox.mail.contenttype`), bodies transfer-decoded as
+MIME::Base64/QuotedPrint do (:mod:`pubinbox.mail.transfer`), and
+:meth:`Part.text` is ``msg_part_text``.  Everything is a pure function over
 bytes and never raises on hostile input.
 """
 
 from __future__ import annotations
 
-import codecs
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pubinbox.mail.charsets import (
-    _PERL2PY,
-    perl_encoding,
-    perl_mime_encoding,
-    python_codec,
-)
+from pubinbox.mail.charsets import Undecodable, decode, perl_encoding
 from pubinbox.mail.contenttype import parse_content_disposition, parse_content_type
 from pubinbox.mail.encwords import mime_header_decode
-from pubinbox.mail.transfer import decode_base64, decode_body, decode_qp
+from pubinbox.mail.parse import header_raw, parse_layout
+from pubinbox.mail.perlstr import UNICODE_SPACE, PerlStr, latin1, perl_utf8_decode
+from pubinbox.mail.transfer import decode_body
 
-__all__ = [
-    "MIME_NESTING_LIMIT",
-    "MIME_PARTS_LIMIT",
-    "Part",
-    "decode_base64",
-    "decode_body",
-    "decode_qp",
-    "header_raw",
-    "iter_parts",
-    "mime_header_decode",
-    "parse_content_disposition",
-    "parse_content_type",
-    "perl_encoding",
-    "perl_mime_encoding",
-    "python_codec",
-    "split_message",
-]
+__all__ = ["MIME_NESTING_LIMIT", "MIME_PARTS_LIMIT", "Part", "iter_parts"]
 
 MIME_PARTS_LIMIT = 1000
 MIME_NESTING_LIMIT = 20
 MIME_BOUNDARY_LENGTH_LIMIT = 2048
-HEADER_SIZE_LIMIT = 102400
 
 # message/* subtypes public-inbox descends into
 _MESSAGE_DESCEND = frozenset({"news", "rfc822", "rfc2822", "global"})
 
-# ---------------------------------------------------------------------------
-# header / body split (PublicInbox::Eml::new and new_sub)
 
-
-def _hdr_truncate(hdr: bytes) -> bytes:
-    if len(hdr) <= HEADER_SIZE_LIMIT:
-        return hdr
-    hdr = hdr[:HEADER_SIZE_LIMIT]
-    end = hdr.rfind(b"\n")
-    return hdr[: end + 1] if end >= 0 else b""
-
-
-_BLANK_RE = re.compile(rb"\r?\n(\r?\n)")
-_HDR_ONLY_RE = re.compile(rb"^[a-z0-9-]+[ \t]*:", re.IGNORECASE | re.MULTILINE)
-_EOL_RE = re.compile(rb"(\r?\n)")
-
-
-def split_message(raw: bytes) -> tuple[bytes, bytes, bytes | None]:
-    """Split like ``PublicInbox::Eml->new``: (header, crlf, body or None)."""
-    if b"\r\n" not in raw:
-        pos = raw.find(b"\n\n")
-        if pos >= 0:
-            return _hdr_truncate(raw[: pos + 1]), b"\n", raw[pos + 2 :]
-    m = _BLANK_RE.search(raw)
-    if m:
-        nl = m.group(1)
-        return _hdr_truncate(raw[: m.end() - len(nl)]), nl, raw[m.end() :]
-    if _HDR_ONLY_RE.search(raw) and raw.endswith(b"\n"):
-        crlf = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
-        return _hdr_truncate(raw[: HEADER_SIZE_LIMIT + 1]), crlf, None
-    m = _EOL_RE.search(raw)
-    return b"", (m.group(1) if m else b"\n"), raw
+def _split(raw: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """``Eml->new``: (header, crlf, body or None)."""
+    lay = parse_layout(raw)
+    return lay.header, lay.eol, lay.body
 
 
 def _split_sub(raw: bytes) -> tuple[bytes, bytes, bytes | None]:
-    """Like ``PublicInbox::Eml->new_sub``: a leading blank line means no header."""
+    """``Eml->new_sub``: a leading blank line means no header."""
     if raw.startswith(b"\n"):
         return b"\n", b"\n", raw[1:]
     if raw.startswith(b"\r\n"):
         return b"\r\n", b"\r\n", raw[2:]
-    return split_message(raw)
-
-
-# ---------------------------------------------------------------------------
-# header extraction (PublicInbox::Eml::header_raw)
-
-_HDR_RE_CACHE: dict[str, re.Pattern[bytes]] = {}
-_TRAIL_WS = re.compile(rb"[\t\n\x0b\x0c\r ]+\Z")
-_LEAD_WS = re.compile(rb"\A[\t\n\x0b\x0c\r ]+")
-_FOLD = re.compile(rb"\r?\n[ \t]*")
-
-
-def _hdr_re(name: str) -> re.Pattern[bytes]:
-    r = _HDR_RE_CACHE.get(name)
-    if r is None:
-        pat = rb"^" + re.escape(name.encode("latin-1")) + rb":[ \t]*([^\n]*\r?\n(?:[^:\n]*?[ \t]+[^\n]*\r?\n)*)"
-        r = re.compile(pat, re.IGNORECASE | re.MULTILINE)
-        _HDR_RE_CACHE[name] = r
-    return r
-
-
-def header_raw(hdr: bytes, name: str) -> list[bytes]:
-    """All values of header *name*, unfolded, as public-inbox's header_raw."""
-    out = []
-    for v in _hdr_re(name).findall(hdr):
-        v = _TRAIL_WS.sub(b"", v)
-        v = _LEAD_WS.sub(b"", v)
-        out.append(_FOLD.sub(b" ", v))
-    return out
-
-
-# charsets: Perl Encode name resolution lives in pubinbox.mail.charsets
-
-
-# ---------------------------------------------------------------------------
-# text decoding for display / indexing (lenient, never raises)
-
-_JUNK_CHARSETS = frozenset(
-    {
-        "",
-        "y",
-        "n",
-        "8",
-        "8bit",
-        "7bit",
-        "unknown",
-        "unknown-8bit",
-        "x-unknown",
-        "none",
-        "default",
-        "charset",
-        "us",
-        "x-user-defined",
-    }
-)
-_UPGRADE = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "cp936": "gb18030",
-    "ascii": "utf-8",
-    "us-ascii": "utf-8",
-    "iso-8859-1": "cp1252",
-    "latin-1": "cp1252",
-    "latin1": "cp1252",
-    "ks_c_5601-1987": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "big5": "big5hkscs",
-    "iso8859_1": "cp1252",
-}
-
-
-def _py_codec_for(charset: str) -> str | None:
-    cs = charset.strip().strip("\"'").lower()
-    if cs in _JUNK_CHARSETS:
-        return None
-    if cs in _UPGRADE:
-        return _UPGRADE[cs]
-    perl = perl_encoding(cs)
-    if perl is not None:
-        py = _PERL2PY.get(perl)
-        if py is not None:
-            return _UPGRADE.get(py, py)
-    try:
-        name = codecs.lookup(cs).name
-    except (LookupError, ValueError):
-        return None
-    return _UPGRADE.get(name, name)
-
-
-def bytes_to_text(data: bytes, charset: str | None) -> str:
-    """Best-effort bytes -> str: declared charset, then UTF-8, then cp1252."""
-    codec = _py_codec_for(charset) if charset else None
-    if codec is not None:
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError, ValueError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if codec is not None:
-        try:
-            return data.decode(codec, "replace")
-        except (LookupError, ValueError):
-            pass
-    return data.decode("cp1252", "replace").replace("\x00", "\ufffd")
-
-
-# ---------------------------------------------------------------------------
-# parts
+    return _split(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,28 +92,68 @@ class Part:
         except Exception:  # noqa: BLE001 - never raise on hostile input
             return self.raw_body
 
-    def text(self) -> str | None:
-        """Decoded body as text (declared charset with fallbacks).
+    def text(self) -> PerlStr | None:
+        """The part as text, as public-inbox's ``msg_part_text`` gives it.
 
-        Returns None for non-text parts that do not look like text; never
-        raises.
+        (text, utf8 flag), or None where public-inbox has no text: HTML
+        parts, and parts that are neither decodable in their charset nor
+        text/*, multipart/mixed or printable application/octet-stream.
+        The text is the declared charset's (decoded like Encode, see
+        :func:`pubinbox.mail.charsets.decode`); when that fails, a text/*
+        part is read as UTF-8, else kept as bytes (latin-1 view, flag off),
+        as public-inbox does.  Never raises.
         """
         try:
-            data = self.decoded()
-            main = self.content_type.split("/", 1)[0]
-            if main in ("text", "message") or self.charset is not None:
-                return bytes_to_text(data, self.charset)
-            if main == "multipart":
-                return bytes_to_text(data, self.charset)
-            try:
-                s = data.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            if all(c.isprintable() or c.isspace() for c in s):
-                return s
-            return None
+            return _msg_part_text(self, self.decoded())
         except Exception:  # noqa: BLE001 - never raise on hostile input
             return None
+
+
+_HTML = re.compile(r"\btext/x?html\b")
+_TEXTISH = re.compile(r"\btext/\b", re.IGNORECASE)
+_MIXED = re.compile(r"\bmultipart/mixed\b", re.IGNORECASE)
+_OCTET = re.compile(r"\bapplication/octet-stream\b", re.IGNORECASE)
+_7BIT = re.compile(rb"\b7bit\b", re.IGNORECASE)
+_PRINTABLE_SPACE = frozenset(UNICODE_SPACE)
+
+
+def _body_str(part: Part, body: bytes) -> PerlStr:
+    """``Eml::body_str``; raises Undecodable where it croaks."""
+    if part.charset is None:
+        if part.content_type in ("text/plain", "text/html"):
+            return latin1(body), False
+        raise Undecodable("no charset")
+    enc = perl_encoding(part.charset)
+    if enc is None:
+        raise Undecodable(part.charset)
+    return decode(enc, body, strict=True), True
+
+
+def _printable(s: str) -> bool:
+    """No character matches Perl's ``[^\\p{XPosixPrint}\\s]``."""
+    return all(c in _PRINTABLE_SPACE or unicodedata.category(c) not in ("Cc", "Cs", "Cn") for c in s)
+
+
+def _msg_part_text(part: Part, body: bytes) -> PerlStr | None:
+    ct = part.ct_raw or "text/plain"
+    if _HTML.search(ct):
+        return None
+    try:
+        return _body_str(part, body)
+    except Undecodable:
+        pass
+    if _TEXTISH.search(ct) or (not part.is_submsg and _MIXED.search(ct)):
+        ctes = part.header_values("Content-Transfer-Encoding")
+        if ctes and _7BIT.search(ctes[0]):
+            return latin1(body), False
+        try:  # charset_set('UTF-8'), body_str again, else the bytes
+            return decode("utf-8-strict", body, strict=True), True
+        except Undecodable:
+            return latin1(body), False
+    if _OCTET.search(ct):
+        s = perl_utf8_decode(latin1(body))
+        return s if _printable(s[0]) else None
+    return None
 
 
 class _Node:
@@ -294,10 +174,8 @@ class _Node:
         v = header_raw(self.hdr, "Content-Type")
         if not v:
             return None
-        s = v[0].decode("latin-1")
-        if "=?" in s:
-            s = mime_header_decode(s)
-        return s
+        s = latin1(v[0])
+        return mime_header_decode(s)[0] if "=?" in s else s
 
     def ct(self) -> tuple[str, str, dict[str, str | None]]:
         if self._ct is None:
@@ -308,7 +186,7 @@ class _Node:
 def _mp_descend(node: _Node, nr: int) -> list[_Node] | None:
     typ, sub, attrs = node.ct()
     if typ == "message" and sub in _MESSAGE_DESCEND:
-        h, c, b = split_message(node.bdy or b"")
+        h, c, b = _split(node.bdy or b"")
         nxt = _Node(h, c, b, is_submsg=True)
         node.call_cb = True
         return [nxt]
@@ -385,12 +263,12 @@ def _make_part(node: _Node, depth: int, idx: tuple[int, ...]) -> Part:
     if fn is None or fn == "":
         fn = attrs.get("name")
     if fn is not None and "=?" in fn:
-        fn = mime_header_decode(fn)
+        fn = mime_header_decode(fn)[0]
     descs = header_raw(node.hdr, "Content-Description")
     desc: str | None = None
     if descs:
-        d = descs[0].decode("latin-1")
-        desc = mime_header_decode(d) if "=?" in d else d
+        d = latin1(descs[0])
+        desc = mime_header_decode(d)[0] if "=?" in d else d
     ctes = header_raw(node.hdr, "Content-Transfer-Encoding")
     cte = ctes[0].decode("latin-1").strip().lower() if ctes else None
     cs = attrs.get("charset")
@@ -416,7 +294,7 @@ def iter_parts(raw: bytes) -> Iterator[Part]:
     Same order and index paths as PublicInbox::Eml::each_part; never raises.
     """
     try:
-        h, c, b = split_message(raw)
+        h, c, b = _split(raw)
         top = _Node(h, c, b)
         first = _mp_descend(top, 0)
         if first is None:

@@ -16,7 +16,7 @@ parent the web shows (the last of ``references``).  ``subject_path`` is the
 key of the overview ``subject`` table.
 
 Functions ending in ``_perl`` work on Perl-style strings (one character per
-byte of the header, see :mod:`pubinbox.mail.parse`) and are exact; the
+byte of the header, see :mod:`pubinbox.mail.perlstr`) and are exact; the
 plain ones return ids decoded as UTF-8 (latin-1 when not valid UTF-8).
 """
 
@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from pubinbox.mail.address import emails
 from pubinbox.mail.parse import Headers
+from pubinbox.mail.perlstr import ASCII_SPACE, UNICODE_SPACE, friendly
 
 __all__ = [
     "MAX_MID_SIZE",
@@ -58,14 +59,6 @@ __all__ = [
 MAX_MID_SIZE = 244
 _ID_MAX = 40
 _MID_EXTRACT = re.compile(r"<([^>]+)>", re.DOTALL)
-
-
-def _to_friendly(s: str) -> str:
-    b = s.encode("latin-1")
-    try:
-        return b.decode("utf-8")
-    except UnicodeDecodeError:
-        return s
 
 
 def _bracketed(v: str) -> list[str]:
@@ -100,7 +93,7 @@ def mids_perl(h: Headers) -> list[str]:
 
 def mids(h: Headers) -> list[str]:
     """All Message-IDs of a message, first one is the usual primary id."""
-    return [_to_friendly(m) for m in mids_perl(h)]
+    return [friendly(m) for m in mids_perl(h)]
 
 
 def mids_for_index_perl(h: Headers) -> list[str]:
@@ -110,7 +103,7 @@ def mids_for_index_perl(h: Headers) -> list[str]:
 
 def mids_for_index(h: Headers) -> list[str]:
     """Friendly-decoded :func:`mids_for_index_perl`."""
-    return [_to_friendly(m) for m in mids_for_index_perl(h)]
+    return [friendly(m) for m in mids_for_index_perl(h)]
 
 
 def references_perl(h: Headers) -> list[str]:
@@ -128,7 +121,7 @@ def references_perl(h: Headers) -> list[str]:
 
 def references(h: Headers) -> list[str]:
     """Friendly-decoded :func:`references_perl`."""
-    return [_to_friendly(m) for m in references_perl(h)]
+    return [friendly(m) for m in references_perl(h)]
 
 
 def thread_candidates_perl(h: Headers) -> list[str]:
@@ -218,12 +211,6 @@ def mid2path(mid: str) -> str:
 
 # ---------------------------------------------------------- subjects
 
-_U_SPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-_A_SPACE = "\t\n\x0b\x0c\r "
-
 
 def _is_word(c: str, uni: bool) -> bool:
     if c.isascii():
@@ -253,7 +240,7 @@ def _subject_res(sp: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[
     )
 
 
-_SUBJ_RES = {True: _subject_res(_U_SPACE), False: _subject_res(_A_SPACE)}
+_SUBJ_RES = {True: _subject_res(UNICODE_SPACE), False: _subject_res(ASCII_SPACE)}
 
 
 @functools.lru_cache(maxsize=16384)

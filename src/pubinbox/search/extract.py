@@ -40,9 +40,11 @@ import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from pubinbox.mail.mime import HEADER_SIZE_LIMIT, Part, iter_parts, perl_encoding, python_codec, split_message
+from pubinbox.mail.charsets import perl_encoding, python_codec
+from pubinbox.mail.mime import Part, iter_parts
 from pubinbox.mail.msgid import mids_for_index
-from pubinbox.mail.parse import Headers, perl_utf8_decode
+from pubinbox.mail.parse import HEADER_SIZE_LIMIT, Headers, parse_layout
+from pubinbox.mail.perlstr import perl_utf8_decode
 from pubinbox.search.diff import DiffAccumulator, parse_diff_into
 from pubinbox.search.patchid import patch_id_stable
 
@@ -347,7 +349,8 @@ def header_and_body_view(raw: bytes) -> tuple[Headers, bytes]:
     time on real mail (8 KiB of Received: and DKIM headers), and the values
     and parts found are the same.
     """
-    hdr, crlf, body = split_message(raw)
+    lay = parse_layout(raw)
+    hdr, crlf, body = lay.header, lay.eol, lay.body
     if body is None or not hdr or len(hdr) > HEADER_SIZE_LIMIT // 2 or _LONE_CR.search(hdr):
         return Headers(raw), raw
     t = b"\n" + hdr

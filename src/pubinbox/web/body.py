@@ -46,8 +46,10 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
-from pubinbox.mail.mime import Part, iter_parts, perl_encoding, python_codec
-from pubinbox.mail.parse import Headers, perl_utf8_decode
+from pubinbox.mail.charsets import perl_encoding, python_codec
+from pubinbox.mail.mime import Part, iter_parts
+from pubinbox.mail.parse import Headers
+from pubinbox.mail.perlstr import perl_utf8_decode
 from pubinbox.search.extract import header_and_body_view, split_quotes
 from pubinbox.web.cache import ByteCache
 from pubinbox.web.diffview import DIFF_GIT, DIFF_HINT, RenderCtx, flush_diff

@@ -15,10 +15,11 @@ from email.utils import formatdate
 
 from pubinbox.errors import CorruptObject
 from pubinbox.inbox import Inbox
+from pubinbox.mail.contenttype import parse_content_type
 from pubinbox.mail.mbox import gzip_mboxrd, mboxrd_bytes
-from pubinbox.mail.mime import parse_content_type
 from pubinbox.mail.msgid import refs_to_field
-from pubinbox.mail.parse import Headers, set_header
+from pubinbox.mail.parse import Headers
+from pubinbox.mail.rewrite import set_header
 from pubinbox.over.reader import OverRow
 from pubinbox.web.obfuscate import obfuscator_for
 from pubinbox.web.site import Site
