@@ -371,8 +371,8 @@ def test_missing_and_corrupt_objects_are_skipped_with_a_warning(tmp_path: Path) 
 def test_missing_objects_in_parallel_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through the worker processes that parse a large backlog."""
     from pubinbox.config import InboxConfig
-    from pubinbox.ingest.indexing import index_inbox
     from pubinbox.ingest import indexer
+    from pubinbox.ingest.indexing import index_inbox
 
     d = damaged_mirror(tmp_path, tree=False)
     monkeypatch.setattr(indexer, "PARALLEL_MIN", 1)

@@ -134,9 +134,7 @@ def with_extra_mid(inc: Incoming, mid: str, *, now: int) -> Incoming:
 def all_mids(raw: bytes) -> list[str]:
     """Message-IDs in the whole header, even past the 100 KiB that the
     parser (like public-inbox's) looks at."""
-    blank = parse._blank_line(raw)
-    hdr = raw[: blank[0]] if blank is not None else raw
-    return mids_of(parse.Headers(hdr, header_only=True))
+    return mids_of(parse.Headers(parse.whole_header(raw), header_only=True))
 
 
 def content_key(raw: bytes) -> bytes:

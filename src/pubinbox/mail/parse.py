@@ -38,6 +38,7 @@ __all__ = [
     "parse_layout",
     "split_message",
     "strip_from_line",
+    "whole_header",
 ]
 
 #: headers larger than this are truncated at the last complete line (postfix)
@@ -93,6 +94,13 @@ def _blank_line(raw: bytes) -> tuple[int, bytes] | None:
     if k1 >= 0:
         return k1 + 2, b"\n"
     return None
+
+
+def whole_header(raw: bytes) -> bytes:
+    """The entire header block, however long (:func:`parse_layout` cuts it
+    where public-inbox's parser stops reading)."""
+    blank = _blank_line(raw)
+    return raw[: blank[0]] if blank is not None else raw
 
 
 def parse_layout(raw: bytes) -> Layout:
