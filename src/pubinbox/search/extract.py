@@ -72,7 +72,7 @@ class SearchDoc:
       ...) -- the ``nq:`` *query* prefix also searches all ``df*`` fields and
       ``patchid``.
     * ``quot`` (XQUOT, ``q:``): quoted blocks, ``>`` markers included
-      (public-inbox indexes them without positions).
+      (with positions at ``-L full``, as public-inbox's index_phrase).
     * ``fn`` (XFN, ``n:``): attachment file names.
     * ``dfn`` (XDFN): file names from diff headers, ``a/``/``b/`` removed.
     * ``dfa`` / ``dfb`` / ``dfctx`` (XDFA / XDFB / XDFCTX): removed, added
