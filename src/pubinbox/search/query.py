@@ -54,14 +54,25 @@ Errors raise :class:`QueryError` with a message naming the problem and its
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pubinbox.errors import QueryError
-from pubinbox.search.approxidate import approxidate
+from pubinbox.search.nodes import And, Node, Not, Or, Phrase, Range, Term, Xor, combine
+from pubinbox.search.prefixes import (
+    BOOLEAN_FIELDS,
+    DATE_FIELDS,
+    DEFAULT_SOURCES,
+    HEX_FIELDS,
+    PREFIXES,
+    RANGE_FIELDS,
+    TEXT_FIELDS,
+    XAPIAN_SOURCES,
+    split_words,
+)
+from pubinbox.search.ranges import parse_range
 
 __all__ = [
     "BOOLEAN_FIELDS",
@@ -87,219 +98,6 @@ __all__ = [
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 200
 MAX_DEPTH = 50
-_DAY = 86400
-
-
-# ---------------------------------------------------------------------------
-# fields
-
-#: every prefix (without ``:``) -> canonical field name
-PREFIXES: dict[str, str] = {
-    "s": "s",
-    "f": "f",
-    "t": "t",
-    "c": "c",
-    "tc": "tc",
-    "a": "a",
-    "tcf": "a",
-    "b": "b",
-    "bs": "bs",
-    "nq": "nq",
-    "q": "q",
-    "n": "n",
-    "l": "l",
-    "m": "m",
-    "dfn": "dfn",
-    "dfa": "dfa",
-    "dfb": "dfb",
-    "dfhh": "dfhh",
-    "dfctx": "dfctx",
-    "dfpre": "dfpre",
-    "dfpost": "dfpost",
-    "dfblob": "dfblob",
-    "patchid": "patchid",
-    "mid": "mid",
-    "lid": "lid",
-    "d": "d",
-    "dt": "dt",
-    "rt": "rt",
-    "z": "z",
-    "uid": "uid",
-}
-
-#: probabilistic text fields (words, phrases, wildcards)
-TEXT_FIELDS = frozenset(
-    {"s", "f", "t", "c", "tc", "a", "b", "bs", "nq", "q", "n", "l", "m"} | {"dfn", "dfa", "dfb", "dfhh", "dfctx"}
-)
-#: exact-value fields (plus any configured altid names)
-BOOLEAN_FIELDS = frozenset({"dfpre", "dfpost", "dfblob", "patchid", "mid", "lid"})
-#: numeric range fields
-RANGE_FIELDS = frozenset({"d", "dt", "rt", "z", "uid"})
-#: range fields whose bounds are unix seconds
-DATE_FIELDS = frozenset({"d", "dt", "rt"})
-_HEX_FIELDS = frozenset({"dfpre", "dfpost", "dfblob", "patchid"})
-
-_NQ = ("XNQ", "XDFN", "XDFA", "XDFB", "XDFHH", "XDFCTX", "XDFPRE", "XDFPOST", "XDFID")
-#: what each canonical field searches in public-inbox's Xapian index (for engines)
-XAPIAN_SOURCES: dict[str | None, tuple[str, ...]] = {
-    None: ("XM", "S", "A", "XQUOT", "XFN", *_NQ),
-    "s": ("S",),
-    "f": ("A",),
-    "t": ("XTO",),
-    "c": ("XCC",),
-    "tc": ("XTO", "XCC"),
-    "a": ("XTO", "XCC", "A"),
-    "b": (*_NQ, "XQUOT"),
-    "bs": (*_NQ, "XQUOT", "S"),
-    "nq": _NQ,
-    "q": ("XQUOT",),
-    "n": ("XFN",),
-    "l": ("XL",),
-    "m": ("XM",),
-    "dfn": ("XDFN",),
-    "dfa": ("XDFA",),
-    "dfb": ("XDFB",),
-    "dfhh": ("XDFHH",),
-    "dfctx": ("XDFCTX",),
-    "dfpre": ("XDFPRE",),
-    "dfpost": ("XDFPOST",),
-    "dfblob": ("XDFPRE", "XDFPOST"),
-    "patchid": ("XDFID",),
-    "mid": ("Q",),
-    "lid": ("G",),
-}
-#: what a bare word searches: Message-ID, Subject, From, quoted text,
-#: attachment names, non-quoted body and diffs -- not To/Cc
-DEFAULT_SOURCES = XAPIAN_SOURCES[None]
-
-
-def split_words(text: str) -> list[str]:
-    """The words of *text*: maximal runs of word characters (letters, digits
-    and ``_``, as Xapian's term generator sees them: ``read_folio`` is one
-    word), which is what the index's tokenizer produces."""
-    return _WORD.findall(text)
-
-
-_WORD = re.compile(r"\w+")
-
-
-# ---------------------------------------------------------------------------
-# the AST
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """Base class of the query tree; ``str()`` gives the canonical form."""
-
-    def __str__(self) -> str:
-        return self.to_str()
-
-    def to_str(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-def _pfx(field: str | None) -> str:
-    return "" if field is None else field + ":"
-
-
-@dataclass(frozen=True, slots=True)
-class Term(Node):
-    """One word (text fields) or one exact value (boolean fields)."""
-
-    field: str | None
-    text: str
-    wildcard: bool = False
-
-    def to_str(self) -> str:
-        text = self.text
-        if not text or re.search(r'[\s()"\u201c\u201d]', text):
-            text = '"' + text.replace('"', '""') + '"'
-        return _pfx(self.field) + text + ("*" if self.wildcard else "")
-
-
-@dataclass(frozen=True, slots=True)
-class Phrase(Node):
-    """Words that must appear next to each other, in order."""
-
-    field: str | None
-    words: tuple[str, ...]
-
-    def to_str(self) -> str:
-        return _pfx(self.field) + '"' + " ".join(self.words) + '"'
-
-
-def _fmt_bound(field: str, v: int | None) -> str:
-    if v is None:
-        return ""
-    if field in DATE_FIELDS:
-        try:
-            d = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=v)
-        except OverflowError:
-            return str(v)
-        return d.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(v)
-
-
-@dataclass(frozen=True, slots=True)
-class Range(Node):
-    """``lo <= value < hi`` (``None``: unbounded); dates in unix seconds UTC."""
-
-    field: str
-    lo: int | None
-    hi: int | None
-
-    def to_str(self) -> str:
-        return f"{self.field}:[{_fmt_bound(self.field, self.lo)},{_fmt_bound(self.field, self.hi)})"
-
-
-@dataclass(frozen=True, slots=True)
-class And(Node):
-    """Every child matches."""
-
-    children: tuple[Node, ...]
-
-    def to_str(self) -> str:
-        return "(" + " AND ".join(c.to_str() for c in self.children) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class Or(Node):
-    """At least one child matches."""
-
-    children: tuple[Node, ...]
-
-    def to_str(self) -> str:
-        return "(" + " OR ".join(c.to_str() for c in self.children) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class Xor(Node):
-    """An odd number of children match (Xapian's OP_XOR)."""
-
-    children: tuple[Node, ...]
-
-    def to_str(self) -> str:
-        return "(" + " XOR ".join(c.to_str() for c in self.children) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class Not(Node):
-    """The child does not match (inside an And: "but not")."""
-
-    child: Node
-
-    def to_str(self) -> str:
-        return "NOT " + self.child.to_str()
-
-
-def _combine(cls: type[And | Or | Xor], children: list[Node]) -> Node:
-    flat: list[Node] = []
-    for c in children:
-        if isinstance(c, cls):
-            flat.extend(c.children)
-        else:
-            flat.append(c)
-    return flat[0] if len(flat) == 1 else cls(tuple(flat))
 
 
 # ---------------------------------------------------------------------------
@@ -435,7 +233,7 @@ class _Lexer:
             if end < n and q[end] in "(" + _QUOTES or not value:
                 raise QueryError(f"'{name}:' takes a value or a range A..B without quotes or parentheses at {i}", i)
             self.count(1, i)
-            rnode = _range(field, name, value, i, self.now, self.tz_offset)
+            rnode = parse_range(field, name, value, i, self.now, self.tz_offset)
             self.toks.append(_Tok("atom", i, node=rnode))
             return end
         if q[j] == "(":
@@ -484,7 +282,7 @@ def _exact_value(field: str, name: str, value: str, pos: int) -> str:
         value = value[1:-1]
     if field == "lid":
         value = value.lower()
-    if field in _HEX_FIELDS:
+    if field in HEX_FIELDS:
         if value.endswith("*"):
             raise QueryError(
                 f"wildcards do not work on '{name}:' at {pos}"
@@ -499,82 +297,6 @@ def _exact_value(field: str, name: str, value: str, pos: int) -> str:
     if not value.strip():
         raise QueryError(f"'{name}:' needs a value at {pos}", pos)
     return value
-
-
-# ---------------------------------------------------------------------------
-# ranges and dates
-
-_RE_8 = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
-_RE_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_RE_14 = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
-_EPOCH = _dt.datetime(1970, 1, 1)
-
-
-def _utc(*parts: str) -> int | None:
-    try:
-        d = _dt.datetime(*(int(p) for p in parts))  # type: ignore[arg-type]
-    except ValueError:
-        return None
-    return (d - _EPOCH) // _dt.timedelta(seconds=1)
-
-
-def _date_point(field: str, name: str, s: str, pos: int, now: int, tz: int) -> tuple[int, bool]:
-    """(unix seconds, is_whole_day) for one end of a date range."""
-    t: int | None
-    if field == "rt" and re.fullmatch(r"[0-9]{5,}", s):
-        if len(s) > 15:
-            raise QueryError(f"date out of range '{s}' in {name}:{s} at {pos}", pos)
-        return int(s), False
-    m = _RE_8.fullmatch(s) or _RE_ISO.fullmatch(s)
-    if m:
-        t = _utc(m[1], m[2], m[3])
-        if t is None:
-            raise QueryError(f"invalid date '{s}' in {name}:{s} at {pos}", pos)
-        return t, True
-    m = _RE_14.fullmatch(s)
-    if m:
-        t = _utc(*m.groups())
-        if t is None:
-            raise QueryError(f"invalid date '{s}' in {name}:{s} at {pos}", pos)
-        return t, False
-    t = approxidate(s, now, tz)
-    if t is None:
-        raise QueryError(f"unknown date '{s}' in {name}:{s} at {pos}", pos)
-    return t, False
-
-
-def _number(name: str, s: str, pos: int) -> int:
-    if not re.fullmatch(r"[0-9]{1,19}", s):
-        raise QueryError(f"'{name}:' needs a number, not '{s}', at {pos}", pos)
-    return int(s)
-
-
-def _range(field: str, name: str, value: str, pos: int, now: int, tz: int) -> Range:
-    a, sep, b = value.partition("..")
-    lo: int | None
-    hi: int | None
-    if field not in DATE_FIELDS:
-        if not sep:
-            lo = _number(name, a, pos)
-            return Range(field, lo, lo + 1)
-        lo = _number(name, a, pos) if a else None
-        hi = _number(name, b, pos) + 1 if b else None
-    elif not sep:
-        t, _whole_day = _date_point(field, name, a, pos, now, tz)
-        if field == "d":  # the UTC day holding that moment
-            t -= t % _DAY
-        return Range(field, t, t + _DAY)
-    else:
-        lo = _date_point(field, name, a, pos, now, tz)[0] if a else None
-        hi = None
-        if b:
-            t, whole_day = _date_point(field, name, b, pos, now, tz)
-            hi = t + _DAY if whole_day else t + 1
-    if lo is None and hi is None:
-        raise QueryError(f"empty range '{value}' in {name}:{value} at {pos}", pos)
-    if lo is not None and hi is not None and lo >= hi:
-        raise QueryError(f"range '{value}' in {name}:{value} ends before it starts, at {pos}", pos)
-    return Range(field, lo, hi)
 
 
 # ---------------------------------------------------------------------------
@@ -618,7 +340,7 @@ class _Parser:
             self.i += 1
             self.operand_after(tok)
             children.append(self.xor_expr(field))
-        return _combine(Or, children)
+        return combine(Or, children)
 
     def xor_expr(self, field: str | None) -> Node:
         children = [self.and_expr(field)]
@@ -626,7 +348,7 @@ class _Parser:
             self.i += 1
             self.operand_after(tok)
             children.append(self.and_expr(field))
-        return _combine(Xor, children)
+        return combine(Xor, children)
 
     def and_expr(self, field: str | None) -> Node:
         children = [self.group(field)]
@@ -640,7 +362,7 @@ class _Parser:
             self.operand_after(tok)
             right = self.group(field)
             children.append(Not(right) if negate else right)
-        return _combine(And, children)
+        return combine(And, children)
 
     def group(self, field: str | None) -> Node:
         items: list[Node] = []
@@ -654,7 +376,7 @@ class _Parser:
                 hint = "; use -word to exclude a word" if tok.op == "NOT" else ""
                 raise QueryError(f"'{tok.op}' at {tok.pos} has nothing on its left{hint}", tok.pos)
             raise QueryError(f"unbalanced ')' at {tok.pos}", tok.pos)
-        return _combine(And, items)
+        return combine(And, items)
 
     def item(self, field: str | None) -> Node:
         negations = 0
