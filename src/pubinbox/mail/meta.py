@@ -25,17 +25,9 @@ from pubinbox.mail.msgid import (
     thread_candidates_perl,
 )
 from pubinbox.mail.parse import Headers
-from pubinbox.mail.perlstr import perl_utf8_decode, perl_utf8_encode
+from pubinbox.mail.perlstr import PerlStr, friendly, perl_utf8_decode, perl_utf8_encode
 
-__all__ = ["MessageMeta", "extract_meta"]
-
-
-def _friendly(s: str) -> str:
-    b = s.encode("latin-1")
-    try:
-        return b.decode("utf-8")
-    except UnicodeDecodeError:
-        return s
+__all__ = ["MessageMeta", "extract_meta", "smsg_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +69,18 @@ def _clean(s: str) -> str:
     return s.replace("\r", "").translate({0: " ", 9: " ", 10: " "})
 
 
+def smsg_value(vals: list[PerlStr]) -> PerlStr:
+    """A field as ``Smsg->populate`` keeps it (overview and search alike):
+    every ``header_str`` value joined with ", ", CR dropped, NUL/TAB/LF
+    as spaces, then ``utf8::decode``."""
+    joined = _clean(", ".join(v for v, _ in vals))
+    return perl_utf8_decode(joined, any(f for _, f in vals))
+
+
 def _populate_field(h: Headers, field: str) -> tuple[str, bool, str | None, bool]:
     """(lower-case field value, its flag, Capitalised value|None, its flag)."""
     vals = h.perl_decoded(field)
-    joined = _clean(", ".join(v for v, _ in vals))
-    flag = any(f for _, f in vals)
-    low, low_flag = perl_utf8_decode(joined, flag)
+    low, low_flag = smsg_value(vals)
     if len(vals) > 1:
         cap, cap_flag = _clean(vals[0][0]), vals[0][1]
     else:
@@ -142,10 +140,10 @@ def extract_meta(raw: bytes, now: int, *, commit: bool = True) -> MessageMeta:
     else:
         commit_subject = b"(no subject)"
     return MessageMeta(
-        mids=tuple(_friendly(m) for m in mid_list),
-        references=tuple(_friendly(r) for r in refs),
-        thread_candidates=tuple(_friendly(r) for r in cands),
-        index_mids=tuple(_friendly(m) for m in mids_for_index_perl(h)),
+        mids=tuple(friendly(m) for m in mid_list),
+        references=tuple(friendly(r) for r in refs),
+        thread_candidates=tuple(friendly(r) for r in cands),
+        index_mids=tuple(friendly(m) for m in mids_for_index_perl(h)),
         mids_bytes=tuple(m.encode("latin-1") for m in mid_list),
         references_bytes=tuple(r.encode("latin-1") for r in refs),
         subject=subj,

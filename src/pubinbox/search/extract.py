@@ -41,10 +41,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 from pubinbox.mail.charsets import perl_encoding, python_codec
+from pubinbox.mail.meta import smsg_value
 from pubinbox.mail.mime import Part, iter_parts
 from pubinbox.mail.msgid import mids_for_index
 from pubinbox.mail.parse import HEADER_SIZE_LIMIT, Headers, parse_layout
-from pubinbox.mail.perlstr import perl_utf8_decode
 from pubinbox.search.diff import DiffAccumulator, parse_diff_into
 from pubinbox.search.patchid import patch_id_stable
 
@@ -153,13 +153,6 @@ class _Acc:
 # ---------------------------------------------------------------- headers
 
 
-def _clean(s: str) -> str:
-    return s.replace("\r", "").translate(_CLEAN)
-
-
-_CLEAN = {0: " ", 9: " ", 10: " "}
-
-
 def _index_headers(acc: _Acc, h: Headers) -> None:
     """index_headers: From/To/Cc/Subject as Smsg->populate holds them.
 
@@ -171,8 +164,7 @@ def _index_headers(acc: _Acc, h: Headers) -> None:
         vals = h.perl_decoded(name)
         if not vals:
             continue
-        joined = _clean(", ".join(v for v, _ in vals))
-        val = perl_utf8_decode(joined, any(f for _, f in vals))[0]
+        val = smsg_value(vals)[0]
         if val != "":
             dst.append(val)
 
