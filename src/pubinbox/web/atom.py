@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,13 +27,11 @@ from pubinbox.web.html import esc, url_mid
 from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
+from pubinbox.web.params import SearchQuery
 from pubinbox.web.respond import page_response
 from pubinbox.web.site import Site
 from pubinbox.web.threadview import EntryCtx, entry
 from pubinbox.web.topics import pagination_footer, recent_window
-
-if TYPE_CHECKING:
-    from pubinbox.web.search import SearchQuery
 
 __all__ = ["EntryHead", "entry_head", "mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
 

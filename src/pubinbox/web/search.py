@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -20,12 +19,11 @@ from starlette.responses import Response, StreamingResponse
 from pubinbox.errors import BadRequest, QueryError
 from pubinbox.mail.mbox import gzip_mboxrd
 from pubinbox.over.reader import OverRow
-from pubinbox.search.reader import MAX_OFFSET
 from pubinbox.web.html import esc, fmt_date, href_mid
 from pubinbox.web.mboxview import display_raw, messages, web_mboxrd
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
-from pubinbox.web.params import lenient_int
+from pubinbox.web.params import LIMIT, SearchQuery
 from pubinbox.web.respond import ATOM, page_response, text_response
 from pubinbox.web.site import Site
 from pubinbox.web.skel import from_names, skeleton
@@ -34,62 +32,8 @@ from pubinbox.web.threadview import EntryCtx, entry
 
 __all__ = ["MBOX_CAP", "SearchQuery", "bad_query", "search_response"]
 
-LIMIT = 200
-_VIEWS = ("", "t", "A", "m")  # any other x= is ignored (and never echoed)
 #: most messages one mbox.gz download of search results holds
 MBOX_CAP = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    q: str
-    x: str = ""
-    o: int = 0
-    l: int = LIMIT
-    r: bool = False
-    t: bool = False
-
-    @classmethod
-    def from_request(cls, request: Request, *, strict: bool = True) -> SearchQuery:
-        """The parameters, bounded: ``o`` beyond ±MAX_OFFSET raises
-        BadRequest (with *strict*; else it is clamped, for error pages)."""
-        qp = request.query_params
-        try:
-            lim = lenient_int(qp.get("l"), "l", LIMIT, 0, 10**9) or LIMIT
-        except BadRequest:
-            lim = LIMIT  # public-inbox: any l above the limit is the limit
-        lim = min(lim, LIMIT)
-        try:
-            o = lenient_int(qp.get("o"), "o", 0, -MAX_OFFSET - 1, MAX_OFFSET, signed=True)
-        except BadRequest:
-            if strict:
-                raise
-            o = 0
-        r, t = qp.get("r"), qp.get("t")
-        return cls(
-            q=re.sub(r"\s+", " ", qp.get("q", "") or "").strip(),
-            x=x if (x := qp.get("x", "") or "") in _VIEWS else "",
-            o=o,
-            l=lim,
-            r=r is not None and r != "0",
-            t=t is not None and t != "0",
-        )
-
-    def qs(self, **over: object) -> str:
-        """The query string for links (HTML-escaped)."""
-        s = replace(self, **over) if over else self  # type: ignore[arg-type]
-        out = "q=" + quote(s.q, safe="").replace("%20", "+")
-        if s.o:
-            out += f"&amp;o={s.o}"
-        if s.l != LIMIT:
-            out += f"&amp;l={s.l}"
-        if s.r:
-            out += "&amp;r"
-        if s.t:
-            out += "&amp;t=1"
-        if s.x:
-            out += f"&amp;x={esc(s.x)}"
-        return out
 
 
 def bad_query(site: Site, request: Request, name: str, e: QueryError | BadRequest) -> Response:
