@@ -84,8 +84,13 @@ class Message:
         )
 
 
-def _message(raw: bytes, m: MessageMeta) -> Message:
-    return Message(m, len(raw), parse.split_message(raw)[1].count(b"\n"), crlf_size(raw))
+def _message(raw: bytes, now: int, *, commit: bool = True) -> Message:
+    """Parse *raw* once: the header block is split off and read once, the
+    body only counted."""
+    hdr, body_at = parse.header_and_body_at(raw)
+    m = meta.extract_meta(raw, now, commit=commit, headers=parse.Headers(hdr, header_only=True))
+    lines = raw.count(b"\n", body_at)
+    return Message(m, len(raw), lines, crlf_size(raw, newlines=lines + raw.count(b"\n", 0, body_at)))
 
 
 def search_doc(raw: bytes, msg: Message) -> SearchDoc:
@@ -98,7 +103,7 @@ def parse_stored(raw: bytes, *, fallback_ts: int) -> Message:
     """A blob found in git; times fall back to *fallback_ts* (the commit's
     time: public-inbox-written commits carry the same time as author and
     committer when no header parses)."""
-    return _message(raw, meta.extract_meta(raw, fallback_ts, commit=False))
+    return _message(raw, fallback_ts, commit=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,7 @@ class Incoming:
 
 def _incoming(orig: bytes, list_id_address: str | None, extra_mids: tuple[str, ...], now: int) -> Incoming:
     raw = rewrite.prepare_for_store(orig, list_id_address=list_id_address, extra_mids=extra_mids)
-    return Incoming(raw, orig, list_id_address, _message(raw, meta.extract_meta(raw, now)))
+    return Incoming(raw, orig, list_id_address, _message(raw, now))
 
 
 def prepare(raw: bytes, *, now: int, list_id_address: str | None = None) -> Incoming:

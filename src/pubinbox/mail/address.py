@@ -397,6 +397,9 @@ def parse_groups(value: str, utf8: bool = True) -> list[tuple[str | None, list[M
     for symmetry with :func:`emails`, where the Perl flag changes the result.
     """
     del utf8
+    simple = _simple_boxes(value)
+    if simple is not None:  # no groups in the plain case
+        return [(None, list(simple))]
     recs = _Parser(value).run()
     groups: list[tuple[str | None, list[Mailbox]]] = []
     k = 0
@@ -514,13 +517,14 @@ def emails(value: str, utf8: bool = True) -> list[str]:
     then holds the UTF-8 octets as characters; callers modelling Perl byte
     strings pass ``utf8=False`` to reproduce that.
     """
-    out = []
-    for b in _all_boxes(value):
-        a = b.address()
-        if a is None:
-            continue
-        out.append(a)
-    return out
+    return list(_emails(value))
+
+
+@functools.lru_cache(maxsize=16384)
+def _emails(value: str) -> tuple[str, ...]:
+    # memoised like _all_boxes: every message's To/From/Cc are read for
+    # threading, and a thread's lists repeat
+    return tuple(a for a in (b.address() for b in _all_boxes(value)) if a is not None)
 
 
 def names(value: str) -> list[str]:

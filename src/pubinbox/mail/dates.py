@@ -69,8 +69,11 @@ _RFC822 = re.compile(
     + _SP
     + r"|$)"
 )
+# MsgTime's pattern starts with \s*; leaving it out finds the same group 1
+# (the date starts at the first digit either way) and lets the regex engine
+# skip ahead to digits
 _RECEIVED = re.compile(
-    _SP + r"*([0-9]+" + _SP + r"+[a-zA-Z]+" + _SP + r"+[0-9]{2,4}" + _SP + r"+"
+    r"([0-9]+" + _SP + r"+[a-zA-Z]+" + _SP + r"+[0-9]{2,4}" + _SP + r"+"
     r"[0-9]+[^0-9][0-9]+(?:[^0-9][0-9]+)" + _SP + r"+([+-][0-9]+))"
 )
 _MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -469,7 +472,7 @@ def date_parse(date: str, now: float | None = None) -> tuple[int, int] | None:
 
 
 def _received_at(h: Headers) -> tuple[int, str] | None:
-    for r in h.perl_raw("Received"):
+    for r in h.perl_raw_iter("Received"):
         m = _RECEIVED.search(r)
         if m is None:
             continue

@@ -113,15 +113,16 @@ def _ident(h: Headers, from_val: str | None, from_flag: bool) -> bytes:
     return n + b" <" + e + b">"
 
 
-def extract_meta(raw: bytes, now: int, *, commit: bool = True) -> MessageMeta:
+def extract_meta(raw: bytes, now: int, *, commit: bool = True, headers: Headers | None = None) -> MessageMeta:
     """Parse ``raw`` (without mbox From line) once and derive every field.
 
     ``now`` replaces Date:/Received: when neither parses (public-inbox uses
     the current time there).  ``commit=False`` skips the git commit fields
     (``author_ident``, ``commit_subject`` are then empty): indexing a blob
-    already in git does not need them.
+    already in git does not need them.  *headers*: ``Headers(raw)`` when the
+    caller has it already.
     """
-    h = Headers(raw)
+    h = headers if headers is not None else Headers(raw)
     subj, subj_flag, subj_cap, _ = _populate_field(h, "Subject")
     frm, _, from_cap, from_cap_flag = _populate_field(h, "From")
     to = _populate_field(h, "To")[0]

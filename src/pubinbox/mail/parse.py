@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pubinbox.mail import address
@@ -32,6 +33,7 @@ __all__ = [
     "Headers",
     "Layout",
     "field_pattern",
+    "header_and_body_at",
     "header_raw",
     "header_str",
     "index_fields",
@@ -88,7 +90,9 @@ def _blank_line(raw: bytes) -> tuple[int, bytes] | None:
     """(end, eol) of the first ``\r?\n(\r?\n)`` match, found with bytes.find
     (the regex has no literal prefix and scans ~10x slower)."""
     k1 = raw.find(b"\n\n")
-    k2 = raw.find(b"\n\r\n", 0, k1 + 2 if k1 >= 0 else len(raw))
+    stop = k1 + 2 if k1 >= 0 else len(raw)
+    # most mail has no CR at all: one memchr instead of a second scan
+    k2 = raw.find(b"\n\r\n", 0, stop) if raw.find(b"\r", 0, stop) >= 0 else -1
     if k2 >= 0:
         return k2 + 3, b"\r\n"
     if k1 >= 0:
@@ -117,6 +121,18 @@ def parse_layout(raw: bytes) -> Layout:
         return Layout(_truncate_header(hdr), None, fe.group(1))
     e = _ANY_EOL.search(raw)
     return Layout(b"", raw, e.group(0) if e else b"\n")
+
+
+def header_and_body_at(raw: bytes) -> tuple[bytes, int]:
+    """The header block as :func:`parse_layout` cuts it and the offset
+    where the body starts (``len(raw)`` when there is none), without
+    copying the body."""
+    blank = _blank_line(raw)
+    if blank is not None:
+        end, eol = blank
+        return _truncate_header(raw[: end - len(eol)]), end
+    lay = parse_layout(raw)
+    return lay.header, len(raw) - len(lay.body or b"")
 
 
 def split_message(raw: bytes) -> tuple[bytes, bytes]:
@@ -177,6 +193,13 @@ def _decode_address_value(v: str) -> PerlStr:
     then format the list again (Email::Address::XS)."""
     if "=?" not in v:
         return v, False
+    return _decode_encoded_addresses(v)
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode_encoded_addresses(v: str) -> PerlStr:
+    # memoised: parsing and formatting the list again is costly, and the
+    # same encoded names come back in every reply of a thread
     groups = address.parse_groups(v, False)
     flagged = False
     fixed: list[tuple[str | None, list[address.Mailbox]]] = []
@@ -234,23 +257,42 @@ class Headers:
         """The raw header block (possibly truncated at 100 KiB)."""
         return self._hdr
 
-    def raw_bytes(self, name: str) -> list[bytes]:
-        """``header_raw`` values as exact bytes (unfolded and trimmed)."""
+    def _folded(self, name: str) -> list[bytes]:
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = index_fields(self._hdr)
+        return fields.get(name.lower().encode("ascii", "replace")) or []
+
+    def _values(self, name: str) -> list[bytes]:
+        """The memoised ``header_raw`` values (callers must not change the list)."""
         got = self._memo.get(name)
         if got is None:
-            if self._fields is None:
-                self._fields = index_fields(self._hdr)
-            got = [_unfold(v) for v in self._fields.get(name.lower().encode("ascii", "replace"), ())]
-            self._memo[name] = got
-        return list(got)
+            got = self._memo[name] = [_unfold(v) for v in self._folded(name)]
+        return got
+
+    def raw_bytes(self, name: str) -> list[bytes]:
+        """``header_raw`` values as exact bytes (unfolded and trimmed)."""
+        return list(self._values(name))
+
+    def perl_raw_iter(self, name: str) -> Iterator[str]:
+        """:meth:`perl_raw` one value at a time, each unfolded only when
+        reached (``Received:`` is long and usually only its first value is
+        read)."""
+        got = self._memo.get(name)
+        if got is not None:
+            for v in got:
+                yield v.decode("latin-1")
+            return
+        for v in self._folded(name):
+            yield _unfold(v).decode("latin-1")
 
     def raw(self, name: str) -> list[str]:
         """``header_raw`` values; each decoded as UTF-8, else latin-1."""
-        return [friendly_bytes(v) for v in self.raw_bytes(name)]
+        return [friendly_bytes(v) for v in self._values(name)]
 
     def perl_raw(self, name: str) -> list[str]:
         """``header_raw`` values as Perl byte strings (latin-1 view)."""
-        return [latin1(v) for v in self.raw_bytes(name)]
+        return [v.decode("latin-1") for v in self._values(name)]
 
     def perl_decoded(self, name: str) -> list[PerlStr]:
         """``header_str`` values as Perl strings with their utf8 flag.
