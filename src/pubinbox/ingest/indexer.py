@@ -99,8 +99,8 @@ def _last_key(epoch: int) -> str:
     return f"last_commit-{epoch}"
 
 
-def _parse_job(args: tuple[str, int, str, int, int, bool]) -> Parsed | Unreadable:
-    inboxdir, epoch, blob, _at, ct, search = args
+def _parse_job(args: tuple[str, int, str, int, bool]) -> Parsed | Unreadable:
+    inboxdir, epoch, blob, ct, search = args
     try:
         raw = _worker_reader(inboxdir).blob(blob, epoch)
     except CorruptObject as e:
@@ -148,6 +148,11 @@ class Indexer:
         # Starting from an empty overview (first index, --reindex), the blobs
         # seen so far are all in this set and the per-message query is skipped.
         self._seen_blobs: set[str] | None = set() if over.max_num() == 0 else None
+        self._walked: list[tuple[int, str, bool, list[Change]]] | None = None
+        # Starting from an empty msgmap (a mirrored epoch's first index), every
+        # number in it is one this run gave a message it indexed: no
+        # Message-ID has an unused number waiting, and the lookup is skipped.
+        self._msgmap_had_rows = mm.max_num() != 0
 
     def _blob_indexed(self, blob: str) -> bool:
         if self._seen_blobs is not None:
@@ -157,14 +162,24 @@ class Indexer:
             return False
         return bool(self.over.nums_for_blob(blob))
 
-    def pending(self) -> int:
-        """How many commits are not indexed yet (for a progress bar)."""
-        total = 0
+    def _walk(self) -> list[tuple[int, str, bool, list[Change]]]:
+        """Per epoch with commits not indexed yet: (epoch, tip, whether its
+        history was rewritten since, the commits to index)."""
+        walked = []
         for n in self.layout.epochs():
+            tip = self.git.tip(n)
             last = self.over.meta_get(_last_key(n))
-            if self.git.tip(n) != last:
-                total += self.git.count_changes(n, last)
-        return total
+            if tip is None or tip == last:
+                continue
+            rewritten = last is not None and not self.git.is_ancestor(n, last, tip)
+            walked.append((n, tip, rewritten, list(self.git.changes(n, None if rewritten else last, tip))))
+        return walked
+
+    def pending(self) -> int:
+        """How many commits are not indexed yet (for a progress bar); the
+        walk is kept for :meth:`run`."""
+        self._walked = self._walk()
+        return sum(len(w[3]) for w in self._walked)
 
     def run(
         self,
@@ -177,18 +192,15 @@ class Indexer:
         index (if any) in line with the overview; *search_catch_up_max*
         bounds that search work (a writer's), leaving more to `pubinbox index`."""
         stats = IndexStats()
+        walked = self._walked if self._walked is not None else self._walk()
+        self._walked = None
         plan: list[tuple[int, str, list[Change]]] = []
-        for n in self.layout.epochs():
-            tip = self.git.tip(n)
-            last = self.over.meta_get(_last_key(n))
-            if tip is None or tip == last:
-                continue
-            if last is not None and not self.git.is_ancestor(n, last, tip):
+        for n, tip, rewritten, changes in walked:
+            if rewritten:
                 # history was rewritten (purge/edit): forget this epoch and redo it
                 log.warning("epoch %d history was rewritten; reindexing it", n)
                 self._forget_epoch(n)
-                last = None
-            plan.append((n, tip, list(self.git.changes(n, last, tip))))
+            plan.append((n, tip, changes))
         _drop_removed_pairs(plan)
         for n, tip, changes in plan:
             self._index_changes(n, changes, stats, progress, jobs)
@@ -384,7 +396,7 @@ class Indexer:
         from concurrent.futures import ProcessPoolExecutor
 
         workers = jobs or max(1, (os.cpu_count() or 2))
-        args = [(str(self.layout.inboxdir), n, c.blob, c.author_time, c.commit_time, want) for c in adds]
+        args = [(str(self.layout.inboxdir), n, c.blob, c.commit_time, want) for c in adds]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = pool.map(_parse_job, args, chunksize=64)
             for c in changes:
@@ -483,6 +495,8 @@ class Indexer:
 
     def _unused_num(self, mid: str) -> int | None:
         """msgmap's number for *mid* if no indexed message has it yet."""
+        if not self._msgmap_had_rows:
+            return None
         num = self.mm.num_for(mid)
         if num is not None and not self.over.has_num(num):
             return num

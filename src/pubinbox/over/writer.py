@@ -18,6 +18,9 @@ from pubinbox.errors import IndexDamaged, IndexingError
 from pubinbox.mail.msgid import refs_to_field
 from pubinbox.over.schema import connect
 
+#: Message-IDs whose msgid row id is remembered (~200 bytes each)
+_ID_CACHE_MAX = 250_000
+
 
 @dataclass(frozen=True, slots=True)
 class NewRow:
@@ -56,6 +59,10 @@ class OverWriter:
         self._id_cache: dict[str, int] = {}
         self._counters: dict[str, int] = {}  # written back at commit
         self._sid_cache: dict[str, int] = {}
+        # True while _id_cache holds every row of msgid (it started empty
+        # and has not been cut since): a Message-ID missing from it is in
+        # no row, and the lookups are skipped (a first index, --reindex)
+        self._all_ids = self.db.execute("SELECT 1 FROM msgid LIMIT 1").fetchone() is None
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -75,6 +82,7 @@ class OverWriter:
             self.db.execute("ROLLBACK")
             self._in_txn = False
         self._id_cache.clear()
+        self._all_ids = False
         self._sid_cache.clear()
         self._counters.clear()
 
@@ -120,15 +128,16 @@ class OverWriter:
         cached = self._id_cache.get(mid)
         if cached is not None:
             return cached
-        row = self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
+        row = None if self._all_ids else self.db.execute("SELECT id FROM msgid WHERE mid = ?", (mid,)).fetchone()
         if row is None:
             cur = self.db.execute("INSERT INTO msgid (mid) VALUES (?)", (mid,))
             assert cur.lastrowid is not None
             mid_id = int(cur.lastrowid)
         else:
             mid_id = int(row[0])
-        if len(self._id_cache) > 100_000:
+        if len(self._id_cache) >= _ID_CACHE_MAX:
             self._id_cache.clear()
+            self._all_ids = False
         self._id_cache[mid] = mid_id
         return mid_id
 
@@ -152,6 +161,8 @@ class OverWriter:
 
     def _rows_for_mid(self, mid: str) -> list[tuple[int, int]]:
         """(num, tid) of every row (ghosts included) carrying *mid*, by num."""
+        if self._all_ids and mid not in self._id_cache:
+            return []
         return [
             (int(n), int(t))
             for n, t in self.db.execute(
@@ -283,5 +294,6 @@ class OverWriter:
             self.db.execute(f"DELETE FROM {table}")
         self.db.execute("DELETE FROM meta WHERE key != 'schema_version'")
         self._id_cache.clear()
+        self._all_ids = True
         self._sid_cache.clear()
         self._counters.clear()

@@ -39,6 +39,18 @@ def _pygit2() -> Any:
     return _PYGIT2
 
 
+#: libgit2's GIT_OBJECT_BLOB
+_BLOB = 3
+
+
+def _read(odb: Any, key: Any) -> tuple[int, bytes] | None:
+    try:
+        got: tuple[int, bytes] = odb.read(key)
+    except KeyError:
+        return None
+    return got
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One v2 commit: ``kind`` is ``m`` (added) or ``d`` (removed), or ``x``
@@ -47,7 +59,6 @@ class Change:
     commit: str
     kind: str
     blob: str
-    author_time: int
     commit_time: int
 
 
@@ -90,23 +101,25 @@ class GitReader:
             key = pg.Oid(hex=oid)
         except ValueError as e:
             raise CorruptObject(f"bad object id {oid!r}") from e
+        # the object database directly: no Blob object per message
         try:
+            got = None
             if epoch is not None:
-                obj = self.epoch_repo(epoch).get(key)
-                if obj is not None:
-                    data: bytes = obj.data  # type: ignore[attr-defined]
-                    return data
-            obj = self._repo_all().get(key)
-            if obj is None:
+                got = _read(self.epoch_repo(epoch).odb, key)
+            if got is None:
+                got = _read(self._repo_all().odb, key)
+            if got is None:
                 # a new epoch may have appeared since all.git was opened
                 self._all = None
-                obj = self._repo_all().get(key)
+                got = _read(self._repo_all().odb, key)
         except pg.GitError as e:  # e.g. a loose object that does not inflate
             raise CorruptObject(f"blob {oid} is corrupt: {e}") from e
-        if obj is None:
+        if got is None:
             raise CorruptObject(f"blob {oid} is missing")
-        data2: bytes = obj.data  # type: ignore[attr-defined]
-        return data2
+        kind, data = got
+        if kind != _BLOB:
+            raise CorruptObject(f"object {oid} is not a blob")
+        return data
 
     def commit_times(self, n: int, commit: str) -> tuple[int, int]:
         """(author time, committer time) of a commit of epoch *n*; zeros if
@@ -143,44 +156,19 @@ class GitReader:
             except (KeyError, ValueError, pg.GitError):
                 pass
         for commit in walker:
+            cid = str(commit.id)
             try:
                 tree = commit.tree
             except pg.GitError:
-                yield Change(
-                    commit=str(commit.id),
-                    kind="x",
-                    blob=str(commit.tree_id),
-                    author_time=int(commit.author.time),
-                    commit_time=int(commit.commit_time),
-                )
+                yield Change(cid, "x", str(commit.tree_id), int(commit.commit_time))
                 continue
             for kind in ("m", "d"):
                 try:
                     entry = tree[kind]
                 except KeyError:
                     continue
-                yield Change(
-                    commit=str(commit.id),
-                    kind=kind,
-                    blob=str(entry.id),
-                    author_time=int(commit.author.time),
-                    commit_time=int(commit.commit_time),
-                )
+                yield Change(cid, kind, str(entry.id), int(commit.commit_time))
                 break
-
-    def count_changes(self, n: int, since: str | None) -> int:
-        repo = self.epoch_repo(n)
-        tip = self.tip(n)
-        if tip is None:
-            return 0
-        pg = _pygit2()
-        walker = repo.walk(tip, pg.enums.SortMode.NONE)
-        if since is not None:
-            try:
-                walker.hide(since)
-            except (KeyError, ValueError, pg.GitError):
-                pass
-        return sum(1 for _ in walker)
 
 
 def packed_size(git_dir: Path) -> int:
