@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.ingest.message import Message, all_mids, content_key, generated_mid, parse_stored, search_doc
+from pubinbox.ingest.pool import ordered_map
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 #: below this many commits, parsing in-process is faster than a pool
 PARALLEL_MIN = 2000
+#: messages per task sent to a parsing process
+CHUNK = 128
 #: prefix of the overview meta keys naming git objects that could not be read
 UNREADABLE = "unreadable:"
 #: the overview's copy of msgmap's meta (restores a lost msgmap's UIDVALIDITY)
@@ -81,6 +84,9 @@ class Parsed:
     message: Message
     doc: SearchDoc | None = None
 
+    def __reduce__(self) -> tuple[type[Parsed], tuple[str, Message, SearchDoc | None]]:
+        return Parsed, (self.blob, self.message, self.doc)
+
 
 def parse_blob(raw: bytes, blob: str, *, commit_time: int, search: bool) -> Parsed:
     """Parse a blob found in git once, for the overview and the search index."""
@@ -99,13 +105,19 @@ def _last_key(epoch: int) -> str:
     return f"last_commit-{epoch}"
 
 
-def _parse_job(args: tuple[str, int, str, int, bool]) -> Parsed | Unreadable:
-    inboxdir, epoch, blob, ct, search = args
-    try:
-        raw = _worker_reader(inboxdir).blob(blob, epoch)
-    except CorruptObject as e:
-        return Unreadable(str(e))
-    return parse_blob(raw, blob, commit_time=ct, search=search)
+def _parse_chunk(args: tuple[str, int, list[tuple[str, int]], bool]) -> list[Parsed | Unreadable]:
+    """In a worker: read and parse a run of blobs of one epoch."""
+    inboxdir, epoch, blobs, search = args
+    git = _worker_reader(inboxdir)
+    out: list[Parsed | Unreadable] = []
+    for blob, ct in blobs:
+        try:
+            raw = git.blob(blob, epoch)
+        except CorruptObject as e:
+            out.append(Unreadable(str(e)))
+            continue
+        out.append(parse_blob(raw, blob, commit_time=ct, search=search))
+    return out
 
 
 def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int] | Unreadable:
@@ -393,14 +405,15 @@ class Indexer:
                     continue
                 yield parse_blob(raw, c.blob, commit_time=c.commit_time, search=want)
             return
-        from concurrent.futures import ProcessPoolExecutor
-
         workers = jobs or max(1, (os.cpu_count() or 2))
-        args = [(str(self.layout.inboxdir), n, c.blob, c.commit_time, want) for c in adds]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_parse_job, args, chunksize=64)
-            for c in changes:
-                yield None if c.kind != "m" else next(results)
+        inboxdir = str(self.layout.inboxdir)
+        chunks = (
+            (inboxdir, n, [(c.blob, c.commit_time) for c in adds[i : i + CHUNK]], want)
+            for i in range(0, len(adds), CHUNK)
+        )
+        results = itertools.chain.from_iterable(ordered_map(_parse_chunk, chunks, jobs=workers, window=4 * workers))
+        for c in changes:
+            yield None if c.kind != "m" else next(results)
 
     def _index_changes(
         self,

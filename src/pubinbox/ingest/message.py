@@ -49,6 +49,9 @@ class Message:
     lines: int
     crlf_size: int
 
+    def __reduce__(self) -> tuple[type[Message], tuple[MessageMeta, int, int, int]]:
+        return Message, (self.meta, self.size, self.lines, self.crlf_size)
+
     @property
     def mids(self) -> tuple[str, ...]:
         return self.meta.mids

@@ -124,13 +124,15 @@ def references(h: Headers) -> list[str]:
     return [friendly(m) for m in references_perl(h)]
 
 
-def thread_candidates_perl(h: Headers) -> list[str]:
+def thread_candidates_perl(h: Headers, *, own: list[str] | None = None) -> list[str]:
     """:func:`references_perl`, then the message's own ids when it carries
     several (Message-ID and X-Alt-Message-ID): what Smsg
     ``parse_references`` starts from, before the message's own number
-    decides which id is its primary (:func:`drop_primary`)."""
+    decides which id is its primary (:func:`drop_primary`).  *own*:
+    :func:`mids_for_index_perl` when the caller has it."""
     refs = references_perl(h)
-    own = mids_for_index_perl(h)
+    if own is None:
+        own = mids_for_index_perl(h)
     return refs + own if len(own) > 1 else refs
 
 

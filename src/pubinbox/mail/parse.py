@@ -170,7 +170,12 @@ def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
     """{lower-case field name: [values, still folded]} in one pass."""
     out: dict[bytes, list[bytes]] = {}
     for name, value in _ANY_FIELD.findall(header):
-        out.setdefault(name.lower(), []).append(value)
+        key = name.lower()
+        got = out.get(key)
+        if got is None:
+            out[key] = [value]
+        else:
+            got.append(value)
     return out
 
 

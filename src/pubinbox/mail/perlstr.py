@@ -52,6 +52,8 @@ def friendly_bytes(b: bytes) -> str:
 
 def friendly(s: str) -> str:
     """A Perl byte string (latin-1 view) read as UTF-8 when it is valid."""
+    if s.isascii():
+        return s
     try:
         return s.encode("latin-1").decode("utf-8")
     except UnicodeError:

@@ -39,6 +39,7 @@ import re
 import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from pubinbox.mail.charsets import perl_encoding, python_codec
 from pubinbox.mail.meta import smsg_value
@@ -105,10 +106,18 @@ class SearchDoc:
     dfpost: tuple[str, ...] = ()
     patchid: tuple[str, ...] = ()
 
+    def __reduce__(self) -> tuple[type[SearchDoc], tuple[tuple[str, ...], ...]]:
+        # positional fields: much cheaper to pickle than the dataclass's
+        # per-field state (parsing processes send one per message)
+        return SearchDoc, _DOC_FIELDS(self)
+
     @property
     def body_all(self) -> tuple[str, ...]:
         """Every body text ``b:`` searches: nq, quot and the diff fields."""
         return self.nq + self.quot + self.dfn + self.dfa + self.dfb + self.dfhh + self.dfctx + self.dfpre + self.dfpost
+
+
+_DOC_FIELDS = attrgetter(*SearchDoc.__slots__)
 
 
 @dataclass(slots=True)
