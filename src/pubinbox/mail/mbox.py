@@ -102,6 +102,10 @@ _CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
 _CONTENT_LENGTH_VALUE = re.compile(rb"content-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r?\n", re.IGNORECASE)
 _ESCAPE = re.compile(rb"^(>*From )", re.MULTILINE)
 _MBOXO_UNESCAPE = re.compile(rb"^>(From )", re.MULTILINE)
+_MBOXRD_UNESCAPE = re.compile(rb"^>(>*From )", re.MULTILINE)
+_ANY_CONTENT_LENGTH = re.compile(rb"content-length", re.IGNORECASE)
+#: bytes read from the stream at a time
+_CHUNK = 1 << 20
 _WHITESPACE = b" \t\r\n"
 _BLANK = (b"\n", b"\r\n")
 _SEPARATOR = b"From mboxrd@z Thu Jan  1 00:00:00 1970"
@@ -180,6 +184,74 @@ class _Input:
         self.offset += len(data)
         return data
 
+    def _fill(self) -> bool:
+        """Append the next chunk of the stream to the buffer (the consumed
+        part is dropped); False at EOF."""
+        # read1: what the stream has at hand (a gzip stream decompresses
+        # one block), so the messages before a damaged part still come out
+        read = getattr(self._fp, "read1", None) or self._fp.read
+        data = read(_CHUNK)
+        if not data:
+            return False
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return True
+
+    def until_separator(self) -> tuple[bytes, bytes | None]:
+        """Everything up to the next strict separator line (the lines
+        :func:`_scan` would read, found with bytes.find instead of line by
+        line), and that line, or None at EOF."""
+        parts: list[bytes] = []
+        eof = False
+        while True:
+            buf, start = self._buf, self._pos
+            n = len(buf)
+            i = start  # always at the start of a line
+            keep = -1  # where an incomplete line starts
+            while i < n:
+                if buf.startswith(b"From ", i):
+                    j = buf.find(b"\n", i)
+                    if j < 0 and not eof:
+                        keep = i
+                        break
+                    end = n if j < 0 else j + 1
+                    if _FROM_STRICT.match(buf, i, end):
+                        parts.append(buf[start:i])
+                        self._pos = end
+                        self.offset += end - start
+                        return b"".join(parts), buf[i:end]
+                k = buf.find(b"\nFrom ", i)
+                if k < 0:
+                    break
+                i = k + 1
+            if eof:
+                parts.append(buf[start:])
+                self._buf, self._pos = b"", 0
+                self.offset += n - start
+                return b"".join(parts), None
+            if keep < 0:  # the last line may be the start of a separator
+                keep = buf.rfind(b"\n", start) + 1 or start
+            parts.append(buf[start:keep])
+            self.offset += keep - start
+            self._pos = keep
+            eof = not self._fill()
+
+    def header_block(self) -> bytes | None:
+        """The bytes up to the first line that is only ``\\n`` or ``\\r\\n``
+        (what :func:`_try_content_length` reads as the header), without
+        consuming them; None when it is not in the next few MiB."""
+        while True:
+            buf, pos = self._buf, self._pos
+            if buf.startswith(b"\n", pos) or buf.startswith(b"\r\n", pos):
+                return b""
+            k1 = buf.find(b"\n\n", pos)
+            k2 = buf.find(b"\n\r\n", pos, k1 if k1 >= 0 else len(buf))
+            k = k2 if k2 >= 0 else k1
+            if k >= 0:
+                return buf[pos : k + 1]
+            if len(buf) - pos > 4 * _CHUNK or not self._fill():
+                return None
+
     def unread(self, data: bytes) -> None:
         if data:
             self._buf = data + self._buf[self._pos :]
@@ -214,28 +286,16 @@ def _scan(inp: _Input, unescape: str | None) -> tuple[bytes, bytes | None]:
     Returns the message (unescaped, final blank line removed) and the
     separator line that ended it, or None at EOF.
     """
-    lines: list[bytes] = []
-    append = lines.append
-    separator: bytes | None = None
-    while True:
-        line = inp.readline()
-        if not line:
-            break
-        first = line[:1]
-        if first == b"F":
-            if _is_separator(line):
-                separator = line
-                break
-        elif first == b">" and unescape is not None:
-            if unescape == "mboxrd":
-                if line.lstrip(b">").startswith(b"From "):
-                    line = line[1:]
-            elif line.startswith(b">From "):
-                line = line[1:]
-        append(line)
-    if lines and lines[-1] in _BLANK:
-        lines.pop()
-    return b"".join(lines), separator
+    data, separator = inp.until_separator()
+    if unescape is not None and b">From " in data:
+        pattern = _MBOXRD_UNESCAPE if unescape == "mboxrd" else _MBOXO_UNESCAPE
+        data = pattern.sub(rb"\1", data)
+    # the blank line the writer added after the message
+    if data.endswith(b"\n\n") or data == b"\n":
+        data = data[:-1]
+    elif data.endswith(b"\n\r\n") or data == b"\r\n":
+        data = data[:-2]
+    return data, separator
 
 
 def _try_content_length(inp: _Input, unescape_body: bool) -> tuple[bytes, bytes | None] | None:
@@ -337,7 +397,10 @@ def iter_mbox_entries(fp: BinaryIO, fmt: str = "auto") -> Iterator[MboxEntry]:
             mode = _hinted_format(separator) or "auto"
         result: tuple[bytes, bytes | None] | None = None
         if mode in ("auto", "mboxcl", "mboxcl2"):
-            result = _try_content_length(inp, mode == "mboxcl")
+            hdr = inp.header_block()
+            # the usual message has no Content-Length: no line-by-line look
+            if hdr is None or _ANY_CONTENT_LENGTH.search(hdr):
+                result = _try_content_length(inp, mode == "mboxcl")
         if result is None:
             unescape = {
                 "auto": "mboxrd",
