@@ -8,7 +8,7 @@ rejected, each with its reason and origin.
 The writer numbers, commits and indexes in input order in this process
 while ``git fast-import`` compresses in its own; on more than two cores,
 parsing (:func:`pubinbox.ingest.message.prepare`) runs in worker processes
-too, a bounded window of messages ahead of the writer: every core works.  Nothing is acknowledged before the
+too, batches of messages a bounded window ahead of the writer: every core works.  Nothing is acknowledged before the
 writer's checkpoint has it in git.
 """
 
@@ -18,18 +18,20 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import InputError
 from pubinbox.ingest.message import Incoming, Message, prepare
+from pubinbox.ingest.pool import ordered_map
 from pubinbox.ingest.writer import InboxWriter
 from pubinbox.mail.parse import strip_from_line
 from pubinbox.mail.sources import SourceMessage
 
-#: messages parsed ahead of the writer, per worker
-WINDOW = 64
+#: messages per task sent to a parsing process
+BATCH = 64
+#: batches parsed ahead of the writer, per worker
+WINDOW = 2
 
 
 @dataclass(slots=True)
@@ -61,35 +63,50 @@ def reject_reason(raw: bytes) -> str | None:
     return None
 
 
-def _prepare_job(item: tuple[bytes, int]) -> tuple[bytes | None, Message]:
-    """In a worker: parse one message; the stored bytes come back only when
-    they differ from the input (headers dropped), to keep the pipe light."""
-    raw, now = item
-    inc = prepare(raw, now=now)
-    return (None if inc.raw == inc.orig else inc.raw), inc.message
+def _prepare_batch(items: tuple[int, list[bytes]]) -> list[tuple[bytes | None, Message]]:
+    """In a worker: parse a batch of messages; the stored bytes come back
+    only when they differ from the input (headers dropped), to keep the
+    pipe light."""
+    now, raws = items
+    out: list[tuple[bytes | None, Message]] = []
+    for raw in raws:
+        inc = prepare(raw, now=now)
+        out.append(((None if inc.raw == inc.orig else inc.raw), inc.message))
+    return out
+
+
+def _batches(
+    messages: Iterator[SourceMessage], now: int
+) -> Iterator[tuple[list[SourceMessage], tuple[int, list[bytes]]]]:
+    batch: list[SourceMessage] = []
+    for msg in messages:
+        batch.append(msg)
+        if len(batch) >= BATCH:
+            yield batch, (now, [m.raw for m in batch])
+            batch = []
+    if batch:
+        yield batch, (now, [m.raw for m in batch])
 
 
 def _prepared(messages: Iterator[SourceMessage], now: int, jobs: int) -> Iterator[tuple[SourceMessage, Incoming]]:
     """*messages* with their :class:`Incoming`, in order, parsed by *jobs*
-    worker processes at most ``WINDOW * jobs`` messages ahead."""
+    worker processes, batches of :data:`BATCH` at most ``WINDOW * jobs``
+    batches ahead."""
     if jobs <= 1:
         for msg in messages:
             yield msg, prepare(msg.raw, now=now)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        window: deque[tuple[SourceMessage, Future[tuple[bytes | None, Message]]]] = deque()
-        for msg in messages:
-            window.append((msg, pool.submit(_prepare_job, (msg.raw, now))))
-            if len(window) >= WINDOW * jobs:
-                yield _incoming(*window.popleft())
-        while window:
-            yield _incoming(*window.popleft())
+    held: deque[list[SourceMessage]] = deque()
 
+    def tasks() -> Iterator[tuple[int, list[bytes]]]:
+        for batch, task in _batches(messages, now):
+            held.append(batch)
+            yield task
 
-def _incoming(msg: SourceMessage, fut: Future[tuple[bytes | None, Message]]) -> tuple[SourceMessage, Incoming]:
-    raw, message = fut.result()
-    orig = strip_from_line(msg.raw)
-    return msg, Incoming(orig if raw is None else raw, orig, None, message)
+    for parsed in ordered_map(_prepare_batch, tasks(), jobs=jobs, window=WINDOW * jobs):
+        for msg, (raw, message) in zip(held.popleft(), parsed, strict=True):
+            orig = strip_from_line(msg.raw)
+            yield msg, Incoming(orig if raw is None else raw, orig, None, message)
 
 
 def import_messages(
