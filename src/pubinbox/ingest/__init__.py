@@ -14,6 +14,9 @@ them, so that none of them imports another (data flows one way)::
   ``mda``), numbered by public-inbox's rules;
 * :mod:`~pubinbox.ingest.indexer`: :class:`Indexer`, git history indexed
   (``pubinbox index``, and a writer catching up);
+* :mod:`~pubinbox.ingest.parsing`: a blob from git parsed once for both
+  databases, in this process or a parsing process (:mod:`~pubinbox.ingest.pool`:
+  in order, a bounded window ahead of the one writing process);
 * :mod:`~pubinbox.ingest.indexing`: ``pubinbox index`` -- repair and catch-up
   of msgmap, the overview and the search index under the inbox lock.
 """

@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pubinbox.errors import CorruptObject, IndexingError
-from pubinbox.ingest.message import Message, all_mids, content_key, generated_mid, parse_stored, search_doc
+from pubinbox.ingest.message import all_mids, content_key, generated_mid
+from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk
 from pubinbox.ingest.pool import ordered_map
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
@@ -74,71 +75,8 @@ class IndexStats:
     search_fixed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A blob from git, parsed (in a worker process when there are many):
-    its id, the :class:`Message`, and its search document when the inbox
-    has a search index."""
-
-    blob: str
-    message: Message
-    doc: SearchDoc | None = None
-
-    def __reduce__(self) -> tuple[type[Parsed], tuple[str, Message, SearchDoc | None]]:
-        return Parsed, (self.blob, self.message, self.doc)
-
-
-def parse_blob(raw: bytes, blob: str, *, commit_time: int, search: bool) -> Parsed:
-    """Parse a blob found in git once, for the overview and the search index."""
-    msg = parse_stored(raw, fallback_ts=commit_time)
-    return Parsed(blob, msg, search_doc(raw, msg) if search else None)
-
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """A message whose blob could not be read (missing, corrupt)."""
-
-    reason: str
-
-
 def _last_key(epoch: int) -> str:
     return f"last_commit-{epoch}"
-
-
-def _parse_chunk(args: tuple[str, int, list[tuple[str, int]], bool]) -> list[Parsed | Unreadable]:
-    """In a worker: read and parse a run of blobs of one epoch."""
-    inboxdir, epoch, blobs, search = args
-    git = _worker_reader(inboxdir)
-    out: list[Parsed | Unreadable] = []
-    for blob, ct in blobs:
-        try:
-            raw = git.blob(blob, epoch)
-        except CorruptObject as e:
-            out.append(Unreadable(str(e)))
-            continue
-        out.append(parse_blob(raw, blob, commit_time=ct, search=search))
-    return out
-
-
-def _extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int] | Unreadable:
-    inboxdir, epoch, blob = args
-    try:
-        raw = _worker_reader(inboxdir).blob(blob, epoch)
-    except CorruptObject as e:
-        return Unreadable(str(e))
-    return extract(raw), crlf_size(raw)
-
-
-_WORKER_READERS: dict[str, GitReader] = {}
-
-
-def _worker_reader(inboxdir: str) -> GitReader:
-    r = _WORKER_READERS.get(inboxdir)
-    if r is None:
-        from pathlib import Path
-
-        r = _WORKER_READERS[inboxdir] = GitReader(Layout(Path(inboxdir)))
-    return r
 
 
 class Indexer:
@@ -358,13 +296,21 @@ class Indexer:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
-                return self._add_each(rows, pool.map(_extract_job, args, chunksize=64), stats, replace)
-        return self._add_each(rows, (_extract_job(a) for a in args), stats, replace)
+                return self._add_each(rows, pool.map(extract_job, args, chunksize=64), stats, replace)
+        return self._add_each(rows, (self._extract_here(*a) for a in args), stats, replace)
+
+    def _extract_here(self, _inboxdir: str, epoch: int, blob: str) -> tuple[SearchDoc, int, None] | Unreadable:
+        """:func:`extract_job` in this process (the writer makes the stems)."""
+        try:
+            raw = self.git.blob(blob, epoch)
+        except CorruptObject as e:
+            return Unreadable(str(e))
+        return extract(raw), crlf_size(raw), None
 
     def _add_each(
         self,
         rows: list[Row],
-        docs: Iterator[tuple[SearchDoc, int] | Unreadable],
+        docs: Iterator[tuple[SearchDoc, int, tuple[str, ...] | None] | Unreadable],
         stats: IndexStats,
         replace: bool,
     ) -> int:
@@ -375,8 +321,8 @@ class Indexer:
                 log.warning("W: message #%d: %s; it is not in the search index", num, got.reason)
                 stats.unreadable += 1
                 continue
-            doc, size = got
-            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace)
+            doc, size, stems = got
+            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace, stems=stems)
             added += 1
             if added % BATCH == 0:
                 # a long rebuild that is interrupted resumes from here
@@ -411,7 +357,7 @@ class Indexer:
             (inboxdir, n, [(c.blob, c.commit_time) for c in adds[i : i + CHUNK]], want)
             for i in range(0, len(adds), CHUNK)
         )
-        results = itertools.chain.from_iterable(ordered_map(_parse_chunk, chunks, jobs=workers, window=4 * workers))
+        results = itertools.chain.from_iterable(ordered_map(parse_chunk, chunks, jobs=workers, window=4 * workers))
         for c in changes:
             yield None if c.kind != "m" else next(results)
 
@@ -466,7 +412,9 @@ class Indexer:
         self.over.add(msg.over_row(num=num, mid0=mid0, blob=p.blob, epoch=epoch), fresh=fresh)
         if self.search is not None and p.doc is not None:
             m = msg.meta
-            self.search.add(num, p.doc, blob=p.blob, ts=m.ts, ds=m.ds, size=msg.crlf_size, replace=not fresh)
+            self.search.add(
+                num, p.doc, blob=p.blob, ts=m.ts, ds=m.ds, size=msg.crlf_size, replace=not fresh, stems=p.stems
+            )
         stats.added += 1
         return num
 

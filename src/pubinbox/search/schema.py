@@ -27,8 +27,8 @@ no positions there.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections import Counter
 from typing import Any
 
 #: text fields: name -> what they hold (public-inbox's Xapian prefix)
@@ -147,16 +147,25 @@ class StemMaker:
 
     Tantivy's analyzers cost about a microsecond a word from Python, so the
     text is cut at white space (which no word spans) and each distinct piece
-    is analyzed once and remembered (up to :attr:`CACHE` pieces)."""
+    is analyzed once and remembered (up to about :attr:`CACHE` pieces): most
+    pieces add no stem, and those are set aside with set operations rather
+    than a loop; an ASCII piece where no word starts with a letter is known
+    to add none without asking the analyzer.  The stems come in the order of
+    the words (the stem fields have no positions, only term frequencies)."""
 
     CACHE = 200_000
 
     def __init__(self) -> None:
         self._words = analyzer(stem=False)
         self._stems = analyzer()
-        self._cache: dict[str, tuple[str, ...]] = {}
+        #: pieces whose words all are their own stems (or are not stemmed)
+        self._plain: set[str] = set()
+        #: the other pieces and the stems they add, space-separated
+        self._stemmed: dict[str, str] = {}
 
     def _piece(self, piece: str) -> tuple[str, ...]:
+        if piece.isascii() and not _ASCII_LETTER_WORD.search(piece):
+            return ()  # every word starts with a digit or "_": no stem
         words = self._words.analyze(piece)
         stems = self._stems.analyze(piece)
         if len(words) != len(stems):  # never seen: each word has one stem
@@ -165,17 +174,31 @@ class StemMaker:
         return tuple(s for w, s in zip(words, stems, strict=True) if s != w and cat(w[0]) in STEMMED_CATEGORIES)
 
     def __call__(self, text: str) -> str:
-        cache = self._cache
-        out: list[str] = []
-        for piece, n in Counter(text.split()).items():
-            got = cache.get(piece)
-            if got is None:
-                if len(cache) >= self.CACHE:
-                    cache.clear()
-                got = cache[piece] = self._piece(piece)
+        pieces = text.split()
+        todo = set(pieces) - self._plain
+        if not todo:
+            return ""
+        stemmed = self._stemmed
+        if len(self._plain) + len(stemmed) >= self.CACHE:
+            self._plain.clear()
+            stemmed.clear()
+        # (not "todo - stemmed.keys()": a dict view would be copied to a set)
+        for piece in [p for p in todo if p not in stemmed]:
+            got = self._piece(piece)
             if got:
-                out.extend(got * n)
-        return " ".join(out)
+                stemmed[piece] = " ".join(got)
+            else:
+                self._plain.add(piece)
+                todo.discard(piece)
+        if not todo:
+            return ""
+        hits = todo
+        return " ".join([stemmed[p] for p in pieces if p in hits])
+
+
+#: a word of an ASCII piece that starts with a letter (words are runs of
+#: ``\w``; only those starting with a letter are stemmed)
+_ASCII_LETTER_WORD = re.compile(r"(?<![0-9A-Za-z_])[A-Za-z]")
 
 
 def positional_fields(level: str) -> frozenset[str]:

@@ -116,6 +116,17 @@ def check_readable(index: Any) -> None:
         raise IndexingError(f"unreadable search index: {e}") from e
 
 
+def doc_stems(doc: SearchDoc, stems: StemMaker) -> tuple[str, ...]:
+    """The stem field texts of *doc*, one per :data:`WORD_FIELDS` entry
+    ("" when there are none): the costly half of a document, made where the
+    document is parsed (a parsing process at ``pubinbox index -j``)."""
+    out = []
+    for name in WORD_FIELDS:
+        texts = [text for text in getattr(doc, name) if text]
+        out.append(stems("\n".join(texts)) if texts else "")
+    return tuple(out)
+
+
 def _abbrevs(oid: str) -> list[str]:
     """An id and every prefix down to 7 hex digits (any abbreviation matches)."""
     oid = oid.lower()
@@ -192,10 +203,25 @@ class SearchWriter:
             self._writer = self.index.writer(heap_size=HEAP_BYTES, num_threads=1)
         return self._writer
 
-    def add(self, num: int, doc: SearchDoc, *, blob: str, ts: int, ds: int, size: int, replace: bool = False) -> None:
+    def add(
+        self,
+        num: int,
+        doc: SearchDoc,
+        *,
+        blob: str,
+        ts: int,
+        ds: int,
+        size: int,
+        replace: bool = False,
+        stems: tuple[str, ...] | None = None,
+    ) -> None:
         """Add the document of message *num* (stored as *blob*); *replace*
-        first deletes whatever the index holds under *num*."""
+        first deletes whatever the index holds under *num*.  *stems*:
+        :func:`doc_stems` of *doc*, when a parsing process made them."""
         import tantivy
+
+        if stems is None:
+            stems = doc_stems(doc, self._stems)
 
         w = self._w()
         if replace:
@@ -206,13 +232,13 @@ class SearchWriter:
         d.add_integer("ts", ts)
         d.add_integer("ds", ds)
         d.add_unsigned("bytes", size)
-        for name, words in WORD_FIELDS.items():
+        for (name, words), stem_text in zip(WORD_FIELDS.items(), stems, strict=True):
             # the words as written and their stems, as Xapian's TermGenerator
-            texts = [text for text in getattr(doc, name) if text]
-            for text in texts:
-                d.add_text(words, text)
-            if texts and (stems := self._stems("\n".join(texts))):
-                d.add_text(name, stems)  # no positions: one text will do
+            for text in getattr(doc, name):
+                if text:
+                    d.add_text(words, text)
+            if stem_text:
+                d.add_text(name, stem_text)  # no positions: one text will do
         if self.level != "full":  # each address as a phrase (public-inbox's index_headers at medium)
             for name, alt in ADDRESS_FIELDS.items():
                 for text in getattr(doc, name):

@@ -1,0 +1,105 @@
+"""A blob from git parsed once, for the overview and the search index.
+
+:func:`parse_blob` is the one parse of a stored message (:class:`Parsed`):
+its :class:`~pubinbox.ingest.message.Message` (the overview row's fields)
+and, when the inbox has a search index, its search document.  The indexer
+calls it in its own process for a few messages, and :func:`parse_chunk` /
+:func:`extract_job` run it in parsing processes (:mod:`.pool`) for many:
+there the search document's stem texts are made too, which is the costly
+half of a document and would otherwise wait for the one writing process.
+A parsing process keeps its git reader and stem cache between tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pubinbox.errors import CorruptObject
+from pubinbox.ingest.message import Message, parse_stored, search_doc
+from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.search.schema import StemMaker
+from pubinbox.search.writer import crlf_size, doc_stems
+from pubinbox.store.git import GitReader
+from pubinbox.store.layout import Layout
+
+__all__ = ["Parsed", "Unreadable", "extract_job", "parse_blob", "parse_chunk"]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A blob from git, parsed (in a worker process when there are many):
+    its id, the :class:`Message`, and its search document when the inbox
+    has a search index."""
+
+    blob: str
+    message: Message
+    doc: SearchDoc | None = None
+    #: the stem texts of *doc* (search.writer.doc_stems), when a parsing process made them
+    stems: tuple[str, ...] | None = None
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[Parsed], tuple[str, Message, SearchDoc | None, tuple[str, ...] | None]]:
+        return Parsed, (self.blob, self.message, self.doc, self.stems)
+
+
+def parse_blob(raw: bytes, blob: str, *, commit_time: int, search: bool, stems: StemMaker | None = None) -> Parsed:
+    """Parse a blob found in git once, for the overview and the search
+    index; with *stems*, the search document's stem texts are made too."""
+    msg = parse_stored(raw, fallback_ts=commit_time)
+    if not search:
+        return Parsed(blob, msg)
+    doc = search_doc(raw, msg)
+    return Parsed(blob, msg, doc, doc_stems(doc, stems) if stems is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message whose blob could not be read (missing, corrupt)."""
+
+    reason: str
+
+
+def parse_chunk(args: tuple[str, int, list[tuple[str, int]], bool]) -> list[Parsed | Unreadable]:
+    """In a worker: read and parse a run of blobs of one epoch."""
+    inboxdir, epoch, blobs, search = args
+    git = _worker_reader(inboxdir)
+    out: list[Parsed | Unreadable] = []
+    for blob, ct in blobs:
+        try:
+            raw = git.blob(blob, epoch)
+        except CorruptObject as e:
+            out.append(Unreadable(str(e)))
+            continue
+        out.append(parse_blob(raw, blob, commit_time=ct, search=search, stems=_worker_stems() if search else None))
+    return out
+
+
+def extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int, tuple[str, ...] | None] | Unreadable:
+    """The search document of one blob (with its stem texts in a worker)."""
+    inboxdir, epoch, blob = args
+    try:
+        raw = _worker_reader(inboxdir).blob(blob, epoch)
+    except CorruptObject as e:
+        return Unreadable(str(e))
+    doc = extract(raw)
+    return doc, crlf_size(raw), doc_stems(doc, _worker_stems())
+
+
+# what a parsing process keeps between tasks
+_WORKER_READERS: dict[str, GitReader] = {}
+_WORKER_STEMS: list[StemMaker] = []
+
+
+def _worker_stems() -> StemMaker:
+    if not _WORKER_STEMS:
+        _WORKER_STEMS.append(StemMaker())
+    return _WORKER_STEMS[0]
+
+
+def _worker_reader(inboxdir: str) -> GitReader:
+    r = _WORKER_READERS.get(inboxdir)
+    if r is None:
+        r = _WORKER_READERS[inboxdir] = GitReader(Layout(Path(inboxdir)))
+    return r
