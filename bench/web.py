@@ -252,23 +252,42 @@ def stop_server(srv: Server) -> None:
             continue
 
 
-def server_rss_mb(srv: Server) -> float:
-    """Resident memory of the server's process group (master + workers), MB."""
-    total = 0
+@dataclass
+class Rss:
+    """Resident memory of a server, MB: its process group (the server and the
+    workers and helpers that stay in its group) and its whole session (also
+    helpers that run in a process group of their own, like public-inbox's
+    ``git cat-file --batch``)."""
+
+    group: float
+    session: float
+
+    def max(self, other: Rss) -> Rss:
+        return Rss(max(self.group, other.group), max(self.session, other.session))
+
+
+def server_rss(srv: Server) -> Rss:
+    """Sum of VmRSS over the server's process group and over its session
+    (shared pages are counted once per process, as VmRSS does)."""
+    group = session = 0
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             stat = (d / "stat").read_text()
-            pgid = int(stat.rsplit(")", 1)[1].split()[2])
-            if pgid != srv.proc.pid:
+            fields = stat.rsplit(")", 1)[1].split()
+            pgid, sid = int(fields[2]), int(fields[3])
+            if sid != srv.proc.pid:
                 continue
             for line in (d / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    kb = int(line.split()[1])
+                    session += kb
+                    if pgid == srv.proc.pid:
+                        group += kb
         except (OSError, ValueError, IndexError):
             continue
-    return total / 1024
+    return Rss(group / 1024, session / 1024)
 
 
 # ---------------------------------------------------------------- wrk
@@ -415,6 +434,7 @@ def main() -> None:
         rows: list[list[str]] = []
         results: dict[str, dict[str, WrkResult]] = {}
         excluded: dict[str, int] = {}
+        peak = {"public-inbox": Rss(0, 0), "pubinbox": Rss(0, 0)}
         t_start = datetime.datetime.now(datetime.UTC)
         load0 = os.getloadavg()
         for n, ep in enumerate(endpoints):
@@ -437,6 +457,7 @@ def main() -> None:
                     if args.warmup > 0:
                         run_wrk(wrk, srv.origin, script, paths_file, args, args.warmup, wrk_log)
                     r = run_wrk(wrk, srv.origin, script, paths_file, args, args.duration, wrk_log)
+                    peak[srv.label] = peak[srv.label].max(server_rss(srv))  # at once: still as loaded
                     runs[srv.label].append(r)
                     C.log(
                         f"  {srv.label:12s} {r.rps:8.1f} req/s  p50 {fmt_ms(r.p50_ms)} ms  p99 {fmt_ms(r.p99_ms)} ms"
@@ -469,7 +490,7 @@ def main() -> None:
                 ]
             )
         load1 = os.getloadavg()
-        rss = {s.label: server_rss_mb(s) for s in servers}
+        rss = {s.label: server_rss(s) for s in servers}
     finally:
         for s in servers:
             stop_server(s)
@@ -486,7 +507,17 @@ def main() -> None:
         f"# {t_start:%Y-%m-%d %H:%M} UTC, pubinbox {pb_ver} at {commit}, public-inbox {pi_ver},"
         f" {os.cpu_count()} CPUs, load {load0[0]:.1f} -> {load1[0]:.1f}"
     )
-    print(f"# server RSS after the runs: public-inbox {rss['public-inbox']:.0f} MB, pubinbox {rss['pubinbox']:.0f} MB")
+    pi_m, pb_m = rss["public-inbox"], rss["pubinbox"]
+    print(
+        f"# server RSS after the runs (process group, idle 1 s): public-inbox {pi_m.group:.0f} MB,"
+        f" pubinbox {pb_m.group:.0f} MB ({pb_m.group / pi_m.group:.2f}x); whole session (with helpers in"
+        f" process groups of their own): {pi_m.session:.0f} / {pb_m.session:.0f} MB"
+    )
+    pi_p, pb_p = peak["public-inbox"], peak["pubinbox"]
+    print(
+        f"# highest RSS right after a run (process group): public-inbox {pi_p.group:.0f} MB,"
+        f" pubinbox {pb_p.group:.0f} MB; whole session: {pi_p.session:.0f} / {pb_p.session:.0f} MB"
+    )
     print(f"# target: pubinbox >= {TARGET_RPS}x public-inbox req/s and p99 no worse")
     if excluded:
         print("# excluded paths (not 200 on both): " + ", ".join(f"{k} {v}" for k, v in excluded.items()))

@@ -1,6 +1,6 @@
 """Fixtures of the hostile-request suite: a real archive served by a real
 ``pubinbox serve`` (``-W 1`` or ``-W 2``) on 127.0.0.1, and the means to
-watch it: its worker processes, their search processes, their memory.
+watch it: its worker processes, its search process, their memory.
 
 * ``sample_hostile`` (module): sample/sample.mbox (295 real linux-erofs
   messages) imported at ``-L full``.
@@ -77,12 +77,13 @@ def cmdline(pid: int) -> str:
 
 def workers(srv: LiveServer) -> list[int]:
     """The worker processes of a running ``pubinbox serve``."""
-    return [p for p in children(srv.pid) if "multiprocessing.spawn" in cmdline(p)]
+    return [p for p in children(srv.pid) if "pubinbox.web.worker" in cmdline(p)]
 
 
-def search_procs(worker: int) -> list[int]:
-    """The search process(es) of one worker."""
-    return [p for p in children(worker) if "pubinbox.search.isolated" in cmdline(p)]
+def search_procs(parent: int) -> list[int]:
+    """The search process(es) started by *parent* (``pubinbox serve``'s
+    supervisor starts the one its workers share)."""
+    return [p for p in children(parent) if "pubinbox.search.server" in cmdline(p)]
 
 
 def rss(pid: int) -> int:

@@ -1,7 +1,11 @@
 """A worker or a search that dies never takes the server down (issue 16):
 a killed worker is replaced at once and the cause is logged, with ``-W 1``
 too; a search process that is killed, stopped or runs out of its memory
-budget costs one request a 503, and the next search works.
+budget costs one request a 503, and the next search works.  The process
+structure of ``pubinbox serve``: a supervisor, its workers, and one search
+process for all of them that leaves when idle; SIGHUP replaces the workers,
+and nothing outlives the supervisor.  The search process's own deadline is
+tested in-process on :class:`~pubinbox.search.server.SearchServer`.
 """
 
 from __future__ import annotations
@@ -9,13 +13,19 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.hostile.conftest import alive, search_procs, serving, wait_for, workers
+from pubinbox.search.backend import SearchResult
+from pubinbox.search.isolated import DEADLINE_EXIT, RESTART, Limits, SearchService, frame, recv_frame
+from pubinbox.search.server import SearchServer
+from tests.hostile.conftest import alive, children, cmdline, search_procs, serving, wait_for, workers
 from tests.live import LiveServer
 from tests.web.conftest import Archive, fetch
 
@@ -53,9 +63,8 @@ def test_hung_worker_replaced(sample_hostile: Archive, tmp_path: Path) -> None:
 
 
 def _child(srv: LiveServer) -> int:
-    (w,) = workers(srv)
-    wait_for(lambda: len(search_procs(w)) == 1, what="a search process")
-    return search_procs(w)[0]
+    wait_for(lambda: len(search_procs(srv.pid)) == 1, what="a search process")
+    return search_procs(srv.pid)[0]
 
 
 def test_killed_search_process_replaced(sample_hostile: Archive, tmp_path: Path) -> None:
@@ -85,7 +94,7 @@ def test_stuck_search_hits_deadline(sample_hostile: Archive, tmp_path: Path) -> 
         assert 1.5 < took < 6, took
         assert _search(srv) == 200
         assert _child(srv) != child
-        assert re.search(r"search process \d+ ran past the deadline", srv.stderr())
+        assert re.search(r"search process \d+ stopped answering", srv.stderr())
         alive(srv)
 
 
@@ -127,3 +136,163 @@ def test_search_memory_cap(sample_hostile: Archive, tmp_path: Path) -> None:
         assert _search(srv) == 200
         assert workers(srv) == before
         alive(srv)
+
+
+def test_one_search_process_for_all_workers(sample_hostile: Archive, tmp_path: Path) -> None:
+    """-W 2: searches through both workers go to one search process, a child
+    of the supervisor (the workers have none)."""
+    with serving(sample_hostile, tmp_path, workers=2) as srv:
+        wait_for(lambda: len(workers(srv)) == 2, what="workers")
+        assert search_procs(srv.pid) == []  # started on the first search
+        for q in ("erofs", "s:fix", "b:page", "f:gao", "lz4", "zdata", "folio", "compress"):
+            assert _search(srv, q) == 200
+        assert len(search_procs(srv.pid)) == 1
+        for w in workers(srv):
+            assert children(w) == [], [cmdline(c) for c in children(w)]
+
+
+def test_search_process_leaves_when_idle(sample_hostile: Archive, tmp_path: Path) -> None:
+    """After pubinbox.searchIdle seconds without a search the process exits
+    (quietly: it is no failure); the next search starts another."""
+    with serving(sample_hostile, tmp_path, workers=1, settings={"searchIdle": "1"}) as srv:
+        assert _search(srv) == 200
+        first = _child(srv)
+        wait_for(lambda: search_procs(srv.pid) == [], timeout=15, what="the idle search process to leave")
+        assert _search(srv) == 200
+        assert _child(srv) != first
+        assert "search process" not in srv.stderr()
+
+
+def test_sighup_replaces_workers(sample_hostile: Archive, tmp_path: Path) -> None:
+    """SIGHUP: new workers (which read the config again) take over one by one,
+    the old ones leave, and the server answers throughout."""
+    with serving(sample_hostile, tmp_path, workers=2) as srv:
+        wait_for(lambda: len(workers(srv)) == 2, what="workers")
+        assert _search(srv) == 200
+        before = set(workers(srv))
+        os.kill(srv.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (len(workers(srv)) == 2 and not before & set(workers(srv))):
+            alive(srv)
+            time.sleep(0.1)
+        assert len(workers(srv)) == 2 and not before & set(workers(srv)), (before, workers(srv))
+        assert _search(srv) == 200
+        alive(srv)
+        assert "died" not in srv.stderr(), srv.stderr()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_nothing_outlives_the_supervisor(sample_hostile: Archive, tmp_path: Path) -> None:
+    """A supervisor killed outright (SIGKILL): its workers notice within a
+    few seconds that their heartbeat pipe is broken and exit; the search
+    process notices its parent is gone and leaves."""
+    with serving(sample_hostile, tmp_path, workers=2) as srv:
+        wait_for(lambda: len(workers(srv)) == 2, what="workers")
+        assert _search(srv) == 200
+        orphans = [*workers(srv), *search_procs(srv.pid)]
+        assert len(orphans) == 3
+        os.kill(srv.pid, signal.SIGKILL)
+        wait_for(lambda: all(_gone(p) for p in orphans), timeout=15, what="workers and search process to exit")
+
+
+# -- the search process's own deadline, in-process --------------------------------------
+
+
+class _FakeSearcher:
+    """Answers at once, or (``runaway``, ``hold``) only once released."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def refresh(self) -> None:
+        pass
+
+    def search(self, query: str, **_kw: Any) -> SearchResult:
+        if query in ("runaway", "hold"):
+            self.release.wait(30)
+        return SearchResult(total=1, nums=(7,), scores=())
+
+
+def _listener(path: Path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(16)
+    return s
+
+
+def _ask(path: Path, q: str) -> socket.socket:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(str(path))
+    assert "pid" in (recv_frame(c, time.monotonic() + 5) or {})
+    req = {"dir": "/x", "level": "full", "q": q, "offset": 0, "limit": 10, "relevance": False, "ascending": False}
+    c.sendall(frame(req))
+    assert recv_frame(c, time.monotonic() + 5) is None  # taken (the ACK)
+    return c
+
+
+def test_deadline_in_the_search_process(tmp_path: Path) -> None:
+    """A search past pubinbox.searchTimeout: its worker is told it took too
+    long, every other search in flight is told to ask again (RESTART), and
+    the process exits with DEADLINE_EXIT for the next one to start."""
+    release = threading.Event()
+    path = tmp_path / "s"
+    server = SearchServer(_listener(path), Limits(timeout=0.5), lambda _d, _l: _FakeSearcher(release))
+    status: list[int] = []
+    t = threading.Thread(target=lambda: status.append(server.serve()), daemon=True)
+    t.start()
+    clients: list[socket.socket] = []
+    try:
+        clients.append(_ask(path, "runaway"))
+        time.sleep(0.2)
+        clients.append(_ask(path, "hold"))
+        t0 = time.monotonic()
+        assert recv_frame(clients[0], t0 + 5) == {"error": "deadline"}
+        assert recv_frame(clients[1], t0 + 5) == {"error": RESTART}
+        t.join(5)
+        assert status == [DEADLINE_EXIT]
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        release.set()
+        for c in clients:
+            c.close()
+        t.join(5)
+        time.sleep(0.2)  # the connection threads see EOF and close their ends
+        server.listener.close()
+
+
+def test_worker_side_asks_again_after_idle_exit(tmp_path: Path) -> None:
+    """A search process that left (idle) closes the connection a worker kept;
+    the worker's next search goes, without an error, to the next process on
+    the same socket (the supervisor holds it meanwhile)."""
+    release = threading.Event()
+    path = tmp_path / "s"
+    listener = _listener(path)
+
+    def run(idle: float) -> threading.Thread:
+        lsock = socket.socket(fileno=os.dup(listener.fileno()))
+        server = SearchServer(lsock, Limits(timeout=5, idle=idle), lambda _d, _l: _FakeSearcher(release))
+        server.parent = os.getppid()
+        t = threading.Thread(target=server.serve, daemon=True)
+        t.start()
+        return t
+
+    service = SearchService({"x": (tmp_path, "full")}, Limits(timeout=5), str(path))
+    try:
+        first = run(idle=0.3)
+        assert service.search("x", "anything").nums == (7,)
+        first.join(5)
+        assert not first.is_alive()  # left: idle
+        run(idle=60)
+        assert service.search("x", "anything").nums == (7,)
+        assert service.restarts == 0
+    finally:
+        release.set()
+        service.close()
+        listener.close()

@@ -3,12 +3,16 @@
 Like ``public-inbox-httpd``: every inbox of the config file, ``-W N``
 worker processes (``auto`` = one per core) under a supervising parent that
 replaces a worker that dies (web/supervisor.py), each worker speaking HTTP
-within the connection limits of web/guard.py.
+within the connection limits of web/guard.py, and one search process for
+all of them.  This command checks its options and the config, then *becomes*
+the supervisor (exec, same pid), a small program that does not carry the
+web app.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -36,11 +40,7 @@ def _host_port(spec: str) -> tuple[str, int]:
 @click.pass_context
 def serve_cmd(ctx: click.Context, http: str, workers: str, access_log: bool) -> None:
     """Serve every inbox of the config file over HTTP (the web archive)."""
-    import uvicorn
-
-    from pubinbox.web.guard import GuardedHttp
-    from pubinbox.web.site import conn_limits
-    from pubinbox.web.supervisor import serve
+    from pubinbox.search.isolated import Limits
 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
@@ -49,21 +49,12 @@ def serve_cmd(ctx: click.Context, http: str, workers: str, access_log: bool) -> 
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
         raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")
-    limits = conn_limits(conf)
-    os.environ["PUBINBOX_SERVE_CONFIG"] = str(conf.path)
+    search = Limits.from_config(conf).argv()
     click.echo(f"pubinbox: serving {len(conf.inboxes)} inbox(es) on http://{host}:{port}/", err=True)
-    config = uvicorn.Config(
-        "pubinbox.web.asgi:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=n,
-        http=GuardedHttp,
-        log_level="warning",
-        access_log=access_log,
-        proxy_headers=False,
-        server_header=False,
-        timeout_keep_alive=int(limits.idle_timeout),
-        timeout_graceful_shutdown=5,
-    )
-    serve(config)
+    argv = [sys.executable, "-m", "pubinbox.web.supervisor", "--host", host, "--port", str(port),
+            "--workers", str(n), "--config", str(conf.path.resolve())]  # fmt: skip
+    if access_log:
+        argv.append("--access-log")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*argv, "--", *search])

@@ -1,8 +1,10 @@
-"""ASGI entry point for uvicorn workers: ``pubinbox.web.asgi:create_app``.
+"""ASGI entry point for another ASGI server: ``pubinbox.web.asgi:create_app``.
 
-uvicorn needs an import string to start several worker processes; the
-config file comes from ``$PUBINBOX_SERVE_CONFIG`` (set by ``pubinbox serve``),
-else the usual ``$PI_CONFIG`` / ``~/.public-inbox/config``.
+For example ``uvicorn --factory pubinbox.web.asgi:create_app``.  The config
+file comes from ``$PUBINBOX_SERVE_CONFIG``, else the usual ``$PI_CONFIG`` /
+``~/.public-inbox/config``; each app starts a search process of its own.
+``pubinbox serve`` does not come here: its workers (:mod:`pubinbox.web.worker`)
+build the app themselves and share the supervisor's search process.
 """
 
 from __future__ import annotations

@@ -4,13 +4,14 @@ Handlers run on the event loop's thread, streamed bodies and searches in a
 small thread pool, and SQLite connections belong to one thread, so each
 thread opens its own :class:`Inbox` per inbox on first use
 (:meth:`Site.inbox`).  Streaming bodies must call it again for every chunk
-instead of keeping a handle: the next chunk may run on another thread.
+instead of keeping a handle: the next chunk may run on another thread, and
+an idle worker closes them all (:meth:`Site.release`).
 
 A handle follows its files: when ``pubinbox index`` replaces a damaged
 overview with a new file, the next :meth:`Site.inbox` sees another inode
-and reopens.  Searches go to the worker's :class:`SearchService` (a child
-process with a deadline and a memory cap), never to Tantivy in this
-process.
+and reopens.  Searches go to the :class:`SearchService` (a separate process
+with a deadline and a memory cap, shared by the workers of ``pubinbox
+serve``), never to Tantivy in this process.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
 
 __all__ = ["InboxInfo", "Site", "conn_limits", "search_limits", "service_urls"]
+
+#: SQLite page cache of each overview connection of the web (KiB)
+READER_CACHE_KB = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +123,8 @@ def _description(d: Path) -> str:
 
 
 def search_limits(config: Config) -> Limits:
-    """``pubinbox.searchTimeout`` and ``pubinbox.searchMemory``."""
-    d = Limits()
-    memory = int(config.number("pubinbox.searchmemory", d.memory))
-    return Limits(
-        timeout=config.number("pubinbox.searchtimeout", d.timeout), memory=memory, recycle=min(d.recycle, memory // 2)
-    )
+    """``pubinbox.searchTimeout``, ``searchMemory`` and ``searchIdle``."""
+    return Limits.from_config(config)
 
 
 def conn_limits(config: Config) -> ConnLimits:
@@ -150,7 +150,9 @@ def _identity(path: Path) -> tuple[int, int]:
 class Site:
     """All inboxes of one config file."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, search_socket: str | None = None) -> None:
+        """*search_socket*: the search process of ``pubinbox serve``'s
+        supervisor; without, the site starts a search process of its own."""
         self.config = config
         self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
         servers = {k: config.get_all(f"publicinbox.{k}server") for k in ("nntp", "imap", "pop3")}
@@ -165,13 +167,17 @@ class Site:
             for c in config.inboxes
         }
         self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
-        self._local = threading.local()
+        # thread id -> that thread's handles, so that release() reaches them all
+        self._handles: dict[int, dict[str, tuple[Inbox, tuple[int, int]]]] = {}
+        self._handles_lock = threading.Lock()
         listing = (config.get("publicinbox.wwwlisting") or "all").lower()
         self.listing = listing
         self.search = SearchService(
-            {c.name: (Layout(c.inboxdir).own_dir, c.indexlevel) for c in config.inboxes}, search_limits(config)
+            {c.name: (Layout(c.inboxdir).own_dir, c.indexlevel) for c in config.inboxes},
+            search_limits(config),
+            search_socket,
         )
-        self.cache = ByteCache(int(config.number("pubinbox.webcache", 16 << 20)))
+        self.cache = ByteCache(int(config.number("pubinbox.webcache", 8 << 20)))
         self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
 
     def close(self) -> None:
@@ -183,9 +189,15 @@ class Site:
     def inbox(self, name: str) -> Inbox:
         """This thread's read handle on inbox *name* (opened on first use,
         reopened when its overview file was replaced)."""
-        cache: dict[str, tuple[Inbox, tuple[int, int]]] | None = getattr(self._local, "inboxes", None)
+        cache = self._handles.get(threading.get_ident())
         if cache is None:
-            cache = self._local.inboxes = {}
+            with self._handles_lock:
+                alive = {t.ident for t in threading.enumerate()}
+                for gone in [t for t in self._handles if t not in alive]:  # threads that ended
+                    for box, _ident in self._handles.pop(gone).values():
+                        with contextlib.suppress(Exception):
+                            box.close()
+                cache = self._handles.setdefault(threading.get_ident(), {})
         cfg = self.inboxes[name].cfg
         ident = _identity(Layout(cfg.inboxdir).over_db)
         got = cache.get(name)
@@ -195,6 +207,9 @@ class Site:
             del cache[name]
             got[0].close()
         box = Inbox.open(cfg, InboxSearch(self.search, name))
+        # SQLite's default page cache is 2 MB per connection, and a worker has
+        # one connection per thread; the pages are in the OS's cache anyway
+        box.over.db.execute(f"PRAGMA cache_size = -{READER_CACHE_KB}")
         cache[name] = (box, ident)
         return box
 
@@ -230,11 +245,23 @@ class Site:
     def forget(self, name: str) -> None:
         """Drop this thread's handle on *name* (after a database error), so
         the next request opens the files afresh."""
-        cache: dict[str, tuple[Inbox, tuple[int, int]]] | None = getattr(self._local, "inboxes", None)
+        cache = self._handles.get(threading.get_ident())
         got = cache.pop(name, None) if cache is not None else None
         if got is not None:
             with contextlib.suppress(Exception):  # a damaged handle may fail to close
                 got[0].close()
+
+    def release(self) -> None:
+        """Close every thread's handles.  Only while no request is being
+        answered: an idle worker gives back what they hold (libgit2's
+        cache of delta bases, up to 16 MB per pack; SQLite's page caches);
+        the next request opens them again (a millisecond)."""
+        with self._handles_lock:
+            handles, self._handles = self._handles, {}
+        for cache in handles.values():
+            for box, _ident in cache.values():
+                with contextlib.suppress(Exception):
+                    box.close()
 
     def try_inbox(self, name: str) -> Inbox | None:
         """Like :meth:`inbox`, None when the inbox cannot be opened (not

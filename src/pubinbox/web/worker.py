@@ -1,0 +1,172 @@
+"""One worker process of ``pubinbox serve``: ``python -m pubinbox.web.worker``.
+
+Started by the supervisor (:mod:`pubinbox.web.supervisor`) with the
+listening socket and the write end of a heartbeat pipe: it serves the web
+app with uvicorn (the HTTP limits of :mod:`pubinbox.web.guard`) on that
+socket.  It beats on the pipe once a second: ``s`` from a thread while it
+starts, then ``.`` from its event loop once it serves (a loop that stops
+beating gets the process replaced).  When the pipe breaks, the supervisor is
+gone and the worker stops too.  Searches go to the supervisor's search
+process at ``--search``.
+
+Memory: pygit2 maps at most :data:`PACK_WINDOWS` bytes of pack files (its
+default maps whole packs, which a busy worker then holds resident), and once
+the worker has been idle for :data:`IDLE` seconds after serving requests it
+closes its git and SQLite handles (:meth:`Site.release`) and gives its free
+heap back to the system (``malloc_trim``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pubinbox.web.site import Site
+
+__all__ = ["main"]
+
+log = logging.getLogger("pubinbox.web.worker")
+
+#: pack bytes libgit2 keeps mapped, in windows of PACK_WINDOW bytes
+PACK_WINDOWS = 32 << 20
+PACK_WINDOW = 1 << 20
+#: seconds between heartbeats (in ticks of uvicorn's 0.1 s main loop)
+BEAT_TICKS = 10
+#: seconds without a request after which memory is given back
+IDLE = 0.5
+
+
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None elsewhere."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _server(config: Any, beat_fd: int, site: Site) -> Any:
+    """uvicorn's server, beating on the supervisor's pipe and giving memory
+    back when idle."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, beat_fd: int, site: Site) -> None:
+            super().__init__(config)
+            self.beat_fd = beat_fd
+            self.site = site
+            self.trim = _malloc_trim()
+            self.seen_requests = 0
+            self.busy_at = time.monotonic()
+            self.trimmed = True
+
+        async def on_tick(self, counter: int) -> bool:
+            if counter % BEAT_TICKS == 0:
+                try:
+                    os.write(self.beat_fd, b".")
+                except BlockingIOError:
+                    pass
+                except OSError:  # the supervisor is gone
+                    self.should_exit = True
+            now = time.monotonic()
+            total = self.server_state.total_requests
+            if total != self.seen_requests or self.server_state.tasks:
+                self.seen_requests = total
+                self.busy_at = now
+                self.trimmed = False
+            elif not self.trimmed and now - self.busy_at > IDLE:
+                self.trimmed = True
+                self.site.release()
+                gc.collect()  # pygit2's repositories sit in reference cycles
+                if self.trim is not None:
+                    self.trim(0)
+            return await super().on_tick(counter)
+
+    return _Server(config, beat_fd, site)
+
+
+class _StartupBeat(threading.Thread):
+    """Beats while the worker imports and builds the app (no event loop yet)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                os.write(self.fd, b"s")
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            if self.done.wait(BEAT_TICKS / 10):
+                return
+
+
+def _tune_git() -> None:
+    import pygit2
+
+    pygit2.settings.mwindow_size = PACK_WINDOW
+    pygit2.settings.mwindow_mapped_limit = PACK_WINDOWS
+
+
+def main(argv: list[str]) -> int:
+    """``--fd N --beat N --config PATH --search PATH [--access-log]``."""
+    flags = [a for a in argv if a == "--access-log"]
+    rest = [a for a in argv if a != "--access-log"]
+    opts = dict(zip(rest[::2], rest[1::2], strict=True))
+    beat = int(opts["--beat"])
+    os.set_blocking(beat, False)
+    starting = _StartupBeat(beat)
+    starting.start()
+    logging.basicConfig(level=logging.WARNING, format="pubinbox[%(process)d]: %(message)s", stream=sys.stderr)
+
+    import socket
+
+    import uvicorn
+
+    from pubinbox.config import Env, load
+    from pubinbox.errors import PubinboxError
+    from pubinbox.web.app import App, Web
+    from pubinbox.web.guard import GuardedHttp, quiet_invalid_requests
+    from pubinbox.web.site import Site, conn_limits
+
+    sock = socket.socket(fileno=int(opts["--fd"]))
+    try:
+        _tune_git()
+        config = load(Env.from_os().config_path(opts["--config"]))
+        site = Site(config, search_socket=opts["--search"])
+        app = App(Web(site))
+        limits = conn_limits(config)
+    except (PubinboxError, OSError, ValueError) as e:
+        log.error("worker cannot start: %s", e)
+        return 3  # the supervisor's STARTUP_FAILURE
+    quiet_invalid_requests()
+    ucfg = uvicorn.Config(
+        app,
+        http=GuardedHttp,
+        lifespan="on",
+        log_level="warning",
+        access_log=bool(flags),
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=int(limits.idle_timeout),
+        timeout_graceful_shutdown=5,
+    )
+    server = _server(ucfg, beat, site)
+    starting.done.set()  # from here the event loop beats
+    server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
