@@ -25,7 +25,8 @@ from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import PubinboxError, StorageError
 from pubinbox.ingest.indexer import Indexer, IndexStats
 from pubinbox.ingest.indexing import open_search
-from pubinbox.ingest.message import Incoming, content_key, generated_mid, prepare, search_doc, with_extra_mid
+from pubinbox.ingest.message import Incoming, all_mids, content_key, generated_mid, prepare, search_doc, with_extra_mid
+from pubinbox.mail.parse import strip_from_line
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
 from pubinbox.store.fastimport import FastImport, rev_parse
@@ -331,6 +332,34 @@ class InboxWriter:
         return fi
 
     # -- removing ----------------------------------------------------------------------
+    def remove_matching(self, raw: bytes, reason: str = "rm") -> list[tuple[int, str]]:
+        """Remove every stored message with one of *raw*'s Message-IDs and
+        the same content (public-inbox's content hash), as public-inbox's
+        learn/watchspam do: one ``d`` commit per blob.  Returns the
+        (article number, Message-ID) pairs removed; nothing when the
+        message is not archived."""
+        assert self._over is not None and self._git is not None
+        raw = strip_from_line(raw)
+        key = content_key(raw)
+        done: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        for mid in all_mids(raw):
+            for num, blob in self._over.blobs_for_mid(mid):
+                if blob in seen:
+                    continue
+                seen.add(blob)
+                stored = self._batch_raw.get(blob)
+                if stored is None:
+                    try:
+                        stored = self._git.blob(blob)
+                    except PubinboxError:
+                        continue
+                if content_key(stored) != key:
+                    continue
+                if self.remove_blob(blob, reason):
+                    done.append((num, mid))
+        return done
+
     def remove_blob(self, blob: str, reason: str = "rm") -> int:
         """Record removal of a stored message (a ``d`` commit); returns how
         many article numbers were dropped."""
@@ -338,7 +367,7 @@ class InboxWriter:
         nums = self._over.nums_for_blob(blob)
         if not nums:
             return 0
-        raw = self._git.blob(blob)
+        raw = self._batch_raw.get(blob) or self._git.blob(blob)
         fi = self._importer(0)
         self.git_durable = False
         ident = self.committer
