@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import epoch_log, git, init_inbox, make_msg, run_cli
+from tests.helpers import epoch_log, git, make_msg, run_cli
 
 
 def _setup(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
@@ -64,9 +64,12 @@ def test_rm_removes_by_content_from_addressed_inbox(tmp_path: Path) -> None:
     assert tree[3] == "d"
     stored = git(a / "git" / "0.git", "rev-parse", f"{tip}~1:m").strip()
     assert tree[2] != stored  # the removed message is the first one's, not the last added
-    assert b"m2@example.com" in subprocess.run(
-        ["git", f"--git-dir={a / 'git' / '0.git'}", "cat-file", "blob", tree[2]], capture_output=True, check=True
-    ).stdout
+    assert (
+        b"m2@example.com"
+        in subprocess.run(
+            ["git", f"--git-dir={a / 'git' / '0.git'}", "cat-file", "blob", tree[2]], capture_output=True, check=True
+        ).stdout
+    )
     # b untouched (-I a)
     assert epoch_log(b / "git" / "0.git") == before_b and _nums(b) == [1, 2, 3]
     # the addressed route takes b too (To has both)
