@@ -135,6 +135,11 @@ def spamcheck(conf: Config, raw: bytes) -> tuple[bool, bytes]:
     not a verdict on the message."""
     if conf.spamcheck == "none":
         return True, raw
+    return spamc_check(raw)
+
+
+def spamc_check(raw: bytes) -> tuple[bool, bytes]:
+    """(ham?, message with spamc's headers) from ``spamc -E --headers``."""
     spamc = shutil.which("spamc")
     if spamc is None:
         raise ConfigError("spamc not found; install it or set publicinboxmda.spamcheck=none")

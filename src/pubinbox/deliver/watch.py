@@ -1,0 +1,416 @@
+"""``pubinbox watch``: follow Maildirs named by ``publicinbox.NAME.watch``
+(like public-inbox-watch) and store what appears in them.
+
+- Sources: ``maildir:/path`` (``new/`` and ``cur/``; drafts and trashed
+  messages, flags ``D``/``T``, are skipped; files are never moved or
+  deleted).  ``publicinbox.NAME.watchheader = Header:value`` (several: any
+  may match) and ``listid`` (``List-Id:<id>``) route mail from a Maildir
+  shared by several inboxes; mail matching none is skipped.
+- ``publicinboxwatch.watchspam = maildir:/path``: a message there with the
+  Seen flag is removed from every inbox (a ``d`` commit, ``spam``), like
+  ``pubinbox learn spam``.
+- ``publicinboxwatch.spamcheck = spamc`` runs ``spamc -E --headers`` on each
+  message first (default ``none``); spam is skipped.
+- Files are noticed through inotify (one rescan of every Maildir at start,
+  and on an inotify queue overflow); without inotify every Maildir is
+  listed each ``--poll`` seconds.  Which files were handled is kept in a
+  small SQLite file (``pubinbox.watchstate``, default
+  ``pubinbox-watch.sqlite3`` next to the config), so a restart imports
+  nothing twice and picks up whatever arrived while it was down; a crash
+  between storing a message and recording it is harmless (the writer drops
+  exact duplicates).
+- New mail is stored in batches (at most :data:`BATCH_SECONDS` or
+  :data:`BATCH_MAX` messages): the writer holds ``inbox.lock`` only while it
+  writes one, and the overview and search index are updated before the lock
+  is released, so a message is searchable within a second or two.
+- A Maildir that is missing is logged once and tried again; a file that
+  vanishes while read is skipped, an unreadable one logged once.
+- SIGHUP reloads the config, SIGUSR1 rescans, SIGTERM/SIGINT/SIGQUIT store
+  the message in hand (and the batch it is in) and exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from pubinbox.config import Config, InboxConfig
+from pubinbox.deliver.inotify import Inotify, open_inotify
+from pubinbox.errors import PubinboxError
+from pubinbox.mail.parse import Headers, strip_from_line
+
+log = logging.getLogger(__name__)
+
+BATCH_SECONDS = 1.0
+BATCH_MAX = 2000
+#: seconds between attempts to find a Maildir that is missing
+RETRY_SECONDS = 10.0
+SUBDIRS = ("new", "cur")
+
+
+@dataclass(slots=True)
+class Source:
+    """One watched Maildir and the inboxes it feeds (none: the spam Maildir)."""
+
+    path: Path
+    inboxes: list[InboxConfig] = field(default_factory=list)
+    spam: bool = False
+    missing: bool = False
+
+
+def maildir_path(url: str) -> Path | None:
+    if url.startswith("maildir:"):
+        return Path(os.path.expanduser(url[len("maildir:") :])).absolute()
+    return None
+
+
+def sources(conf: Config) -> list[Source]:
+    """The Maildirs of the config; other kinds of source are logged once."""
+    out: dict[Path, Source] = {}
+    for ibx in conf.inboxes:
+        for url in ibx.extra.get("watch", ()):
+            path = maildir_path(url)
+            if path is None:
+                log.warning("%s: watch = %s: only maildir: sources are supported; ignored", ibx.name, url)
+                continue
+            out.setdefault(path, Source(path)).inboxes.append(ibx)
+    for url in conf.get_all("publicinboxwatch.watchspam"):
+        path = maildir_path(url)
+        if path is None:
+            log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
+        elif path in out:
+            log.warning("%s is both an inbox's watch and watchspam; watched for the inbox only", path)
+        else:
+            out[path] = Source(path, spam=True)
+    return list(out.values())
+
+
+def wanted(ibx: InboxConfig, h: Headers) -> bool:
+    """public-inbox's watchheader/listid routing: no rule takes everything."""
+    rules: list[tuple[str, str]] = []
+    for rule in ibx.extra.get("watchheader", ()):
+        name, sep, value = rule.partition(":")
+        if sep:
+            rules.append((name.strip(), value.strip()))
+    if not rules and not ibx.listids:
+        return True
+    for name, value in rules:
+        if any(v.strip() == value for v in h.raw(name)):
+            return True
+    for value in h.raw("List-Id"):
+        m = re.search(r"<[ \t]*(.+?)[ \t]*>", value)
+        if m and any(m.group(1).lower() == x.lower() for x in ibx.listids):
+            return True
+    return False
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(unique part, flags) of a Maildir file name."""
+    base, _sep, info = name.partition(":")
+    return base, info[2:] if info.startswith("2,") else ""
+
+
+class State:
+    """The Maildir files handled so far, per source (SQLite)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS seen (source TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (source, name)) WITHOUT ROWID"
+        )
+
+    def load(self, source: Path) -> set[str]:
+        return {str(n) for (n,) in self.db.execute("SELECT name FROM seen WHERE source = ?", (str(source),))}
+
+    def add(self, items: Iterable[tuple[Path, str]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", ((str(s), n) for s, n in items))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def state_path(conf: Config) -> Path:
+    explicit = conf.get("pubinbox.watchstate")
+    return Path(os.path.expanduser(explicit)) if explicit else conf.path.parent / "pubinbox-watch.sqlite3"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Messages read and not stored yet."""
+
+    adds: dict[str, tuple[InboxConfig, list[bytes]]] = field(default_factory=dict)
+    spam: list[bytes] = field(default_factory=list)
+    names: list[tuple[Path, str]] = field(default_factory=list)
+    started: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class Watcher:
+    """The daemon: :meth:`run` until a stop signal."""
+
+    def __init__(self, load: Callable[[], Config], *, poll: float = 1.0, use_inotify: bool = True) -> None:
+        self._load = load
+        self.conf = load()
+        self.poll = poll
+        self.inotify: Inotify | None = open_inotify() if use_inotify else None
+        self.state = State(state_path(self.conf))
+        self.sources: dict[Path, Source] = {}
+        self.seen: dict[Path, set[str]] = {}
+        self._failed: set[tuple[Path, str]] = set()
+        self._stop = False
+        self._reload = False
+        self._rescan = True
+        self._next_retry = 0.0
+        self.stats = {"added": 0, "duplicate": 0, "skipped": 0, "spam": 0, "removed": 0}
+        self._configure()
+
+    # -- signals ---------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload = True
+        elif signum == signal.SIGUSR1:
+            self._rescan = True
+        else:
+            self._stop = True
+
+    def stop(self) -> None:
+        self._stop = True
+
+    # -- configuration ------------------------------------------------------------
+    def _configure(self) -> None:
+        self.sources = {s.path: s for s in sources(self.conf)}
+        self.seen = {p: self.state.load(p) for p in self.sources}
+        if not self.sources:
+            log.warning("no publicinbox.NAME.watch = maildir:... in %s: nothing to watch", self.conf.path)
+        self._add_watches()
+
+    def _add_watches(self) -> None:
+        if self.inotify is not None:
+            self.inotify.clear()
+        for src in self.sources.values():
+            ok = all((src.path / sub).is_dir() for sub in SUBDIRS)
+            if ok and self.inotify is not None:
+                ok = all(self.inotify.add(src.path / sub) for sub in SUBDIRS)
+            if not ok and not src.missing:
+                log.warning(
+                    "%s: not a readable Maildir (new/, cur/); trying again every %.0fs", src.path, RETRY_SECONDS
+                )
+            elif ok and src.missing:
+                log.warning("%s: Maildir is back", src.path)
+            src.missing = not ok
+
+    def _do_reload(self) -> None:
+        self._reload = False
+        try:
+            conf = self._load()
+        except PubinboxError as e:
+            log.warning("reload: %s; keeping the previous config", e)
+            return
+        self.conf = conf
+        self._configure()
+        self._rescan = True
+        log.warning("config reloaded: %d Maildir(s)", len(self.sources))
+
+    # -- main loop ------------------------------------------------------------------
+    def run(self, *, once: bool = False) -> None:
+        old = {
+            s: signal.signal(s, self._on_signal)
+            for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+        }
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old_wakeup = signal.set_wakeup_fd(wfd)
+        try:
+            while not self._stop:
+                if self._reload:
+                    self._do_reload()
+                pending = self._pending(rfd)
+                if pending:
+                    self._process(pending)
+                if once and not pending:
+                    break
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(rfd)
+            os.close(wfd)
+            for s, h in old.items():
+                signal.signal(s, h)
+            self.state.close()
+            if self.inotify is not None:
+                self.inotify.close()
+
+    def _pending(self, wake_fd: int) -> dict[Path, set[Path] | None]:
+        """What to look at: per source, files (or None: list the Maildir)."""
+        now = time.monotonic()
+        if now >= self._next_retry and any(s.missing for s in self.sources.values()):
+            self._next_retry = now + RETRY_SECONDS
+            before = {p for p, s in self.sources.items() if s.missing}
+            self._add_watches()
+            if any(not self.sources[p].missing for p in before):
+                self._rescan = True
+        if self._rescan or self.inotify is None:
+            full = self._rescan
+            self._rescan = False
+            if full or self.inotify is None:
+                out: dict[Path, set[Path] | None] = {p: None for p, s in self.sources.items() if not s.missing}
+                if full or any(self._new_files(p) for p in out):
+                    return out
+        fds = [wake_fd] + ([self.inotify.fd] if self.inotify is not None else [])
+        try:
+            ready, _w, _x = select.select(fds, [], [], self.poll)
+        except InterruptedError:
+            ready = []
+        if wake_fd in ready:
+            try:
+                while os.read(wake_fd, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        if self.inotify is None or self.inotify.fd not in ready:
+            return {}
+        return self._events()
+
+    def _events(self) -> dict[Path, set[Path] | None]:
+        assert self.inotify is not None
+        out: dict[Path, set[Path] | None] = {}
+        time.sleep(0.02)  # let a burst of deliveries land in one read
+        for where, name in self.inotify.read():
+            if where is None:  # queue overflow
+                self._rescan = True
+                continue
+            src = self.sources.get(where.parent)
+            if src is None:
+                continue
+            if name is None:
+                src.missing = True
+                log.warning("%s: Maildir went away; trying again every %.0fs", src.path, RETRY_SECONDS)
+                continue
+            have = out.setdefault(src.path, set())
+            if have is not None:
+                have.add(where / name)
+        return out
+
+    def _new_files(self, path: Path) -> bool:
+        seen = self.seen.get(path, set())
+        return any(split_name(f.name)[0] not in seen for f in self._list(path))
+
+    def _list(self, path: Path) -> list[Path]:
+        files: list[Path] = []
+        for sub in SUBDIRS:
+            try:
+                with os.scandir(path / sub) as it:
+                    files.extend(Path(e.path) for e in it if not e.name.startswith("."))
+            except OSError:
+                continue
+        return files
+
+    # -- handling files ------------------------------------------------------------
+    def _process(self, pending: dict[Path, set[Path] | None]) -> None:
+        batch = Batch(started=time.monotonic())
+        for path, files in pending.items():
+            src = self.sources.get(path)
+            if src is None:
+                continue
+            for f in sorted(files) if files is not None else sorted(self._list(path)):
+                if self._stop:
+                    break
+                self._read(src, f, batch)
+                if len(batch) >= BATCH_MAX or time.monotonic() - batch.started >= BATCH_SECONDS:
+                    self._flush(batch)
+                    batch = Batch(started=time.monotonic())
+        self._flush(batch)
+
+    def _read(self, src: Source, f: Path, batch: Batch) -> None:
+        base, flags = split_name(f.name)
+        seen = self.seen.setdefault(src.path, set())
+        if base in seen or not f.is_file():
+            return
+        if "T" in flags or "D" in flags or (src.spam and "S" not in flags):
+            return  # trashed, a draft, or unread spam: maybe later (new name)
+        try:
+            raw = strip_from_line(f.read_bytes())
+        except FileNotFoundError:
+            return  # moved (new/ -> cur/) or deleted while we looked: the new name comes
+        except OSError as e:
+            if (src.path, base) not in self._failed:
+                self._failed.add((src.path, base))
+                log.warning("%s: cannot read: %s; skipped until the next start", f, e.strerror or e)
+            return
+        batch.names.append((src.path, base))
+        if src.spam:
+            batch.spam.append(raw)
+            return
+        h = Headers(raw)
+        dests = [ibx for ibx in src.inboxes if wanted(ibx, h)]
+        if not dests:
+            self.stats["skipped"] += 1
+            return
+        if not self._ham(raw, f):
+            return
+        for ibx in dests:
+            batch.adds.setdefault(ibx.name, (ibx, []))[1].append(raw)
+
+    def _ham(self, raw: bytes, f: Path) -> bool:
+        if (self.conf.get("publicinboxwatch.spamcheck") or "none").lower() != "spamc":
+            return True
+        from pubinbox.deliver.mda import spamc_check
+
+        try:
+            ham, _checked = spamc_check(raw)
+        except PubinboxError as e:
+            log.warning("%s: spam check failed (%s); stored unchecked", f, e)
+            return True
+        if not ham:
+            self.stats["spam"] += 1
+            log.info("%s: spam, skipped", f)
+        return ham
+
+    def _flush(self, batch: Batch) -> None:
+        if not batch.names:
+            return
+        from pubinbox.ingest.writer import InboxWriter
+
+        ok = True
+        for ibx, raws in batch.adds.values():
+            try:
+                with InboxWriter(ibx, epoch_size=self.conf.epoch_size, lock_timeout=self.conf.lock_timeout) as w:
+                    for raw in raws:
+                        res = w.add(raw)
+                        self.stats[res.status] += 1
+                        if res.status == "added":
+                            log.info("%s: added #%s <%s>", ibx.name, res.num, res.mid)
+            except (PubinboxError, OSError, sqlite3.Error) as e:
+                ok = False
+                log.warning("%s: %d message(s) not stored (%s); trying again", ibx.name, len(raws), e)
+        if batch.spam:
+            for ibx in self.conf.inboxes:
+                try:
+                    with InboxWriter(ibx, epoch_size=self.conf.epoch_size, lock_timeout=self.conf.lock_timeout) as w:
+                        for raw in batch.spam:
+                            for num, mid in w.remove_matching(raw, "spam"):
+                                self.stats["removed"] += 1
+                                log.info("%s: removed spam #%d <%s>", ibx.name, num, mid)
+                except (PubinboxError, OSError, sqlite3.Error) as e:
+                    ok = False
+                    log.warning("%s: spam not removed (%s); trying again", ibx.name, e)
+        if not ok:
+            self._rescan = True
+            time.sleep(1.0)
+            return
+        self.state.add(batch.names)
+        for path, base in batch.names:
+            self.seen.setdefault(path, set()).add(base)
