@@ -44,6 +44,7 @@ from pathlib import Path
 from types import FrameType
 
 from pubinbox.config import Config, InboxConfig
+from pubinbox.deliver.importer import reject_reason
 from pubinbox.deliver.inotify import Inotify, open_inotify
 from pubinbox.errors import PubinboxError
 from pubinbox.mail.parse import Headers, strip_from_line
@@ -351,6 +352,11 @@ class Watcher:
                 log.warning("%s: cannot read: %s; skipped until the next start", f, e.strerror or e)
             return
         batch.names.append((src.path, base))
+        why = reject_reason(raw)
+        if why is not None:
+            self.stats["skipped"] += 1
+            log.warning("%s: %s; skipped", f, why)
+            return
         if src.spam:
             batch.spam.append(raw)
             return
