@@ -57,6 +57,9 @@ UNREADABLE = "unreadable:"
 #: the overview's copy of msgmap's meta (restores a lost msgmap's UIDVALIDITY)
 MSGMAP_META = {"created_at": "msgmap_created_at", "num_highwater": "msgmap_num_highwater"}
 
+#: what a purged message's commit holds (public-inbox-purge, pubinbox purge)
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
 #: an overview row as the search side needs it: (num, blob, epoch, ts, ds)
 Row = tuple[int, str, int, int, int]
 
@@ -383,6 +386,8 @@ class Indexer:
                     self.over.meta_del(UNREADABLE + change.blob)
             elif change.kind == "x":
                 self._skip_unreadable(n, change, f"tree {change.blob} cannot be read")
+            elif change.blob == EMPTY_BLOB:
+                stats.skipped += 1  # a purged message (public-inbox-purge, pubinbox purge)
             elif isinstance(parsed, Unreadable):
                 self._skip_unreadable(n, change, parsed.reason)
             else:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import PubinboxError, StorageError
+from pubinbox.ingest import history
 from pubinbox.ingest.indexer import Indexer, IndexStats
 from pubinbox.ingest.indexing import open_search
 from pubinbox.ingest.message import Incoming, all_mids, content_key, generated_mid, prepare, search_doc, with_extra_mid
@@ -94,6 +95,12 @@ class InboxWriter:
         #: finished and the branch points at it), whatever the databases say
         self.git_durable = True
 
+    def stores(self) -> tuple[Msgmap, OverWriter, GitReader, SearchWriter | None]:
+        """msgmap, overview, git and search index of the open writer (for
+        :mod:`~pubinbox.ingest.history`, which changes them together)."""
+        assert self._mm is not None and self._over is not None and self._git is not None
+        return self._mm, self._over, self._git, self._search
+
     # -- lifecycle ---------------------------------------------------------------
     def open(self) -> InboxWriter:
         self.layout.check()
@@ -115,6 +122,7 @@ class InboxWriter:
                 log.warning("search index unavailable (%s): storing mail without it; run `pubinbox index`", e)
             self._epoch = self.layout.epochs()[-1]
             init_epoch(self.layout, self._epoch)  # repairs one a crash left half-made
+            history.recover(self)  # a purge/edit killed half-way: finished or dropped
             self._recover()
             self._epoch_base = int(packed_size(self.layout.epoch(self._epoch)) / PACKING_FACTOR)
         except BaseException:
