@@ -51,6 +51,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.clientconnections": ("128", "open HTTP connections per client address per worker"),
     "pubinbox.headertimeout": ("10", "seconds a client has to send a request's line and headers"),
     "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
+    "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
     "pubinbox.epochsize": (
         str(int(1024**3 / 0.4)),
         "raw bytes per git epoch before rolling over to the next one",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from urllib.parse import unquote
@@ -32,7 +33,7 @@ from pubinbox.errors import (
     SearchFailed,
     SearchUnavailable,
 )
-from pubinbox.web import atom, extmsg, mboxview, search, text
+from pubinbox.web import atom, extmsg, githttp, mboxview, search, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -302,6 +303,8 @@ class App:
         self.searches: anyio.CapacityLimiter | None = None
         #: read by the HTTP protocol (web/guard.py) of the worker serving us
         self.conn_limits = conn_limits(web.site.config)
+        self.git = git_http(web.site, self.conn_limits.idle_timeout)
+        self.inbox_dirs = {n: i.cfg.inboxdir for n, i in web.site.inboxes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -318,6 +321,10 @@ class App:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if (git := githttp.match(raw_path.decode("latin-1"), self.inbox_dirs)) is not None:
+            await self.git(git, scope, receive, send)  # streamed both ways, own process
             return
         request = Request(scope, receive)
         try:
@@ -372,6 +379,13 @@ async def _body_head(request: Request) -> bytes:
 def _index(site: Site, name: str, t: str) -> tuple[int, str]:
     status, chunks = index_page(site, name, t)
     return status, "".join(chunks)
+
+
+def git_http(site: Site, stall_timeout: float) -> githttp.GitHttp:
+    """git over HTTP: ``pubinbox.gitProcesses`` at once for the whole server
+    (the workers share the search process's address, so they share slots)."""
+    n = int(site.config.number("pubinbox.gitprocesses", os.cpu_count() or 1))
+    return githttp.GitHttp(githttp.Slots(n, str(site.search.address)), stall_timeout)
 
 
 def build_app(config: Config) -> App:
