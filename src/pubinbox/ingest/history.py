@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pubinbox.errors import StorageError
 from pubinbox.ingest.indexer import EMPTY_BLOB
-from pubinbox.ingest.message import parse_stored, search_doc
+from pubinbox.ingest.message import parse_for_commit, parse_stored, search_doc
 from pubinbox.store.layout import BRANCH, Layout
 
 if TYPE_CHECKING:
@@ -124,9 +124,13 @@ def _tree(kind: str, blob: str) -> bytes:
     return b"100644 " + kind.encode() + b"\0" + bytes.fromhex(blob)
 
 
-def rewrite_epoch(repo: Any, tip: str, replace: dict[str, str | None]) -> tuple[str, list[str]]:
+def rewrite_epoch(
+    repo: Any, tip: str, replace: dict[str, str | None], raws: dict[str, bytes] | None = None
+) -> tuple[str, list[str]]:
     """New commits for epoch *repo* with blobs replaced (None: purged);
-    returns (the new tip, the blobs found).  Nothing is referenced yet."""
+    returns (the new tip, the blobs found).  An edited message's commit
+    gets its author, times and subject from the new text (*raws*: new blob
+    -> bytes), as public-inbox-edit does.  Nothing is referenced yet."""
     chain: list[Any] = []
     c = repo.get(tip)
     while c is not None:
@@ -159,6 +163,8 @@ def rewrite_epoch(repo: Any, tip: str, replace: dict[str, str | None]) -> tuple[
             if new is None and kind == "m":
                 lines = [_purged_author(ln) if ln.startswith(b"author ") else ln for ln in lines]
                 message = b"purged " + blob.encode() + b"\n"
+            elif new is not None and kind == "m" and raws and new in raws:
+                lines, message = _edited(lines, raws[new], int(commit.commit_time))
         rest = [ln for ln in lines[1:] if not ln.startswith(b"parent ")]
         out = [tree_line] + ([b"parent " + parent.encode()] if parent else []) + rest
         parent = str(odb.write(_COMMIT, b"\n".join(out) + b"\n\n" + message))
@@ -166,6 +172,20 @@ def rewrite_epoch(repo: Any, tip: str, replace: dict[str, str | None]) -> tuple[
         odb.write(_BLOB, b"")  # the empty blob the purged commits name
     assert parent is not None
     return parent, found
+
+
+def _edited(lines: list[bytes], raw: bytes, ctime: int) -> tuple[list[bytes], bytes]:
+    """Commit header lines and message for an edited message."""
+    m = parse_for_commit(raw, now=ctime).meta
+    out = []
+    for ln in lines:
+        if ln.startswith(b"author "):
+            ln = b"author " + m.author_ident + b" " + m.author_time
+        elif ln.startswith(b"committer "):
+            ident = ln[len(b"committer ") :].rsplit(b" ", 2)[0]
+            ln = b"committer " + ident + b" " + m.committer_time
+        out.append(ln)
+    return out, m.commit_subject + b"\n"
 
 
 def _purged_author(line: bytes) -> bytes:
@@ -317,7 +337,7 @@ def rewrite(
                 replace[blob] = new
                 written[new] = raw
                 changes.append(Change(num, mid, blob, new))
-        new_tip, found = rewrite_epoch(repo, tip, replace)
+        new_tip, found = rewrite_epoch(repo, tip, replace, written)
         changes = [c for c in changes if c.blob in found]
         if not changes:
             continue

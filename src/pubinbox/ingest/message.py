@@ -102,6 +102,12 @@ def search_doc(raw: bytes, msg: Message) -> SearchDoc:
     return extract(raw, known=(m.from_, m.to, m.cc, m.subject))
 
 
+def parse_for_commit(raw: bytes, *, now: int) -> Message:
+    """*raw* as it is (no header dropped), with its git commit fields (an
+    edited message's commit is made again from it)."""
+    return _message(raw, now)
+
+
 def parse_stored(raw: bytes, *, fallback_ts: int) -> Message:
     """A blob found in git; times fall back to *fallback_ts* (the commit's
     time: public-inbox-written commits carry the same time as author and
