@@ -33,7 +33,7 @@ from pubinbox.errors import (
     SearchFailed,
     SearchUnavailable,
 )
-from pubinbox.web import atom, extmsg, githttp, mboxview, search, text
+from pubinbox.web import atom, extmsg, githttp, health, mboxview, search, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -112,6 +112,8 @@ class Web:
             return text.listing(self.site, request)
         if segs == ["manifest.js.gz"]:
             return grok.site_manifest(self.site, request)
+        if segs == ["_", "health"]:
+            return health.health(self.site)
         name = segs[0]
         if name not in site.inboxes:
             return self.unknown_top(request, segs)
