@@ -90,7 +90,17 @@ class Layout:
         if not self.inboxdir.is_dir():
             raise InboxNotFound(f"{self.inboxdir}: no such inbox directory")
         if not self.git_dir.is_dir():
+            if is_v1(self.inboxdir):
+                raise InboxNotFound(
+                    f"{self.inboxdir}: a v1 inbox; pubinbox reads v2 only: "
+                    f"`pubinbox convert {self.inboxdir} NEW_DIR`, then point inboxdir at NEW_DIR"
+                )
             raise InboxNotFound(f"{self.inboxdir}: not a v2 inbox (no git/ directory)")
+
+
+def is_v1(path: Path) -> bool:
+    """A v1 inbox: a bare git repository (no ``git/`` of epochs)."""
+    return (path / "objects").is_dir() and (path / "HEAD").is_file() and not (path / "git").is_dir()
 
 
 def _write_if_missing(path: Path, text: str) -> None:

@@ -33,6 +33,7 @@ from pubinbox.errors import (
     SearchFailed,
     SearchUnavailable,
 )
+from pubinbox.store.layout import is_v1
 from pubinbox.web import atom, extmsg, githttp, health, mboxview, search, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
@@ -122,7 +123,8 @@ class Web:
         if segs[1:] == ["manifest.js.gz"]:  # needs no index
             return grok.inbox_manifest(self.site, request, name)
         if site.try_inbox(name) is None:
-            return text_response(request, f"503 Service Unavailable: {name} is not indexed yet\n", status=503)
+            why = "a v1 inbox: run `pubinbox convert`" if is_v1(site.inboxes[name].cfg.inboxdir) else "not indexed yet"
+            return text_response(request, f"503 Service Unavailable: {name} is {why}\n", status=503)
         rest = segs[1:]
         head = rest[0]
         if len(rest) == 1:
