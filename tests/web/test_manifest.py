@@ -264,3 +264,24 @@ def test_same_as_public_inbox(three: Archive, tmp_path: Path, policy: str | None
             seen[kind] = got
     assert seen["pubinbox"] == seen["public-inbox"]
     assert any(m for *_x, m in seen["pubinbox"] if isinstance(m, dict) and "/one/git/2.git" in m)
+
+
+def test_conditional_requests(three: Archive) -> None:
+    """grokmirror's If-Modified-Since (and If-None-Match) give a 304; the
+    ETag is the body's, so every worker (and a second app: another process
+    or mirror of the same data) gives the same one."""
+    app = build_app(load(three.config))
+    for path in ("/one/manifest.js.gz", "/manifest.js.gz"):
+        g = asgi_request(app, path, host="example.com")
+        assert g.status_code == 200 and g.headers["etag"] == '"' + hashlib.sha1(g.content).hexdigest() + '"'
+        again = asgi_request(build_app(load(three.config)), path, host="example.com")
+        assert again.headers["etag"] == g.headers["etag"]
+        lm = g.headers["last-modified"]
+        nm = asgi_request(app, path, host="example.com", headers={"if-modified-since": lm})
+        assert nm.status_code == 304 and nm.content == b"" and nm.headers["last-modified"] == lm
+        nm = asgi_request(app, path, host="example.com", headers={"if-none-match": g.headers["etag"]})
+        assert nm.status_code == 304
+        older = formatdate(_newest(three.inboxdir / "git" / "0.git") - 86400 * 400, usegmt=True)
+        assert asgi_request(app, path, host="example.com", headers={"if-modified-since": older}).status_code == 200
+        assert asgi_request(app, path, host="example.com", headers={"if-none-match": '"x"'}).status_code == 200
+        assert asgi_request(app, path, host="example.com", headers={"if-modified-since": "garbage"}).status_code == 200

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 from starlette.requests import Request
@@ -270,10 +270,28 @@ def _response(request: Request, infos: Iterable[InboxInfo], cache: ManifestCache
     newest = max((s.modified for _u, _g, s, _d in entries), default=0)
     headers = {
         "Last-Modified": formatdate(newest or time.time(), usegmt=True),  # public-inbox: now when empty
-        "Content-Length": str(len(data)),
+        "ETag": '"' + hashlib.sha1(data).hexdigest() + '"',  # the body: the same on every worker and mirror
     }
+    if _unchanged(request, headers["ETag"], newest):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(data))
     body = b"" if request.method == "HEAD" else data
     return Response(body, media_type="application/gzip", headers=headers)
+
+
+def _unchanged(request: Request, etag: str, newest: int) -> bool:
+    """A conditional request the client's copy still answers (grokmirror
+    sends If-Modified-Since with the Last-Modified it saw)."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if not ims or not newest:
+        return False
+    try:
+        return newest <= parsedate_to_datetime(ims).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def _policy(v: str | None) -> str:
