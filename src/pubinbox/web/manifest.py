@@ -12,6 +12,8 @@ with pygit2 (no fork) and remembered per repository until a stat of its refs,
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -52,6 +54,10 @@ class RepoState:
     description: str
     owner: str | None
     reference: str | None
+    #: when a ref last moved (newest mtime of packed-refs and loose refs):
+    #: commit times follow the messages' dates, so only this grows with
+    #: every change, as If-Modified-Since needs
+    changed: int = 0
 
 
 def _decode(b: bytes) -> str:
@@ -160,6 +166,18 @@ def _signature(git_dir: Path) -> tuple[object, ...] | None:
     return tuple(parts)
 
 
+def _refs_changed(git_dir: Path) -> int:
+    """Newest mtime (seconds) of ``packed-refs`` and the files under ``refs/``."""
+    newest = 0
+    for root, _dirs, files in os.walk(git_dir / "refs"):
+        for f in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, int(os.stat(os.path.join(root, f)).st_mtime))
+    with contextlib.suppress(OSError):
+        newest = max(newest, int(os.stat(git_dir / "packed-refs").st_mtime))
+    return newest
+
+
 class ManifestCache:
     """:class:`RepoState` per repository, kept while its stat signature
     holds, plus the last few finished bodies."""
@@ -179,6 +197,8 @@ class ManifestCache:
         if got is not None and got[0] == sig:
             return got[1]
         state = read_state(git_dir)
+        if state is not None:
+            state = dataclasses.replace(state, changed=_refs_changed(git_dir))
         with self._lock:
             self._states[key] = (sig, state)
             if len(self._states) > self.size:
@@ -267,7 +287,13 @@ def _response(request: Request, infos: Iterable[InboxInfo], cache: ManifestCache
         yield gzip.compress(text.encode("ascii"), mtime=0)
 
     data = cache.body(key, make())
-    newest = max((s.modified for _u, _g, s, _d in entries), default=0)
+    # the newest commit time (public-inbox's Last-Modified), or later when
+    # a ref moved since: a message dated in the past still changes it
+    newest = max((max(s.modified, s.changed) for _u, _g, s, _d in entries), default=0)
+    if newest >= int(time.time()):
+        # this second is not over: a ref may still move within it, and a
+        # client asking If-Modified-Since this second would miss that
+        newest -= 1
     headers = {
         "Last-Modified": formatdate(newest or time.time(), usegmt=True),  # public-inbox: now when empty
         "ETag": '"' + hashlib.sha1(data).hexdigest() + '"',  # the body: the same on every worker and mirror
