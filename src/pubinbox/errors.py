@@ -19,6 +19,7 @@ them into exit codes, HTTP statuses or protocol replies::
       SearchUnavailable      no search index (indexlevel basic, not built)
       SearchFailed           a search ran out of time or memory (web: 503)
       BadRequest             a request parameter out of range (web: 400)
+      MirrorError            clone/fetch: an origin that fails or answers nonsense
 """
 
 from __future__ import annotations
@@ -117,3 +118,10 @@ class BadRequest(PubinboxError):
     """A request parameter that cannot be used (out of range, malformed)."""
 
     exit_code = 2
+
+
+class MirrorError(PubinboxError):
+    """``pubinbox clone``/``fetch``: the origin cannot be reached, answers
+    with an error, or sends something unusable (a bad manifest)."""
+
+    exit_code = 1
