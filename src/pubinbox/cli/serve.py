@@ -1,4 +1,4 @@
-"""``pubinbox serve``: the web archive over HTTP (uvicorn, ASGI).
+"""``pubinbox serve``: the web archive over HTTP (uvicorn, ASGI), NNTP.
 
 Like ``public-inbox-httpd``: every inbox of the config file, ``-W N``
 worker processes (``auto`` = one per core) under a supervising parent that
@@ -19,40 +19,68 @@ import click
 from pubinbox.cli import cli
 from pubinbox.cli.common import load_config
 from pubinbox.errors import ConfigError
+from pubinbox.net.listeners import Listener, ListenerError, parse
 
 
-def _host_port(spec: str) -> tuple[str, int]:
-    spec = spec.removeprefix("http://").rstrip("/")
-    host, sep, port = spec.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--http wants HOST:PORT, not {spec!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
+    """Every ``--PROTO [SCHEME://]HOST:PORT``; HTTP on 127.0.0.1:8080 when
+    none is given."""
+    out: list[Listener] = []
+    for proto, specs in given.items():
+        for spec in specs:
+            try:
+                lst = parse(spec, proto)
+            except ListenerError as e:
+                raise ConfigError(f"--{proto}: {e}") from None
+            if lst.proto != proto:
+                raise ConfigError(f"--{proto} {spec}: that is {lst.proto}, not {proto}")
+            out.append(lst)
+    return out or [Listener("http", "127.0.0.1", 8080)]
 
 
 @cli.command("serve")
 @click.option(
-    "--http", "http", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT", help="address to listen on"
+    "--http",
+    "http",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="web archive (default 127.0.0.1:8080 when no listener is given)",
 )
+@click.option(
+    "--nntp", "nntp", multiple=True, metavar="[nntps://]HOST:PORT", help="NNTP, read-only (nntps://: implicit TLS)"
+)
+@click.option("--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) for nntps:// and STARTTLS")
+@click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM; default: in --cert)")
 @click.option(
     "-W", "--workers", default="1", show_default=True, metavar="N|auto", help="worker processes (auto: one per core)"
 )
 @click.option("--access-log/--no-access-log", default=False, help="log every request on stderr")
 @click.pass_context
-def serve_cmd(ctx: click.Context, http: str, workers: str, access_log: bool) -> None:
-    """Serve every inbox of the config file over HTTP (the web archive)."""
+def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], cert: str | None, key: str | None,
+              workers: str, access_log: bool) -> None:  # fmt: skip
+    """Serve every inbox of the config file: the web archive over HTTP,
+    newsgroups over NNTP; every protocol in each worker's event loop."""
     from pubinbox.search.isolated import Limits
 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
-    host, port = _host_port(http)
+    listeners = _listeners({"http": http, "nntp": nntp})
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
         raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")
+    tls: list[str] = []
+    if cert or key:
+        if not cert:
+            raise ConfigError("--key needs --cert")
+        tls = ["--cert", os.path.abspath(cert), "--key", os.path.abspath(key or cert)]
+    elif any(lst.tls for lst in listeners):
+        raise ConfigError("implicit TLS listeners need --cert (and --key)")
     search = Limits.from_config(conf).argv()
-    click.echo(f"pubinbox: serving {len(conf.inboxes)} inbox(es) on http://{host}:{port}/", err=True)
-    argv = [sys.executable, "-m", "pubinbox.web.supervisor", "--host", host, "--port", str(port),
-            "--workers", str(n), "--config", str(conf.path.resolve())]  # fmt: skip
+    where = ", ".join(lst.spec() + ("/" if lst.proto == "http" else "") for lst in listeners)
+    click.echo(f"pubinbox: serving {len(conf.inboxes)} inbox(es) on {where}", err=True)
+    argv = [sys.executable, "-m", "pubinbox.web.supervisor", *(a for lst in listeners for a in ("--listen", lst.spec())),
+            "--workers", str(n), "--config", str(conf.path.resolve()), *tls]  # fmt: skip
     if access_log:
         argv.append("--access-log")
     sys.stdout.flush()

@@ -3,8 +3,10 @@
 ``pubinbox serve`` checks its options and the config, then becomes
 ``python -m pubinbox.web.supervisor`` (same pid).  This program stays small
 on purpose (the standard library only: no web app, no multiprocessing): it
-binds the listening socket and starts ``-W N`` worker processes
-(:mod:`pubinbox.web.worker`, also for ``-W 1``) that inherit it, each
+binds the listening sockets (``--listen SCHEME://HOST:PORT``, one per
+listener: HTTP, NNTP, ...; see :mod:`pubinbox.net.listeners`) and starts
+``-W N`` worker processes (:mod:`pubinbox.web.worker`, also for ``-W 1``)
+that inherit them all and serve every protocol in one event loop, each
 with a pipe on which it beats once a second from its event loop.  A worker
 that dies is replaced at once and the cause logged (``worker 123 died
 (signal SIGABRT); replaced by worker 456``); one whose heart stops for
@@ -93,9 +95,9 @@ class _Worker:
 class Supervisor:
     """Workers and the search process of one ``pubinbox serve``."""
 
-    def __init__(self, sock: socket.socket, nworkers: int, worker_args: list[str], search_args: list[str],
-                 config: str) -> None:  # fmt: skip
-        self.sock = sock
+    def __init__(self, socks: list[tuple[str, socket.socket]], nworkers: int, worker_args: list[str],
+                 search_args: list[str], config: str) -> None:  # fmt: skip
+        self.socks = socks  # (scheme, listening socket)
         self.nworkers = nworkers
         self.worker_args = worker_args
         self.search_args = search_args
@@ -127,12 +129,13 @@ class Supervisor:
     # -- processes ------------------------------------------------------------------
     def _spawn_worker(self) -> _Worker:
         r, w = os.pipe()
-        fd = self.sock.fileno()
-        cmd = [sys.executable, "-m", "pubinbox.web.worker", "--fd", str(fd), "--beat", str(w),
+        fds = [s.fileno() for _scheme, s in self.socks]
+        listen = [a for (scheme, s) in self.socks for a in ("--listen", f"{scheme}={s.fileno()}")]
+        cmd = [sys.executable, "-m", "pubinbox.web.worker", *listen, "--beat", str(w),
                "--config", self.config, "--search", self.search_path, *self.worker_args]  # fmt: skip
         env = {**MALLOC_ENV, **os.environ}
         try:
-            proc = subprocess.Popen(cmd, pass_fds=(fd, w), env=env, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, pass_fds=(*fds, w), env=env, stdin=subprocess.DEVNULL)
         finally:
             os.close(w)
         os.set_blocking(r, False)
@@ -378,25 +381,41 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str]) -> int:
-    """``--host H --port P --workers N --config PATH [--access-log] -- SEARCH_OPTIONS``
-    (what ``pubinbox serve`` passes; the search options are
+    """``--listen SCHEME://HOST:PORT ... --workers N --config PATH
+    [--access-log] [--cert PEM --key PEM] -- SEARCH_OPTIONS`` (what
+    ``pubinbox serve`` passes; the search options are
     :meth:`pubinbox.search.isolated.Limits.argv`)."""
+    from pubinbox.net.listeners import ListenerError, parse
+
     logging.basicConfig(level=logging.WARNING, format="pubinbox[%(process)d]: %(message)s", stream=sys.stderr)
     cut = argv.index("--") if "--" in argv else len(argv)
     own, search = argv[:cut], argv[cut + 1 :]
     flags = [a for a in own if a == "--access-log"]
     rest = [a for a in own if a != "--access-log"]
-    opts = dict(zip(rest[::2], rest[1::2], strict=True))
-    host, port = opts["--host"], int(opts["--port"])
+    pairs = list(zip(rest[::2], rest[1::2], strict=True))
+    opts = dict(pairs)
+    for k in ("--cert", "--key"):  # TLS material: the workers read it
+        if k in opts:
+            flags += [k, opts[k]]
+    socks: list[tuple[str, socket.socket]] = []
     try:
-        sock = _bind(host, port)
-    except OSError as e:
-        log.error("cannot listen on %s:%d: %s", host, port, e.strerror or e)
-        return 1
-    try:
-        return Supervisor(sock, int(opts["--workers"]), flags, search, opts["--config"]).run()
+        for k, spec in pairs:
+            if k != "--listen":
+                continue
+            try:
+                lst = parse(spec)
+            except ListenerError as e:
+                log.error("%s", e)
+                return 1
+            try:
+                socks.append((lst.scheme, _bind(lst.host, lst.port)))
+            except OSError as e:
+                log.error("cannot listen on %s: %s", lst.spec(), e.strerror or e)
+                return 1
+        return Supervisor(socks, int(opts["--workers"]), flags, search, opts["--config"]).run()
     finally:
-        sock.close()
+        for _scheme, sock in socks:
+            sock.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -52,10 +53,15 @@ def _malloc_trim() -> Any:
         return None
 
 
-def _server(config: Any, beat_fd: int, site: Site) -> Any:
+def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socket.socket]], tls: Any) -> Any:
     """uvicorn's server, beating on the supervisor's pipe and giving memory
-    back when idle."""
+    back when idle; it also serves *others*, the listeners of the mail
+    protocols ((scheme, socket), :mod:`pubinbox.net.listeners`), in its
+    event loop."""
     import uvicorn
+
+    from pubinbox.net.lineio import Hub
+    from pubinbox.net.listeners import parse, starter
 
     class _Server(uvicorn.Server):
         def __init__(self, config: uvicorn.Config, beat_fd: int, site: Site) -> None:
@@ -66,6 +72,21 @@ def _server(config: Any, beat_fd: int, site: Site) -> Any:
             self.seen_requests = 0
             self.busy_at = time.monotonic()
             self.trimmed = True
+            self.hub = Hub()
+            self.others: list[Any] = []
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            for scheme, sock in others:
+                lst = parse(f"{scheme}://0:0")
+                start = starter(lst.proto)
+                self.others.append(await start(self.site, sock, self.hub, tls=tls, implicit=lst.tls))
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for srv in self.others:
+                srv.close()
+            self.hub.close_all()
+            await super().shutdown(sockets)
 
         async def on_tick(self, counter: int) -> bool:
             if counter % BEAT_TICKS == 0:
@@ -76,8 +97,8 @@ def _server(config: Any, beat_fd: int, site: Site) -> Any:
                 except OSError:  # the supervisor is gone
                     self.should_exit = True
             now = time.monotonic()
-            total = self.server_state.total_requests
-            if total != self.seen_requests or self.server_state.tasks:
+            total = self.server_state.total_requests + self.hub.commands
+            if total != self.seen_requests or self.server_state.tasks or self.hub.running:
                 self.seen_requests = total
                 self.busy_at = now
                 self.trimmed = False
@@ -90,6 +111,17 @@ def _server(config: Any, beat_fd: int, site: Site) -> Any:
             return await super().on_tick(counter)
 
     return _Server(config, beat_fd, site)
+
+
+def _tls_context(cert: str | None, key: str | None) -> Any:
+    """The server-side TLS context of the mail protocols, or None."""
+    if not cert:
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key or cert)
+    return ctx
 
 
 class _StartupBeat(threading.Thread):
@@ -120,17 +152,20 @@ def _tune_git() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``--fd N --beat N --config PATH --search PATH [--access-log]``."""
+    """``--listen SCHEME=FD ... --beat N --config PATH --search PATH
+    [--access-log] [--cert PEM --key PEM]`` (``--fd N`` = ``--listen http=N``)."""
     flags = [a for a in argv if a == "--access-log"]
     rest = [a for a in argv if a != "--access-log"]
-    opts = dict(zip(rest[::2], rest[1::2], strict=True))
+    pairs = list(zip(rest[::2], rest[1::2], strict=True))
+    opts = dict(pairs)
+    listen = [v.partition("=") for k, v in pairs if k == "--listen"]
+    if "--fd" in opts:
+        listen.append(("http", "=", opts["--fd"]))
     beat = int(opts["--beat"])
     os.set_blocking(beat, False)
     starting = _StartupBeat(beat)
     starting.start()
     logging.basicConfig(level=logging.WARNING, format="pubinbox[%(process)d]: %(message)s", stream=sys.stderr)
-
-    import socket
 
     import uvicorn
 
@@ -140,14 +175,17 @@ def main(argv: list[str]) -> int:
     from pubinbox.web.guard import GuardedHttp, quiet_invalid_requests
     from pubinbox.web.site import Site, conn_limits
 
-    sock = socket.socket(fileno=int(opts["--fd"]))
+    socks = [(scheme, socket.socket(fileno=int(fd))) for scheme, _eq, fd in listen]
+    http = [s for scheme, s in socks if scheme == "http"]
+    others = [(scheme, s) for scheme, s in socks if scheme != "http"]
     try:
+        tls = _tls_context(opts.get("--cert"), opts.get("--key"))
         _tune_git()
         config = load(Env.from_os().config_path(opts["--config"]))
         site = Site(config, search_socket=opts["--search"])
         app = App(Web(site))
         limits = conn_limits(config)
-    except (PubinboxError, OSError, ValueError) as e:
+    except (PubinboxError, OSError, ValueError) as e:  # ssl.SSLError is an OSError
         log.error("worker cannot start: %s", e)
         return 3  # the supervisor's STARTUP_FAILURE
     quiet_invalid_requests()
@@ -162,9 +200,9 @@ def main(argv: list[str]) -> int:
         timeout_keep_alive=int(limits.idle_timeout),
         timeout_graceful_shutdown=5,
     )
-    server = _server(ucfg, beat, site)
+    server = _server(ucfg, beat, site, others, tls)
     starting.done.set()  # from here the event loop beats
-    server.run(sockets=[sock])
+    server.run(sockets=http)
     return 0
 
 
