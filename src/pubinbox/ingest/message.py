@@ -81,7 +81,7 @@ class Message:
             ts=m.ts,
             ds=m.ds,
             blob=blob,
-            bytes=self.size,
+            bytes=self.crlf_size,  # public-inbox's over: NNTP :bytes, IMAP RFC822.SIZE
             lines=self.lines,
             epoch=epoch,
         )
