@@ -1,0 +1,205 @@
+"""Articles and overview lines as public-inbox-nntpd sends them.
+
+Pure functions over stored bytes and overview rows.  An article is the
+stored message with these headers set (existing ones replaced in place,
+new ones appended): ``Xref``, ``Newsgroups``, ``List-Post``,
+``Archived-At`` and ``List-Archive`` (when the inbox has a ``url``); a
+message with several Message-ID headers keeps its numbered one and moves
+the others to ``X-Alt-Message-ID`` (leafnode and others cannot cope with
+several).  Line endings become CRLF and body lines starting with ``.`` are
+dot-stuffed (RFC 3977 §3.1.1).  The overview line is RFC 3977 §8.3's
+with the Date rewritten from the message's date in UTC and
+``Xref: SERVER group:num`` last, as public-inbox's.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from pubinbox.mail.msgid import mid_escape
+from pubinbox.over.reader import OverRow
+
+__all__ = ["article_parts", "nntp_date", "over_line", "stuff_body"]
+
+_DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MON = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_FROM_LINE = re.compile(rb"\A[\r\n]*From [^\r\n]*\r?\n")
+_HDR_END = re.compile(rb"\r?\n(\r?\n)")
+_LONE_LF = re.compile(rb"(?<!\r)\n")
+_MID_FOLD = re.compile(rb"^(Message-ID:)[ \t]*\r\n[ \t]+([^\r]+)\r\n", re.IGNORECASE | re.MULTILINE)
+_DOT = re.compile(rb"^\.", re.MULTILINE)
+#: header lines are folded at this width when a value has blanks (RFC 5322 §2.1.1's 78)
+_FOLD = 78
+
+
+def nntp_date(ds: int) -> str:
+    """``Fri, 12 Jun 2026 06:36:44 +0000``: the message's date in UTC, in
+    English whatever the locale."""
+    t = time.gmtime(ds)
+    return (
+        f"{_DOW[t.tm_wday]}, {t.tm_mday:02d} {_MON[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    )
+
+
+def references(row: OverRow) -> str:
+    return " ".join(f"<{r}>" for r in row.references)
+
+
+def over_line(row: OverRow, xref: str) -> bytes:
+    """One OVER/XOVER line with its CRLF (RFC 3977 §8.3.2)."""
+    s = "\t".join(
+        (
+            str(row.num),
+            row.subject,
+            row.from_,
+            nntp_date(row.ds),
+            f"<{row.mid}>",
+            references(row),
+            str(row.bytes),
+            str(row.lines),
+            f"Xref: {xref}",
+        )
+    )
+    return s.encode("utf-8", "surrogateescape") + b"\r\n"
+
+
+# -- headers -------------------------------------------------------------------
+class _Header:
+    """The header of a stored message as a list of raw fields."""
+
+    def __init__(self, raw: bytes, crlf: bytes) -> None:
+        self.crlf = crlf
+        self.fields: list[bytes] = []  # each with its line ending(s)
+        for line in raw.splitlines(keepends=True):
+            if line[:1] in (b" ", b"\t") and self.fields:
+                self.fields[-1] += line
+            else:
+                self.fields.append(line)
+
+    @staticmethod
+    def _name(field: bytes) -> bytes:
+        return field.split(b":", 1)[0].strip().lower() if b":" in field else b""
+
+    def values(self, name: str) -> list[bytes]:
+        """Raw values of *name*: blanks after the colon and the final line
+        ending removed, folding kept."""
+        key = name.lower().encode()
+        out = []
+        for f in self.fields:
+            if self._name(f) == key:
+                v = f.split(b":", 1)[1].lstrip(b" \t")
+                out.append(v.removesuffix(b"\n").removesuffix(b"\r"))
+        return out
+
+    def _render(self, name: str, value: bytes) -> bytes:
+        pfx = f"{name}: ".encode()
+        width = _FOLD - len(pfx)
+        if len(value) >= width and (re.search(rb"\n[^ \t]", value) or b"\n" not in value) and b" " in value:
+            value = _wrap(value, width)
+        return pfx + value + self.crlf
+
+    def set(self, name: str, values: list[bytes]) -> None:
+        """Replace the fields called *name* in place, one value each, drop
+        the ones left over, append the values left over."""
+        key = name.lower().encode()
+        todo = [self._render(name, v) for v in values]
+        out: list[bytes] = []
+        for f in self.fields:
+            if self._name(f) == key:
+                if todo:
+                    out.append(todo.pop(0))
+            else:
+                out.append(f)
+        self.fields = out + todo
+
+    def append(self, name: str, value: bytes) -> None:
+        """Add *name: value* unless a field has that value already."""
+        old = self.values(name)
+        if value not in old:
+            self.set(name, [*old, value])
+
+    def bytes(self) -> bytes:
+        return b"".join(self.fields)
+
+
+def _wrap(value: bytes, width: int) -> bytes:
+    """Fold at blanks so lines stay under *width* columns (continuation
+    lines start with a tab, counted as 8), a word longer than a line kept
+    whole."""
+    words = value.split(b" ")
+    lines: list[bytes] = []
+    cur = b""
+    for w in words:
+        limit = width - 1 - (8 if lines else 0)
+        if cur and len(cur) + 1 + len(w) > limit:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = cur + b" " + w if cur else w
+    lines.append(cur)
+    return b"\n\t".join(lines)
+
+
+def split_message(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """(header with its last line ending, body, line ending) of a stored
+    message, an mbox ``From `` line in front dropped."""
+    raw = _FROM_LINE.sub(b"", raw, count=1)
+    m = _HDR_END.search(raw)
+    if m is None:
+        crlf = b"\r\n" if b"\r\n" in raw[:1000] else b"\n"
+        return raw, b"", crlf
+    head_end = m.start() + len(m.group(0)) - len(m.group(1))
+    return raw[:head_end], raw[m.end() :], m.group(1)
+
+
+def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str, address: str, url: str | None) -> bytes:
+    """The header as NNTP sends it (CRLF line endings)."""
+    h = _Header(raw_head, crlf)
+    mids = h.values("Message-ID")
+    if len(mids) > 1:
+        mid0 = f"<{row.mid}>".encode("utf-8", "surrogateescape")
+        h.set("Message-ID", [mid0])
+        alt = h.values("X-Alt-Message-ID")
+        seen = {*alt, mid0}
+        for m in mids:
+            if m not in seen:
+                seen.add(m)
+                alt.append(m)
+        h.set("X-Alt-Message-ID", alt)
+    h.set("Xref", [xref.encode()])
+    groups = re.sub(r":[0-9]+", "", xref).split(" ", 1)
+    h.set("Newsgroups", [(groups[1] if len(groups) > 1 else "").encode()])
+    h.append("List-Post", f"<mailto:{address}>".encode())
+    if url:
+        h.append("Archived-At", f"<{url}{mid_escape(row.mid)}/>".encode())
+        h.append("List-Archive", f"<{url}>".encode())
+    out = _LONE_LF.sub(b"\r\n", h.bytes())
+    return _MID_FOLD.sub(rb"\1 \2\r\n", out)
+
+
+def stuff_body(body: bytes) -> bytes:
+    """Dot-stuffed, CRLF, ending in CRLF (RFC 3977 §3.1.1)."""
+    body = _DOT.sub(b"..", body)
+    body = _LONE_LF.sub(b"\r\n", body)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body
+
+
+def article_parts(raw: bytes, row: OverRow, xref: str, address: str, url: str | None) -> tuple[bytes, bytes]:
+    """(header, dot-stuffed body) of an article, both CRLF."""
+    head, body, crlf = split_message(raw)
+    return article_head(head, crlf, row, xref, address, url), stuff_body(body)
+
+
+def base_url(urls: tuple[str, ...]) -> str | None:
+    """The inbox's first ``url`` with a trailing ``/`` (``//host/x``
+    becomes ``https://host/x``), as public-inbox's NNTP headers use."""
+    if not urls:
+        return None
+    url = urls[0]
+    if url.startswith("//"):
+        url = "https:" + url
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,41 @@
+"""Start the NNTP server of a ``pubinbox serve`` worker on a listening socket.
+
+The entry of :data:`pubinbox.net.listeners.PROTOCOLS` for ``nntp`` and
+``nntps``: one :class:`~pubinbox.nntp.protocol.NNTPSession` per
+connection, in the worker's event loop, over the worker's archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+
+from pubinbox.net.archive import Archive
+from pubinbox.net.lineio import Hub
+from pubinbox.nntp.groups import Groups
+from pubinbox.nntp.protocol import NNTPSession
+
+__all__ = ["start"]
+
+#: seconds a client has to finish a TLS handshake
+HANDSHAKE = 30.0
+
+
+async def start(
+    archive: Archive, sock: socket.socket, hub: Hub, *, tls: ssl.SSLContext | None = None, implicit: bool = False
+) -> asyncio.Server:
+    """Serve NNTP on *sock* (implicit TLS when *implicit*, else STARTTLS
+    when *tls* is given)."""
+    groups = Groups(archive)
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await NNTPSession(reader, writer, hub, groups, None if implicit else tls).run()
+
+    return await asyncio.start_server(
+        session,
+        sock=sock,
+        ssl=tls if implicit else None,
+        ssl_handshake_timeout=HANDSHAKE if implicit else None,
+        limit=1 << 16,
+    )
