@@ -1,0 +1,206 @@
+"""``pubinbox clone`` and ``pubinbox fetch`` against a live ``pubinbox serve``
+and a live ``public-inbox-httpd`` (Debian's 1.9): the mirror's article
+numbers, overview and git equal the origin's; new mail and a new epoch come
+with the next fetch (``--exit-code``: 127 when nothing changed); hostile
+manifests are refused in one line; a non-empty directory is refused; an
+origin that dies mid-clone leaves nothing configured, and a rerun completes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PUBINBOX, make_msg, run_cli
+from tests.live import LiveServer, clean_env, live_server
+from tests.mirror.origin import build_origin, epochs, objects, refs
+from tests.mirror.proxy import Rules, proxy
+from tests.web.conftest import Archive, config_with
+
+
+def _msgmap(inboxdir: Path) -> list[tuple[int, str]]:
+    db = sqlite3.connect(f"file:{inboxdir / 'msgmap.sqlite3'}?mode=ro", uri=True)
+    try:
+        return [(int(n), str(m)) for n, m in db.execute("SELECT num, mid FROM msgmap ORDER BY num")]
+    finally:
+        db.close()
+
+
+def _over(inboxdir: Path) -> list[tuple[object, ...]]:
+    """The overview rows that must agree: number, Message-ID, blob, subject, dates."""
+    db = sqlite3.connect(f"file:{inboxdir / 'pubinbox' / 'over.sqlite3'}?mode=ro", uri=True)
+    try:
+        return list(db.execute("SELECT num, mid, blob, subject, ts, ds, epoch FROM over ORDER BY num"))
+    finally:
+        db.close()
+
+
+def _same(origin: Path, mirror: Path) -> None:
+    assert epochs(mirror) == epochs(origin)
+    for n in epochs(origin):
+        a, b = origin / "git" / f"{n}.git", mirror / "git" / f"{n}.git"
+        assert refs(b) == refs(a), n
+        assert objects(b) == objects(a), n
+    assert _msgmap(mirror) == _msgmap(origin)  # the origin's article numbers
+
+
+def _cli(tmp: Path, cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = clean_env(tmp / "home", PI_CONFIG=str(cfg))
+    return subprocess.run([*PUBINBOX, *args], env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _deliver(origin: Archive, first: int, count: int, *, big: int = 0) -> None:
+    mbox = b"".join(
+        b"From x Thu Jan  1 00:00:00 1970\n"
+        + make_msg(i, to=origin.address, body=f"new {i}\n" + ("y" * 76 + "\n") * (big // 77))
+        + b"\n"
+        for i in range(first, first + count)
+    )
+    run_cli("import", origin.name, stdin=mbox, env={"PI_CONFIG": str(origin.config)}, check=True)
+
+
+@pytest.fixture(scope="module", params=["pubinbox", "public-inbox"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Archive, LiveServer]]:
+    kind = str(request.param)
+    root = tmp_path_factory.mktemp(f"clone-{kind}")
+    origin = build_origin(root / "o")
+    with live_server(origin.config, origin.name, kind=kind) as srv:
+        yield origin, srv
+
+
+def test_clone_then_fetch(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    origin, srv = served
+    cfg = tmp_path / "config"
+    m = tmp_path / "mirror"
+    p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", srv.base, str(m))
+    assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+    assert _over(m) == _over(origin.inboxdir)
+    conf = subprocess.run(
+        ["git", "config", "-f", str(cfg), "--list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"publicinbox.sample.inboxdir={m}" in conf
+    assert f"publicinbox.sample.address={origin.address}" in conf  # from the origin's _/text/config/raw
+    assert not (m / ".pubinbox-clone").exists()
+    # nothing new
+    assert _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "-C", str(m)).returncode == 127
+    # new mail, then enough to roll over to a new epoch
+    _deliver(origin, 7000, 3)
+    p = _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "sample")
+    assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+    before = epochs(origin.inboxdir)
+    _deliver(origin, 7100, 6, big=400_000)
+    assert len(epochs(origin.inboxdir)) > len(before)
+    p = _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "-C", str(m))
+    assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+    assert _over(m) == _over(origin.inboxdir)
+    assert _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "-C", str(m)).returncode == 127
+    # the mirror is an archive: pubinbox q finds what came by fetch
+    q = _cli(tmp_path, cfg, "q", "-I", "sample", "-o", "json", "s:message 7101")
+    assert q.returncode in (0, 69), q.stderr  # basic: no search index (69) is fine
+
+
+def test_clone_refuses_non_empty_dir(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    _origin, srv = served
+    d = tmp_path / "busy"
+    d.mkdir()
+    (d / "x").write_text("mine\n")
+    p = _cli(tmp_path, tmp_path / "config", "clone", "-q", srv.base, str(d))
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and "not empty" in p.stderr
+    assert sorted(x.name for x in d.iterdir()) == ["x"]
+
+
+def test_origin_dies_mid_clone_then_rerun(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    origin, srv = served
+    cfg = tmp_path / "config"
+    m = tmp_path / "m"
+    rules = Rules(srv.origin, cut=re.compile(r"/git/1\.git/"))
+    with proxy(rules) as url:
+        p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m))
+        assert p.returncode != 0
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert (m / ".pubinbox-clone").exists() and epochs(m) == [0]  # epoch 1 never half there
+        assert not cfg.exists() or "sample" not in cfg.read_text()  # nothing served meanwhile
+        rules.cut = None
+        p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m))
+        assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+
+
+def _gz(obj: object) -> bytes:
+    return gzip.compress(json.dumps(obj).encode())
+
+
+GOOD = {"fingerprint": "0" * 40, "modified": 1, "description": "d", "owner": None, "reference": None}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (_gz({"/../../etc/git/0.git": GOOD}), "not a /NAME/git/N.git path"),
+        (_gz({"/sample/git/0.git/../../../x.git": GOOD}), "not a /NAME/git/N.git path"),
+        (_gz({"/etc/passwd": GOOD}), "not a /NAME/git/N.git path"),
+        (_gz({"/sample": GOOD}), "v1 inbox"),
+        (_gz({"sample/git/0.git": GOOD}), "not a /NAME/git/N.git path"),
+        (_gz({"/sample/git/0.git": dict(GOOD, modified=10**30)}), "bad 'modified'"),
+        (_gz({"/sample/git/99999999.git": GOOD}), "not a /NAME/git/N.git path"),
+        (_gz({"/sample/git/0.git": dict(GOOD, fingerprint="x" * 5000)}), "bad fingerprint"),
+        (_gz([1, 2, 3]), "JSON object"),
+        (gzip.compress(b"{not json"), "bad JSON"),
+        (b"\x1f\x8b\x08garbage", "not a gzip file"),
+        (gzip.compress(b"[" * 100000 + b"]" * 100000), "bad JSON"),
+    ],
+)
+def test_hostile_manifest(served: tuple[Archive, LiveServer], tmp_path: Path, body: bytes, says: str) -> None:
+    origin, srv = served
+    with proxy(Rules(srv.origin, fixed={f"/{origin.name}/manifest.js.gz": body})) as url:
+        p = _cli(tmp_path, tmp_path / "config", "clone", "-q", f"{url}/{origin.name}/", str(tmp_path / "m"))
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], p.stderr
+    assert not (tmp_path / "m").exists() and not (tmp_path / "config").exists()
+
+
+def test_site_clone_with_filter(tmp_path: Path) -> None:
+    """A whole site from /manifest.js.gz, -I choosing inboxes."""
+    root = tmp_path / "site"
+    a = build_origin(root, "alpha", sources=())
+    _deliver(a, 1, 4)
+    b_dir = root / "beta"
+    run_cli("init", "-L", "basic", "beta", str(b_dir), "http://127.0.0.1/beta", "beta@example.com",
+            env={"PI_CONFIG": str(a.config)}, check=True)  # fmt: skip
+    _deliver(Archive(a.config, "beta", b_dir, "beta@example.com"), 50, 2)
+    run_cli("init", "-L", "basic", "gamma", str(root / "gamma"), "http://127.0.0.1/gamma", "g@example.com",
+            env={"PI_CONFIG": str(a.config)}, check=True)  # fmt: skip
+    cfg = config_with(a.config, root)
+    with live_server(cfg, "alpha", kind="pubinbox") as srv:
+        p = _cli(
+            tmp_path,
+            tmp_path / "config",
+            "clone",
+            "-q",
+            "-L",
+            "basic",
+            "-I",
+            "al*",
+            "-I",
+            "beta",
+            f"{srv.origin}/",
+            str(tmp_path / "all"),
+        )
+        assert p.returncode == 0, p.stderr
+    got = sorted(x.name for x in (tmp_path / "all").iterdir())
+    assert got == ["alpha", "beta"]
+    _same(a.inboxdir, tmp_path / "all" / "alpha")
+    _same(b_dir, tmp_path / "all" / "beta")
