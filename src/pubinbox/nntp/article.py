@@ -2,8 +2,8 @@
 
 Pure functions over stored bytes and overview rows.  An article is the
 stored message with these headers set (existing ones replaced in place,
-new ones appended): ``Xref``, ``Newsgroups``, ``List-Post``,
-``Archived-At`` and ``List-Archive`` (when the inbox has a ``url``); a
+new ones appended): ``Xref``, ``Newsgroups`` and ``Path:
+SERVER!not-for-mail``; a
 message with several Message-ID headers keeps its numbered one and moves
 the others to ``X-Alt-Message-ID`` (leafnode and others cannot cope with
 several).  Line endings become CRLF and body lines starting with ``.`` are
@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import time
 
-from pubinbox.mail.msgid import mid_escape
 from pubinbox.over.reader import OverRow
 
 __all__ = ["article_parts", "nntp_date", "over_line", "stuff_body"]
@@ -154,7 +153,7 @@ def split_message(raw: bytes) -> tuple[bytes, bytes, bytes]:
     return raw[:head_end], raw[m.end() :], m.group(1)
 
 
-def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str, address: str, url: str | None) -> bytes:
+def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes:
     """The header as NNTP sends it (CRLF line endings)."""
     h = _Header(raw_head, crlf)
     mids = h.values("Message-ID")
@@ -169,12 +168,10 @@ def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str, address:
                 alt.append(m)
         h.set("X-Alt-Message-ID", alt)
     h.set("Xref", [xref.encode()])
+    server = xref.split(" ", 1)[0]
     groups = re.sub(r":[0-9]+", "", xref).split(" ", 1)
     h.set("Newsgroups", [(groups[1] if len(groups) > 1 else "").encode()])
-    h.append("List-Post", f"<mailto:{address}>".encode())
-    if url:
-        h.append("Archived-At", f"<{url}{mid_escape(row.mid)}/>".encode())
-        h.append("List-Archive", f"<{url}>".encode())
+    h.set("Path", [f"{server}!not-for-mail".encode()])
     out = _LONE_LF.sub(b"\r\n", h.bytes())
     return _MID_FOLD.sub(rb"\1 \2\r\n", out)
 
@@ -188,18 +185,7 @@ def stuff_body(body: bytes) -> bytes:
     return body
 
 
-def article_parts(raw: bytes, row: OverRow, xref: str, address: str, url: str | None) -> tuple[bytes, bytes]:
+def article_parts(raw: bytes, row: OverRow, xref: str) -> tuple[bytes, bytes]:
     """(header, dot-stuffed body) of an article, both CRLF."""
     head, body, crlf = split_message(raw)
-    return article_head(head, crlf, row, xref, address, url), stuff_body(body)
-
-
-def base_url(urls: tuple[str, ...]) -> str | None:
-    """The inbox's first ``url`` with a trailing ``/`` (``//host/x``
-    becomes ``https://host/x``), as public-inbox's NNTP headers use."""
-    if not urls:
-        return None
-    url = urls[0]
-    if url.startswith("//"):
-        url = "https:" + url
-    return url if url.endswith("/") else url + "/"
+    return article_head(head, crlf, row, xref), stuff_body(body)

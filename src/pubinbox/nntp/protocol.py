@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from pubinbox.errors import PubinboxError
 from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, sanitize
-from pubinbox.nntp.article import article_parts, base_url, nntp_date, over_line, references
+from pubinbox.nntp.article import article_parts, nntp_date, over_line, references
 from pubinbox.nntp.commands import Syntax, is_msgid, parse_datetime, parse_range, split_command, wildmat
 from pubinbox.nntp.groups import Group, Groups
 from pubinbox.over.reader import OverRow
@@ -231,21 +231,27 @@ class NNTPSession(LineConn):
 
     @command("QUIT")
     async def cmd_quit(self, args: list[str]) -> None:
+        if args:
+            raise Syntax()
         self.send(b"205 closing connection - goodbye!\r\n")
         self.quit = True
 
     @command("DATE")
     async def cmd_date(self, args: list[str]) -> None:
+        if args:
+            raise Syntax()
         self.send(time.strftime("111 %Y%m%d%H%M%S\r\n", time.gmtime()).encode())
 
     @command("HELP")
     async def cmd_help(self, args: list[str]) -> None:
+        if args:
+            raise Syntax()
         self.send(b"100 help text follows\r\n.\r\n")
 
     @command("POST")
     async def cmd_post(self, args: list[str]) -> None:
-        g = self.group or next(iter(self.groups), None)
-        raise _Reply(f"440 mailto:{g.address} to post" if g else "440 posting not permitted")
+        g = self.group
+        raise _Reply(f"440 mailto:{g.address} to post" if g else "440 posting not allowed")
 
     @command("IHAVE")
     async def cmd_ihave(self, args: list[str]) -> None:
@@ -255,6 +261,8 @@ class NNTPSession(LineConn):
 
     @command("SLAVE")
     async def cmd_slave(self, args: list[str]) -> None:
+        if args:
+            raise Syntax()
         self.send(b"202 slave status noted\r\n")
 
     @command("COMPRESS")
@@ -293,7 +301,7 @@ class NNTPSession(LineConn):
         groups = [g for g in self.groups if match is None or match(g.name)]
         if kw == "ACTIVE":
             lines = [self._active(g) for g in groups]
-            head = "215 list of newsgroups follows"
+            head = "215 list of newsgroups follows" if not args else "215 information follows"
         elif kw == "ACTIVE.TIMES":
             lines = [f"{g.name} {g.created_at} <{g.address}>\r\n".encode() for g in groups]
             head = "215 information follows"
@@ -389,7 +397,7 @@ class NNTPSession(LineConn):
             self.send(first)
             return
         raw = self.groups.archive.inbox(g.inbox).raw(row)
-        head, body = article_parts(raw, row, self.groups.xref(g, row), g.address, base_url(g.cfg.urls))
+        head, body = article_parts(raw, row, self.groups.xref(g, row))
         self.send(first)
         if code in (220, 221):
             await self.send_more(head)
