@@ -32,9 +32,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.nntp.conftest import GROUP, SampleGroup, make_group
-from tests.nntp.servers import Client, public_inbox_nntpd, pubinbox_nntp
 from tests.live import isolated_environ
+from tests.nntp.conftest import GROUP, SampleGroup, make_group
+from tests.nntp.servers import Client, pubinbox_nntp, public_inbox_nntpd
 
 pytestmark = pytest.mark.peer
 
