@@ -138,6 +138,26 @@ def test_origin_dies_mid_clone_then_rerun(served: tuple[Archive, LiveServer], tm
     _same(origin.inboxdir, m)
 
 
+def test_fetch_after_purge_at_the_origin(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    """The origin rewrites its history (pubinbox purge): fetch takes the
+    rewritten epoch and reindexes; numbers, overview and git agree again."""
+    origin, srv = served
+    cfg = tmp_path / "config"
+    m = tmp_path / "m"
+    _deliver(origin, 8000, 2)
+    assert _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", srv.base, str(m)).returncode == 0
+    assert "m8000@example.com" in {mid for _n, mid in _msgmap(m)}
+    victim = make_msg(8000, to=origin.address, body="new 8000\n")
+    p = run_cli("purge", "-I", origin.name, stdin=victim, env={"PI_CONFIG": str(origin.config)})
+    assert p.returncode == 0, p.stderr
+    assert "m8000@example.com" not in {mid for _n, mid in _msgmap(origin.inboxdir)}
+    p = _cli(tmp_path, cfg, "fetch", "--exit-code", "-C", str(m))
+    assert p.returncode == 0, p.stderr
+    assert "rewritten" in p.stderr
+    _same(origin.inboxdir, m)
+    assert _over(m) == _over(origin.inboxdir)
+
+
 def _gz(obj: object) -> bytes:
     return gzip.compress(json.dumps(obj).encode())
 
@@ -204,3 +224,38 @@ def test_site_clone_with_filter(tmp_path: Path) -> None:
     assert got == ["alpha", "beta"]
     _same(a.inboxdir, tmp_path / "all" / "alpha")
     _same(b_dir, tmp_path / "all" / "beta")
+
+
+def test_mirror_page_commands_work(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    """The commands of ``_/text/mirror/`` run as printed give the same archive."""
+    origin, srv = served
+    if srv.kind != "pubinbox":
+        pytest.skip("the mirror page under test is pubinbox's")
+    page = fetch_text(f"{srv.base}_/text/mirror/raw")
+    lines = [ln.split("#", 1)[0].strip() for ln in page.splitlines()]
+    clones = [ln.split() for ln in lines if ln.startswith("git clone --mirror ")]
+    assert len(clones) == len(epochs(origin.inboxdir))
+    env = clean_env(tmp_path / "home", PI_CONFIG=str(tmp_path / "c1"))
+    for argv in clones:
+        subprocess.run(argv, cwd=tmp_path, env=env, check=True, capture_output=True)
+    # "pubinbox init ..." then "pubinbox index ./DIR"
+    init = next(ln for ln in lines if ln.startswith("pubinbox init "))
+    index = next(ln for ln in lines if ln.startswith("pubinbox index "))
+    for cmd in (init, index):
+        subprocess.run([*PUBINBOX, *cmd.split()[1:]], cwd=tmp_path, env=env, check=True, capture_output=True)
+    d = tmp_path / init.split()[3].removeprefix("./")
+    _same(origin.inboxdir, d)
+    # "pubinbox clone URL DIR" into another directory
+    clone = next(ln for ln in lines if ln.startswith("pubinbox clone ")).split()
+    env2 = clean_env(tmp_path / "home", PI_CONFIG=str(tmp_path / "c2"))
+    sub = tmp_path / "second"
+    sub.mkdir()
+    subprocess.run([*PUBINBOX, *clone[1:], "-q"], cwd=sub, env=env2, check=True, capture_output=True)
+    _same(origin.inboxdir, sub / clone[-1])
+
+
+def fetch_text(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=30) as r:
+        return bytes(r.read()).decode()

@@ -98,7 +98,7 @@ def fetch_cmd(
                 continue
             changed |= r.changed
             if r.changed and not quiet:
-                click.echo(f"# {r.name}: {r.messages} new messages", err=True)
+                click.echo(f"# {r.name}: {r.messages} messages indexed", err=True)
         if every is None:
             if exit_code and not changed:
                 sys.exit(UNCHANGED)

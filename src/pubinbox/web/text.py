@@ -230,6 +230,10 @@ def _mirror(site: Site, info: InboxInfo, base: str) -> str:
         "\n  # public-inbox 1.9+ clones every epoch and follows new ones with:\n"
         f"  public-inbox-clone {base}/ {d}\n"
         f"  public-inbox-fetch -C {d}\n"
+        "\n  # pubinbox clones, configures and indexes in one step\n"
+        "  # (same article numbers as here), and follows new mail with:\n"
+        f"  pubinbox clone {base}/ {d}\n"
+        f"  pubinbox fetch -C {d}\n"
     )
     out.append(f"\nExample config snippet for mirrors: {base}/_/text/config/raw\n")
     if imap := info.imap_urls:
