@@ -26,12 +26,15 @@ public-inbox bugs we deliberately differ on (checked below as differences):
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import HARD_DIR, SAMPLE_MBOX
 from tests.live import isolated_environ
 from tests.nntp.conftest import GROUP, SampleGroup, make_group
 from tests.nntp.servers import Client, pubinbox_nntp, public_inbox_nntpd
@@ -39,11 +42,10 @@ from tests.nntp.servers import Client, pubinbox_nntp, public_inbox_nntpd
 pytestmark = pytest.mark.peer
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Client, SampleGroup]]:
-    tmp = tmp_path_factory.mktemp("nntpdiff")
+@contextlib.contextmanager
+def _pair(tmp: Path, sources: tuple[Path, ...]) -> Iterator[tuple[Client, Client, SampleGroup]]:
     with isolated_environ(tmp / "home") as env:
-        g = make_group(tmp, env)
+        g = make_group(tmp, env, sources=sources)
         p = subprocess.run(["public-inbox-index", str(g.inboxdir)], env=g.env, capture_output=True, check=False)
         assert p.returncode == 0, p.stderr
         with pubinbox_nntp(g.config) as ours, public_inbox_nntpd(g.config) as theirs:
@@ -53,6 +55,23 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Cli
             finally:
                 a.close()
                 b.close()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Client, SampleGroup]]:
+    with _pair(tmp_path_factory.mktemp("nntpdiff"), (SAMPLE_MBOX,)) as p:
+        yield p
+
+
+def test_hard_messages_equal(tmp_path: Path) -> None:
+    """tests/data/hard: several Message-IDs, broken encodings, bare CRs,
+    lines starting with dots, no body, ...: OVER and every ARTICLE equal."""
+    with _pair(tmp_path, tuple(sorted(HARD_DIR.rglob("*.eml")))) as p:
+        _both(p, f"GROUP {GROUP}")  # its count is estimated (see above)
+        _same(p, "OVER 1-")
+        for num, mid in _mids(p[2]):
+            _same(p, f"ARTICLE {num}")
+            _same(p, f"ARTICLE <{mid}>")
 
 
 def _both(pair: tuple[Client, Client, SampleGroup], line: str) -> tuple[bytes, bytes]:

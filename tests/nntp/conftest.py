@@ -29,13 +29,15 @@ class SampleGroup:
     env: dict[str, str]
 
 
-def make_group(tmp: Path, env: dict[str, str], *, mbox: Path = SAMPLE_MBOX, level: str = "basic") -> SampleGroup:
+def make_group(
+    tmp: Path, env: dict[str, str], *, sources: tuple[Path, ...] = (SAMPLE_MBOX,), level: str = "basic"
+) -> SampleGroup:
     config = tmp / "config"
     env = dict(env, PI_CONFIG=str(config))
     d = tmp / "test"
     args = ["init", "-L", level, "--ng", GROUP, "test", str(d), "http://127.0.0.1/test", "test@example.com"]
     run_cli(*args, env=env, check=True)
-    run_cli("import", "test", str(mbox), env=env, check=True)
+    run_cli("import", "test", *map(str, sources), env=env, check=True)
     subprocess.run(["git", "config", "-f", str(config), "publicinbox.nntpserver", SERVER], check=True)
     return SampleGroup(config, d, env)
 
