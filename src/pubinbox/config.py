@@ -51,6 +51,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.clientconnections": ("128", "open HTTP connections per client address per worker"),
     "pubinbox.headertimeout": ("10", "seconds a client has to send a request's line and headers"),
     "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
+    "pubinbox.nntpidletimeout": ("180", "seconds an NNTP client may stay silent (RFC 3977: at least 180)"),
     "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
     "pubinbox.epochsize": (
         str(int(1024**3 / 0.4)),
