@@ -37,7 +37,8 @@ def make_group(
     d = tmp / "test"
     args = ["init", "-L", level, "--ng", GROUP, "test", str(d), "http://127.0.0.1/test", "test@example.com"]
     run_cli(*args, env=env, check=True)
-    run_cli("import", "test", *map(str, sources), env=env, check=True)
+    if sources:
+        run_cli("import", "test", *map(str, sources), env=env, check=True)
     subprocess.run(["git", "config", "-f", str(config), "publicinbox.nntpserver", SERVER], check=True)
     return SampleGroup(config, d, env)
 

@@ -66,6 +66,7 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
     listeners = _listeners({"http": http, "nntp": nntp})
+    conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
         raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")

@@ -28,9 +28,13 @@ async def start(
     """Serve NNTP on *sock* (implicit TLS when *implicit*, else STARTTLS
     when *tls* is given)."""
     groups = Groups(archive)
+    idle = archive.config.number("pubinbox.nntpidletimeout", NNTPSession.idle_timeout)
+    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await NNTPSession(reader, writer, hub, groups, None if implicit else tls).run()
+        s = NNTPSession(reader, writer, hub, groups, None if implicit else tls)
+        s.idle_timeout = idle
+        await s.run()
 
     return await asyncio.start_server(
         session,
