@@ -51,7 +51,7 @@ ARGS = st.one_of(
             "-",
             "18446744073709551616",
         ]
-    ),  # fmt: skip
+    ),
     st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), max_size=30),
 )
 
