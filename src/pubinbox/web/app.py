@@ -34,7 +34,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
-from pubinbox.web import atom, extmsg, githttp, health, mboxview, search, text
+from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -65,6 +65,8 @@ class Web:
 
     # -- entry point -----------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
+        if request.url.path == api.PREFIX or request.url.path.startswith(api.PREFIX + "/"):
+            return api.dispatch(self.site, request)  # JSON, its own errors (issue 12)
         if request.method not in _METHODS:
             return Response("405 Method Not Allowed\n", status_code=405, headers={"Allow": ", ".join(_METHODS)})
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()

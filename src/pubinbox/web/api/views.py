@@ -1,0 +1,232 @@
+"""The JSON documents of the API, built from what the pages read: the
+overview (rows), git (raw messages, their MIME parts) and the search
+process (:meth:`pubinbox.web.site.Site.inbox` hands out inboxes whose
+searches go there, as the HTML search's do).
+
+Each function returns a plain ``dict`` ready for ``json.dumps``; the
+shapes are described in ``openapi.json`` beside this module.  Links are
+absolute, on the host the client asked (like the pages' links, which are
+never the configured ``url``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from pubinbox.errors import MessageNotFound
+from pubinbox.mail.mime import iter_parts
+from pubinbox.mail.msgid import in_reply_to
+from pubinbox.mail.parse import Headers
+from pubinbox.over.reader import OverRow
+from pubinbox.web.api.params import Page, SearchParams
+from pubinbox.web.body import part_text
+from pubinbox.web.html import url_mid
+from pubinbox.web.mboxview import display_raw
+from pubinbox.web.site import InboxInfo, Site
+
+__all__ = ["inbox_doc", "inbox_list", "message_doc", "search_doc", "thread_doc"]
+
+#: header fields of one message shown (a hostile message may have thousands)
+MAX_HEADERS = 500
+#: characters of one header value shown
+MAX_HEADER_VALUE = 16384
+_SAFE_FN = re.compile(r"[\w][\w.+-]{0,99}", re.ASCII)
+_MAX_TS = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(max(ts, 0), _MAX_TS)))
+
+
+class Links:
+    """Absolute URLs of one site as the client reached it."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin.rstrip("/")
+
+    def api(self, *segs: str) -> str:
+        return "/".join([f"{self.origin}/api/v1", *segs])
+
+    def inbox_api(self, name: str, *segs: str) -> str:
+        return self.api("inboxes", url_mid(name), *segs)
+
+    def html(self, name: str, mid: str | None = None) -> str:
+        base = f"{self.origin}/{url_mid(name)}/"
+        return base if mid is None else f"{base}{url_mid(mid)}/"
+
+
+def listed(site: Site, info: InboxInfo) -> bool:
+    """Whether the machine-readable list shows *info*: as the ``/`` page,
+    not an inbox with ``hide = www``, none with ``wwwlisting = 404``."""
+    return not info.hides("www") and site.listing != "404"
+
+
+def _inbox_summary(site: Site, info: InboxInfo, links: Links) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "description": info.description,
+        "addresses": list(info.cfg.addresses),
+        "newsgroup": info.cfg.newsgroup,
+        "url": links.inbox_api(info.name),
+        "html_url": links.html(info.name),
+    }
+
+
+def inbox_list(site: Site, links: Links) -> dict[str, Any]:
+    return {"inboxes": [_inbox_summary(site, i, links) for i in site.inboxes.values() if listed(site, i)]}
+
+
+def _cloneurls(info: InboxInfo) -> list[str]:
+    try:
+        return (info.cfg.inboxdir / "cloneurl").read_text("utf-8", "replace").split()[:100]
+    except OSError:
+        return []
+
+
+def inbox_doc(site: Site, name: str, links: Links) -> dict[str, Any]:
+    info = site.inboxes[name]
+    box = site.inbox(name)
+    count, lo, hi = box.over.stats()
+    newest = box.over.recent(1)
+    base = links.html(name).rstrip("/")
+    clone = [f"{base}/{n}" for n in box.layout.epochs()]
+    clone += [u for u in _cloneurls(info) if u not in clone]
+    doc = _inbox_summary(site, info, links)
+    doc |= {
+        "urls": list(info.cfg.urls),
+        "clone_urls": clone,
+        "nntp_urls": list(info.nntp_urls),
+        "imap_urls": list(info.imap_urls),
+        "pop3_urls": list(info.pop3_urls),
+        "manifest_url": f"{base}/manifest.js.gz",
+        "atom_url": f"{base}/new.atom",
+        "messages": count,
+        "first_num": lo or None,
+        "last_num": hi or None,
+        "newest": iso(newest[0].ts) if newest else None,
+        "searchable": info.cfg.indexlevel != "basic",
+        "search_url": links.inbox_api(name, "search"),
+    }
+    return doc
+
+
+def row_doc(name: str, row: OverRow, links: Links) -> dict[str, Any]:
+    """What the overview knows of a message (search results, threads)."""
+    return {
+        "mid": row.mid,
+        "num": row.num,
+        "subject": row.subject,
+        "from": row.from_,
+        "to": row.to,
+        "cc": row.cc,
+        "date": iso(row.ds),
+        "received": iso(row.ts),
+        "references": list(row.references),
+        "bytes": row.bytes,
+        "lines": row.lines,
+        "url": links.inbox_api(name, "messages", url_mid(row.mid)),
+        "html_url": links.html(name, row.mid),
+        "raw_url": links.html(name, row.mid) + "raw",
+    }
+
+
+def _headers(raw: bytes) -> tuple[Headers, list[list[str]]]:
+    h = Headers(raw)
+    out: list[list[str]] = []
+    seen: set[str] = set()
+    for field in h.names():
+        key = field.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            vals = h.decoded(field)
+        except Exception:  # noqa: BLE001 - a hostile header: its raw text
+            vals = h.raw(field)
+        for v in vals:
+            out.append([field, v[:MAX_HEADER_VALUE]])
+            if len(out) >= MAX_HEADERS:
+                return h, out
+    return h, out
+
+
+def _parts(raw: bytes, msg_url: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in iter_parts(raw):
+        if part.content_type.startswith("multipart/") and not part.raw_body:
+            continue
+        data = part.decoded()
+        text, mangled = part_text(part, data)
+        fn = part.filename
+        sfn = fn if fn is not None and _SAFE_FN.fullmatch(fn) else ("a.txt" if text is not None else "a.bin")
+        out.append(
+            {
+                "index": part.idx_str,
+                "content_type": part.content_type,
+                "charset": part.charset,
+                "filename": fn,
+                "description": part.description,
+                "size": len(data),
+                "text": text,
+                "mangled": mangled,
+                "url": f"{msg_url}{part.idx_str}-{sfn}",
+            }
+        )
+    return out
+
+
+def message_doc(site: Site, name: str, rows: list[OverRow], links: Links) -> dict[str, Any]:
+    """The first message carrying the Message-ID: headers as decoded text,
+    every MIME part (text decoded, the rest by link), its place in its
+    thread."""
+    if not rows:
+        raise MessageNotFound("no such message")
+    row = rows[0]
+    box = site.inbox(name)
+    raw = display_raw(box, row)
+    h, headers = _headers(raw)
+    doc = row_doc(name, row, links)
+    doc |= {
+        "in_reply_to": in_reply_to(h),
+        "thread_url": links.inbox_api(name, "threads", url_mid(row.mid)),
+        "thread_size": box.over.thread_size(row.tid),
+        "headers": headers,
+        "parts": _parts(raw, links.html(name, row.mid)),
+        "duplicates": len(rows) - 1,  # other messages carrying this Message-ID (all in its raw_url)
+    }
+    return doc
+
+
+def thread_doc(site: Site, name: str, rows: list[OverRow], page: Page, links: Links) -> dict[str, Any]:
+    """The messages of the thread of ``rows[0]``, oldest first (by Date)."""
+    row = rows[0]
+    over = site.inbox(name).over
+    total = over.thread_size(row.tid)
+    got = over.thread(row.tid, limit=page.offset + page.limit)[page.offset :]
+    return {
+        "mid": row.mid,
+        "total": total,
+        "mbox_url": links.html(name, row.mid) + "t.mbox.gz",
+        "html_url": links.html(name, row.mid) + "T/",
+        "messages": [
+            row_doc(name, r, links) | {"in_reply_to": r.references[-1] if r.references else None} for r in got
+        ],
+        "next": page.next_cursor(len(got), total),
+    }
+
+
+def search_doc(site: Site, name: str, sp: SearchParams, links: Links) -> dict[str, Any]:
+    """One page of hits, in ``pubinbox q``'s order (newest first, or by
+    relevance), from the search process."""
+    box = site.inbox(name)
+    page = sp.page
+    hits = box.search(sp.q, offset=page.offset, limit=page.limit, relevance=sp.relevance)
+    results = []
+    for r in hits.rows:
+        d = row_doc(name, r, links)
+        if hits.scores is not None:
+            d["score"] = hits.scores.get(r.num, 0.0)
+        results.append(d)
+    return {"total": hits.total, "results": results, "next": page.next_cursor(len(hits.rows), hits.total)}
