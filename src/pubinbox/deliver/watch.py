@@ -44,6 +44,7 @@ from pathlib import Path
 from types import FrameType
 
 from pubinbox.config import Config, InboxConfig
+from pubinbox.deliver.imapsource import ImapError, ImapSource
 from pubinbox.deliver.importer import reject_reason
 from pubinbox.deliver.inotify import Inotify, open_inotify
 from pubinbox.errors import PubinboxError
@@ -81,18 +82,35 @@ def sources(conf: Config) -> list[Source]:
         for url in ibx.extra.get("watch", ()):
             path = maildir_path(url)
             if path is None:
-                log.warning("%s: watch = %s: only maildir: sources are supported; ignored", ibx.name, url)
+                if not url.startswith(("imap://", "imaps://")):
+                    log.warning("%s: watch = %s: only maildir: and imap(s):// are supported; ignored", ibx.name, url)
                 continue
             out.setdefault(path, Source(path)).inboxes.append(ibx)
     for url in conf.get_all("publicinboxwatch.watchspam"):
         path = maildir_path(url)
         if path is None:
-            log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
+            if not url.startswith(("imap://", "imaps://")):
+                log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
+        elif url.startswith(("imap://", "imaps://")):
+            continue  # logged by imap_sources
         elif path in out:
             log.warning("%s is both an inbox's watch and watchspam; watched for the inbox only", path)
         else:
             out[path] = Source(path, spam=True)
     return list(out.values())
+
+
+def imap_sources(conf: Config) -> dict[str, list[InboxConfig]]:
+    """IMAP folders of the config and the inboxes they feed."""
+    out: dict[str, list[InboxConfig]] = {}
+    for ibx in conf.inboxes:
+        for url in ibx.extra.get("watch", ()):
+            if url.startswith(("imap://", "imaps://")):
+                out.setdefault(url, []).append(ibx)
+    for url in conf.get_all("publicinboxwatch.watchspam"):
+        if url.startswith(("imap://", "imaps://")):
+            log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
+    return out
 
 
 def wanted(ibx: InboxConfig, h: Headers) -> bool:
@@ -131,13 +149,13 @@ class State:
             "CREATE TABLE IF NOT EXISTS seen (source TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (source, name)) WITHOUT ROWID"
         )
 
-    def load(self, source: Path) -> set[str]:
+    def load(self, source: str) -> set[str]:
         return {str(n) for (n,) in self.db.execute("SELECT name FROM seen WHERE source = ?", (str(source),))}
 
-    def add(self, items: Iterable[tuple[Path, str]]) -> None:
+    def add(self, items: Iterable[tuple[str, str]]) -> None:
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", ((str(s), n) for s, n in items))
+            self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", items)
 
     def close(self) -> None:
         self.db.close()
@@ -154,7 +172,7 @@ class Batch:
 
     adds: dict[str, tuple[InboxConfig, list[bytes]]] = field(default_factory=dict)
     spam: list[bytes] = field(default_factory=list)
-    names: list[tuple[Path, str]] = field(default_factory=list)
+    names: list[tuple[str, str]] = field(default_factory=list)
     started: float = 0.0
 
     def __len__(self) -> int:
@@ -171,8 +189,10 @@ class Watcher:
         self.inotify: Inotify | None = open_inotify() if use_inotify else None
         self.state = State(state_path(self.conf))
         self.sources: dict[Path, Source] = {}
-        self.seen: dict[Path, set[str]] = {}
-        self._failed: set[tuple[Path, str]] = set()
+        self.seen: dict[str, set[str]] = {}
+        self._failed: set[tuple[str, str]] = set()
+        self.imaps: dict[str, tuple[ImapSource, list[InboxConfig]]] = {}
+        self._imap_ready: set[str] = set()
         self._stop = False
         self._reload = False
         self._rescan = True
@@ -195,9 +215,19 @@ class Watcher:
     # -- configuration ------------------------------------------------------------
     def _configure(self) -> None:
         self.sources = {s.path: s for s in sources(self.conf)}
-        self.seen = {p: self.state.load(p) for p in self.sources}
-        if not self.sources:
-            log.warning("no publicinbox.NAME.watch = maildir:... in %s: nothing to watch", self.conf.path)
+        self.seen = {str(p): self.state.load(str(p)) for p in self.sources}
+        for src, _ibxs in self.imaps.values():
+            src.close()
+        self.imaps = {}
+        for url, ibxs in imap_sources(self.conf).items():
+            try:
+                self.imaps[url] = (ImapSource(url, self.conf), ibxs)
+            except ValueError as e:
+                log.warning("%s", e)
+                continue
+            self.seen[url] = self.state.load(url)
+        if not self.sources and not self.imaps:
+            log.warning("no publicinbox.NAME.watch = maildir:|imap://... in %s: nothing to watch", self.conf.path)
         self._add_watches()
 
     def _add_watches(self) -> None:
@@ -225,7 +255,7 @@ class Watcher:
         self.conf = conf
         self._configure()
         self._rescan = True
-        log.warning("config reloaded: %d Maildir(s)", len(self.sources))
+        log.warning("config reloaded: %d Maildir(s), %d IMAP folder(s)", len(self.sources), len(self.imaps))
 
     # -- main loop ------------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -242,6 +272,8 @@ class Watcher:
                 pending = self._pending(rfd)
                 if pending:
                     self._process(pending)
+                if self.imaps:
+                    self._imap_round(once=once)
                 if once and not pending:
                     break
         finally:
@@ -250,6 +282,8 @@ class Watcher:
             os.close(wfd)
             for s, h in old.items():
                 signal.signal(s, h)
+            for src, _ibxs in self.imaps.values():
+                src.close()
             self.state.close()
             if self.inotify is not None:
                 self.inotify.close()
@@ -271,10 +305,18 @@ class Watcher:
                 if full or any(self._new_files(p) for p in out):
                     return out
         fds = [wake_fd] + ([self.inotify.fd] if self.inotify is not None else [])
+        imap_fds = {}
+        timeout = self.poll
+        for url, (src, _ibxs) in self.imaps.items():
+            fd = src.fileno()
+            if fd is not None:
+                imap_fds[fd] = url
+            timeout = min(timeout, max(0.0, src.next_try - now))
         try:
-            ready, _w, _x = select.select(fds, [], [], self.poll)
+            ready, _w, _x = select.select(fds + list(imap_fds), [], [], timeout)
         except InterruptedError:
             ready = []
+        self._imap_ready.update(imap_fds[fd] for fd in ready if fd in imap_fds)
         if wake_fd in ready:
             try:
                 while os.read(wake_fd, 512):
@@ -306,7 +348,7 @@ class Watcher:
         return out
 
     def _new_files(self, path: Path) -> bool:
-        seen = self.seen.get(path, set())
+        seen = self.seen.get(str(path), set())
         return any(split_name(f.name)[0] not in seen for f in self._list(path))
 
     def _list(self, path: Path) -> list[Path]:
@@ -337,7 +379,7 @@ class Watcher:
 
     def _read(self, src: Source, f: Path, batch: Batch) -> None:
         base, flags = split_name(f.name)
-        seen = self.seen.setdefault(src.path, set())
+        seen = self.seen.setdefault(str(src.path), set())
         if base in seen or not f.is_file():
             return
         if "T" in flags or "D" in flags or (src.spam and "S" not in flags):
@@ -347,30 +389,35 @@ class Watcher:
         except FileNotFoundError:
             return  # moved (new/ -> cur/) or deleted while we looked: the new name comes
         except OSError as e:
-            if (src.path, base) not in self._failed:
-                self._failed.add((src.path, base))
+            if (str(src.path), base) not in self._failed:
+                self._failed.add((str(src.path), base))
                 log.warning("%s: cannot read: %s; skipped until the next start", f, e.strerror or e)
             return
-        batch.names.append((src.path, base))
+        batch.names.append((str(src.path), base))
+        if src.spam:
+            if reject_reason(raw) is None:
+                batch.spam.append(raw)
+            return
+        self._accept(raw, src.inboxes, batch, str(f))
+
+    def _accept(self, raw: bytes, inboxes: list[InboxConfig], batch: Batch, where: str) -> None:
+        """Route one message read from a source into the batch."""
         why = reject_reason(raw)
         if why is not None:
             self.stats["skipped"] += 1
-            log.warning("%s: %s; skipped", f, why)
-            return
-        if src.spam:
-            batch.spam.append(raw)
+            log.warning("%s: %s; skipped", where, why)
             return
         h = Headers(raw)
-        dests = [ibx for ibx in src.inboxes if wanted(ibx, h)]
+        dests = [ibx for ibx in inboxes if wanted(ibx, h)]
         if not dests:
             self.stats["skipped"] += 1
             return
-        if not self._ham(raw, f):
+        if not self._ham(raw, where):
             return
         for ibx in dests:
             batch.adds.setdefault(ibx.name, (ibx, []))[1].append(raw)
 
-    def _ham(self, raw: bytes, f: Path) -> bool:
+    def _ham(self, raw: bytes, f: str) -> bool:
         if (self.conf.get("publicinboxwatch.spamcheck") or "none").lower() != "spamc":
             return True
         from pubinbox.deliver.mda import spamc_check
@@ -385,9 +432,10 @@ class Watcher:
             log.info("%s: spam, skipped", f)
         return ham
 
-    def _flush(self, batch: Batch) -> None:
+    def _flush(self, batch: Batch) -> bool:
+        """Store the batch; False when some of it could not be stored."""
         if not batch.names:
-            return
+            return True
         from pubinbox.ingest.writer import InboxWriter
 
         ok = True
@@ -416,7 +464,55 @@ class Watcher:
         if not ok:
             self._rescan = True
             time.sleep(1.0)
-            return
+            return False
         self.state.add(batch.names)
-        for path, base in batch.names:
-            self.seen.setdefault(path, set()).add(base)
+        for key, base in batch.names:
+            self.seen.setdefault(key, set()).add(base)
+        return True
+
+    # -- IMAP folders ------------------------------------------------------------------
+    def _imap_round(self, *, once: bool) -> None:
+        """Connect, fetch, or wait in IDLE, each folder as it needs."""
+        now = time.monotonic()
+        for url, (src, ibxs) in list(self.imaps.items()):
+            if self._stop:
+                return
+            ready = url in self._imap_ready
+            self._imap_ready.discard(url)
+            try:
+                if src.conn is None:
+                    if now < src.next_try and not once:
+                        continue
+                    src.connect()
+                elif src.idling:
+                    if ready:
+                        if not src.idle_read():
+                            continue
+                    elif now < src.next_try:
+                        continue
+                    src.idle_done()
+                elif now < src.next_try and not once:
+                    continue
+                self._imap_fetch(url, src, ibxs)
+                if not once:
+                    src.idle_start()
+            except ImapError as e:
+                src.failed(e)
+
+    def _imap_fetch(self, url: str, src: ImapSource, ibxs: list[InboxConfig]) -> None:
+        seen = self.seen.setdefault(url, set())
+        prefix = f"{src.uidvalidity}:"
+        last = max((int(n[len(prefix) :]) for n in seen if n.startswith(prefix)), default=0)
+        stop = [self._stop]
+        got = src.fetch_new(last, stop)
+        batch = Batch(started=time.monotonic())
+        for uid, raw, flags in got:
+            batch.names.append((url, f"{prefix}{uid}"))
+            if "\\Deleted" in flags or "\\Draft" in flags:
+                continue
+            self._accept(raw, ibxs, batch, f"{url} UID {uid}")
+            if len(batch) >= BATCH_MAX:
+                if not self._flush(batch):
+                    return
+                batch = Batch(started=time.monotonic())
+        self._flush(batch)
