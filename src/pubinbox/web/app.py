@@ -34,7 +34,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
-from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, text
+from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, solverview, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -50,6 +50,8 @@ __all__ = ["build_app"]
 log = logging.getLogger("pubinbox.web")
 
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
+_OID_RE = re.compile(r"[a-f0-9]{7,64}")
+_SOLVER_PATH = re.compile(rb"\A/[^/]+/[a-f0-9]{7,64}/s/")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
 SMALL_MBOX = 128 << 10  # raw bytes up to which t.mbox.gz is built at once, not streamed
@@ -189,6 +191,8 @@ class Web:
     # -- /$INBOX/$MID/... ------------------------------------------------------------
     def message_route(self, request: Request, name: str, mid: str, rest: list[str]) -> Response:
         sub = rest[0]
+        if sub == "s" and _OID_RE.fullmatch(mid):  # the blob solver (issue 14), before Message-IDs
+            return solverview.solver_response(self.site, request, name, mid, rest)
         rows = self.site.rows(name, mid)
         if not rows:
             if sub == "t.mbox.gz" or sub == "t.mbox" or sub == "raw":
@@ -303,10 +307,13 @@ class App:
 
     #: searches that may wait for a thread at once; more get a 503
     SEARCH_QUEUE = 16
+    #: blob solves (/$INBOX/$OID/s/) at once per worker, and waiting beyond them
+    SOLVES, SOLVE_QUEUE = 2, 8
 
     def __init__(self, web: Web) -> None:
         self.web = web
         self.searches: anyio.CapacityLimiter | None = None
+        self.solves: anyio.CapacityLimiter | None = None
         #: read by the HTTP protocol (web/guard.py) of the worker serving us
         self.conn_limits = conn_limits(web.site.config)
         self.git = git_http(web.site, self.conn_limits.idle_timeout)
@@ -321,6 +328,7 @@ class App:
                     # here, a chunk at a time: two threads are plenty
                     anyio.to_thread.current_default_thread_limiter().total_tokens = 2
                     self.searches = anyio.CapacityLimiter(4)
+                    self.solves = anyio.CapacityLimiter(self.SOLVES)
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     self.web.site.close()
@@ -361,6 +369,15 @@ class App:
         # --workers.  Streamed bodies (thread pages, mbox.gz) are iterated in
         # the thread pool, so a long download does not hold up other requests.
         # Searches wait for the search process: in a thread of their own.
+        if self.solves is not None and _SOLVER_PATH.match(request.scope.get("raw_path") or b""):
+            # git apply and searches: seconds at worst, in a thread, never on the loop
+            if self.solves.statistics().tasks_waiting >= self.SOLVE_QUEUE:
+                return PlainTextResponse(
+                    "503 Service Unavailable: too many blob solves at once; try again in a moment\n",
+                    status_code=503,
+                    headers={"Retry-After": "10"},
+                )
+            return await anyio.to_thread.run_sync(self.web, request, limiter=self.solves)
         if request.method == "POST" or b"q=" in request.scope.get("query_string", b""):
             limiter = self.searches
             if limiter is not None and limiter.statistics().tasks_waiting >= self.SEARCH_QUEUE:
