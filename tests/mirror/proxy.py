@@ -8,7 +8,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +20,7 @@ class Rules:
     upstream: str  # http://127.0.0.1:PORT
     cut: re.Pattern[str] | None = None  # paths whose connection is dropped
     fixed: dict[str, bytes] = field(default_factory=dict)  # path -> body (200)
+    on_cut: Callable[[], None] | None = None  # called before a cut (e.g. kill the origin)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -33,6 +34,8 @@ class _Handler(BaseHTTPRequestHandler):
         r = self.rules
         path = self.path.split("?", 1)[0]
         if r.cut is not None and r.cut.search(path):
+            if r.on_cut is not None:
+                r.on_cut()
             self.close_connection = True
             self.connection.close()
             return

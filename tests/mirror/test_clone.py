@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -136,6 +138,50 @@ def test_origin_dies_mid_clone_then_rerun(served: tuple[Archive, LiveServer], tm
         p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m))
         assert p.returncode == 0, p.stderr
     _same(origin.inboxdir, m)
+
+
+def test_origin_killed_mid_clone_then_rerun(tmp_path: Path) -> None:
+    """The origin's server is killed (SIGKILL) as the second epoch is asked
+    for; once it is back, the same clone command completes."""
+    origin = build_origin(tmp_path / "o")
+    cfg = tmp_path / "config"
+    m = tmp_path / "m"
+    with live_server(origin.config, origin.name, kind="pubinbox") as srv:
+        rules = Rules(srv.origin, cut=re.compile(r"/git/1\.git/"), on_cut=lambda: os.killpg(srv.pid, signal.SIGKILL))
+        with proxy(rules) as url:
+            p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m))
+            assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+            assert epochs(m) == [0] and not cfg.exists()
+            with live_server(origin.config, origin.name, kind="pubinbox") as again:
+                rules.upstream, rules.cut = again.origin, None
+                p = _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m))
+                assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+    assert _over(m) == _over(origin.inboxdir)
+
+
+def test_origin_gone_mid_fetch_then_rerun(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    """A fetch cut off while it clones a new epoch changes nothing the mirror
+    serves (its overview is as it was); the next fetch completes."""
+    origin, srv = served
+    cfg = tmp_path / "config"
+    m = tmp_path / "m"
+    rules = Rules(srv.origin)
+    with proxy(rules) as url:
+        assert _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", f"{url}/{origin.name}/", str(m)).returncode == 0
+        before = _over(m)
+        n = len(epochs(origin.inboxdir))
+        _deliver(origin, 8500, 6, big=400_000)
+        assert len(epochs(origin.inboxdir)) > n
+        rules.cut = re.compile(rf"/git/{n}\.git/")
+        p = _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "-C", str(m))
+        assert p.returncode not in (0, 127) and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert _over(m) == before
+        rules.cut = None
+        p = _cli(tmp_path, cfg, "fetch", "-q", "--exit-code", "-C", str(m))
+        assert p.returncode == 0, p.stderr
+    _same(origin.inboxdir, m)
+    assert _over(m) == _over(origin.inboxdir)
 
 
 def test_fetch_after_purge_at_the_origin(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
