@@ -275,7 +275,13 @@ def _add_text_body(ctx: RenderCtx, part: Part) -> None:
 
 
 def render_body(
-    raw: bytes, *, msg_url: str, anchor_prefix: str = "", fold_quotes: int = 12, obfs: Obfuscator | None = None
+    raw: bytes,
+    *,
+    msg_url: str,
+    anchor_prefix: str = "",
+    fold_quotes: int = 12,
+    obfs: Obfuscator | None = None,
+    spfx: str | None = None,
 ) -> str:
     """HTML for inside ``<pre>``: the message body with its attachments.
 
@@ -288,9 +294,11 @@ def render_body(
     each message on a page a different *anchor_prefix* or *msg_url*.
     *fold_quotes*: quoted runs longer than this many lines fold their middle
     (0: never, e.g. for feeds).  *obfs*: obfuscate addresses in the text
-    and in attached messages' headers (``obfuscate`` inboxes).
+    and in attached messages' headers (``obfuscate`` inboxes).  *spfx*:
+    the way back to ``/$INBOX/`` when the inbox has a ``coderepo``: blob
+    ids and hunk headers of patches then link to the ``/$OID/s/`` solver.
     """
-    ctx = RenderCtx(msg_url, anchor_prefix, fold_quotes, obfs)
+    ctx = RenderCtx(msg_url, anchor_prefix, fold_quotes, obfs, spfx)
     try:
         # the walk only needs the Content-* fields of the top header (a third
         # of the time on real mail goes to looking fields up in 8 KiB of
@@ -365,11 +373,15 @@ def render_body_cached(
     anchor_prefix: str = "",
     fold_quotes: int = 12,
     obfs: Obfuscator | None = None,
+    spfx: str | None = None,
 ) -> str:
     """:func:`render_body`, remembered in *cache* by git blob id (a blob
     never changes): every message page and thread page of a thread shows
     the same bodies."""
-    key = ("body", blob, msg_url, anchor_prefix, fold_quotes, obfs)
+    key = ("body", blob, msg_url, anchor_prefix, fold_quotes, obfs, spfx)
     return cache.get_or_make(
-        key, lambda: render_body(raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes, obfs=obfs)
+        key,
+        lambda: render_body(
+            raw, msg_url=msg_url, anchor_prefix=anchor_prefix, fold_quotes=fold_quotes, obfs=obfs, spfx=spfx
+        ),
     )

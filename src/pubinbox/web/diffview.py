@@ -9,6 +9,7 @@ rendering state of one message (:class:`RenderCtx`), which body.py shares.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from pubinbox.search.diff import git_unquote
 from pubinbox.web.html import esc
@@ -62,10 +63,16 @@ def _strip_prefix(name: str) -> str | None:
 class RenderCtx:
     """Rendering state of one message (public-inbox's ``$ctx`` keys)."""
 
-    __slots__ = ("anchors", "apfx", "fold", "long_path", "mhref", "obfs", "out", "upfx")
+    __slots__ = ("anchors", "apfx", "dstate", "fold", "long_path", "mhref", "obfs", "out", "spfx", "upfx")
 
-    def __init__(self, msg_url: str, anchor_prefix: str, fold: int, obfs: Obfuscator | None = None) -> None:
+    def __init__(
+        self, msg_url: str, anchor_prefix: str, fold: int, obfs: Obfuscator | None = None, spfx: str | None = None
+    ) -> None:
         self.out: list[str] = []
+        # way back to /$INBOX/ for /$OID/s/ links (None: the inbox has no coderepo)
+        self.spfx = spfx
+        # the current diff's (pre-image id, post-image id, query) for hunk links
+        self.dstate: tuple[str, str, str] | None = None
         self.obfs = obfs
         self.mhref = esc(msg_url)
         self.upfx = msg_url + anchor_prefix
@@ -182,9 +189,52 @@ def lines_of(text: str) -> list[str]:
     return out
 
 
+_UNSAFE_KEEP = "-._~!$&'()*+,;=:@/"  # Hval.pm's UNSAFE: what uri_escape_utf8 leaves alone
+_NULL_TO_BLOB = re.compile(r"^(index 0{7,}\.\.)([a-f0-9]+)", re.MULTILINE)
+_BLOB_TO_NULL = re.compile(r"^index ([a-f0-9]+)(\.\.0{7,})\b", re.MULTILINE)
+_BLOB_TO_BLOB = re.compile(r"^index ([a-f0-9]+)\.\.([a-f0-9]+)", re.MULTILINE)
+
+
+def _solver_links(ctx: RenderCtx, html: str, pa: str | None, pb: str | None) -> str:
+    """ViewDiff.pm's diff_header: the blob ids of an added or deleted file
+    link to ``/$OID/s/``; a modification keeps both ids for its hunks."""
+    spfx = ctx.spfx
+    ctx.dstate = None
+    if spfx is None or pa is None or pb is None:
+        return html
+    if pa == pb and pb != "/dev/null":
+        q = "?b=" + quote(pb, safe=_UNSAFE_KEEP)
+    else:
+        qs = [f"{k}={quote(p, safe=_UNSAFE_KEEP)}" for k, p in (("b", pb), ("a", pa)) if p != "/dev/null"]
+        q = "?" + "&amp;".join(qs)
+    if (m := _NULL_TO_BLOB.search(html)) is not None:
+        link = f'<a href="{spfx}{m.group(2)}/s/{q}">{m.group(2)}</a>'
+        return html[: m.start()] + m.group(1) + link + html[m.end() :]
+    if (m := _BLOB_TO_NULL.search(html)) is not None:
+        link = f'<a href="{spfx}{m.group(1)}/s/{q}">{m.group(1)}</a>'
+        return html[: m.start()] + "index " + link + m.group(2) + html[m.end() :]
+    if (m := _BLOB_TO_BLOB.search(html)) is not None:
+        ctx.dstate = (m.group(1), m.group(2), q)
+    return html
+
+
+def _hunk_links(ctx: RenderCtx, ca: str, cb: str) -> str:
+    """ViewDiff.pm's diff_hunk: ``-a,b`` and ``+c,d`` link to the blobs at those lines."""
+    if ctx.dstate is None or ctx.spfx is None:
+        return f"@@ {esc(ca)} {esc(cb)} @@"
+    oid_a, oid_b, q = ctx.dstate
+    na = re.match(r"-([0-9]+)", ca)
+    nb = re.match(r"\+([0-9]+)", cb)
+    ha = f"#n{na.group(1)}" if na else ""
+    hb = f"#n{nb.group(1)}" if nb else ""
+    return (
+        f'@@ <a href="{ctx.spfx}{oid_a}/s/{q}{ha}">{esc(ca)}</a> <a href="{ctx.spfx}{oid_b}/s/{q}{hb}">{esc(cb)}</a> @@'
+    )
+
+
 def _diff_header(ctx: RenderCtx, header: str, pa: str, pb: str) -> None:
     pb_name = _strip_prefix(pb)
-    html = ctx.linkify(header)
+    html = _solver_links(ctx, ctx.linkify(header), _strip_prefix(pa), pb_name)
 
     def sub(_m: re.Match[str]) -> str:
         return _anchor1(ctx, pb_name) or "diff --git"
@@ -221,7 +271,7 @@ def _diff_body(ctx: RenderCtx, text: str) -> bool:
                 out.append(ctx.linkify(piece))
             else:
                 rest = ctx.linkify(piece[h.end() :])
-                out.append(f'<span class="hunk">@@ {esc(h.group(1))} {esc(h.group(2))} @@{rest}</span>')
+                out.append(f'<span class="hunk">{_hunk_links(ctx, h.group(1), h.group(2))}{rest}</span>')
     if pos < len(text):
         out.append(ctx.linkify(text[pos:]))
     return True

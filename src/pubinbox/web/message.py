@@ -137,7 +137,10 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
         else:
             yield "<pre>WARNING: multiple messages have this Message-ID\n</pre><pre>" + block + "\n"
         mhref = "" if len(rows) == 1 else f"../{url_mid(row.mid)}/"
-        yield render_body_cached(site.cache, row.blob, raw, msg_url=mhref, anchor_prefix=str(i) if i else "", obfs=obfs)
+        yield render_body_cached(
+            site.cache, row.blob, raw, msg_url=mhref, anchor_prefix=str(i) if i else "", obfs=obfs,
+            spfx="../" if info.coderepos else None,
+        )  # fmt: skip
         yield "</pre><hr>"
     assert first_h is not None
     yield footer(site, name, first_row, first_h, obfs)

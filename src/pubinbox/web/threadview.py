@@ -62,8 +62,10 @@ class EntryCtx:
         results: dict[str, int | None] | None = None,
         headers_obfuscated: bool = True,
         cache: ByteCache | None = None,
+        spfx: str | None = None,
     ) -> None:
         self.sk = sk
+        self.spfx = spfx  # way back to /$INBOX/ for /$OID/s/ links (inboxes with a coderepo)
         self.cache = cache if cache is not None else ByteCache(0)  # rendered bodies, by blob
         self.obfs = obfs
         self.s_nr = s_nr
@@ -168,7 +170,13 @@ def entry(ctx: EntryCtx, node: Node | None, row: OverRow, raw: bytes, *, more: b
     out.append("\n")
     out.append(
         render_body_cached(
-            ctx.cache, row.blob, raw, msg_url=f"{UPFX}{url_mid(row.mid)}/", anchor_prefix=aid[:8], obfs=obfs
+            ctx.cache,
+            row.blob,
+            raw,
+            msg_url=f"{UPFX}{url_mid(row.mid)}/",
+            anchor_prefix=aid[:8],
+            obfs=obfs,
+            spfx=ctx.spfx,
         )
     )
     out.append(
@@ -203,7 +211,8 @@ def thread_page(site: Site, name: str, mid: str, rows: list[OverRow], *, flat: b
     obfs = obfuscator_for(site.config, info.cfg)
     sk = skeleton(roots, cur_mid=None, focus=mid, cur_subject=None, upfx=UPFX, in_page=True, total=total, obfs=obfs)
     # as public-inbox, the page title (the thread's subject) is not obfuscated
-    ctx = EntryCtx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs, cache=site.cache)
+    spfx = UPFX if info.coderepos else None
+    ctx = EntryCtx(sk, s_nr, "m" + id_compress(mid, True), flat, obfs, cache=site.cache, spfx=spfx)
     first = next((n.row for _l, n, _i in sk.order if n.row is not None), rows[0])
     yield html_top(info, title=first.subject or "(no subject)", upfx=UPFX, t_max=t_max)
     if flat:
