@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10_000)
     ap.add_argument("-L", "--level", default="medium", choices=["basic", "medium", "full"])
     ap.add_argument("--timeout", type=float, default=3600)
-    ap.add_argument("--settle", type=float, default=10.0, help="done when the count stays for this long")
+    ap.add_argument("--settle", type=float, default=60.0, help="done when the count stays for this long")
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--pubinbox", default=str(C.DEFAULT_PUBINBOX))
