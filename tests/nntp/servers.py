@@ -35,14 +35,14 @@ class Server:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0, greeting: bytes = b"201") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"server exited {proc.returncode}:\n{log.read_text(errors='replace')}", pytrace=False)
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                if s.recv(100).startswith(b"201"):
+                if s.recv(100).startswith(greeting):
                     return
         except OSError:
             pass
@@ -51,12 +51,12 @@ def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 
 
 
 @contextlib.contextmanager
-def _run(cmd: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[Server]:
+def _run(cmd: list[str], port: int, env: dict[str, str], log: Path, greeting: bytes = b"201") -> Iterator[Server]:
     with open(log, "wb") as errf:
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=errf, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
     try:
-        _wait(port, proc, log)
+        _wait(port, proc, log, greeting=greeting)
         yield Server(port, proc, log)
     finally:
         _stop(proc)
@@ -69,6 +69,18 @@ def pubinbox_nntp(config: Path, *extra: str, port: int | None = None) -> Iterato
     env = dict(os.environ, PI_CONFIG=str(config))
     cmd = [str(PUBINBOX_BIN), "--config", str(config), "serve", "--nntp", f"127.0.0.1:{port}", *extra]
     with _run(cmd, port, env, config.parent / f"pubinbox-nntp.{port}.log") as s:
+        yield s
+
+
+@contextlib.contextmanager
+def pubinbox_serve(config: Path, proto: str, *extra: str, port: int | None = None) -> Iterator[Server]:
+    """``pubinbox serve --PROTO 127.0.0.1:PORT`` (nntp or pop3), ready when
+    it greets."""
+    port = port or free_port()
+    env = dict(os.environ, PI_CONFIG=str(config))
+    cmd = [str(PUBINBOX_BIN), "--config", str(config), "serve", f"--{proto}", f"127.0.0.1:{port}", *extra]
+    greeting = b"201" if proto == "nntp" else b"+OK"
+    with _run(cmd, port, env, config.parent / f"pubinbox-{proto}.{port}.log", greeting) as s:
         yield s
 
 

@@ -49,23 +49,33 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
 @click.option(
     "--nntp", "nntp", multiple=True, metavar="[nntps://]HOST:PORT", help="NNTP, read-only (nntps://: implicit TLS)"
 )
-@click.option("--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) for nntps:// and STARTTLS")
+@click.option(
+    "--pop3",
+    "pop3",
+    multiple=True,
+    metavar="[pop3s://]HOST:PORT",
+    help="POP3, UUID@NEWSGROUP mailboxes (pop3s://: implicit TLS)",
+)
+@click.option(
+    "--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) for nntps://, pop3s://, STARTTLS and STLS"
+)
 @click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM; default: in --cert)")
 @click.option(
     "-W", "--workers", default="1", show_default=True, metavar="N|auto", help="worker processes (auto: one per core)"
 )
 @click.option("--access-log/--no-access-log", default=False, help="log every request on stderr")
 @click.pass_context
-def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], cert: str | None, key: str | None,
+def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], pop3: tuple[str, ...], cert: str | None, key: str | None,
               workers: str, access_log: bool) -> None:  # fmt: skip
     """Serve every inbox of the config file: the web archive over HTTP,
-    newsgroups over NNTP; every protocol in each worker's event loop."""
+    newsgroups over NNTP, mailboxes over POP3; every protocol in each
+    worker's event loop."""
     from pubinbox.search.isolated import Limits
 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
-    listeners = _listeners({"http": http, "nntp": nntp})
+    listeners = _listeners({"http": http, "nntp": nntp, "pop3": pop3})
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:

@@ -1,0 +1,34 @@
+"""Start the POP3 server of a ``pubinbox serve`` worker on a listening socket
+(the ``pop3``/``pop3s`` entry of :data:`pubinbox.net.listeners.PROTOCOLS`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+
+from pubinbox.net.archive import Archive
+from pubinbox.net.lineio import Hub
+from pubinbox.pop3.mailbox import State, state_dir
+from pubinbox.pop3.protocol import POP3Session
+
+__all__ = ["start"]
+
+HANDSHAKE = 30.0
+
+
+async def start(
+    archive: Archive, sock: socket.socket, hub: Hub, *, tls: ssl.SSLContext | None = None, implicit: bool = False
+) -> asyncio.Server:
+    """Serve POP3 on *sock* (implicit TLS when *implicit*, else STLS when
+    *tls* is given)."""
+    groups = {c.newsgroup: c.name for c in archive.config.inboxes if c.newsgroup}
+    state = State(state_dir(archive.config))
+    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await POP3Session(reader, writer, hub, archive, groups, state, None if implicit else tls).run()
+
+    return await asyncio.start_server(
+        session, sock=sock, ssl=tls if implicit else None, ssl_handshake_timeout=HANDSHAKE if implicit else None
+    )
