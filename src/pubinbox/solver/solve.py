@@ -204,9 +204,11 @@ class Solver:
 
     def _candidates(self, want: Want) -> Iterable[tuple[str, FilePatch]]:
         assert self.search is not None
-        q = f"dfpost:{want.oid}"
+        # patches write ids abbreviated (7 to 12 digits, usually): ask for
+        # the first 7, find_patches keeps the sections that really match
+        q = f"dfpost:{want.oid[:7]}"
         if want.oid_a and valid_oid(want.oid_a):
-            q += f" dfpre:{want.oid_a}"
+            q += f" dfpre:{want.oid_a[:7]}"
         if want.path_b and _SEARCHABLE.fullmatch(want.path_b):
             q += _dfn(want.path_b)
             if want.path_a and want.path_a != want.path_b and _SEARCHABLE.fullmatch(want.path_a):
