@@ -168,12 +168,15 @@ def load_config(path: Path) -> Config:
     return load(path)
 
 
-def mda(raw: bytes, env: Env, config_path: Path, *, precheck_enabled: bool = True) -> Outcome:
+def mda(
+    raw: bytes, env: Env, config_path: Path, *, precheck_enabled: bool = True, conf: Config | None = None
+) -> Outcome:
     """Everything ``pubinbox mda`` does with a message read from the MTA.
 
     The emergency copy comes first: if it cannot be written completely,
     nothing else is tried (75, the MTA keeps the message).  Then the config
-    and :func:`deliver`.  Every failure becomes an :class:`Outcome`: 75 for
+    and :func:`deliver` (*conf*: the config already loaded, for the LMTP
+    server).  Every failure becomes an :class:`Outcome`: 75 for
     anything local or transient, unless the message is already durable in
     git, which is 0 whatever fails after that.  The copy is dropped once the
     message is stored, else moved to ``new/``.
@@ -185,7 +188,8 @@ def mda(raw: bytes, env: Env, config_path: Path, *, precheck_enabled: bool = Tru
     except StorageError as e:
         return Outcome(EX_TEMPFAIL, str(e))
     try:
-        out = deliver(raw, load_config(config_path), env, ems, precheck_enabled=precheck_enabled)
+        conf = conf if conf is not None else load_config(config_path)
+        out = deliver(raw, conf, env, ems, precheck_enabled=precheck_enabled)
     except PubinboxError as e:
         out = Outcome(EX_TEMPFAIL, str(e))
     except sqlite3.Error as e:

@@ -1,0 +1,1 @@
+"""LMTP delivery for pubinbox serve --lmtp."""
