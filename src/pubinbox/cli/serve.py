@@ -57,6 +57,13 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
     help="POP3, UUID@NEWSGROUP mailboxes (pop3s://: implicit TLS)",
 )
 @click.option(
+    "--lmtp",
+    "lmtp",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="LMTP delivery from an MTA (like pubinbox mda per recipient)",
+)
+@click.option(
     "--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) for nntps://, pop3s://, STARTTLS and STLS"
 )
 @click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM; default: in --cert)")
@@ -65,7 +72,7 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
 )
 @click.option("--access-log/--no-access-log", default=False, help="log every request on stderr")
 @click.pass_context
-def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], pop3: tuple[str, ...], cert: str | None, key: str | None,
+def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], pop3: tuple[str, ...], lmtp: tuple[str, ...], cert: str | None, key: str | None,
               workers: str, access_log: bool) -> None:  # fmt: skip
     """Serve every inbox of the config file: the web archive over HTTP,
     newsgroups over NNTP, mailboxes over POP3; every protocol in each
@@ -75,7 +82,7 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
-    listeners = _listeners({"http": http, "nntp": nntp, "pop3": pop3})
+    listeners = _listeners({"http": http, "nntp": nntp, "pop3": pop3, "lmtp": lmtp})
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
