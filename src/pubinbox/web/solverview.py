@@ -87,9 +87,8 @@ def solver_response(site: Site, request: Request, name: str, oid: str, rest: lis
     if rest[1]:  # raw
         # as public-inbox: no charset (a blob's encoding is unknown)
         ct = "application/octet-stream" if binary or res.type != "blob" else "text/plain"
-        head = request.method == "HEAD"
         h = {"Content-Type": ct, "Content-Length": str(len(res.data))}
-        return Response(b"" if head else res.data, headers=h)
+        return Response(b"" if request.method == "HEAD" else res.data, headers=h)
     title = f"{res.oid[:12]} {want.path_b or ''}".rstrip()
     top = html_top(info, title=title, upfx=upfx)
     if res.type != "blob":
