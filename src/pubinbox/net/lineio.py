@@ -23,7 +23,7 @@ import ssl
 import time
 import zlib
 
-__all__ = ["OUT_HIGH", "Hub", "LineConn", "LineTooLong", "sanitize"]
+__all__ = ["OUT_HIGH", "Hub", "LineConn", "LineTooLong", "dot_stuff", "sanitize", "to_crlf"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,20 @@ class LineTooLong(Exception):
 
 class ConnClosed(Exception):
     """The client went away, idled out or stopped reading."""
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Every LF not after a CR becomes CRLF (bare CRs stay): str.replace
+    at C speed instead of a look-behind regex."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    return data.replace(b"\n", b"\r\n")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """A leading ``.`` doubled on every line (RFC 3977 §3.1.1, RFC 1939 §3)."""
+    data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 def sanitize(data: bytes, limit: int = 120) -> str:
@@ -140,6 +154,23 @@ class LineConn:
                 raise ConnClosed("idle")
             if not await self._fill(left):
                 return None
+
+    async def read_exact(self, n: int) -> bytes | None:
+        """The next *n* bytes (an IMAP literal; the caller bounds *n*),
+        None at the end of input."""
+        deadline = time.monotonic() + self.idle_timeout
+        while len(self.inbuf) < n:
+            if self.inflate is not None and self.inflate.unconsumed_tail:
+                self.inbuf += self.inflate.decompress(self.inflate.unconsumed_tail, self.max_line * 8)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnClosed("idle")
+            if not await self._fill(left):
+                return None
+        out = bytes(self.inbuf[:n])
+        del self.inbuf[:n]
+        return out
 
     # -- writing ------------------------------------------------------------------
     def send(self, data: bytes) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import time
 
+from pubinbox.net.lineio import dot_stuff, to_crlf
 from pubinbox.over.reader import OverRow
 
 __all__ = ["article_parts", "nntp_date", "over_line", "stuff_body"]
@@ -24,10 +25,7 @@ __all__ = ["article_parts", "nntp_date", "over_line", "stuff_body"]
 _DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MON = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _FROM_LINE = re.compile(rb"\A[\r\n]*From [^\r\n]*\r?\n")
-_HDR_END = re.compile(rb"\r?\n(\r?\n)")
-_LONE_LF = re.compile(rb"(?<!\r)\n")
 _MID_FOLD = re.compile(rb"^(Message-ID:)[ \t]*\r\n[ \t]+([^\r]+)\r\n", re.IGNORECASE | re.MULTILINE)
-_DOT = re.compile(rb"^\.", re.MULTILINE)
 #: header lines are folded at this width when a value has blanks (RFC 5322 §2.1.1's 78)
 _FOLD = 78
 
@@ -70,24 +68,22 @@ class _Header:
 
     def __init__(self, raw: bytes, crlf: bytes) -> None:
         self.crlf = crlf
-        self.fields: list[bytes] = []  # each with its line ending(s)
+        self.fields: list[tuple[bytes, bytes]] = []  # (lower-case name, field with its line ending(s))
         for line in raw.splitlines(keepends=True):
             if line[:1] in (b" ", b"\t") and self.fields:
-                self.fields[-1] += line
+                name, f = self.fields[-1]
+                self.fields[-1] = (name, f + line)
             else:
-                self.fields.append(line)
-
-    @staticmethod
-    def _name(field: bytes) -> bytes:
-        return field.split(b":", 1)[0].strip().lower() if b":" in field else b""
+                colon = line.find(b":")
+                self.fields.append((line[:colon].strip().lower() if colon >= 0 else b"", line))
 
     def values(self, name: str) -> list[bytes]:
         """Raw values of *name*: blanks after the colon and the final line
         ending removed, folding kept."""
         key = name.lower().encode()
         out = []
-        for f in self.fields:
-            if self._name(f) == key:
+        for n, f in self.fields:
+            if n == key:
                 v = f.split(b":", 1)[1].lstrip(b" \t")
                 out.append(v.removesuffix(b"\n").removesuffix(b"\r"))
         return out
@@ -103,14 +99,14 @@ class _Header:
         """Replace the fields called *name* in place, one value each, drop
         the ones left over, append the values left over."""
         key = name.lower().encode()
-        todo = [self._render(name, v) for v in values]
-        out: list[bytes] = []
-        for f in self.fields:
-            if self._name(f) == key:
+        todo = [(key, self._render(name, v)) for v in values]
+        out: list[tuple[bytes, bytes]] = []
+        for n, f in self.fields:
+            if n == key:
                 if todo:
                     out.append(todo.pop(0))
             else:
-                out.append(f)
+                out.append((n, f))
         self.fields = out + todo
 
     def append(self, name: str, value: bytes) -> None:
@@ -120,7 +116,7 @@ class _Header:
             self.set(name, [*old, value])
 
     def bytes(self) -> bytes:
-        return b"".join(self.fields)
+        return b"".join(f for _n, f in self.fields)
 
 
 def _wrap(value: bytes, width: int) -> bytes:
@@ -144,13 +140,15 @@ def _wrap(value: bytes, width: int) -> bytes:
 def split_message(raw: bytes) -> tuple[bytes, bytes, bytes]:
     """(header with its last line ending, body, line ending) of a stored
     message, an mbox ``From `` line in front dropped."""
-    raw = _FROM_LINE.sub(b"", raw, count=1)
-    m = _HDR_END.search(raw)
-    if m is None:
+    if raw.startswith((b"From ", b"\r", b"\n")):
+        raw = _FROM_LINE.sub(b"", raw, count=1)
+    a, b = raw.find(b"\n\n"), raw.find(b"\n\r\n")
+    if a < 0 and b < 0:
         crlf = b"\r\n" if b"\r\n" in raw[:1000] else b"\n"
         return raw, b"", crlf
-    head_end = m.start() + len(m.group(0)) - len(m.group(1))
-    return raw[:head_end], raw[m.end() :], m.group(1)
+    if b < 0 or 0 <= a < b:
+        return raw[: a + 1], raw[a + 2 :], b"\n"
+    return raw[: b + 1], raw[b + 3 :], b"\r\n"
 
 
 def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes:
@@ -172,14 +170,13 @@ def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes
     groups = re.sub(r":[0-9]+", "", xref).split(" ", 1)
     h.set("Newsgroups", [(groups[1] if len(groups) > 1 else "").encode()])
     h.set("Path", [f"{server}!not-for-mail".encode()])
-    out = _LONE_LF.sub(b"\r\n", h.bytes())
-    return _MID_FOLD.sub(rb"\1 \2\r\n", out)
+    out = to_crlf(h.bytes())
+    return _MID_FOLD.sub(rb"\1 \2\r\n", out) if b"\r\n\t" in out or b"\r\n " in out else out
 
 
 def stuff_body(body: bytes) -> bytes:
     """Dot-stuffed, CRLF, ending in CRLF (RFC 3977 §3.1.1)."""
-    body = _DOT.sub(b"..", body)
-    body = _LONE_LF.sub(b"\r\n", body)
+    body = dot_stuff(to_crlf(body))
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body

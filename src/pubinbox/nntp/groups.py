@@ -8,15 +8,13 @@ from the overview at each command, so new mail shows without a restart.
 from __future__ import annotations
 
 import socket
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
-from pubinbox.net.archive import Archive
+from pubinbox.net.archive import Archive, created_at
 from pubinbox.over.reader import OverRow
-from pubinbox.store.layout import Layout
 
 __all__ = ["Group", "Groups"]
 
@@ -47,18 +45,6 @@ def _description(d: Path) -> str:
     return text.splitlines()[0] if text else "(no description)"
 
 
-def _created_at(cfg: InboxConfig) -> int:
-    try:
-        db = sqlite3.connect(f"file:{Layout(cfg.inboxdir).msgmap}?mode=ro", uri=True, timeout=2)
-        try:
-            row = db.execute("SELECT val FROM meta WHERE key = 'created_at'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return int(row[0]) if row and str(row[0]).isdigit() else 0
-
-
 def server_name(config: Config) -> str:
     """``publicinbox.nntpserver`` (the first), else the host name."""
     for v in config.get_all("publicinbox.nntpserver"):
@@ -74,7 +60,7 @@ class Groups:
         self.archive = archive
         config = archive.config
         self.server = server_name(config)
-        found = [Group(c.newsgroup, c, _description(c.inboxdir), _created_at(c)) for c in config.inboxes if c.newsgroup]
+        found = [Group(c.newsgroup, c, _description(c.inboxdir), created_at(c)) for c in config.inboxes if c.newsgroup]
         self.by_name: dict[str, Group] = {g.name: g for g in sorted(found, key=lambda g: g.name)}
         self._lower = {n.lower(): g for n, g in self.by_name.items()}
         # (address, group) for the Xref of cross-posted messages

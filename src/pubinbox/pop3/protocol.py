@@ -14,7 +14,6 @@ import enum
 import hashlib
 import logging
 import os
-import re
 import ssl
 import time
 from array import array
@@ -22,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from pubinbox.errors import PubinboxError
 from pubinbox.net.archive import Archive
-from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, sanitize
+from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, dot_stuff, sanitize, to_crlf
 from pubinbox.pop3.mailbox import SLICE, Mailbox, MailboxError, MailboxName, State, parse_user
 
 __all__ = ["POP3Session"]
@@ -30,8 +29,6 @@ __all__ = ["POP3Session"]
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 30
-_LONE_LF = re.compile(rb"(?<!\r)\n")
-_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class St(enum.Enum):
@@ -59,7 +56,7 @@ class _Err(Exception):
 
 def crlf_message(raw: bytes) -> bytes:
     """The message with CRLF line ends, ending in CRLF (what LIST's size counts)."""
-    data = _LONE_LF.sub(b"\r\n", raw)
+    data = to_crlf(raw)
     return data if data.endswith(b"\r\n") or not data else data + b"\r\n"
 
 
@@ -312,7 +309,7 @@ class POP3Session(LineConn):
                     lines.pop()
                 data = data[: end + 4] + b"".join(ln + b"\r\n" for ln in lines[:top])
             self.send(b"+OK top of message follows\r\n")
-        data = _DOT.sub(b"..", data)
+        data = dot_stuff(data)
         for i in range(0, len(data), 1 << 16):
             await self.send_more(data[i : i + (1 << 16)])
         self.send(b".\r\n")
