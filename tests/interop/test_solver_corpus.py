@@ -66,5 +66,8 @@ def test_corpus_solver_differential(tmp_path: Path, corpus_dir: Path) -> None:
             continue
         bad.append(f"{oid} {path}: public-inbox {st_t} ({len(b_t)} B), pubinbox {st_o} ({len(b_o)} B)")
     print(f"{N} index lines: public-inbox found {found}, differences {len(bad)}")
+    for who, got in (("public-inbox", theirs), ("pubinbox", ours)):
+        ts = sorted(t for _s, _b, t in got.values())
+        print(f"{who}: median {ts[len(ts) // 2]:.3f} s, p99 {ts[min(len(ts) - 1, round(0.99 * (len(ts) - 1)))]:.3f} s")
     assert found > 0
     assert not bad, "\n".join(bad)
