@@ -13,7 +13,8 @@ there is one reply per recipient, from the mda's outcome:
 - 554 the message is refused (the inbox filter, an empty message);
 - 451 anything local or transient (the MTA retries).
 
-Bounds: ``pubinbox.lmtpMaxSize`` bytes of message (default 10 MiB: 552 past
+Bounds: lines of up to :data:`MAX_LINE` bytes (patches break RFC 5321's
+1000), ``pubinbox.lmtpMaxSize`` bytes of message (default 10 MiB: 552 past
 it), :data:`MAX_RCPT` recipients (452 for more), ``pubinbox.lmtpTimeout``
 seconds without a command (default 60) closes the connection.
 """
@@ -39,6 +40,15 @@ log = logging.getLogger(__name__)
 MAX_RCPT = 50
 DEFAULT_MAX_SIZE = 10 << 20
 DEFAULT_TIMEOUT = 60.0
+#: longest line of a message: mail (patches above all) breaks RFC 5321's
+#: 1000 octets; the archive keeps such lines as they came
+MAX_LINE = 1 << 20
+
+
+class ArchiveLMTP(LMTP):
+    """aiosmtpd's LMTP taking long message lines."""
+
+    line_length_limit = MAX_LINE
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -118,7 +128,7 @@ async def start(
     loop = asyncio.get_running_loop()
 
     def factory() -> LMTP:
-        return LMTP(
+        return ArchiveLMTP(
             handler,
             data_size_limit=size,
             hostname=socket.getfqdn(),
