@@ -244,3 +244,30 @@ def test_queue_beyond_the_limit(big: tuple[LiveServer, str], tmp_path: Path) -> 
     errs = [p.communicate()[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
     assert seen <= 1
+
+
+def test_trickled_request_body_is_cut(big: tuple[LiveServer, str]) -> None:
+    """A client that sends a few bytes of its upload-pack request and then
+    nothing does not hold a git process past the idle timeout (2 s here)."""
+    srv, _commit = big
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    try:
+        s.sendall(
+            f"POST /{srv.inbox}/git/0.git/git-upload-pack HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/x-git-upload-pack-request\r\nContent-Length: 1000\r\n\r\n0032want ".encode()
+        )
+        wait_for(lambda: _git_procs(srv), what="git upload-pack started")
+        wait_for(lambda: not _git_procs(srv), timeout=30, what="git killed once the body stalled")
+        s.settimeout(30)
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    finally:
+        s.close()
+
+
+def test_gzip_bomb_is_refused(big: tuple[LiveServer, str]) -> None:
+    srv, commit = big
+    bomb = gzip.compress(_pkt(f"want {commit}\n") + b"0" * (40 << 20))
+    h = {"Content-Type": "application/x-git-upload-pack-request", "Content-Encoding": "gzip"}
+    status, body = _post_upload_pack(srv, "git/0.git/git-upload-pack", bomb, h)
+    assert status == 400, body[:200]
+    wait_for(lambda: not _git_procs(srv), what="no git left")

@@ -336,7 +336,7 @@ class GitHttp:
         err = bytearray()
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(_drain(proc.stderr, err))]
         if not advertise:
-            tasks.append(asyncio.create_task(_feed(proc, receive, gz, gone)))
+            tasks.append(asyncio.create_task(_feed(proc, receive, gz, gone, self.stall_timeout)))
         else:
             tasks.append(asyncio.create_task(_watch(receive, gone)))
         killer = asyncio.create_task(_kill_when(gone, proc))
@@ -367,7 +367,10 @@ class GitHttp:
         first = await proc.stdout.read(CHUNK)
         if not first:
             await proc.wait()
-            if proc.returncode != 0 and not gone.is_set():
+            if gone.is_set():  # a request too big, too slow or broken
+                await _plain(send, 400, "400 Bad Request: the request was too large, too slow or not valid\n")
+                return
+            if proc.returncode != 0:
                 await _plain(send, 500, "500 Internal Server Error: git upload-pack failed\n")
                 return
         kind = b"advertisement" if advertise else b"result"
@@ -414,15 +417,26 @@ async def _watch(receive: Receive, gone: asyncio.Event) -> None:
             return
 
 
-async def _feed(proc: asyncio.subprocess.Process, receive: Receive, gz: bool, gone: asyncio.Event) -> None:
-    """The request body to git's stdin (gunzipped), bounded; then watch for
-    a disconnect."""
+async def _feed(
+    proc: asyncio.subprocess.Process, receive: Receive, gz: bool, gone: asyncio.Event, stall: float
+) -> None:
+    """The request body to git's stdin (gunzipped), bounded in size and in
+    time (each piece within *stall* seconds, the whole within four times
+    that: a client trickling its request cannot hold a git process); then
+    watch for a disconnect."""
     assert proc.stdin is not None
     z = zlib.decompressobj(16 + zlib.MAX_WBITS) if gz else None
     total = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4 * stall
     try:
         while True:
-            msg = await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), min(stall, max(0.0, deadline - loop.time())))
+            except TimeoutError:
+                log.info("git: request body too slow; cut")
+                gone.set()
+                return
             if msg["type"] == "http.disconnect":
                 gone.set()
                 return
