@@ -36,6 +36,7 @@ from pubinbox.errors import IndexingError
 from pubinbox.ingest.indexer import MSGMAP_META, Indexer, IndexStats
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
+from pubinbox.series.store import sync as series_sync
 from pubinbox.store import dbfile
 from pubinbox.store import msgmap as msgmap_file
 from pubinbox.store.git import GitReader
@@ -77,9 +78,11 @@ def index_inbox(
         clear_stale_git_locks(layout)
         layout.own_dir.mkdir(exist_ok=True)
         try:
-            return _index(ibx, layout, reindex, jobs, progress, on_total)
+            stats = _index(ibx, layout, reindex, jobs, progress, on_total)
         except sqlite3.Error as e:
             raise IndexingError(f"{ibx.inboxdir}: {e}") from e
+        series_sync(layout)  # patch series, from the overview (issue 12)
+        return stats
 
 
 def _index(

@@ -30,6 +30,7 @@ from pubinbox.ingest.message import Incoming, all_mids, content_key, generated_m
 from pubinbox.mail.parse import strip_from_line
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
+from pubinbox.series.store import sync as series_sync
 from pubinbox.store.fastimport import FastImport, rev_parse
 from pubinbox.store.git import GitReader, packed_size
 from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
@@ -222,6 +223,7 @@ class InboxWriter:
                 self._search.commit()
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
+        series_sync(self.layout)  # patch series, from the overview (issue 12)
         self._batch_raw.clear()
         self._batch_bytes = 0
         self._pending = 0

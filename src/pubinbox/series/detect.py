@@ -1,0 +1,133 @@
+"""Messages grouped into patch series, from the overview alone.
+
+Within a thread, the patches (subjects :func:`parse_subject` accepts) of
+one author with one version and one ``N`` are a series; a lone ``[PATCH]``
+is a series of one.  A series sent as replies to an earlier revision shares
+that revision's thread and is told apart by its version.  Patches sent
+without threading (each its own thread, no ``0/N``) are joined when their
+author, version and ``N`` agree and they arrived within :data:`WINDOW` of
+each other.  A number seen twice in one series keeps its first message
+(the others are counted in ``dups``); a series without a cover letter is
+named by its lowest-numbered patch, else by its cover letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pubinbox.mail.address import emails
+from pubinbox.over.reader import OverRow
+from pubinbox.series.subject import PatchSubject, normalise_title, parse_subject
+
+__all__ = ["WINDOW", "Found", "author_email", "group"]
+
+#: seconds within which the patches of an unthreaded series arrive
+WINDOW = 3600
+
+
+def author_email(from_: str) -> str:
+    try:
+        got = emails(from_)
+    except Exception:  # noqa: BLE001 - a hostile From: is no address
+        got = []
+    return got[0].lower() if got else from_.strip().lower()
+
+
+@dataclass(slots=True)
+class Found:
+    """One series as detected."""
+
+    version: int
+    total: int  # N of M/N; 1 for a lone patch
+    email: str
+    resend: bool
+    ts: int  # first received
+    members: dict[int, OverRow] = field(default_factory=dict)  # counter -> row (0: cover)
+    subjects: dict[int, PatchSubject] = field(default_factory=dict)
+    dups: int = 0
+
+    @property
+    def key(self) -> tuple[str, int, int, bool]:
+        return (self.email, self.version, self.total, self.resend)
+
+    @property
+    def head(self) -> OverRow:
+        """The cover letter, else the lowest-numbered patch."""
+        return self.members[min(self.members)]
+
+    @property
+    def id(self) -> str:
+        return self.head.mid
+
+    @property
+    def title(self) -> str:
+        return self.subjects[min(self.subjects)].title
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return self.subjects[min(self.subjects)].prefixes
+
+    @property
+    def complete(self) -> bool:
+        return all(n in self.members for n in range(1, self.total + 1))
+
+    @property
+    def norm(self) -> str:
+        return normalise_title(self.title)
+
+    def add(self, counter: int, row: OverRow, ps: PatchSubject) -> None:
+        if counter in self.members:
+            self.dups += 1
+            return
+        self.members[counter] = row
+        self.subjects[counter] = ps
+        self.ts = min(self.ts, row.ts)
+
+
+def _patches(rows: Iterable[OverRow]) -> list[tuple[OverRow, PatchSubject]]:
+    out = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
+    out.sort(key=lambda x: (x[0].ts, x[0].num))
+    return out
+
+
+def group(threads: Iterable[list[OverRow]]) -> list[Found]:
+    """The series in *threads* (each a list of the rows of one thread)."""
+    found: list[Found] = []
+    for rows in threads:
+        by_key: dict[tuple[str, int, int, bool], Found] = {}
+        for row, ps in _patches(rows):
+            email = author_email(row.from_)
+            resend = "resend" in ps.prefixes
+            if ps.total is None or ps.counter is None:
+                f = Found(ps.version, 1, email, resend, row.ts)
+                f.add(1, row, ps)
+                found.append(f)
+                continue
+            key = (email, ps.version, ps.total, resend)
+            got = by_key.get(key)
+            if got is None:
+                got = by_key[key] = Found(ps.version, ps.total, email, resend, row.ts)
+                found.append(got)
+            got.add(ps.counter, row, ps)
+    return _join_unthreaded(found)
+
+
+def _join_unthreaded(found: list[Found]) -> list[Found]:
+    """Incomplete series without a cover letter, of one author, version and
+    N, that arrived within WINDOW of each other: one series sent unthreaded."""
+    out: list[Found] = []
+    open_: dict[tuple[str, int, int, bool], Found] = {}
+    for f in sorted(found, key=lambda f: (f.ts, f.head.num)):
+        if f.total < 2 or 0 in f.members or f.complete:
+            out.append(f)
+            continue
+        prev = open_.get(f.key)
+        if prev is not None and f.ts - prev.ts <= WINDOW and not (set(prev.members) & set(f.members)):
+            for c, row in f.members.items():
+                prev.add(c, row, f.subjects[c])
+            prev.dups += f.dups
+            continue
+        open_[f.key] = f
+        out.append(f)
+    return out

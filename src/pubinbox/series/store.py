@@ -1,0 +1,252 @@
+"""``pubinbox/series.sqlite3``: the series of an inbox, derived from the
+overview and kept up to date by every writer (:func:`sync`, called by
+``pubinbox index``, ``import`` and ``mda`` once the overview is committed).
+
+It follows the overview file: when that is a new file (``index
+--reindex``, a repaired overview), the series are computed again from
+scratch; otherwise only the threads of new patches are looked at again.
+A failure here is logged and never stops mail from being stored; the next
+writer tries again.  Readers open it read-only (:class:`SeriesReader`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pubinbox.errors import IndexDamaged
+from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.series.detect import WINDOW, Found, author_email, group
+from pubinbox.series.subject import parse_subject
+from pubinbox.store.layout import Layout
+
+__all__ = ["SeriesReader", "SeriesRow", "series_db", "sync"]
+
+log = logging.getLogger(__name__)
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT);
+CREATE TABLE IF NOT EXISTS series (
+    id TEXT PRIMARY KEY, version INTEGER, total INTEGER, title TEXT, norm TEXT,
+    author TEXT, email TEXT, ts INTEGER, ds INTEGER, prefixes TEXT,
+    cover INTEGER, present INTEGER, dups INTEGER
+);
+CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
+CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
+CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
+CREATE TABLE IF NOT EXISTS series_msg (
+    num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER
+);
+CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
+CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
+"""
+#: rows of the overview read per step
+BATCH = 2000
+
+
+def series_db(layout: Layout) -> Path:
+    return layout.own_dir / "series.sqlite3"
+
+
+def _ident(path: Path) -> str:
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _connect_rw(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=60)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.executescript(DDL)
+    return db
+
+
+def sync(layout: Layout) -> None:
+    """Bring the series up to date with the overview; never raises."""
+    try:
+        _sync(layout)
+    except Exception as e:  # noqa: BLE001 - derived data: the next writer retries
+        log.warning("%s: series not updated: %s", layout.inboxdir, e)
+
+
+def _sync(layout: Layout) -> None:
+    if not layout.over_db.exists():
+        return
+    path = series_db(layout)
+    db = _connect_rw(path)
+    over = OverReader(layout.over_db)
+    try:
+        ident = _ident(layout.over_db)
+        got = dict(db.execute("SELECT key, val FROM meta").fetchall())
+        last = int(got.get("last_num") or 0)
+        if got.get("over") != ident:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM series")
+            db.execute("DELETE FROM series_msg")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('over', ?)", (ident,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', '0')")
+            db.execute("COMMIT")
+            last = 0
+        top = last
+        tids: set[int] = set()
+        keys: list[tuple[str, int, int, int]] = []
+        while True:
+            rows = over.by_range(top + 1, 2**62, BATCH)
+            if not rows:
+                break
+            top = rows[-1].num
+            for r in rows:
+                ps = parse_subject(r.subject)
+                if ps is None:
+                    continue
+                tids.add(r.tid)
+                if ps.total is not None and ps.total > 1 and last:
+                    keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
+        if top == last:
+            return
+        # an unthreaded series: the threads of its earlier patches again
+        for email, version, total, ts in keys:
+            for (tid,) in db.execute(
+                "SELECT DISTINCT m.tid FROM series s JOIN series_msg m ON m.series_id = s.id"
+                " WHERE s.email = ? AND s.version = ? AND s.total = ? AND s.ts BETWEEN ? AND ?",
+                (email, version, total, ts - WINDOW, ts + WINDOW),
+            ):
+                tids.add(int(tid))
+        threads = [over.thread(tid, limit=100_000) for tid in sorted(tids)]
+        found = group(threads)
+        db.execute("BEGIN IMMEDIATE")
+        nums = [r.num for t in threads for r in t]
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            db.execute(
+                f"DELETE FROM series WHERE id IN (SELECT series_id FROM series_msg WHERE num IN ({marks}))", chunk
+            )
+            db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
+        db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
+        for f in found:
+            _insert(db, f)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
+        db.execute("COMMIT")
+    finally:
+        over.close()
+        db.close()
+
+
+def _insert(db: sqlite3.Connection, f: Found) -> None:
+    head = f.head
+    db.execute(
+        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
+         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups),
+    )  # fmt: skip
+    db.executemany(
+        "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?)",
+        [(row.num, f.id, row.tid, c) for c, row in f.members.items()],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    id: str
+    version: int
+    total: int
+    title: str
+    norm: str
+    author: str
+    email: str
+    ts: int
+    ds: int
+    prefixes: tuple[str, ...]
+    cover: int | None
+    present: int
+    dups: int
+
+    @property
+    def missing(self) -> int:
+        return max(self.total - self.present, 0)
+
+
+_COLS = "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups"
+
+
+def _row(r: Any) -> SeriesRow:
+    return SeriesRow(
+        str(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3] or ""), str(r[4] or ""), str(r[5] or ""),
+        str(r[6] or ""), int(r[7] or 0), int(r[8] or 0), tuple(str(r[9] or "").split()),
+        None if r[10] is None else int(r[10]), int(r[11] or 0), int(r[12] or 0),
+    )  # fmt: skip
+
+
+class SeriesReader:
+    """Read-only queries over ``series.sqlite3`` (one per thread)."""
+
+    def __init__(self, layout: Layout) -> None:
+        path = series_db(layout)
+        if not path.exists():
+            raise IndexDamaged(f"{path} does not exist yet: run `pubinbox index`")
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2)
+        self.db.execute("PRAGMA query_only = 1")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _q(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise IndexDamaged(f"series database: {e}") from e
+
+    def count(self) -> int:
+        return int(self._q("SELECT COUNT(*) FROM series")[0][0])
+
+    def recent(self, offset: int, limit: int) -> list[SeriesRow]:
+        """Newest first (first received), then by id."""
+        return [
+            _row(r)
+            for r in self._q(f"SELECT {_COLS} FROM series ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?", (limit, offset))
+        ]
+
+    def get(self, sid: str) -> SeriesRow | None:
+        got = self._q(f"SELECT {_COLS} FROM series WHERE id = ?", (sid,))
+        return _row(got[0]) if got else None
+
+    def of_num(self, num: int) -> str | None:
+        got = self._q("SELECT series_id FROM series_msg WHERE num = ?", (num,))
+        return str(got[0][0]) if got else None
+
+    def members(self, sid: str) -> list[tuple[int, int]]:
+        """(counter, article number), by counter."""
+        return [
+            (int(c), int(n))
+            for c, n in self._q("SELECT counter, num FROM series_msg WHERE series_id = ? ORDER BY counter", (sid,))
+        ]
+
+    def revisions(self, s: SeriesRow) -> list[SeriesRow]:
+        """Every revision of *s* (itself too): same author and title, by version."""
+        return [
+            _row(r)
+            for r in self._q(
+                f"SELECT {_COLS} FROM series WHERE email = ? AND norm = ? ORDER BY version, ts LIMIT 100",
+                (s.email, s.norm),
+            )
+        ]
+
+
+def iter_series(reader: SeriesReader) -> Iterator[SeriesRow]:
+    off = 0
+    while True:
+        got = reader.recent(off, 500)
+        if not got:
+            return
+        yield from got
+        off += len(got)
+
+
+def rows_of(over: OverReader, nums: list[int]) -> dict[int, OverRow]:
+    return {r.num: r for r in over.by_nums(nums)}

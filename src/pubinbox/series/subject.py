@@ -1,0 +1,89 @@
+"""``[PATCH vN M/N]`` subjects, with the prefix variants real lists use.
+
+Seen on lore: ``[PATCH v2 03/12]``, ``[PATCHv2 3/12]``, ``[PATCH1/8]``,
+``[PATCH-v3 1/2]``, ``[RFC PATCH]``, ``[PATCH RESEND v4 0/7]``,
+``[PATCH net-next v2 1/3]``, ``[RFC][PATCH 1/2]``, ``[PATCH 1/2 v2]``,
+``[PATCH v2] [PATCH 1/3]``... Anything starting ``Re:``/``Fwd:`` is a
+reply, never a patch, and so is a subject without ``PATCH`` in its leading
+brackets.  Never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["PatchSubject", "normalise_title", "parse_subject"]
+
+_REPLY = re.compile(r"\A\s*(?:(?:re|aw|sv|fw|fwd|odp|vs)\s*(?:\[[0-9]+\])?\s*:\s*)+", re.IGNORECASE)
+_BRACKETS = re.compile(r"\A\s*\[([^\[\]]{0,200})\]\s*")
+_PATCH = re.compile(
+    r"\A(?:PATCH|PATCHES)(?:[-_ ]?v?([0-9]{1,4}))?(?:[-_ ]?([0-9]{1,5})/([0-9]{1,5}))?\Z", re.IGNORECASE
+)
+_VERSION = re.compile(r"\Av([0-9]{1,4})\Z", re.IGNORECASE)
+_COUNTER = re.compile(r"\A([0-9]{1,5})/([0-9]{1,5})\Z")
+_SPLIT = re.compile(r"[\s,]+")
+#: most patches one series may claim (a 500-patch series is real; 99999 is not)
+MAX_TOTAL = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class PatchSubject:
+    """What the prefixes of a patch's subject say."""
+
+    version: int  # 1 when not given
+    counter: int | None  # M of M/N (0: cover letter), None for a lone [PATCH]
+    total: int | None  # N of M/N
+    prefixes: tuple[str, ...]  # the other words: rfc, resend, net-next...
+    title: str  # the subject without the brackets
+
+    @property
+    def is_cover(self) -> bool:
+        return self.counter == 0
+
+
+def parse_subject(subject: str) -> PatchSubject | None:
+    """The patch subject *subject* is, or None for anything else."""
+    if not subject or _REPLY.match(subject):
+        return None
+    rest = subject
+    words: list[str] = []
+    for _ in range(4):  # [RFC][PATCH v2 1/3]: a few bracket groups
+        m = _BRACKETS.match(rest)
+        if m is None:
+            break
+        words += [w for w in _SPLIT.split(m.group(1)) if w]
+        rest = rest[m.end() :]
+    version: int | None = None
+    counter: int | None = None
+    total: int | None = None
+    patch = False
+    other: list[str] = []
+    for w in words:
+        if (pm := _PATCH.match(w)) is not None:
+            patch = True
+            if pm.group(1) and version is None:
+                version = int(pm.group(1))
+            if pm.group(2) and counter is None:
+                counter, total = int(pm.group(2)), int(pm.group(3))
+        elif (vm := _VERSION.match(w)) is not None:
+            version = version if version is not None else int(vm.group(1))
+        elif (cm := _COUNTER.match(w)) is not None:
+            if counter is None:
+                counter, total = int(cm.group(1)), int(cm.group(2))
+        else:
+            other.append(w.lower())
+    if not patch:
+        return None
+    if total is not None and (total == 0 or total > MAX_TOTAL or counter is None or counter > total):
+        counter = total = None  # 3/2, 1/0, 1/99999: not a place in a series
+    return PatchSubject(version or 1, counter, total, tuple(dict.fromkeys(other)), rest.strip())
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_title(title: str) -> str:
+    """The title as revisions of one series share it: case and blanks
+    folded, a trailing period dropped."""
+    return _WS.sub(" ", title).strip().rstrip(".").lower()
