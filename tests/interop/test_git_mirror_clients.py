@@ -93,3 +93,36 @@ def test_grok_pull(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
     p = _run([str(GROK_PULL), "-c", str(conf), "-v"], tmp_path)
     assert p.returncode == 0, p.stderr
     _same(origin.inboxdir, top / origin.name)
+
+
+def test_lei_add_external_mirror(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    """lei (1.9) mirrors and indexes the inbox; its article numbers are the origin's."""
+    origin, srv = served
+    if shutil.which("lei") is None:
+        pytest.fail("lei missing: install Debian's lei", pytrace=False)
+    x = {
+        k: str(tmp_path / k.lower())
+        for k in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+    }
+    for d in x.values():
+        Path(d).mkdir(mode=0o700)
+    env = clean_env(tmp_path / "home", **x)
+    dst = tmp_path / "lei-mirror"
+    try:
+        p = subprocess.run(["lei", "add-external", "-q", "-L", "basic", "--mirror", srv.base, str(dst)],
+                           env=env, capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+    finally:
+        subprocess.run(["lei", "daemon-kill"], env=env, capture_output=True, timeout=60, check=False)
+    _same(origin.inboxdir, dst)
+    assert _msgmap(dst) == _msgmap(origin.inboxdir)
+
+
+def _msgmap(inboxdir: Path) -> list[tuple[int, str]]:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{inboxdir / 'msgmap.sqlite3'}?mode=ro", uri=True)
+    try:
+        return list(db.execute("SELECT num, mid FROM msgmap ORDER BY num"))
+    finally:
+        db.close()
