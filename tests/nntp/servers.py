@@ -74,12 +74,12 @@ def pubinbox_nntp(config: Path, *extra: str, port: int | None = None) -> Iterato
 
 @contextlib.contextmanager
 def pubinbox_serve(config: Path, proto: str, *extra: str, port: int | None = None) -> Iterator[Server]:
-    """``pubinbox serve --PROTO 127.0.0.1:PORT`` (nntp or pop3), ready when
+    """``pubinbox serve --PROTO 127.0.0.1:PORT`` (nntp, imap or pop3), ready when
     it greets."""
     port = port or free_port()
     env = dict(os.environ, PI_CONFIG=str(config))
     cmd = [str(PUBINBOX_BIN), "--config", str(config), "serve", f"--{proto}", f"127.0.0.1:{port}", *extra]
-    greeting = b"201" if proto == "nntp" else b"+OK"
+    greeting = {"nntp": b"201", "pop3": b"+OK", "imap": b"* OK"}[proto]
     with _run(cmd, port, env, config.parent / f"pubinbox-{proto}.{port}.log", greeting) as s:
         yield s
 

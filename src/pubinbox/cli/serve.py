@@ -50,6 +50,13 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
     "--nntp", "nntp", multiple=True, metavar="[nntps://]HOST:PORT", help="NNTP, read-only (nntps://: implicit TLS)"
 )
 @click.option(
+    "--imap",
+    "imap",
+    multiple=True,
+    metavar="[imaps://]HOST:PORT",
+    help="IMAP, read-only, NEWSGROUP.K mailboxes of 50K messages (imaps://: implicit TLS)",
+)
+@click.option(
     "--pop3",
     "pop3",
     multiple=True,
@@ -64,7 +71,9 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
     help="LMTP delivery from an MTA (like pubinbox mda per recipient)",
 )
 @click.option(
-    "--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) for nntps://, pop3s://, STARTTLS and STLS"
+    "--cert",
+    type=click.Path(dir_okay=False),
+    help="TLS certificate (PEM) for nntps://, imaps://, pop3s://, STARTTLS and STLS",
 )
 @click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM; default: in --cert)")
 @click.option(
@@ -72,17 +81,17 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
 )
 @click.option("--access-log/--no-access-log", default=False, help="log every request on stderr")
 @click.pass_context
-def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], pop3: tuple[str, ...], lmtp: tuple[str, ...], cert: str | None, key: str | None,
+def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], imap: tuple[str, ...], pop3: tuple[str, ...], lmtp: tuple[str, ...], cert: str | None, key: str | None,
               workers: str, access_log: bool) -> None:  # fmt: skip
     """Serve every inbox of the config file: the web archive over HTTP,
-    newsgroups over NNTP, mailboxes over POP3; every protocol in each
+    newsgroups over NNTP, mailboxes over IMAP and POP3; every protocol in each
     worker's event loop."""
     from pubinbox.search.isolated import Limits
 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
-    listeners = _listeners({"http": http, "nntp": nntp, "pop3": pop3, "lmtp": lmtp})
+    listeners = _listeners({"http": http, "nntp": nntp, "imap": imap, "pop3": pop3, "lmtp": lmtp})
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:

@@ -40,6 +40,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "http": Protocol("http", "", ""),
     "nntp": Protocol("nntp", "nntps", "pubinbox.nntp.server:start"),
     "pop3": Protocol("pop3", "pop3s", "pubinbox.pop3.server:start"),
+    "imap": Protocol("imap", "imaps", "pubinbox.imap.server:start"),
     "lmtp": Protocol("lmtp", "", "pubinbox.lmtp.server:start"),
 }
 

@@ -1,0 +1,33 @@
+"""Start the IMAP server of a ``pubinbox serve`` worker on a listening socket
+(the ``imap``/``imaps`` entry of :data:`pubinbox.net.listeners.PROTOCOLS`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+
+from pubinbox.imap.mailboxes import Mailboxes
+from pubinbox.imap.protocol import IMAPSession
+from pubinbox.net.archive import Archive
+from pubinbox.net.lineio import Hub
+
+__all__ = ["start"]
+
+HANDSHAKE = 30.0
+
+
+async def start(
+    archive: Archive, sock: socket.socket, hub: Hub, *, tls: ssl.SSLContext | None = None, implicit: bool = False
+) -> asyncio.Server:
+    """Serve IMAP on *sock* (implicit TLS when *implicit*, else STARTTLS
+    when *tls* is given)."""
+    mailboxes = Mailboxes(archive)
+    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await IMAPSession(reader, writer, hub, archive, mailboxes, None if implicit else tls).run()
+
+    return await asyncio.start_server(
+        session, sock=sock, ssl=tls if implicit else None, ssl_handshake_timeout=HANDSHAKE if implicit else None
+    )
