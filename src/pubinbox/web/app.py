@@ -34,7 +34,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
-from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, solverview, text
+from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, seriesview, solverview, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -131,6 +131,8 @@ class Web:
             return text_response(request, f"503 Service Unavailable: {name} is {why}\n", status=503)
         rest = segs[1:]
         head = rest[0]
+        if head == "series":  # patch series pages (issue 12)
+            return seriesview.route(self.site, request, name, rest[1:])
         if len(rest) == 1:
             return self.inbox_file(request, name, head)
         if head == "_" and len(rest) >= 2 and rest[1] == "text":

@@ -1,0 +1,100 @@
+"""Trailers (``Reviewed-by:``, ``Acked-by:``...) given in replies to patches,
+and patches with them applied, as ``b4 am`` does.
+
+A reply's trailers are its own unquoted lines of the form ``Name-by: ...``
+(and ``Fixes:``, ``Link:``) outside the quoted text and before its
+signature; a trailer given in reply to the cover letter applies to every
+patch of the series.  Applying puts the new trailers after the patch's own
+trailer block (the lines right before ``---``), skipping any already there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pubinbox.mail.mime import iter_parts
+from pubinbox.mail.perlstr import friendly
+
+__all__ = ["TRAILER_NAMES", "apply_trailers", "body_text", "reply_trailers"]
+
+#: the trailers collected from replies (b4's list of person trailers and the two references)
+TRAILER_NAMES = (
+    "Reviewed-by",
+    "Acked-by",
+    "Tested-by",
+    "Reported-by",
+    "Suggested-by",
+    "Co-developed-by",
+    "Signed-off-by",
+    "Fixes",
+    "Link",
+)
+_TRAILER = re.compile(r"^(" + "|".join(TRAILER_NAMES) + r")\s*:\s*(\S.{0,300}?)\s*$", re.IGNORECASE | re.MULTILINE)
+_CANON = {n.lower(): n for n in TRAILER_NAMES}
+#: trailers of replies that only mean something in the patch's own text
+_NOT_FROM_REPLIES = ("signed-off-by", "co-developed-by")
+
+
+def body_text(raw: bytes, limit: int = 1 << 20) -> str:
+    """The first text part of a message (at most *limit* characters)."""
+    for part in iter_parts(raw):
+        if part.content_type.startswith(("multipart/", "text/html")):
+            continue
+        got = part.text()
+        if got is not None:
+            text, utf8 = got
+            return (text if utf8 else friendly(text))[:limit]
+    return ""
+
+
+def reply_trailers(text: str) -> list[tuple[str, str]]:
+    """(name, value) of the trailers a reply gives (not quoted, before its
+    signature and before any patch it carries)."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line.startswith("-- ") and line.rstrip() == "--":
+            break
+        if line.startswith(("diff --git ", "---")):
+            break
+        if line.startswith(">"):
+            continue
+        m = _TRAILER.match(line)
+        if m is None:
+            continue
+        name = _CANON[m.group(1).lower()]
+        if name.lower() in _NOT_FROM_REPLIES:
+            continue
+        t = (name, m.group(2))
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def apply_trailers(raw: bytes, trailers: list[tuple[str, str]]) -> bytes:
+    """*raw* with *trailers* added after its trailer block (before the first
+    ``---`` line); the message as it is when there is none to add or no
+    ``---`` line to find (an encoded body is left alone)."""
+    if not trailers:
+        return raw
+    head, sep, body = raw.partition(b"\n\n")
+    if not sep:
+        return raw
+    lines = body.split(b"\n")
+    try:
+        cut = next(i for i, ln in enumerate(lines) if ln.rstrip(b"\r") == b"---")
+    except StopIteration:
+        return raw
+    have = {ln.rstrip(b"\r").strip().lower() for ln in lines[:cut]}
+    end = cut
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    crlf = b"\r" if lines[cut].endswith(b"\r") else b""
+    add = []
+    for name, value in trailers:
+        line = f"{name}: {value}".encode()
+        if line.strip().lower() not in have:
+            add.append(line + crlf)
+            have.add(line.strip().lower())
+    if not add:
+        return raw
+    return head + sep + b"\n".join(lines[:end] + add + lines[end:])

@@ -1,0 +1,228 @@
+"""Patch series pages: ``/$INBOX/series/`` (newest first, ``?o=`` pages),
+``/$INBOX/series/$ID/`` (every patch with the trailers and replies it got,
+missing patches flagged, the other revisions) and ``/$INBOX/series/$ID/mbox``
+(the patches in order, trailers from replies applied, ready for ``git am``).
+
+A series' ``$ID`` is the Message-ID of its cover letter, else of its first
+patch.  The series come from ``pubinbox/series.sqlite3``
+(:mod:`pubinbox.series.store`); trailers and reply counts are read from
+the thread when a page is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from pubinbox.errors import CorruptObject
+from pubinbox.mail.mbox import mboxrd_bytes
+from pubinbox.over.reader import OverRow
+from pubinbox.series.store import SeriesReader, SeriesRow
+from pubinbox.series.trailers import apply_trailers, body_text, reply_trailers
+from pubinbox.store.layout import Layout
+from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
+from pubinbox.web.page import error_page, html_end, html_top
+from pubinbox.web.params import lenient_int
+from pubinbox.web.respond import page_response, validator
+from pubinbox.web.site import Site
+from pubinbox.web.skel import from_names
+
+__all__ = ["Detail", "PatchInfo", "detail", "route", "series_mbox"]
+
+PAGE = 50
+#: replies read for trailers, per series
+MAX_REPLIES = 2000
+MAX_OFFSET = 100_000
+
+
+@dataclass(slots=True)
+class PatchInfo:
+    counter: int
+    row: OverRow | None  # None: missing
+    replies: int = 0
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Detail:
+    s: SeriesRow
+    cover: PatchInfo | None
+    patches: list[PatchInfo]
+    revisions: list[SeriesRow]
+
+
+def reader(site: Site, name: str) -> SeriesReader:
+    return SeriesReader(Layout(site.inboxes[name].cfg.inboxdir))
+
+
+def detail(site: Site, name: str, sid: str) -> Detail | None:
+    sr = reader(site, name)
+    try:
+        s = sr.get(sid)
+        if s is None:
+            return None
+        members = sr.members(sid)
+        revisions = sr.revisions(s)
+        box = site.inbox(name)
+        rows = {r.num: r for r in box.over.by_nums([n for _c, n in members])}
+        by_counter = {c: rows[n] for c, n in members if n in rows}
+        infos = {c: PatchInfo(c, r) for c, r in by_counter.items()}
+        # the thread(s) of the series: replies to its messages
+        tids = sorted({r.tid for r in by_counter.values()})
+        mid2c = {r.mid: c for c, r in by_counter.items()}
+        read = 0
+        for tid in tids:
+            for r in box.over.thread(tid, limit=100_000):
+                if r.mid in mid2c:
+                    continue
+                target = next((mid2c[m] for m in reversed(r.references) if m in mid2c), None)
+                if target is None:
+                    continue
+                if sr.of_num(r.num) is not None:
+                    continue  # a patch of another series (v2 sent as a reply), not a review
+                info = infos[target]
+                info.replies += 1
+                if read >= MAX_REPLIES:
+                    continue
+                read += 1
+                try:
+                    text = body_text(box.raw(r))
+                except CorruptObject:
+                    continue
+                for t in reply_trailers(text):
+                    if t not in info.trailers:
+                        info.trailers.append(t)
+    finally:
+        sr.close()
+    patches = [infos.get(c) or PatchInfo(c, None) for c in range(1, s.total + 1)]
+    return Detail(s, infos.get(0), patches, revisions)
+
+
+def patch_trailers(d: Detail, p: PatchInfo) -> list[tuple[str, str]]:
+    """The trailers to apply to patch *p*: its own replies', then the cover letter's."""
+    out = list(p.trailers)
+    for t in d.cover.trailers if d.cover is not None else []:
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def series_mbox(site: Site, name: str, d: Detail) -> bytes:
+    """Every patch present, in order, with the trailers of the replies."""
+    box = site.inbox(name)
+    out = []
+    for p in d.patches:
+        if p.row is None:
+            continue
+        try:
+            raw = box.raw(p.row)
+        except CorruptObject:
+            continue
+        out.append(mboxrd_bytes(apply_trailers(raw, patch_trailers(d, p))))
+    return b"".join(out)
+
+
+def _version(s: SeriesRow) -> str:
+    pfx = " ".join(p.upper() if len(p) <= 6 else p for p in s.prefixes)
+    return (f"{pfx} " if pfx else "") + f"v{s.version}"
+
+
+def list_page(site: Site, request: Request, name: str) -> Response:
+    o = lenient_int(request.query_params.get("o"), "o", 0, 0, MAX_OFFSET)
+    v = validator(site, name, request, "series")
+    if (nm := v.not_modified(request)) is not None:
+        return nm
+    sr = reader(site, name)
+    try:
+        total = sr.count()
+        rows = sr.recent(o, PAGE)
+    finally:
+        sr.close()
+    info = site.inboxes[name]
+    out = [html_top(info, title=f"patch series - {name}", upfx="../"), "<pre>"]
+    if not rows:
+        out.append("No patch series here.\n")
+    for s in rows:
+        state = f"{s.present}/{s.total}" + (f", {s.missing} missing" if s.missing else "")
+        out.append(
+            f'{fmt_date(s.ts)} <a href="{href_mid(s.id)}/"><b>[{esc(_version(s))}] {esc(s.title)}</b></a>\n'
+            f"                 by {esc(from_names(s.author))} ({state}{', cover' if s.cover else ''})\n"
+        )
+    out.append("</pre><hr><pre>")
+    nav = []
+    if o + PAGE < total:
+        nav.append(f'<a href="?o={o + PAGE}" rel=next>next (older)</a>')
+    if o > 0:
+        nav.append(f'<a href="?o={max(o - PAGE, 0)}" rel=prev>prev (newer)</a>')
+    out.append(" | ".join(nav) + f"  {total} series</pre>")
+    out.append(html_end(site, info, "../"))
+    return page_response(request, "".join(out), validator=v)
+
+
+def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
+    s = d.s
+    info = site.inboxes[name]
+    up = "../../"
+    out = [html_top(info, title=f"[{_version(s)}] {s.title}", upfx=up), "<pre>"]
+    out.append(f"<b>[{esc(_version(s))}] {esc(s.title)}</b>\nby {esc(from_names(s.author))} @ {fmt_date(s.ds)} UTC\n")
+    state = f"{s.present} of {s.total} patches" + (f", <b>{s.missing} missing</b>" if s.missing else "")
+    out.append(f"{state}  [<a href=mbox>mbox with trailers</a>]")
+    out.append(f'  [<a href="{up}{href_mid(s.id)}/T/#u">thread</a>]\n\n')
+    if d.cover is not None and d.cover.row is not None:
+        out.append(_line(d.cover, up, "cover letter"))
+    for p in d.patches:
+        out.append(_line(p, up, f"{p.counter}/{s.total}"))
+    if d.cover is not None and d.cover.trailers:
+        out.append("\ntrailers given to the whole series (applied to every patch):\n")
+        out += [f"    {esc(n)}: {esc(v)}\n" for n, v in d.cover.trailers]
+    if len(d.revisions) > 1:
+        out.append("\nrevisions:\n")
+        for r in d.revisions:
+            cur = " (this one)" if r.id == s.id else ""
+            out.append(
+                f'  <a href="../{href_mid(r.id)}/">[{esc(_version(r))}] {esc(r.title)}</a>'
+                f" @ {fmt_date(r.ts)} UTC, {r.present}/{r.total}{cur}\n"
+            )
+    out.append("</pre><hr>")
+    out.append(html_end(site, info, up))
+    return page_response(request, "".join(out))
+
+
+def _line(p: PatchInfo, up: str, label: str) -> str:
+    if p.row is None:
+        return f"  [{label}] <b>missing</b>\n"
+    replies = f"{p.replies} repl{'y' if p.replies == 1 else 'ies'}" if p.replies else "no replies"
+    out = [f'  [{label}] <a href="{up}{href_mid(p.row.mid)}/">{esc(p.row.subject)}</a> ({replies})\n']
+    out += [f"      {esc(n)}: {esc(v)}\n" for n, v in p.trailers]
+    return "".join(out)
+
+
+def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
+    """``/$INBOX/series/...`` (*rest*: the segments after ``series``)."""
+    if not rest:
+        return RedirectResponse(f"/{url_mid(name)}/series/", status_code=301)
+    if rest == [""]:
+        return list_page(site, request, name)
+    sid = rest[0]
+    if len(rest) == 1:
+        return RedirectResponse(f"{url_mid(sid)}/", status_code=301)
+    if rest[1:] not in ([""], ["mbox"]):
+        return error_page(site, request, name)
+    v = validator(site, name, request, "series")
+    if (nm := v.not_modified(request)) is not None:
+        return nm
+    d = detail(site, name, sid)
+    if d is None:
+        return error_page(site, request, name, "404 Not Found: no patch series with this id")
+    if rest[1] == "mbox":
+        fn = (url_mid(sid)[:60] or "series").replace("%", "_")
+        return page_response(
+            request,
+            series_mbox(site, name, d),
+            media_type="application/mbox",
+            validator=v,
+            headers={"Content-Disposition": f"inline; filename={fn}.mbox"},
+        )
+    return detail_page(site, request, name, d)
