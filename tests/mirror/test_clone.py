@@ -14,6 +14,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,6 +211,29 @@ def test_origin_gone_mid_fetch_then_rerun(served: tuple[Archive, LiveServer], tm
         assert p.returncode == 0, p.stderr
     _same(origin.inboxdir, m)
     assert _over(m) == _over(origin.inboxdir)
+
+
+def test_fetch_every(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
+    """``fetch --every 1`` keeps fetching: new mail at the origin shows up."""
+    origin, srv = served
+    cfg = tmp_path / "config"
+    m = tmp_path / "m"
+    assert _cli(tmp_path, cfg, "clone", "-q", "-L", "basic", srv.base, str(m)).returncode == 0
+    env = clean_env(tmp_path / "home", PI_CONFIG=str(cfg))
+    loop = subprocess.Popen([*PUBINBOX, "fetch", "-q", "--every", "1", "sample"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _deliver(origin, 8800, 2)
+        want = _msgmap(origin.inboxdir)
+        deadline = time.monotonic() + 60
+        while _msgmap(m) != want and time.monotonic() < deadline and loop.poll() is None:
+            time.sleep(0.2)
+        assert loop.poll() is None, loop.stderr.read() if loop.stderr else ""
+        assert _msgmap(m) == want
+    finally:
+        loop.terminate()
+        loop.communicate(timeout=30)
+    _same(origin.inboxdir, m)
 
 
 def test_fetch_after_purge_at_the_origin(served: tuple[Archive, LiveServer], tmp_path: Path) -> None:
