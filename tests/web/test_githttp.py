@@ -80,6 +80,8 @@ def test_dumb_http_clone(served: LiveServer, origin: Archive, tmp_path: Path) ->
     assert r.status == 200 and "max-age=31536000" in r.headers["cache-control"]
     assert int(r.headers["content-length"]) == (src / "objects" / "pack" / packs[1]).stat().st_size
     assert fetch(f"{served.base}git/{n}.git/HEAD").body == (src / "HEAD").read_bytes()
+    desc = fetch(f"{served.base}{n}/description")
+    assert desc.status == 200 and desc.body == (origin.inboxdir / "description").read_bytes()
 
 
 def _pkt(line: str) -> bytes:

@@ -252,8 +252,8 @@ class GitHttp:
     async def file(self, target: GitTarget, method: str, send: Send) -> None:
         assert target.git_dir is not None
         f = target.git_dir / target.path
-        if target.path == "cloneurl" and not f.is_file():
-            f = target.git_dir.parent.parent / "cloneurl"  # the inbox's
+        if target.path in ("cloneurl", "description") and not f.is_file():
+            f = target.git_dir.parent.parent / target.path  # the inbox's (pubinbox's epochs have none)
         try:
             fh = await asyncio.get_running_loop().run_in_executor(None, f.open, "rb")
         except OSError:
