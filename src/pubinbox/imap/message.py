@@ -13,11 +13,18 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message as _EmailMessage
 
-__all__ = ["Part", "body_section", "bodystructure", "envelope", "nstring", "parse"]
+__all__ = ["Part", "astring", "body_section", "bodystructure", "envelope", "nstring", "parse"]
 
 MAX_DEPTH = 20
 MAX_PARTS = 1000
 _FOLD = re.compile(rb"\r\n[ \t]")
+
+
+def astring(v: str) -> bytes:
+    """An atom when it can be one, else a string (mailbox names)."""
+    if v and re.fullmatch(r'[^(){ %*"\\\]\x00-\x1f\x7f-\U0010ffff]+', v):
+        return v.encode()
+    return nstring(v)
 
 
 def nstring(v: str | bytes | None) -> bytes:
@@ -211,7 +218,7 @@ def envelope(part: Part) -> bytes:
 def _params(params: list[tuple[str, str]]) -> bytes:
     if not params:
         return b"NIL"
-    return b"(" + b" ".join(nstring(k.upper()) + b" " + nstring(v) for k, v in params) + b")"
+    return b"(" + b" ".join(nstring(k.lower()) + b" " + nstring(v) for k, v in params) + b")"
 
 
 def _disposition(part: Part) -> bytes:
@@ -222,20 +229,23 @@ def _disposition(part: Part) -> bytes:
     m["content-disposition"] = d
     params = m.get_params(header="content-disposition") or [(d.split(";")[0].strip(), "")]
     rest = [(str(k), v if isinstance(v, str) else email.utils.collapse_rfc2231_value(v)) for k, v in params[1:]]
-    return b"(" + nstring(str(params[0][0]).upper()) + b" " + _params(rest) + b")"
+    return b"(" + nstring(str(params[0][0]).lower()) + b" " + _params(rest) + b")"
 
 
 def bodystructure(part: Part, *, extensible: bool = True) -> bytes:
     """BODYSTRUCTURE (or BODY when not *extensible*) of a part."""
     if part.ctype == "multipart" and part.children:
         kids = b"".join(bodystructure(c, extensible=extensible) for c in part.children)
-        out = kids + b" " + nstring(part.subtype.upper())
+        out = kids + b" " + nstring(part.subtype)
         if extensible:
             out += b" " + _params(part.params) + b" " + _disposition(part) + b" NIL NIL"
         return b"(" + out + b")"
     ctype, sub = (part.ctype, part.subtype) if part.ctype != "multipart" else ("text", "plain")
-    enc = (part.get("content-transfer-encoding") or "7bit").upper()
-    fields = [nstring(ctype.upper()), nstring(sub.upper()), _params(part.params), nstring(part.get("content-id")),
+    enc = (part.get("content-transfer-encoding") or "7bit").lower()
+    params = part.params
+    if part.get("content-type") is None and ctype == "text":
+        params = [("charset", "us-ascii")]  # RFC 2045 §5.2's default for a part without one
+    fields = [nstring(ctype), nstring(sub), _params(params), nstring(part.get("content-id")),
               nstring(part.get("content-description")), nstring(enc), b"%d" % len(part.body)]  # fmt: skip
     lines = b"%d" % part.body.count(b"\r\n")
     if (ctype, sub) == ("message", "rfc822") and part.message is not None:
@@ -243,5 +253,5 @@ def bodystructure(part: Part, *, extensible: bool = True) -> bytes:
     elif ctype == "text":
         fields.append(lines)
     if extensible:
-        fields += [b"NIL", _disposition(part), b"NIL", b"NIL"]
+        fields += [b"NIL", _disposition(part), nstring(part.get("content-language")), b"NIL"]
     return b"(" + b" ".join(fields) + b")"

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pubinbox.errors import PubinboxError
 from pubinbox.imap.commands import Bad, FetchAtt, Token, parse_fetch_atts, parse_seqset, tokenize
 from pubinbox.imap.mailboxes import Mailboxes, Selected, display, list_match
-from pubinbox.imap.message import body_section, bodystructure, envelope, nstring, parse
+from pubinbox.imap.message import astring, body_section, bodystructure, envelope, parse
 from pubinbox.net.archive import Archive, created_at
 from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, sanitize, to_crlf
 from pubinbox.over.reader import OverRow
@@ -288,7 +288,7 @@ class IMAPSession(LineConn):
             rx = list_match(ref, pat)
             for name, attrs in self.mailboxes.all():
                 if rx.match(name):
-                    await self.send_more(f'* LIST ({attrs}) "." '.encode() + nstring(display(name)) + b"\r\n")
+                    await self.send_more(f'* LIST ({attrs}) "." '.encode() + astring(display(name)) + b"\r\n")
         self.send(f"{tag} OK LIST completed\r\n".encode())
 
     @command("LSUB", *AUTHED)
@@ -359,9 +359,7 @@ class IMAPSession(LineConn):
             if key not in vals:
                 raise Bad(f"unknown STATUS item {key}")
             out.append(f"{key} {vals[key]}")
-        self.send(
-            b"* STATUS " + nstring(display(sel.name)) + f" ({' '.join(out)})\r\n{tag} OK STATUS completed\r\n".encode()
-        )
+        self.send(b"* STATUS " + astring(name) + f" ({' '.join(out)})\r\n{tag} OK STATUS completed\r\n".encode())
 
     # -- selected -------------------------------------------------------------------------------
     @command("CLOSE", St.SELECTED)
