@@ -47,8 +47,9 @@ class CodeRepo:
 
     @property
     def label(self) -> str:
-        """How the debug log names it: its first cgit URL, else its directory."""
-        return self.urls[0] if self.urls else str(self.git_dir)
+        """How the debug log names it: its first cgit URL, else its nickname
+        (never the server's directory)."""
+        return self.urls[0] if self.urls else f"coderepo {self.nick}"
 
     def _git(self, *args: str, data: bytes = b"", timeout: float = 5.0) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
