@@ -9,12 +9,15 @@ upgrade.
 
 from __future__ import annotations
 
+import imaplib
 import poplib
+import re
 import socket
 import ssl
 import subprocess
 import uuid
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +53,11 @@ def _client_ctx(crt: Path) -> ssl.SSLContext:
 def servers(sample_group: SampleGroup, cert: tuple[Path, Path]) -> Iterator[dict[str, int]]:
     """One ``pubinbox serve`` with nntp, nntps, pop3 and pop3s listeners."""
     crt, key = cert
-    ports = {k: free_port() for k in ("nntp", "nntps", "pop3", "pop3s")}
+    ports = {k: free_port() for k in ("nntp", "nntps", "pop3", "pop3s", "imap", "imaps")}
     tls = ["--cert", str(crt), "--key", str(key)]
     extra = ["--nntp", f"nntps://127.0.0.1:{ports['nntps']}", "--pop3", f"127.0.0.1:{ports['pop3']}",
-             "--pop3", f"pop3s://127.0.0.1:{ports['pop3s']}", *tls]  # fmt: skip
+             "--pop3", f"pop3s://127.0.0.1:{ports['pop3s']}", "--imap", f"127.0.0.1:{ports['imap']}",
+             "--imap", f"imaps://127.0.0.1:{ports['imaps']}", *tls]  # fmt: skip
     with pubinbox_serve(sample_group.config, "nntp", *extra, port=ports["nntp"]):
         yield ports
 
@@ -128,3 +132,38 @@ def test_bad_certificate_fails_at_start(sample_group: SampleGroup, tmp_path: Pat
     p = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     assert p.returncode != 0
     assert b"cannot start" in p.stderr
+
+
+def test_imap_starttls(servers: dict[str, int], cert: tuple[Path, Path]) -> None:
+    m = imaplib.IMAP4("127.0.0.1", servers["imap"], timeout=30)
+    assert "STARTTLS" in m.capabilities
+    m.starttls(_client_ctx(cert[0]))
+    m.login("anonymous", "anonymous")
+    assert m.select(f"{GROUP}.0", readonly=True) == ("OK", [b"295"])
+    m.logout()
+
+
+def test_imaps_and_compress(servers: dict[str, int], cert: tuple[Path, Path]) -> None:
+    """imaps://, then COMPRESS=DEFLATE inside TLS (RFC 4978): a raw
+    session reads a message through both layers."""
+    ctx = _client_ctx(cert[0])
+    raw = ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", servers["imaps"]), timeout=30), server_hostname="127.0.0.1"
+    )
+    f = raw.makefile("rb")
+    assert f.readline().startswith(b"* OK [CAPABILITY IMAP4rev1")
+    raw.sendall(b"a LOGIN x y\r\nb COMPRESS DEFLATE\r\n")
+    assert f.readline().startswith(b"a OK")
+    assert f.readline() == b"b OK DEFLATE active\r\n"
+    z, unz = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+    raw.sendall(
+        z.compress(f"c EXAMINE {GROUP}.0\r\nd UID FETCH 7 (UID RFC822.SIZE)\r\ne LOGOUT\r\n".encode())
+        + z.flush(zlib.Z_SYNC_FLUSH)
+    )
+    got = b""
+    while b"e OK LOGOUT" not in got:
+        data = raw.recv(65536)
+        assert data, got
+        got += unz.decompress(data)
+    assert b"* 295 EXISTS\r\n" in got and re.search(rb"\* 7 FETCH \(UID 7 RFC822.SIZE [0-9]+\)\r\nd OK", got)
+    raw.close()
