@@ -35,7 +35,7 @@ def test_units_verify(tmp_path: Path) -> None:
 
 
 def test_unit_commands_exist() -> None:
-    for unit in ("pubinbox-httpd.service", "pubinbox-watch.service"):
+    for unit in ("pubinbox-httpd.service", "pubinbox-watch.service", "pubinbox-fetch@.service"):
         text = (UNITS / unit).read_text()
         verb = text.split("ExecStart=/usr/local/bin/pubinbox ", 1)[1].split()[0]
         p = run_cli(verb, "--help")
