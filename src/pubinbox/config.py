@@ -53,6 +53,24 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
     "pubinbox.nntpidletimeout": ("180", "seconds an NNTP client may stay silent (RFC 3977: at least 180)"),
     "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
+    "publicinbox.<name>.watch": (
+        "",
+        "pubinbox watch sources: maildir:/path, imap[s]://USER@HOST[:PORT]/MAILBOX (multi)",
+    ),
+    "publicinbox.<name>.watchheader": ("", "Header:value a watched message must carry (multi: any); listid too"),
+    "publicinboxwatch.watchspam": ("", "maildir:/path whose Seen messages are removed from every inbox as spam"),
+    "publicinboxwatch.spamcheck": ("none", "spamc or none, for pubinbox watch"),
+    "imap.timeout": (
+        "60",
+        "seconds pubinbox watch waits on an IMAP server (also imap.pollInterval, imap.idleInterval)",
+    ),
+    "pubinbox.watchstate": (
+        "",
+        "pubinbox watch's record of handled files (default: pubinbox-watch.sqlite3 by the config)",
+    ),
+    "publicinbox.maileditor": ("", "editor for pubinbox edit (default: git's editor)"),
+    "pubinbox.lmtpmaxsize": ("10m", "largest message serve --lmtp takes (552 beyond)"),
+    "pubinbox.lmtptimeout": ("60", "seconds serve --lmtp waits for a client's next command"),
     "pubinbox.epochsize": (
         str(int(1024**3 / 0.4)),
         "raw bytes per git epoch before rolling over to the next one",
