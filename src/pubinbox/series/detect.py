@@ -6,8 +6,8 @@ is a series of one.  A series sent as replies to an earlier revision shares
 that revision's thread and is told apart by its version.  Patches sent
 without threading (each its own thread, no ``0/N``) are joined when their
 author, version and ``N`` agree and they arrived within :data:`WINDOW` of
-each other.  A number seen twice in one series keeps its first message
-(the others are counted in ``dups``); a series without a cover letter is
+each other.  A number seen twice in one series keeps its latest message
+(the last one received; the others are counted in ``dups``); a series without a cover letter is
 named by its lowest-numbered patch, else by its cover letter.
 """
 
@@ -77,9 +77,12 @@ class Found:
         return normalise_title(self.title)
 
     def add(self, counter: int, row: OverRow, ps: PatchSubject) -> None:
+        """Add a patch; a number seen again takes the later message (a
+        resend in the same thread replaces the earlier one, as b4 picks)."""
         if counter in self.members:
             self.dups += 1
-            return
+            if (row.ts, row.num) < (self.members[counter].ts, self.members[counter].num):
+                return
         self.members[counter] = row
         self.subjects[counter] = ps
         self.ts = min(self.ts, row.ts)

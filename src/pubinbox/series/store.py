@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pubinbox.errors import IndexDamaged
+from pubinbox.errors import IndexDamaged, PubinboxError
 from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.search.patchid import patch_id_stable
 from pubinbox.series.detect import WINDOW, Found, author_email, group
 from pubinbox.series.subject import parse_subject
+from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
 __all__ = ["SeriesReader", "SeriesRow", "series_db", "sync"]
@@ -40,11 +42,14 @@ CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
 CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
 CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
 CREATE TABLE IF NOT EXISTS series_msg (
-    num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER
+    num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER, patchid TEXT
 );
 CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
 CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
+CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
 """
+#: changes when the tables change: an older file is computed again
+SCHEMA = "3"
 #: rows of the overview read per step
 BATCH = 2000
 
@@ -62,6 +67,11 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, timeout=60)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
+    got = db.execute("SELECT val FROM meta WHERE key = 'schema'").fetchone()
+    if got is None or got[0] != SCHEMA:
+        db.executescript("DROP TABLE IF EXISTS series; DROP TABLE IF EXISTS series_msg; DELETE FROM meta;")
+        db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
     db.executescript(DDL)
     return db
 
@@ -80,6 +90,7 @@ def _sync(layout: Layout) -> None:
     path = series_db(layout)
     db = _connect_rw(path)
     over = OverReader(layout.over_db)
+    git = GitReader(layout)
     try:
         ident = _ident(layout.over_db)
         got = dict(db.execute("SELECT key, val FROM meta").fetchall())
@@ -130,7 +141,7 @@ def _sync(layout: Layout) -> None:
             db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
         db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
         for f in found:
-            _insert(db, f)
+            _insert(db, f, git)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
         db.execute("COMMIT")
     finally:
@@ -138,7 +149,14 @@ def _sync(layout: Layout) -> None:
         db.close()
 
 
-def _insert(db: sqlite3.Connection, f: Found) -> None:
+def _patchid(git: GitReader, row: OverRow) -> str | None:
+    try:
+        return patch_id_stable(git.blob(row.blob, row.epoch))
+    except PubinboxError:
+        return None
+
+
+def _insert(db: sqlite3.Connection, f: Found, git: GitReader) -> None:
     head = f.head
     db.execute(
         "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -146,8 +164,8 @@ def _insert(db: sqlite3.Connection, f: Found) -> None:
          f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups),
     )  # fmt: skip
     db.executemany(
-        "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?)",
-        [(row.num, f.id, row.tid, c) for c, row in f.members.items()],
+        "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)",
+        [(row.num, f.id, row.tid, c, _patchid(git, row) if c else None) for c, row in f.members.items()],
     )
 
 
@@ -225,6 +243,24 @@ class SeriesReader:
         return [
             (int(c), int(n))
             for c, n in self._q("SELECT counter, num FROM series_msg WHERE series_id = ? ORDER BY counter", (sid,))
+        ]
+
+    def patchids(self, sid: str) -> dict[int, str]:
+        """counter -> patch-id (``git patch-id --stable``) of the patches of *sid*."""
+        return {
+            int(c): str(p)
+            for c, p in self._q(
+                "SELECT counter, patchid FROM series_msg WHERE series_id = ? AND patchid IS NOT NULL", (sid,)
+            )
+        }
+
+    def same_patch(self, patchid: str, sid: str) -> list[int]:
+        """Article numbers of the same patch (same patch-id) in other series."""
+        return [
+            int(n)
+            for (n,) in self._q(
+                "SELECT num FROM series_msg WHERE patchid = ? AND series_id != ? ORDER BY num LIMIT 20", (patchid, sid)
+            )
         ]
 
     def revisions(self, s: SeriesRow) -> list[SeriesRow]:

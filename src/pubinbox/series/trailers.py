@@ -28,11 +28,11 @@ TRAILER_NAMES = (
     "Signed-off-by",
     "Fixes",
     "Link",
+    "Closes",
 )
 _TRAILER = re.compile(r"^(" + "|".join(TRAILER_NAMES) + r")\s*:\s*(\S.{0,300}?)\s*$", re.IGNORECASE | re.MULTILINE)
 _CANON = {n.lower(): n for n in TRAILER_NAMES}
-#: trailers of replies that only mean something in the patch's own text
-_NOT_FROM_REPLIES = ("signed-off-by", "co-developed-by")
+_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>|(\S+@\S+)")
 
 
 def body_text(raw: bytes, limit: int = 1 << 20) -> str:
@@ -47,9 +47,25 @@ def body_text(raw: bytes, limit: int = 1 << 20) -> str:
     return ""
 
 
-def reply_trailers(text: str) -> list[tuple[str, str]]:
+def _person_ok(value: str, from_email: str, from_name: str) -> bool:
+    """b4's rule: a person's trailer counts when that person sent it (the
+    same address, or the same name)."""
+    m = _ADDR.search(value)
+    if m is None:
+        return True  # not a person: nothing to check
+    addr = (m.group(1) or m.group(2)).lower()
+    if addr == from_email:
+        return True
+    name = value[: m.start()].strip().strip('"').strip().lower()
+    return bool(name) and name == from_name
+
+
+def reply_trailers(text: str, from_email: str = "", from_name: str = "") -> list[tuple[str, str]]:
     """(name, value) of the trailers a reply gives (not quoted, before its
-    signature and before any patch it carries)."""
+    signature and before any patch it carries); a ``...-by:`` trailer only
+    when it names the reply's sender (*from_email*, *from_name*), as
+    ``b4 am`` takes them."""
+    from_email, from_name = from_email.lower(), from_name.strip().strip('"').lower()
     out: list[tuple[str, str]] = []
     for line in text.splitlines():
         if line.startswith("-- ") and line.rstrip() == "--":
@@ -62,7 +78,7 @@ def reply_trailers(text: str) -> list[tuple[str, str]]:
         if m is None:
             continue
         name = _CANON[m.group(1).lower()]
-        if name.lower() in _NOT_FROM_REPLIES:
+        if name.endswith("-by") and not _person_ok(m.group(2), from_email, from_name):
             continue
         t = (name, m.group(2))
         if t not in out:

@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pubinbox.errors import CorruptObject
+from pubinbox.inbox import Inbox
 from pubinbox.mail.mbox import mboxrd_bytes
 from pubinbox.over.reader import OverRow
+from pubinbox.series.detect import author_email
 from pubinbox.series.store import SeriesReader, SeriesRow
 from pubinbox.series.trailers import apply_trailers, body_text, reply_trailers
 from pubinbox.store.layout import Layout
@@ -57,7 +59,40 @@ def reader(site: Site, name: str) -> SeriesReader:
     return SeriesReader(Layout(site.inboxes[name].cfg.inboxdir))
 
 
+def _reviews(box: Inbox, sr: SeriesReader, targets: dict[str, PatchInfo], *, count: bool, budget: list[int]) -> None:
+    """Trailers of the replies to the messages *targets* (Message-ID ->
+    the patch they count for), added to that patch; each reply counts for
+    the nearest of them it refers to.  Patches of other series are not
+    replies.  *budget*: how many more replies may be read."""
+    tids = sorted({p.row.tid for p in targets.values() if p.row is not None})
+    rows = {r.mid: r for p in targets.values() if (r := p.row) is not None}
+    for tid in tids:
+        for r in box.over.thread(tid, limit=100_000):
+            if r.mid in targets:
+                continue
+            near = next((m for m in reversed(r.references) if m in targets), None)
+            if near is None or rows[near].num == r.num or sr.of_num(r.num) is not None:
+                continue
+            info = targets[near]
+            if count:
+                info.replies += 1
+            if budget[0] <= 0:
+                continue
+            budget[0] -= 1
+            try:
+                text = body_text(box.raw(r))
+            except CorruptObject:
+                continue
+            names = from_names(r.from_)
+            for t in reply_trailers(text, author_email(r.from_), names):
+                if t not in info.trailers:
+                    info.trailers.append(t)
+
+
 def detail(site: Site, name: str, sid: str) -> Detail | None:
+    """The series *sid*: its patches, the replies they got and the trailers
+    given in them (also to the same patch, by patch-id, in another series:
+    a revision or a resend, as ``b4 am`` looks for), its other revisions."""
     sr = reader(site, name)
     try:
         s = sr.get(sid)
@@ -67,33 +102,19 @@ def detail(site: Site, name: str, sid: str) -> Detail | None:
         revisions = sr.revisions(s)
         box = site.inbox(name)
         rows = {r.num: r for r in box.over.by_nums([n for _c, n in members])}
-        by_counter = {c: rows[n] for c, n in members if n in rows}
-        infos = {c: PatchInfo(c, r) for c, r in by_counter.items()}
-        # the thread(s) of the series: replies to its messages
-        tids = sorted({r.tid for r in by_counter.values()})
-        mid2c = {r.mid: c for c, r in by_counter.items()}
-        read = 0
-        for tid in tids:
-            for r in box.over.thread(tid, limit=100_000):
-                if r.mid in mid2c:
-                    continue
-                target = next((mid2c[m] for m in reversed(r.references) if m in mid2c), None)
-                if target is None:
-                    continue
-                if sr.of_num(r.num) is not None:
-                    continue  # a patch of another series (v2 sent as a reply), not a review
-                info = infos[target]
-                info.replies += 1
-                if read >= MAX_REPLIES:
-                    continue
-                read += 1
-                try:
-                    text = body_text(box.raw(r))
-                except CorruptObject:
-                    continue
-                for t in reply_trailers(text):
-                    if t not in info.trailers:
-                        info.trailers.append(t)
+        infos = {c: PatchInfo(c, rows[n]) for c, n in members if n in rows}
+        budget = [MAX_REPLIES]
+        _reviews(box, sr, {p.row.mid: p for p in infos.values() if p.row is not None}, count=True, budget=budget)
+        for c, pid in sr.patchids(sid).items():
+            info = infos.get(c)
+            others = sr.same_patch(pid, sid)
+            if info is None or not others:
+                continue
+            for other in box.over.by_nums(others):
+                # the other copy's reviews, then only the new ones are added
+                tmp = PatchInfo(c, other)
+                _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget)
+                info.trailers += [t for t in tmp.trailers if t not in info.trailers]
     finally:
         sr.close()
     patches = [infos.get(c) or PatchInfo(c, None) for c in range(1, s.total + 1)]
