@@ -190,8 +190,9 @@ def _abstract_ok() -> bool:
 
 
 def _git_env(protocol: str | None) -> dict[str, str]:
+    # the server's environment without its GIT_* variables (the operator's
+    # system and global git config still apply: safe.directory, pack settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
     env["GIT_TERMINAL_PROMPT"] = "0"
     if protocol:
         env["GIT_PROTOCOL"] = protocol
@@ -320,7 +321,7 @@ class GitHttp:
     async def _run(
         self, git_dir: Path, receive: Receive, send: Send, *, advertise: bool, proto: str | None, v2: bool, gz: bool
     ) -> None:
-        argv = ["git", "-c", "core.bigFileThreshold=512m", "upload-pack", "--stateless-rpc"]
+        argv = ["git", "upload-pack", "--stateless-rpc"]
         if advertise:
             argv.append("--advertise-refs")
         argv.append(str(git_dir))
