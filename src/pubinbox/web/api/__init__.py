@@ -9,6 +9,8 @@ Routes (all GET/HEAD; OPTIONS answers CORS preflights)::
     /api/v1/inboxes/{name}/messages/{mid}     headers, MIME parts as text, links
     /api/v1/inboxes/{name}/threads/{mid}      the thread's messages (paged)
     /api/v1/inboxes/{name}/search?q=          hits as ``pubinbox q`` (paged)
+    /api/v1/inboxes/{name}/series             patch series, newest first (paged)
+    /api/v1/inboxes/{name}/series/{id}        one series: patches, trailers, revisions
 
 Every answer is JSON, errors too: ``{"error": {"status": N, "message":
 ...}}`` with that HTTP status.  ETags come from what the inbox holds
@@ -43,7 +45,7 @@ from pubinbox.errors import (
 )
 from pubinbox.store.layout import is_v1
 from pubinbox.web.api import views
-from pubinbox.web.api.params import THREAD_LIMIT, page_params, search_params
+from pubinbox.web.api.params import SERIES_LIMIT, THREAD_LIMIT, page_params, search_params
 from pubinbox.web.respond import Validator, page_response
 from pubinbox.web.site import Site
 
@@ -192,6 +194,11 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
     if rest == ["search"]:
         sp = search_params(request.query_params, name)
         return _answer(request, v, lambda: views.search_doc(site, name, sp, links))
+    if rest == ["series"]:
+        page = page_params(request.query_params, f"series|{name}", default=50, hi=SERIES_LIMIT)
+        return _answer(request, v, lambda: views.series_list(site, name, page, links))
+    if len(rest) == 2 and rest[0] == "series" and rest[1]:
+        return _answer(request, v, lambda: views.series_doc(site, name, rest[1], links))
     if len(rest) == 2 and rest[0] in ("messages", "threads"):
         mid = rest[1]
         rows = site.rows(name, mid) if mid else []

@@ -26,6 +26,7 @@ from pubinbox.web.params import LIMIT, lenient_int
 __all__ = [
     "MAX_QUERY",
     "SEARCH_LIMIT",
+    "SERIES_LIMIT",
     "THREAD_LIMIT",
     "Page",
     "decode_cursor",
@@ -38,6 +39,8 @@ __all__ = [
 SEARCH_LIMIT = LIMIT
 #: messages per page of a thread
 THREAD_LIMIT = 1000
+#: series per page
+SERIES_LIMIT = 200
 #: characters of a query (the search reader's budget says the same)
 MAX_QUERY = 2000
 _DIGITS = re.compile(r"[0-9]{1,9}")

@@ -20,13 +20,15 @@ from pubinbox.mail.mime import iter_parts
 from pubinbox.mail.msgid import in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
+from pubinbox.series.store import SeriesRow
+from pubinbox.web import seriesview
 from pubinbox.web.api.params import Page, SearchParams
 from pubinbox.web.body import part_text
 from pubinbox.web.html import url_mid
 from pubinbox.web.mboxview import display_raw
 from pubinbox.web.site import InboxInfo, Site
 
-__all__ = ["inbox_doc", "inbox_list", "message_doc", "search_doc", "thread_doc"]
+__all__ = ["inbox_doc", "inbox_list", "message_doc", "search_doc", "series_doc", "series_list", "thread_doc"]
 
 #: header fields of one message shown (a hostile message may have thousands)
 MAX_HEADERS = 500
@@ -230,3 +232,65 @@ def search_doc(site: Site, name: str, sp: SearchParams, links: Links) -> dict[st
             d["score"] = hits.scores.get(r.num, 0.0)
         results.append(d)
     return {"total": hits.total, "results": results, "next": page.next_cursor(len(hits.rows), hits.total)}
+
+
+def _series_summary(name: str, s: SeriesRow, links: Links) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "title": s.title,
+        "version": s.version,
+        "total": s.total,
+        "present": s.present,
+        "missing": s.missing,
+        "prefixes": list(s.prefixes),
+        "author": s.author,
+        "date": iso(s.ds),
+        "received": iso(s.ts),
+        "has_cover": s.cover is not None,
+        "url": links.inbox_api(name, "series", url_mid(s.id)),
+        "html_url": f"{links.html(name)}series/{url_mid(s.id)}/",
+        "mbox_url": f"{links.html(name)}series/{url_mid(s.id)}/mbox",
+    }
+
+
+def series_list(site: Site, name: str, page: Page, links: Links) -> dict[str, Any]:
+    """Series newest first."""
+    sr = seriesview.reader(site, name)
+    try:
+        total = sr.count()
+        rows = sr.recent(page.offset, page.limit)
+    finally:
+        sr.close()
+    return {
+        "total": total,
+        "results": [_series_summary(name, s, links) for s in rows],
+        "next": page.next_cursor(len(rows), total),
+    }
+
+
+def series_doc(site: Site, name: str, sid: str, links: Links) -> dict[str, Any]:
+    d = seriesview.detail(site, name, sid)
+    if d is None:
+        raise MessageNotFound("no patch series with this id")
+
+    def patch(p: seriesview.PatchInfo) -> dict[str, Any]:
+        if p.row is None:
+            return {"counter": p.counter, "missing": True}
+        return {
+            "counter": p.counter,
+            "missing": False,
+            "mid": p.row.mid,
+            "subject": p.row.subject,
+            "replies": p.replies,
+            "trailers": [[n, v] for n, v in p.trailers],
+            "url": links.inbox_api(name, "messages", url_mid(p.row.mid)),
+            "html_url": links.html(name, p.row.mid),
+        }
+
+    doc = _series_summary(name, d.s, links)
+    doc |= {
+        "cover": patch(d.cover) if d.cover is not None else None,
+        "patches": [patch(p) for p in d.patches],
+        "revisions": [_series_summary(name, r, links) for r in d.revisions],
+    }
+    return doc
