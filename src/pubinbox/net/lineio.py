@@ -99,6 +99,7 @@ class LineConn:
         self.inbuf = bytearray()
         self.inflate: zlib._Decompress | None = None
         self.deflate: zlib._Compress | None = None
+        self.zdirty = False  # compressed input not yet flushed
         self.pending: list[bytes] = []
         self.pending_len = 0
         self.busy = False
@@ -177,6 +178,7 @@ class LineConn:
         """Queue *data*; :meth:`flush` sends it (callers flush at least
         every :data:`OUT_HIGH` bytes, see :meth:`send_more`)."""
         if self.deflate is not None:
+            self.zdirty = self.zdirty or bool(data)
             data = self.deflate.compress(data)
         if data:
             self.pending.append(data)
@@ -191,7 +193,10 @@ class LineConn:
 
     async def flush(self, *, sync: bool = True) -> None:
         """Send what is queued and wait (bounded) for the client to take it."""
-        if self.deflate is not None and sync:
+        if self.deflate is not None and sync and self.zdirty:
+            # only after new output: an empty flush block makes some
+            # clients (mbsync) read an empty line
+            self.zdirty = False
             tail = self.deflate.flush(zlib.Z_SYNC_FLUSH)
             if tail:
                 self.pending.append(tail)
