@@ -1,0 +1,87 @@
+"""Patch series on the web and in the API, in process: the list, a
+series' page (trailers from replies, missing patches, revisions), its mbox
+(trailers applied where ``git mailinfo`` reads them) and the JSON (issue 12)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pubinbox.config import load
+from pubinbox.web.app import App, build_app
+from tests.series.test_detect import _corpus, _inbox
+from tests.web.conftest import asgi_request
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> App:
+    tmp = tmp_path_factory.mktemp("series-web")
+    _inbox(tmp, _corpus())
+    return build_app(load(tmp / "config"))
+
+
+def test_list_page(app: App) -> None:
+    r = asgi_request(app, "/t/series/")
+    assert r.status_code == 200 and "etag" in r.headers
+    assert '<a href="v2-0@x/"><b>[v2] feature</b></a>' in r.text
+    assert "0/4, 4 missing" in r.text  # the lonely cover letter
+    assert asgi_request(app, "/t/series").status_code == 301
+    assert asgi_request(app, "/t/series/?o=999999999").status_code == 400
+
+
+def test_series_page(app: App) -> None:
+    r = asgi_request(app, "/t/series/v1-0@x/")
+    assert r.status_code == 200
+    t = r.text
+    assert "3 of 3 patches" in t
+    assert "(1 reply)" in t and "Reviewed-by: Bob Reviewer &lt;bob@example.org&gt;" in t
+    assert '<a href="../v2-0@x/">[v2] feature</a>' in t  # the other revision
+    r = asgi_request(app, "/t/series/lonely@x/")
+    assert r.status_code == 200 and "<b>4 missing</b>" in r.text and "[1/4] <b>missing</b>" in r.text
+    assert asgi_request(app, "/t/series/nope@x/").status_code == 404
+    assert asgi_request(app, "/t/series/v1-0@x/junk").status_code == 404
+
+
+def test_series_mbox_has_the_trailers(app: App, tmp_path: Path) -> None:
+    r = asgi_request(app, "/t/series/v1-0@x/mbox")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/mbox")
+    (tmp_path / "s.mbox").write_bytes(r.content)
+    out = tmp_path / "split"
+    out.mkdir()
+    subprocess.run(["git", "mailsplit", f"-o{out}", str(tmp_path / "s.mbox")], check=True, capture_output=True)
+    msgs = sorted(out.iterdir())
+    assert len(msgs) == 3  # the patches, not the cover letter
+    reviewed = []
+    for m in msgs:
+        info = subprocess.run(
+            ["git", "mailinfo", str(tmp_path / "msg"), str(tmp_path / "patch")],
+            input=m.read_bytes(), capture_output=True, check=True,
+        )  # fmt: skip
+        assert b"Subject: feature part" in info.stdout
+        reviewed.append("Reviewed-by: Bob Reviewer <bob@example.org>" in (tmp_path / "msg").read_text())
+        assert (tmp_path / "patch").read_text().startswith(" a | 1 +") or "diff --git" in (
+            tmp_path / "patch"
+        ).read_text()
+    assert reviewed == [False, True, False]
+
+
+def test_series_api(app: App) -> None:
+    r = asgi_request(app, "/api/v1/inboxes/t/series?limit=3")
+    doc = json.loads(r.content)
+    assert r.status_code == 200 and doc["total"] == 8 and len(doc["results"]) == 3 and doc["next"]
+    ids = [s["id"] for s in doc["results"]]
+    nxt = json.loads(asgi_request(app, f"/api/v1/inboxes/t/series?limit=10&cursor={doc['next']}").content)
+    assert len(ids + [s["id"] for s in nxt["results"]]) == 8 and nxt["next"] is None
+    s = json.loads(asgi_request(app, "/api/v1/inboxes/t/series/v1-0@x").content)
+    assert s["cover"]["mid"] == "v1-0@x"
+    assert [p["trailers"] for p in s["patches"]] == [[], [["Reviewed-by", "Bob Reviewer <bob@example.org>"]], []]
+    assert [r["version"] for r in s["revisions"]] == [1, 2]
+    lonely = json.loads(asgi_request(app, "/api/v1/inboxes/t/series/lonely@x").content)
+    assert lonely["missing"] == 4 and all(p["missing"] for p in lonely["patches"])
+    r = asgi_request(app, "/api/v1/inboxes/t/series/nope@x")
+    assert r.status_code == 404 and json.loads(r.content)["error"]["status"] == 404
+    r = asgi_request(app, "/api/v1/inboxes/t/series?cursor=AAAAAA")
+    assert r.status_code == 400
