@@ -21,6 +21,8 @@ from tests.live import LiveServer, clean_env, live_server
 from tests.mirror.origin import build_origin, epochs, git_out, objects, refs
 from tests.web.conftest import Archive, config_with, fetch
 
+pytestmark = pytest.mark.slow
+
 BIG = 24 << 20  # bytes of incompressible data on a side ref of the last epoch
 
 
