@@ -210,6 +210,8 @@ class Web:
                 return nm
             # small: render whole in this worker thread (one hop, Content-Length)
             return page_response(request, "".join(message_page(self.site, name, rows)), validator=v)
+        if sub in ("series.mbox", "series"):  # the patch series of this message (issue 12)
+            return seriesview.of_message(self.site, request, name, rows, sub)
         if sub == "raw":
             # blobs never change; the headers depend on the inbox
             got = self.site.cache.get_or_make(

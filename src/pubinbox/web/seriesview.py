@@ -247,3 +247,19 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
             headers={"Content-Disposition": f"inline; filename={fn}.mbox"},
         )
     return detail_page(site, request, name, d)
+
+
+def of_message(site: Site, request: Request, name: str, rows: list[OverRow], what: str) -> Response:
+    """``/$INBOX/$MID/series.mbox``: the mbox of the series (that revision)
+    the message belongs to (a patch or the cover letter);
+    ``/$INBOX/$MID/series/``: a redirect to that series' page."""
+    sr = reader(site, name)
+    try:
+        sid = next((s for r in rows if (s := sr.of_num(r.num)) is not None), None)
+    finally:
+        sr.close()
+    if sid is None:
+        return error_page(site, request, name, "404 Not Found: this message is not part of a patch series")
+    if what == "series":
+        return RedirectResponse(f"/{url_mid(name)}/series/{url_mid(sid)}/", status_code=302)
+    return route(site, request, name, [sid, "mbox"])
