@@ -85,3 +85,13 @@ def test_series_api(app: App) -> None:
     assert r.status_code == 404 and json.loads(r.content)["error"]["status"] == 404
     r = asgi_request(app, "/api/v1/inboxes/t/series?cursor=AAAAAA")
     assert r.status_code == 400
+
+
+def test_series_of_a_message(app: App) -> None:
+    whole = asgi_request(app, "/t/series/v1-0@x/mbox").content
+    for mid in ("v1-0@x", "v1-2@x"):
+        r = asgi_request(app, f"/t/{mid}/series.mbox")
+        assert r.status_code == 200 and r.content == whole
+    r = asgi_request(app, "/t/v2-3@x/series")
+    assert r.status_code == 302 and r.headers["location"] == "/t/series/v2-0@x/"
+    assert asgi_request(app, "/t/rev-1@x/series.mbox").status_code == 404  # a reply, no series
