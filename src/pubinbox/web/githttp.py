@@ -51,7 +51,7 @@ QUEUE_WAIT = 60.0
 #: bytes of an upload-pack request (after gunzip): wants and haves only
 MAX_REQUEST = 32 << 20
 #: bytes read from git at a time
-CHUNK = 64 << 10
+CHUNK = 256 << 10
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _EPOCH_RE = re.compile(r"(?:git/)?([0-9]{1,6})(?:\.git)?")
 _TEXT = frozenset(
