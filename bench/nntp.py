@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NNTP and POP3 benchmark: public-inbox-nntpd/-pop3d vs pubinbox serve, in one run.
+"""NNTP, IMAP and POP3 benchmark: public-inbox-nntpd/-imapd/-pop3d vs pubinbox serve, in one run.
 
     .venv/bin/python bench/nntp.py [--bundle BUNDLE] [--articles 1000] [--rounds 3]
                                    [--idle 100] [--workdir DIR] [--keep] [--reuse DIR]
@@ -9,8 +9,8 @@ newsgroup, indexed by both programs in place (``pubinbox index``, then
 ``public-inbox-index``; same article numbers).  Both servers read the same
 config and git data, one worker each:
 
-    public-inbox-nntpd -W0 -l nntp://127.0.0.1:P     public-inbox-pop3d -W0 -l pop3://127.0.0.1:P
-    pubinbox serve --nntp 127.0.0.1:P --pop3 127.0.0.1:P -W 1
+    public-inbox-{nntpd,imapd,pop3d} -W0 -l {nntp,imap,pop3}://127.0.0.1:P
+    pubinbox serve --nntp 127.0.0.1:P --pop3 127.0.0.1:P --imap 127.0.0.1:P -W 1
 
 Measured, --rounds times each (which server goes first alternates), with one
 client on one connection:
@@ -18,6 +18,7 @@ client on one connection:
 * OVER of the whole group (articles/s);
 * ARTICLE by number of --articles numbers spread over the group (articles/s);
 * POP3 RETR of --articles messages (messages/s);
+* IMAP ``UID FETCH 1:* (BODY.PEEK[HEADER])`` of the slice ``GROUP.0`` (messages/s);
 * RSS of the serving processes with --idle idle NNTP connections open.
 
 The table shows the medians and the ratio pubinbox / public-inbox (target:
@@ -27,6 +28,7 @@ The table shows the medians and the ratio pubinbox / public-inbox (target:
 from __future__ import annotations
 
 import argparse
+import imaplib
 import os
 import signal
 import socket
@@ -74,7 +76,7 @@ def wait(port: int, proc: subprocess.Popen[bytes]) -> None:
             C.die(f"server on {port} exited {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                if s.recv(50)[:1] in (b"2", b"+"):
+                if s.recv(50)[:1] in (b"2", b"+", b"*"):
                     return
         except OSError:
             time.sleep(0.1)
@@ -127,6 +129,20 @@ def bench_article(port: int, nums: list[int]) -> float:
     return len(nums) / dt
 
 
+def bench_imap(port: int) -> float:
+    """``UID FETCH 1:* (BODY.PEEK[HEADER])`` of the first slice: messages/s."""
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=300)
+    m.login("anonymous", "anonymous")
+    m.select(f"{GROUP}.0", readonly=True)
+    t0 = time.perf_counter()
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER])")
+    dt = time.perf_counter() - t0
+    assert typ == "OK"
+    n = sum(1 for d in data if isinstance(d, tuple))
+    m.logout()
+    return n / dt
+
+
 def bench_retr(port: int, count: int) -> float:
     c = Conn(port)
     c.line(f"USER {uuid.uuid4()}@{GROUP}".encode())
@@ -174,24 +190,29 @@ def main() -> None:
             (work / "READY").write_text("ok\n")
         subprocess.run(["git", "config", "-f", str(side.config), "publicinbox.pop3state", str(work / "pop3state")],
                        check=True)  # fmt: skip
-        ports = {k: C_free() for k in ("pi-nntp", "pi-pop3", "pb-nntp", "pb-pop3")}
+        ports = {k: C_free() for k in ("pi-nntp", "pi-pop3", "pi-imap", "pb-nntp", "pb-pop3", "pb-imap")}
         env = side.env()
         procs = {
             "public-inbox": [
                 subprocess.Popen([C.which("public-inbox-nntpd"), "-W0", "-l", f"nntp://127.0.0.1:{ports['pi-nntp']}"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+                subprocess.Popen([C.which("public-inbox-imapd"), "-W0", "-l", f"imap://127.0.0.1:{ports['pi-imap']}"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
                 subprocess.Popen([C.which("public-inbox-pop3d"), "-W0", "-l", f"pop3://127.0.0.1:{ports['pi-pop3']}"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
             ],
             "pubinbox": [
                 subprocess.Popen([a.pubinbox, "--config", str(side.config), "serve", "-W", "1",
-                                  "--nntp", f"127.0.0.1:{ports['pb-nntp']}", "--pop3", f"127.0.0.1:{ports['pb-pop3']}"],
+                                  "--nntp", f"127.0.0.1:{ports['pb-nntp']}", "--pop3", f"127.0.0.1:{ports['pb-pop3']}",
+                                  "--imap", f"127.0.0.1:{ports['pb-imap']}"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
             ],
         }  # fmt: skip
         try:
             wait(ports["pi-nntp"], procs["public-inbox"][0])
-            wait(ports["pi-pop3"], procs["public-inbox"][1])
+            wait(ports["pi-imap"], procs["public-inbox"][1])
+            wait(ports["pi-pop3"], procs["public-inbox"][2])
+            wait(ports["pb-imap"], procs["pubinbox"][0])
             wait(ports["pb-nntp"], procs["pubinbox"][0])
             wait(ports["pb-pop3"], procs["pubinbox"][0])
             c = Conn(ports["pb-nntp"])
@@ -209,6 +230,7 @@ def main() -> None:
                     d.setdefault("OVER articles/s", []).append(bench_over(ports[f"{pre}-nntp"]))
                     d.setdefault("ARTICLE /s", []).append(bench_article(ports[f"{pre}-nntp"], nums))
                     d.setdefault("POP3 RETR /s", []).append(bench_retr(ports[f"{pre}-pop3"], a.articles))
+                    d.setdefault("IMAP UID FETCH 1:* BODY.PEEK[HEADER] /s", []).append(bench_imap(ports[f"{pre}-imap"]))
             rss: dict[str, int] = {}
             for who, plist in procs.items():
                 pre = "pi" if who == "public-inbox" else "pb"
