@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import poplib
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +198,21 @@ def test_apop(server: Server) -> None:
     with pytest.raises(poplib.error_proto, match="digest"):
         p.apop(_user(), "wrong")
     p.close()
+
+
+def test_unusable_state_dir_stops_serve(sample_group: SampleGroup, tmp_path: Path) -> None:
+    """A pop3state that cannot be created: the worker cannot serve POP3,
+    and serve stops with the reason instead of replacing workers forever."""
+    import shutil
+
+    from tests.live import PUBINBOX_BIN, free_port
+
+    config = tmp_path / "config"
+    shutil.copy(sample_group.config, config)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    subprocess.run(["git", "config", "-f", str(config), "publicinbox.pop3state", str(blocker / "state")], check=True)
+    cmd = [str(PUBINBOX_BIN), "--config", str(config), "serve", "--pop3", f"127.0.0.1:{free_port()}"]
+    p = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert p.returncode != 0
+    assert b"cannot serve pop3" in p.stderr, p.stderr

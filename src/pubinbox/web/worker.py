@@ -58,8 +58,11 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
     back when idle; it also serves *others*, the listeners of the mail
     protocols ((scheme, socket), :mod:`pubinbox.net.listeners`), in its
     event loop."""
+    import sqlite3
+
     import uvicorn
 
+    from pubinbox.errors import PubinboxError
     from pubinbox.net.lineio import Hub
     from pubinbox.net.listeners import parse, starter
 
@@ -79,8 +82,13 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
             await super().startup(sockets)
             for scheme, sock in others:
                 lst = parse(f"{scheme}://0:0")
-                start = starter(lst.proto)
-                self.others.append(await start(self.site, sock, self.hub, tls=tls, implicit=lst.tls))
+                try:
+                    start = starter(lst.proto)
+                    self.others.append(await start(self.site, sock, self.hub, tls=tls, implicit=lst.tls))
+                except (PubinboxError, OSError, ValueError, sqlite3.Error) as e:
+                    # e.g. an unwritable pop3state: fatal, not a worker to replace forever
+                    log.error("worker cannot serve %s: %s", scheme, e)
+                    raise SystemExit(3) from None  # the supervisor's STARTUP_FAILURE
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             for srv in self.others:
