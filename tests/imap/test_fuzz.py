@@ -159,3 +159,28 @@ def test_fuzzed_pop3_session(servers: tuple[Server, int], lines: list[str]) -> N
         s.sendall(b"QUIT\r\n")
     finally:
         s.close()
+
+
+def test_thousand_imap_and_pop3_connections_bounded_memory(servers: tuple[Server, int]) -> None:
+    """500 IMAP and 500 POP3 connections, idle after their greeting: the
+    worker stays within 32 MiB more (measured ~6 MiB) and each answers."""
+    from tests.nntp.test_fuzz import _rss, _worker
+
+    srv, pop = servers
+    worker = _worker(srv.proc.pid)
+    before = _rss(worker)
+    socks = []
+    try:
+        for i in range(1000):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port if i % 2 else pop), timeout=30))
+        for s in socks:
+            assert s.recv(200)[:3] in (b"* O", b"+OK")
+        for i, s in enumerate(socks[::50]):
+            s.sendall(b"a NOOP\r\n" if s.getpeername()[1] == srv.port else b"NOOP\r\n")
+            assert s.recv(200)[:1] in (b"a", b"-", b"+")
+        growth = _rss(worker) - before
+        print(f"1,000 idle IMAP/POP3 connections: worker RSS +{growth >> 10} KiB")
+        assert growth < 32 << 20
+    finally:
+        for s in socks:
+            s.close()
