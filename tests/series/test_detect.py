@@ -155,3 +155,30 @@ def test_big_series(tmp_path: Path) -> None:
     _env, d = _inbox(tmp_path, msgs)
     s, members = _all(d)["big-0@x"]
     assert (s.total, s.present, len(members)) == (n, n, n + 1)
+
+
+def test_revisions_by_change_id_and_patch_id(tmp_path: Path) -> None:
+    """Retitled revisions are linked by the cover letter's change-id:, a
+    resend under another title by a patch they share (patch-id)."""
+    tail = "\n-- \nbase-commit: 0123456789abcdef0123456789abcdef01234567\nchange-id: 20260101-thing-0123abcd\n"
+    msgs = [
+        _msg(1, "[PATCH 0/1] first title", mid="c1@x", minute=0, body="cover\n" + tail),
+        _msg(2, "[PATCH 1/1] part", mid="c1-1@x", refs=["c1@x"], minute=1),
+        _msg(3, "[PATCH v2 0/1] second title", mid="c2@x", minute=100, body="cover v2\n" + tail),
+        _msg(4, "[PATCH v2 1/1] part changed", mid="c2-1@x", refs=["c2@x"], minute=101, body="x\n" + DIFF.format(n=7)),
+        # the same patch as c1-1 (same diff), re-sent alone with another subject
+        _msg(2, "[PATCH] part, resent", mid="p-1@x", minute=300),
+        # same diff from someone else: not a revision
+        _msg(2, "[PATCH] part", mid="o-1@x", minute=400, frm="Other <other@example.com>"),
+    ]
+    _env, d = _inbox(tmp_path, msgs)
+    got = _all(d)
+    s1 = got["c1@x"][0]
+    assert s1.change_id == "20260101-thing-0123abcd"
+    assert s1.base_commit == "0123456789abcdef0123456789abcdef01234567"
+    sr = SeriesReader(Layout(d))
+    try:
+        assert [r.id for r in sr.revisions(s1)] == ["c1@x", "p-1@x", "c2@x"]
+        assert [r.id for r in sr.revisions(got["o-1@x"][0])] == ["o-1@x"]
+    finally:
+        sr.close()

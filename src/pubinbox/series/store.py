@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT);
 CREATE TABLE IF NOT EXISTS series (
     id TEXT PRIMARY KEY, version INTEGER, total INTEGER, title TEXT, norm TEXT,
     author TEXT, email TEXT, ts INTEGER, ds INTEGER, prefixes TEXT,
-    cover INTEGER, present INTEGER, dups INTEGER
+    cover INTEGER, present INTEGER, dups INTEGER, change_id TEXT, base_commit TEXT
 );
+CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
 CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
 CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
 CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
@@ -49,7 +51,7 @@ CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
 CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
 """
 #: changes when the tables change: an older file is computed again
-SCHEMA = "3"
+SCHEMA = "4"
 #: rows of the overview read per step
 BATCH = 2000
 
@@ -156,12 +158,29 @@ def _patchid(git: GitReader, row: OverRow) -> str | None:
         return None
 
 
+_CHANGE_ID = re.compile(rb"^change-id:[ \t]*([\x21-\x7e]{1,200})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
+_BASE = re.compile(rb"^base-commit:[ \t]*([0-9a-f]{7,64})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
+
+
+def _markers(git: GitReader, row: OverRow) -> tuple[str | None, str | None]:
+    """(change-id, base-commit) that b4 writes at the end of a cover letter
+    (or of a lone patch, below ``---``)."""
+    try:
+        raw = git.blob(row.blob, row.epoch)
+    except PubinboxError:
+        return None, None
+    cid = _CHANGE_ID.findall(raw)
+    base = _BASE.findall(raw)
+    return (cid[-1].decode() if cid else None), (base[-1].decode() if base else None)
+
+
 def _insert(db: sqlite3.Connection, f: Found, git: GitReader) -> None:
     head = f.head
+    cid, base = _markers(git, head)
     db.execute(
-        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
-         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups),
+         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, cid, base),
     )  # fmt: skip
     db.executemany(
         "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)",
@@ -184,13 +203,15 @@ class SeriesRow:
     cover: int | None
     present: int
     dups: int
+    change_id: str | None = None
+    base_commit: str | None = None
 
     @property
     def missing(self) -> int:
         return max(self.total - self.present, 0)
 
 
-_COLS = "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups"
+_COLS = "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups, change_id, base_commit"
 
 
 def _row(r: Any) -> SeriesRow:
@@ -198,6 +219,7 @@ def _row(r: Any) -> SeriesRow:
         str(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3] or ""), str(r[4] or ""), str(r[5] or ""),
         str(r[6] or ""), int(r[7] or 0), int(r[8] or 0), tuple(str(r[9] or "").split()),
         None if r[10] is None else int(r[10]), int(r[11] or 0), int(r[12] or 0),
+        None if r[13] is None else str(r[13]), None if r[14] is None else str(r[14]),
     )  # fmt: skip
 
 
@@ -264,12 +286,20 @@ class SeriesReader:
         ]
 
     def revisions(self, s: SeriesRow) -> list[SeriesRow]:
-        """Every revision of *s* (itself too): same author and title, by version."""
+        """Every revision of *s* (itself too), by version: the series with
+        its ``change-id:``, then those sharing a patch (patch-id) with it,
+        then those of the same author and title."""
+        cols = ", ".join(f"s.{c.strip()}" for c in _COLS.split(","))
         return [
             _row(r)
             for r in self._q(
-                f"SELECT {_COLS} FROM series WHERE email = ? AND norm = ? ORDER BY version, ts LIMIT 100",
-                (s.email, s.norm),
+                f"SELECT {cols} FROM series s WHERE s.id = ?"
+                f" OR (? IS NOT NULL AND s.change_id = ?)"
+                " OR (s.email = ? AND s.id IN (SELECT m.series_id FROM series_msg m WHERE m.patchid IN"
+                "  (SELECT patchid FROM series_msg WHERE series_id = ? AND patchid IS NOT NULL)))"
+                " OR (s.email = ? AND s.norm = ?)"
+                " ORDER BY s.version, s.ts LIMIT 100",
+                (s.id, s.change_id, s.change_id, s.email, s.id, s.email, s.norm),
             )
         ]
 

@@ -191,6 +191,8 @@ def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
     state = f"{s.present} of {s.total} patches" + (f", <b>{s.missing} missing</b>" if s.missing else "")
     out.append(f"{state}  [<a href=mbox>mbox with trailers</a>]")
     out.append(f'  [<a href="{up}{href_mid(s.id)}/T/#u">thread</a>]\n\n')
+    if s.change_id or s.base_commit:
+        out.append(f"change-id: {esc(s.change_id or '-')}  base-commit: {esc(s.base_commit or '-')}\n\n")
     if d.cover is not None and d.cover.row is not None:
         out.append(_line(d.cover, up, "cover letter"))
     for p in d.patches:

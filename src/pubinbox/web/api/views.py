@@ -247,6 +247,8 @@ def _series_summary(name: str, s: SeriesRow, links: Links) -> dict[str, Any]:
         "date": iso(s.ds),
         "received": iso(s.ts),
         "has_cover": s.cover is not None,
+        "change_id": s.change_id,
+        "base_commit": s.base_commit,
         "url": links.inbox_api(name, "series", url_mid(s.id)),
         "html_url": f"{links.html(name)}series/{url_mid(s.id)}/",
         "mbox_url": f"{links.html(name)}series/{url_mid(s.id)}/mbox",
