@@ -95,3 +95,16 @@ def test_series_of_a_message(app: App) -> None:
     r = asgi_request(app, "/t/v2-3@x/series")
     assert r.status_code == 302 and r.headers["location"] == "/t/series/v2-0@x/"
     assert asgi_request(app, "/t/rev-1@x/series.mbox").status_code == 404  # a reply, no series
+
+
+def test_series_atom(app: App) -> None:
+    import feedparser
+
+    r = asgi_request(app, "/t/series/new.atom")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(r.content)
+    assert not feed.bozo, feed.bozo_exception
+    assert len(feed.entries) == 8
+    titles = {e.title: e.link for e in feed.entries}
+    assert titles["[v2] feature"] == "http://127.0.0.1:8080/t/series/v2-0@x/"
+    assert asgi_request(app, "/t/series/new.atom", headers={"If-None-Match": r.headers["etag"]}).status_code == 304

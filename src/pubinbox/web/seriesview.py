@@ -1,7 +1,8 @@
 """Patch series pages: ``/$INBOX/series/`` (newest first, ``?o=`` pages),
 ``/$INBOX/series/$ID/`` (every patch with the trailers and replies it got,
 missing patches flagged, the other revisions) and ``/$INBOX/series/$ID/mbox``
-(the patches in order, trailers from replies applied, ready for ``git am``).
+(the patches in order, trailers from replies applied, ready for ``git am``),
+``/$INBOX/series/new.atom`` (the newest series).
 
 A series' ``$ID`` is the Message-ID of its cover letter, else of its first
 patch.  The series come from ``pubinbox/series.sqlite3``
@@ -11,6 +12,7 @@ the thread when a page is asked for.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -24,10 +26,11 @@ from pubinbox.series.detect import author_email
 from pubinbox.series.store import SeriesReader, SeriesRow
 from pubinbox.series.trailers import apply_trailers, body_text, reply_trailers
 from pubinbox.store.layout import Layout
+from pubinbox.web.atom import mid2uuid
 from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
 from pubinbox.web.page import error_page, html_end, html_top
 from pubinbox.web.params import lenient_int
-from pubinbox.web.respond import page_response, validator
+from pubinbox.web.respond import ATOM, page_response, validator
 from pubinbox.web.site import Site
 from pubinbox.web.skel import from_names
 
@@ -222,6 +225,47 @@ def _line(p: PatchInfo, up: str, label: str) -> str:
     return "".join(out)
 
 
+FEED = 25
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(max(ts, 0), 253402300799)))
+
+
+def series_atom(site: Site, request: Request, name: str) -> Response:
+    """``/$INBOX/series/new.atom``: the newest series, one entry each."""
+    v = validator(site, name, request, "series")
+    if (nm := v.not_modified(request)) is not None:
+        return nm
+    sr = reader(site, name)
+    try:
+        rows = sr.recent(0, FEED)
+    finally:
+        sr.close()
+    info = site.inboxes[name]
+    base = info.base_url(str(request.base_url).rstrip("/"))
+    updated = max((s.ts for s in rows), default=0)
+    out = [
+        '<?xml version="1.0" encoding="us-ascii"?>\n<feed xmlns="http://www.w3.org/2005/Atom">',
+        f"<title>{esc(info.description)}: patch series</title>",
+        f'<link rel="alternate" type="text/html" href="{esc(base)}series/"/>',
+        f'<link rel="self" href="{esc(base)}series/new.atom"/>',
+        f"<id>{esc(base)}series/</id><updated>{_iso(updated)}</updated>",
+    ]
+    for s in rows:
+        url = f"{base}series/{url_mid(s.id)}/"
+        email = author_email(s.author)
+        state = f"{s.present} of {s.total} patches" + (f", {s.missing} missing" if s.missing else "")
+        out.append(
+            f"<entry><author><name>{esc(from_names(s.author))}</name><email>{esc(email)}</email></author>"
+            f"<title>[{esc(_version(s))}] {esc(s.title)}</title><updated>{_iso(s.ts)}</updated>"
+            f'<link href="{esc(url)}"/><id>{mid2uuid(s.id)}</id>'
+            f'<content type="text">{esc(state)}</content></entry>'
+        )
+    out.append("</feed>")
+    return page_response(request, "".join(out), media_type=ATOM, validator=v)
+
+
 def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
     """``/$INBOX/series/...`` (*rest*: the segments after ``series``)."""
     if not rest:
@@ -229,6 +273,8 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
     if rest == [""]:
         return list_page(site, request, name)
     sid = rest[0]
+    if rest == ["new.atom"]:
+        return series_atom(site, request, name)
     if len(rest) == 1:
         return RedirectResponse(f"{url_mid(sid)}/", status_code=301)
     if rest[1:] not in ([""], ["mbox"]):
