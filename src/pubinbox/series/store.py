@@ -232,6 +232,10 @@ class SeriesReader:
             raise IndexDamaged(f"{path} does not exist yet: run `pubinbox index`")
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2)
         self.db.execute("PRAGMA query_only = 1")
+        got = self._q("SELECT val FROM meta WHERE key = 'schema'")
+        if not got or got[0][0] != SCHEMA:
+            self.db.close()
+            raise IndexDamaged(f"{path} was written by another version of pubinbox: run `pubinbox index`")
 
     def close(self) -> None:
         self.db.close()

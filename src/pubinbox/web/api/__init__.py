@@ -137,12 +137,15 @@ def dispatch(site: Site, request: Request) -> Response:
         return _error(request, 503, f"service unavailable: {e}", {"Retry-After": "30"})
 
 
-def _answer(request: Request, v: Validator, make: Any) -> Response:
-    """200 with the document *make()* builds, or 304 when the client has it."""
+def _answer(site: Site, request: Request, v: Validator, make: Any) -> Response:
+    """200 with the document *make()* builds, or 304 when the client has it.
+    The JSON is remembered by its ETag (which names the inbox's content and
+    the whole request), so a document asked again is not built again."""
     if (nm := v.not_modified(request)) is not None:
         nm.headers.update(CORS)
         return nm
-    return page_response(request, _dumps(make()), media_type=JSON, validator=v, headers=CORS)
+    body = site.cache.get_or_make(("api", v.etag), lambda: _dumps(make()))
+    return page_response(request, body, media_type=JSON, validator=v, headers=CORS)
 
 
 def _validator(site: Site, request: Request, names: list[str]) -> Validator:
@@ -168,7 +171,7 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
             "openapi_url": links.api("openapi.json"),
             "inboxes_url": links.api("inboxes"),
         }
-        return _answer(request, _validator(site, request, []), lambda: root)
+        return _answer(site, request, _validator(site, request, []), lambda: root)
     if segs == ["openapi.json"]:
         spec = openapi_bytes()
         v = Validator("openapi|" + hashlib.sha1(spec).hexdigest(), None)
@@ -180,7 +183,7 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
         raise ApiError(404, "no such API endpoint (see /api/v1/openapi.json)")
     if len(segs) == 1:
         names = [n for n, i in site.inboxes.items() if views.listed(site, i)]
-        return _answer(request, _validator(site, request, names), lambda: views.inbox_list(site, links))
+        return _answer(site, request, _validator(site, request, names), lambda: views.inbox_list(site, links))
     name = segs[1]
     if name not in site.inboxes:
         raise ApiError(404, "no such inbox")
@@ -190,22 +193,22 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
     v = _validator(site, request, [name])
     rest = segs[2:]
     if not rest:
-        return _answer(request, v, lambda: views.inbox_doc(site, name, links))
+        return _answer(site, request, v, lambda: views.inbox_doc(site, name, links))
     if rest == ["search"]:
         sp = search_params(request.query_params, name)
-        return _answer(request, v, lambda: views.search_doc(site, name, sp, links))
+        return _answer(site, request, v, lambda: views.search_doc(site, name, sp, links))
     if rest == ["series"]:
         page = page_params(request.query_params, f"series|{name}", default=50, hi=SERIES_LIMIT)
-        return _answer(request, v, lambda: views.series_list(site, name, page, links))
+        return _answer(site, request, v, lambda: views.series_list(site, name, page, links))
     if len(rest) == 2 and rest[0] == "series" and rest[1]:
-        return _answer(request, v, lambda: views.series_doc(site, name, rest[1], links))
+        return _answer(site, request, v, lambda: views.series_doc(site, name, rest[1], links))
     if len(rest) == 2 and rest[0] in ("messages", "threads"):
         mid = rest[1]
         rows = site.rows(name, mid) if mid else []
         if not rows:
             raise ApiError(404, "no message with this Message-ID in this inbox")
         if rest[0] == "messages":
-            return _answer(request, v, lambda: views.message_doc(site, name, rows, links))
+            return _answer(site, request, v, lambda: views.message_doc(site, name, rows, links))
         page = page_params(request.query_params, f"thread|{name}|{rows[0].tid}", default=200, hi=THREAD_LIMIT)
-        return _answer(request, v, lambda: views.thread_doc(site, name, rows, page, links))
+        return _answer(site, request, v, lambda: views.thread_doc(site, name, rows, page, links))
     raise ApiError(404, "no such API endpoint (see /api/v1/openapi.json)")
