@@ -24,7 +24,7 @@ from pubinbox.imap.commands import Bad, FetchAtt, Token, parse_fetch_atts, parse
 from pubinbox.imap.mailboxes import Mailboxes, Selected, display, list_match
 from pubinbox.imap.message import astring, body_section, bodystructure, envelope, parse
 from pubinbox.net.archive import Archive, created_at
-from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, sanitize, to_crlf
+from pubinbox.net.lineio import CommandSession, ConnClosed, Hub, LineTooLong, sanitize, to_crlf
 from pubinbox.over.reader import OverRow
 
 __all__ = ["IMAPSession"]
@@ -78,7 +78,7 @@ def _astring(t: Token) -> str:
     return t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
 
 
-class IMAPSession(LineConn):
+class IMAPSession(CommandSession):
     """One client of the IMAP server."""
 
     max_line = 8000
@@ -107,27 +107,13 @@ class IMAPSession(LineConn):
         return " ".join(c)
 
     # -- the loop ---------------------------------------------------------------------
-    async def run(self) -> None:
-        self.hub.add(self)
-        try:
-            self.send(f"* OK [CAPABILITY {self.caps()}] pubinbox IMAP4rev1 ready\r\n".encode())
-            await self.flush()
-            while not self.quit and not self.closed:
-                try:
-                    got = await self._read_command()
-                except LineTooLong:
-                    await self._error(b"* BAD line too long")
-                    continue
-                if got is None:
-                    break
-                await self._dispatch(got)
-        except ConnClosed as e:
-            log.debug("%s: %s", self.peer, e)
-        finally:
-            self.hub.discard(self)
-            await self.close()
+    def greeting(self) -> bytes:
+        return f"* OK [CAPABILITY {self.caps()}] pubinbox IMAP4rev1 ready\r\n".encode()
 
-    async def _read_command(self) -> bytes | None:
+    async def too_long(self) -> None:
+        await self._error(b"* BAD line too long")
+
+    async def read_command(self) -> bytes | None:
         """One command with its literals (``{n}`` answered with a
         continuation, ``{n+}`` not), bounded in size."""
         line = await self.readline()
@@ -171,7 +157,7 @@ class IMAPSession(LineConn):
             self.quit = True
         await self.flush()
 
-    async def _dispatch(self, line: bytes) -> None:
+    async def dispatch(self, line: bytes) -> None:
         tag_b, _, rest = line.partition(b" ")
         tag = tag_b.decode("ascii", "replace")
         if not tag_b or not tag_b.isascii() or any(c in tag for c in '(){ %*"\\+') or not rest:

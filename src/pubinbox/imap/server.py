@@ -10,11 +10,9 @@ import ssl
 from pubinbox.imap.mailboxes import Mailboxes
 from pubinbox.imap.protocol import IMAPSession
 from pubinbox.net.archive import Archive
-from pubinbox.net.lineio import Hub
+from pubinbox.net.lineio import Hub, serve_sessions
 
 __all__ = ["start"]
-
-HANDSHAKE = 30.0
 
 
 async def start(
@@ -25,9 +23,7 @@ async def start(
     mailboxes = Mailboxes(archive)
     hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
 
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await IMAPSession(reader, writer, hub, archive, mailboxes, None if implicit else tls).run()
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
+        await IMAPSession(reader, writer, hub, archive, mailboxes, starttls).run()
 
-    return await asyncio.start_server(
-        session, sock=sock, ssl=tls if implicit else None, ssl_handshake_timeout=HANDSHAKE if implicit else None
-    )
+    return await serve_sessions(sock, run, tls=tls, implicit=implicit)

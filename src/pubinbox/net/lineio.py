@@ -19,11 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 
-__all__ = ["OUT_HIGH", "Hub", "LineConn", "LineTooLong", "dot_stuff", "sanitize", "to_crlf"]
+__all__ = [
+    "OUT_HIGH",
+    "CommandSession",
+    "Hub",
+    "LineConn",
+    "LineTooLong",
+    "dot_stuff",
+    "sanitize",
+    "serve_sessions",
+    "to_crlf",
+]
 
 log = logging.getLogger(__name__)
 
@@ -253,3 +265,77 @@ class LineConn:
             self.writer.close()
             async with asyncio.timeout(2):
                 await self.writer.wait_closed()
+
+
+class CommandSession(LineConn):
+    """A line protocol's session: a greeting, then one command after another
+    until the client quits or goes, then :meth:`finish` and close.  Each
+    protocol says how a command is read (:meth:`read_command`, one line by
+    default), answered (:meth:`dispatch`) and what an over-long one gets
+    (:meth:`too_long`)."""
+
+    quit = False
+
+    def greeting(self) -> bytes:
+        raise NotImplementedError
+
+    async def read_command(self) -> bytes | None:
+        return await self.readline()
+
+    async def dispatch(self, command: bytes) -> None:
+        raise NotImplementedError
+
+    async def too_long(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Release what the session holds (before the connection closes)."""
+
+    async def run(self) -> None:
+        self.hub.add(self)
+        try:
+            self.send(self.greeting())
+            await self.flush()
+            while not self.quit and not self.closed:
+                try:
+                    command = await self.read_command()
+                except LineTooLong:
+                    await self.too_long()
+                    continue
+                if command is None:
+                    break
+                await self.dispatch(command)
+        except ConnClosed as e:
+            log.debug("%s: %s", self.peer, e)
+        finally:
+            self.finish()
+            self.hub.discard(self)
+            await self.close()
+
+
+#: seconds a client has to finish a TLS handshake
+HANDSHAKE = 30.0
+
+
+async def serve_sessions(
+    sock: socket.socket,
+    run: Callable[[asyncio.StreamReader, asyncio.StreamWriter, ssl.SSLContext | None], Awaitable[None]],
+    *,
+    tls: ssl.SSLContext | None,
+    implicit: bool,
+    limit: int = 1 << 16,
+) -> asyncio.Server:
+    """Accept connections on *sock*, each run by *run*(reader, writer,
+    STARTTLS context): TLS from the first byte when *implicit*, else
+    STARTTLS offered when *tls* is given."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await run(reader, writer, None if implicit else tls)
+
+    return await asyncio.start_server(
+        session,
+        sock=sock,
+        ssl=tls if implicit else None,
+        ssl_handshake_timeout=HANDSHAKE if implicit else None,
+        limit=limit,
+    )

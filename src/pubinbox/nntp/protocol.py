@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pubinbox.errors import PubinboxError
-from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, sanitize
+from pubinbox.net.lineio import CommandSession, ConnClosed, Hub, sanitize
 from pubinbox.nntp.article import article_parts, nntp_date, over_line, references
 from pubinbox.nntp.commands import Syntax, is_msgid, parse_datetime, parse_range, split_command, wildmat
 from pubinbox.nntp.groups import Group, Groups
@@ -63,7 +63,7 @@ NO_NUM = "423 no such article number in this group"
 NO_MID = "430 No article with that message-id"
 
 
-class NNTPSession(LineConn):
+class NNTPSession(CommandSession):
     """One client of the NNTP server."""
 
     max_line = 512
@@ -77,26 +77,12 @@ class NNTPSession(LineConn):
         self.errors = 0
         self.quit = False
 
-    # -- the loop -------------------------------------------------------------------
-    async def run(self) -> None:
-        self.hub.add(self)
-        try:
-            self.send(f"201 {self.groups.server} ready - post via email\r\n".encode())
-            await self.flush()
-            while not self.quit and not self.closed:
-                try:
-                    line = await self.readline()
-                except LineTooLong:
-                    await self._error("500 command line too long")
-                    continue
-                if line is None:
-                    break
-                await self._dispatch(line)
-        except ConnClosed as e:
-            log.debug("%s: %s", self.peer, e)
-        finally:
-            self.hub.discard(self)
-            await self.close()
+    # -- the loop (net.lineio.CommandSession.run) ------------------------------------
+    def greeting(self) -> bytes:
+        return f"201 {self.groups.server} ready - post via email\r\n".encode()
+
+    async def too_long(self) -> None:
+        await self._error("500 command line too long")
 
     async def _error(self, reply: str) -> None:
         self.errors += 1
@@ -106,7 +92,7 @@ class NNTPSession(LineConn):
             self.quit = True
         await self.flush()
 
-    async def _dispatch(self, line: bytes) -> None:
+    async def dispatch(self, line: bytes) -> None:
         verb, args = split_command(line)
         fn = _COMMANDS.get(verb)
         if fn is None:

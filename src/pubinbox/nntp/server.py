@@ -12,14 +12,11 @@ import socket
 import ssl
 
 from pubinbox.net.archive import Archive
-from pubinbox.net.lineio import Hub
+from pubinbox.net.lineio import Hub, serve_sessions
 from pubinbox.nntp.groups import Groups
 from pubinbox.nntp.protocol import NNTPSession
 
 __all__ = ["start"]
-
-#: seconds a client has to finish a TLS handshake
-HANDSHAKE = 30.0
 
 
 async def start(
@@ -31,15 +28,9 @@ async def start(
     idle = archive.config.number("pubinbox.nntpidletimeout", NNTPSession.idle_timeout)
     hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
 
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        s = NNTPSession(reader, writer, hub, groups, None if implicit else tls)
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
+        s = NNTPSession(reader, writer, hub, groups, starttls)
         s.idle_timeout = idle
         await s.run()
 
-    return await asyncio.start_server(
-        session,
-        sock=sock,
-        ssl=tls if implicit else None,
-        ssl_handshake_timeout=HANDSHAKE if implicit else None,
-        limit=1 << 16,
-    )
+    return await serve_sessions(sock, run, tls=tls, implicit=implicit)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from pubinbox.errors import PubinboxError
 from pubinbox.net.archive import Archive
-from pubinbox.net.lineio import ConnClosed, Hub, LineConn, LineTooLong, dot_stuff, sanitize, to_crlf
+from pubinbox.net.lineio import CommandSession, ConnClosed, Hub, dot_stuff, sanitize, to_crlf
 from pubinbox.pop3.mailbox import SLICE, Mailbox, MailboxError, MailboxName, State, parse_user
 
 __all__ = ["POP3Session"]
@@ -60,7 +60,7 @@ def crlf_message(raw: bytes) -> bytes:
     return data if data.endswith(b"\r\n") or not data else data + b"\r\n"
 
 
-class POP3Session(LineConn):
+class POP3Session(CommandSession):
     """One client of the POP3 server."""
 
     max_line = 255  # RFC 2449 §4: 255 octets with CRLF
@@ -83,27 +83,15 @@ class POP3Session(LineConn):
         self.quit = False
         self.stamp = f"<{os.getpid()}.{time.time_ns()}.{os.urandom(4).hex()}@pubinbox>"
 
-    async def run(self) -> None:
-        self.hub.add(self)
-        try:
-            self.send(f"+OK pubinbox POP3 server ready {self.stamp}\r\n".encode())
-            await self.flush()
-            while not self.quit and not self.closed:
-                try:
-                    line = await self.readline()
-                except LineTooLong:
-                    await self._error("-ERR line too long")
-                    continue
-                if line is None:
-                    break
-                await self._dispatch(line)
-        except ConnClosed as e:
-            log.debug("%s: %s", self.peer, e)
-        finally:
-            if self.name is not None:
-                self.state.unlock(self.name)
-            self.hub.discard(self)
-            await self.close()
+    def greeting(self) -> bytes:
+        return f"+OK pubinbox POP3 server ready {self.stamp}\r\n".encode()
+
+    async def too_long(self) -> None:
+        await self._error("-ERR line too long")
+
+    def finish(self) -> None:
+        if self.name is not None:
+            self.state.unlock(self.name)
 
     async def _error(self, text: str) -> None:
         self.errors += 1
@@ -113,7 +101,7 @@ class POP3Session(LineConn):
             self.quit = True
         await self.flush()
 
-    async def _dispatch(self, line: bytes) -> None:
+    async def dispatch(self, line: bytes) -> None:
         parts = line.decode("utf-8", "surrogateescape").split(" ")
         verb, args = parts[0].upper(), parts[1:]
         got = _COMMANDS.get(verb)

@@ -8,13 +8,11 @@ import socket
 import ssl
 
 from pubinbox.net.archive import Archive
-from pubinbox.net.lineio import Hub
+from pubinbox.net.lineio import Hub, serve_sessions
 from pubinbox.pop3.mailbox import State, state_dir
 from pubinbox.pop3.protocol import POP3Session
 
 __all__ = ["start"]
-
-HANDSHAKE = 30.0
 
 
 async def start(
@@ -26,9 +24,7 @@ async def start(
     state = State(state_dir(archive.config))
     hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
 
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await POP3Session(reader, writer, hub, archive, groups, state, None if implicit else tls).run()
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
+        await POP3Session(reader, writer, hub, archive, groups, state, starttls).run()
 
-    return await asyncio.start_server(
-        session, sock=sock, ssl=tls if implicit else None, ssl_handshake_timeout=HANDSHAKE if implicit else None
-    )
+    return await serve_sessions(sock, run, tls=tls, implicit=implicit)
