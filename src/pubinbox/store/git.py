@@ -182,3 +182,17 @@ def packed_size(git_dir: Path) -> int:
     except OSError:
         pass
     return total
+
+
+def resolved_refs(repo: pygit2.Repository) -> Iterator[tuple[Any, bytes, Any]]:
+    """(ref, raw name, object) of every ref of *repo* sorted by name, as
+    ``git show-ref`` and ``update-server-info`` list them: symbolic refs
+    resolved, refs to missing objects left out."""
+    pygit2 = _pygit2()
+    for ref in sorted(repo.listall_reference_objects(), key=lambda r: bytes(r.raw_name)):
+        try:
+            obj = repo.get(ref.resolve().target)
+        except (pygit2.GitError, KeyError, ValueError):
+            continue
+        if obj is not None:
+            yield ref, bytes(ref.raw_name), obj

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote
 
 from starlette.types import Receive, Scope, Send
 
+from pubinbox.store.git import resolved_refs
 from pubinbox.store.layout import Layout
 
 __all__ = ["GitHttp", "GitTarget", "Slots", "match"]
@@ -478,16 +479,8 @@ def _dumb_refs(git_dir: Path) -> bytes:
 
     repo = pygit2.Repository(str(git_dir))
     out = []
-    for ref in sorted(repo.listall_reference_objects(), key=lambda r: bytes(r.raw_name)):
-        try:
-            oid = ref.resolve().target
-            obj = repo.get(oid)
-        except (pygit2.GitError, KeyError, ValueError):
-            continue
-        if obj is None:
-            continue
-        name = bytes(ref.raw_name)
-        out.append(f"{oid}\t".encode() + name + b"\n")
+    for ref, name, obj in resolved_refs(repo):
+        out.append(f"{obj.id}\t".encode() + name + b"\n")
         if isinstance(obj, pygit2.Tag):
             out.append(f"{ref.peel().id}\t".encode() + name + b"^{}\n")
     return b"".join(out)

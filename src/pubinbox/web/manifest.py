@@ -30,6 +30,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pubinbox.store.git import resolved_refs
 from pubinbox.web.respond import request_host
 from pubinbox.web.site import InboxInfo, Site
 
@@ -88,15 +89,8 @@ def read_state(git_dir: Path) -> RepoState | None:
     # by name, symbolic refs resolved, refs to missing objects left out
     out: list[bytes] = []
     newest = 0
-    for ref in sorted(repo.listall_reference_objects(), key=lambda r: bytes(r.raw_name)):
-        try:
-            oid = ref.resolve().target
-            obj = repo.get(oid)
-        except (pygit2.GitError, KeyError, ValueError):
-            continue
-        if obj is None:
-            continue
-        out.append(str(oid).encode() + b" " + bytes(ref.raw_name) + b"\n")
+    for _ref, name, obj in resolved_refs(repo):
+        out.append(str(obj.id).encode() + b" " + name + b"\n")
         if isinstance(obj, pygit2.Commit):  # committerdate is empty for tags (sorts last)
             newest = max(newest, int(obj.commit_time))
     if not out:
