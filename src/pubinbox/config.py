@@ -52,6 +52,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.headertimeout": ("10", "seconds a client has to send a request's line and headers"),
     "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
     "pubinbox.nntpidletimeout": ("180", "seconds an NNTP client may stay silent (RFC 3977: at least 180)"),
+    "extindex.all.topdir": ("", "directory of the cross-inbox index served at /all/, kept current by every ingest"),
     "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
     "publicinbox.<name>.watch": (
         "",
@@ -125,6 +126,9 @@ class InboxConfig:
     feedmax: int = 25
     filter: str | None = None
     extra: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: ``[extindex "all"] topdir``: the cross-inbox index every ingest path
+    #: keeps current (issue 9), None when not configured
+    extindex: Path | None = None
 
     @property
     def primary_address(self) -> str:
@@ -274,6 +278,7 @@ def _inboxes(values: dict[str, tuple[str, ...]], path: Path) -> tuple[InboxConfi
             if name not in names:
                 names.append(name)
     out: list[InboxConfig] = []
+    ext = values.get("extindex.all.topdir")
     for name in names:
         pre = f"publicinbox.{name}."
 
@@ -305,6 +310,7 @@ def _inboxes(values: dict[str, tuple[str, ...]], path: Path) -> tuple[InboxConfi
                 feedmax=feedmax,
                 filter=(get_all("filter") or (None,))[-1],
                 extra=extra,
+                extindex=Path(os.path.expanduser(ext[-1])) if ext else None,
             )
         )
     return tuple(out)
