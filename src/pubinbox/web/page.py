@@ -80,8 +80,8 @@ def html_end(site: Site, info: InboxInfo, upfx: str = "") -> str:
         f'This is a public inbox, see <a href="{m}">mirroring instructions</a>\n'
         "for how to clone and mirror all data and code used for this inbox"
     )
-    has_nntp = bool(info.nntp_urls)
-    has_imap = bool(info.imap_urls)
+    has_nntp = info.offers("nntp")
+    has_imap = info.offers("imap")
     if has_nntp and has_imap:
         x += ";\nas well as URLs for read-only IMAP folder(s) and NNTP newsgroup(s)."
     elif has_nntp:

@@ -17,6 +17,7 @@ serve``), never to Tantivy in this process.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import threading
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
 from pubinbox.inbox import Inbox
+from pubinbox.net.listeners import Listener
 from pubinbox.over.reader import OverRow
 from pubinbox.search.isolated import InboxSearch, Limits, SearchService
 from pubinbox.store.layout import Layout
@@ -34,7 +36,7 @@ from pubinbox.web.cache import ByteCache
 from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
 
-__all__ = ["InboxInfo", "Site", "conn_limits", "search_limits", "service_urls"]
+__all__ = ["InboxInfo", "Site", "conn_limits", "search_limits", "served_urls", "service_urls"]
 
 #: SQLite page cache of each overview connection of the web (KiB)
 READER_CACHE_KB = 512
@@ -50,6 +52,8 @@ class InboxInfo:
     services: dict[str, tuple[str, ...]] = field(default_factory=dict)  # KIND -> URLs (service_urls)
     # (nickname, its coderepo.NAME.cgiturl values) for each coderepo of the inbox
     coderepos: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the NNTP/IMAP/POP3 listeners of this ``pubinbox serve`` (served_urls)
+    served: tuple[Listener, ...] = ()
 
     @property
     def name(self) -> str:
@@ -73,6 +77,18 @@ class InboxInfo:
             if u.startswith(("http://", "https://", "//")) and (urlsplit(u).hostname or "") == host:
                 return u
         return None
+
+    def offers(self, kind: str) -> bool:
+        """Whether the inbox has any *kind* URL (``nntp``, ``imap``,
+        ``pop3``): configured, or served here (for its newsgroup)."""
+        return bool(self.services.get(kind)) or any(lst.proto == kind for lst in self.served if self.cfg.newsgroup)
+
+    def urls(self, kind: str, host: str) -> tuple[str, ...]:
+        """The inbox's *kind* URLs as a reader who reached the web at
+        *host* can use them: the configured ones (:func:`service_urls`),
+        then those of this server's own listeners (:func:`served_urls`)."""
+        got = self.services.get(kind, ()) + served_urls(self.served, kind, self.cfg.newsgroup, host)
+        return tuple(dict.fromkeys(got))
 
     @property
     def nntp_urls(self) -> tuple[str, ...]:
@@ -114,6 +130,46 @@ def service_urls(cfg: InboxConfig, servers: dict[str, tuple[str, ...]], kind: st
     return tuple(dict.fromkeys(urls))
 
 
+#: the port a URL of each scheme may leave out
+DEFAULT_PORTS = {"nntp": 119, "nntps": 563, "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() in ("localhost", "localhost.")
+
+
+def served_urls(listeners: tuple[Listener, ...], kind: str, group: str | None, host: str) -> tuple[str, ...]:
+    """URLs of the *kind* listeners (``--nntp``, ``--imap``, ``--pop3``)
+    for an inbox with newsgroup *group*, as seen by a reader who reached
+    the web at *host*: a listener on every address (``0.0.0.0``, ``::``)
+    is on *host*; one on a given address is at that address, and one on a
+    loopback address is only for readers on this machine (*host* a
+    loopback address or ``localhost``).  Scheme as served (``nntps://``
+    ...), port left out when it is the scheme's; NNTP and IMAP end in the
+    newsgroup, POP3 does not (the newsgroup goes in the user name).
+    Nothing for an inbox without a newsgroup: none of the three serves it."""
+    if not group:
+        return ()
+    urls: list[str] = []
+    for lst in listeners:
+        if lst.proto != kind:
+            continue
+        addr = lst.host
+        if addr in ("", "0.0.0.0", "::"):
+            addr = host
+        elif _loopback(addr) and not _loopback(host):
+            continue  # this machine's only
+        if not addr:
+            continue
+        addr = f"[{addr.strip('[]')}]" if ":" in addr else addr
+        port = "" if DEFAULT_PORTS.get(lst.scheme) == lst.port else f":{lst.port}"
+        urls.append(f"{lst.scheme}://{addr}{port}" + ("" if kind == "pop3" else f"/{group}"))
+    return tuple(urls)
+
+
 def _description(d: Path) -> str:
     try:
         text = (d / "description").read_text("utf-8", "replace").strip()
@@ -150,9 +206,11 @@ def _identity(path: Path) -> tuple[int, int]:
 class Site:
     """All inboxes of one config file."""
 
-    def __init__(self, config: Config, *, search_socket: str | None = None) -> None:
+    def __init__(self, config: Config, *, search_socket: str | None = None, served: tuple[Listener, ...] = ()) -> None:
         """*search_socket*: the search process of ``pubinbox serve``'s
-        supervisor; without, the site starts a search process of its own."""
+        supervisor; without, the site starts a search process of its own.
+        *served*: the NNTP/IMAP/POP3 listeners of this ``pubinbox serve``,
+        which the pages advertise besides the configured servers."""
         self.config = config
         self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
         servers = {k: config.get_all(f"publicinbox.{k}server") for k in ("nntp", "imap", "pop3")}
@@ -163,6 +221,7 @@ class Site:
                 self.css,
                 {k: service_urls(c, servers, k) for k in servers},
                 tuple((cr, config.get_all(f"coderepo.{cr}.cgiturl")) for cr in c.extra.get("coderepo", ())),
+                tuple(lst for lst in served if lst.proto in ("nntp", "imap", "pop3")),
             )
             for c in config.inboxes
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -236,16 +236,17 @@ def _mirror(site: Site, info: InboxInfo, base: str) -> str:
         f"  pubinbox fetch -C {d}\n"
     )
     out.append(f"\nExample config snippet for mirrors: {base}/_/text/config/raw\n")
-    if imap := info.imap_urls:
+    host = urlsplit(base).hostname or ""
+    if imap := info.urls("imap", host):
         anon = "\n  ".join(re.sub(r"://([^/@]+)/", r"://;AUTH=ANONYMOUS@\1/", u) for u in imap)
         out.append(
             f"\nIMAP subfolder(s) are available under:\n  {anon}\n"
             "  # each subfolder (starting with `0') holds 50K messages at most\n"
         )
-    if nntp := info.nntp_urls:
+    if nntp := info.urls("nntp", host):
         out.append("\nNewsgroup" if len(nntp) == 1 else "\nNewsgroups are")
         out.append(" available over NNTP:\n  " + "\n  ".join(nntp) + "\n")
-    if pop3 := info.pop3_urls:
+    if pop3 := info.urls("pop3", host):
         out.append(
             "\nPOP3 access is available:\n  " + "\n  ".join(pop3) + "\n\n"
             "The POP3 password is: anonymous\n"
@@ -300,8 +301,9 @@ def _config_raw(info: InboxInfo, base: str) -> str:
         v = single[k] if k in single else (extra.get(k) or (None,))[-1]
         if v:
             out.append(f"\t{k} = {v}\n")
-    out.extend(f"\timapmirror = {u}\n" for u in info.imap_urls)
-    out.extend(f"\tnntpmirror = {u}\n" for u in info.nntp_urls)
+    host = urlsplit(base).hostname or ""
+    out.extend(f"\timapmirror = {u}\n" for u in info.urls("imap", host))
+    out.extend(f"\tnntpmirror = {u}\n" for u in info.urls("nntp", host))
     if info.coderepos:
         out.extend(f"\tcoderepo = {cr}\n" for cr, _u in info.coderepos)
         out.append(

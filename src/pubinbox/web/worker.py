@@ -28,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pubinbox.net.listeners import Listener
     from pubinbox.web.site import Site
 
 __all__ = ["main"]
@@ -121,6 +122,22 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
     return _Server(config, beat_fd, site)
 
 
+def _served(others: list[tuple[str, socket.socket]]) -> tuple[Listener, ...]:
+    """The :class:`~pubinbox.net.listeners.Listener` of each mail
+    protocol socket, at the address and port it is bound to (the web
+    pages advertise them)."""
+    from pubinbox.net.listeners import Listener, parse
+
+    out: list[Listener] = []
+    for scheme, sock in others:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        host, port = sock.getsockname()[:2]
+        lst = parse(f"{scheme}://0:0")
+        out.append(Listener(lst.proto, str(host), int(port), lst.tls))
+    return tuple(out)
+
+
 def _tls_context(cert: str | None, key: str | None) -> Any:
     """The server-side TLS context of the mail protocols, or None."""
     if not cert:
@@ -190,7 +207,7 @@ def main(argv: list[str]) -> int:
         tls = _tls_context(opts.get("--cert"), opts.get("--key"))
         _tune_git()
         config = load(Env.from_os().config_path(opts["--config"]))
-        site = Site(config, search_socket=opts["--search"])
+        site = Site(config, search_socket=opts["--search"], served=_served(others))
         app = App(Web(site))
         limits = conn_limits(config)
     except (PubinboxError, OSError, ValueError) as e:  # ssl.SSLError is an OSError

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from pubinbox.errors import MessageNotFound
 from pubinbox.mail.mime import iter_parts
@@ -93,15 +94,16 @@ def inbox_doc(site: Site, name: str, links: Links) -> dict[str, Any]:
     count, lo, hi = box.over.stats()
     newest = box.over.recent(1)
     base = links.html(name).rstrip("/")
+    host = urlsplit(base).hostname or ""
     clone = [f"{base}/{n}" for n in box.layout.epochs()]
     clone += [u for u in _cloneurls(info) if u not in clone]
     doc = _inbox_summary(site, info, links)
     doc |= {
         "urls": list(info.cfg.urls),
         "clone_urls": clone,
-        "nntp_urls": list(info.nntp_urls),
-        "imap_urls": list(info.imap_urls),
-        "pop3_urls": list(info.pop3_urls),
+        "nntp_urls": list(info.urls("nntp", host)),
+        "imap_urls": list(info.urls("imap", host)),
+        "pop3_urls": list(info.urls("pop3", host)),
         "manifest_url": f"{base}/manifest.js.gz",
         "atom_url": f"{base}/new.atom",
         "messages": count,
