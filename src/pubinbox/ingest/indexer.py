@@ -39,6 +39,8 @@ from pubinbox.ingest.pool import ordered_map
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
+from pubinbox.series.marks import Marks
+from pubinbox.series.store import remember as series_remember
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
@@ -106,6 +108,8 @@ class Indexer:
         # number in it is one this run gave a message it indexed: no
         # Message-ID has an unused number waiting, and the lookup is skipped.
         self._msgmap_had_rows = mm.max_num() != 0
+        # blob -> series marks of the patches indexed since the last commit
+        self._marks: dict[str, Marks] = {}
 
     def _blob_indexed(self, blob: str) -> bool:
         if self._seen_blobs is not None:
@@ -185,6 +189,8 @@ class Indexer:
         self.over.commit()
         if self.search is not None:
             self.search.commit()
+        series_remember(self.layout, self._marks)
+        self._marks.clear()
 
     # -- unreadable git objects ------------------------------------------------------
     def unreadable(self) -> dict[str, str]:
@@ -415,6 +421,8 @@ class Indexer:
         num, mid0, fresh = got
         msg = p.message
         self.over.add(msg.over_row(num=num, mid0=mid0, blob=p.blob, epoch=epoch), fresh=fresh)
+        if msg.series is not None:
+            self._marks[p.blob] = msg.series
         if self.search is not None and p.doc is not None:
             m = msg.meta
             self.search.add(

@@ -24,6 +24,7 @@ from pubinbox.mail.msgid import drop_primary
 from pubinbox.mail.msgid import mids as mids_of
 from pubinbox.over.writer import NewRow
 from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.series.marks import Marks, marks_of
 from pubinbox.search.writer import crlf_size
 
 __all__ = [
@@ -48,9 +49,11 @@ class Message:
     size: int
     lines: int
     crlf_size: int
+    #: what series detection needs from a patch's bytes (None: no patch subject)
+    series: Marks | None = None
 
-    def __reduce__(self) -> tuple[type[Message], tuple[MessageMeta, int, int, int]]:
-        return Message, (self.meta, self.size, self.lines, self.crlf_size)
+    def __reduce__(self) -> tuple[type[Message], tuple[MessageMeta, int, int, int, Marks | None]]:
+        return Message, (self.meta, self.size, self.lines, self.crlf_size, self.series)
 
     @property
     def mids(self) -> tuple[str, ...]:
@@ -93,7 +96,8 @@ def _message(raw: bytes, now: int, *, commit: bool = True) -> Message:
     hdr, body_at = parse.header_and_body_at(raw)
     m = meta.extract_meta(raw, now, commit=commit, headers=parse.Headers(hdr, header_only=True))
     lines = raw.count(b"\n", body_at)
-    return Message(m, len(raw), lines, crlf_size(raw, newlines=lines + raw.count(b"\n", 0, body_at)))
+    crlf = crlf_size(raw, newlines=lines + raw.count(b"\n", 0, body_at))
+    return Message(m, len(raw), lines, crlf, marks_of(raw, m.subject))
 
 
 def search_doc(raw: bytes, msg: Message) -> SearchDoc:

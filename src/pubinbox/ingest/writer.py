@@ -30,6 +30,8 @@ from pubinbox.ingest.message import Incoming, all_mids, content_key, generated_m
 from pubinbox.mail.parse import strip_from_line
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
+from pubinbox.series.marks import Marks
+from pubinbox.series.store import remember as series_remember
 from pubinbox.series.store import sync as series_sync
 from pubinbox.store.fastimport import FastImport, rev_parse
 from pubinbox.store.git import GitReader, packed_size
@@ -91,6 +93,8 @@ class InboxWriter:
         # content hash is only needed when a Message-ID comes again)
         self._batch_raw: dict[str, bytes] = {}
         self._batch_bytes = 0
+        # blob -> series marks of the patches added since the last checkpoint
+        self._marks: dict[str, Marks] = {}
         self.index_stats = IndexStats()
         #: every message added so far is committed in git (fast-import has
         #: finished and the branch points at it), whatever the databases say
@@ -223,6 +227,8 @@ class InboxWriter:
                 self._search.commit()
             except (OSError, ValueError, RuntimeError) as e:
                 self._drop_search(e)
+        series_remember(self.layout, self._marks)
+        self._marks.clear()
         series_sync(self.layout)  # patch series, from the overview (issue 12)
         self._batch_raw.clear()
         self._batch_bytes = 0
@@ -269,6 +275,8 @@ class InboxWriter:
             subject=m.commit_subject,
         )
         self._over.add(msg.over_row(num=num, mid0=mid0, blob=blob, epoch=self._epoch))
+        if msg.series is not None:
+            self._marks[blob] = msg.series
         if self._search is not None:
             try:
                 doc = search_doc(inc.raw, msg)

@@ -5,6 +5,9 @@ overview and kept up to date by every writer (:func:`sync`, called by
 It follows the overview file: when that is a new file (``index
 --reindex``, a repaired overview), the series are computed again from
 scratch; otherwise only the threads of new patches are looked at again.
+A patch's patch-id and b4 markers come from the ``marks`` table, which
+ingest fills from the bytes it has in hand (:func:`remember`); a message
+indexed before that table existed is read back from git once.
 A failure here is logged and never stops mail from being stored; the next
 writer tries again.  Readers open it read-only (:class:`SeriesReader`).
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +24,13 @@ from typing import Any
 
 from pubinbox.errors import IndexDamaged, PubinboxError
 from pubinbox.over.reader import OverReader, OverRow
-from pubinbox.search.patchid import patch_id_stable
 from pubinbox.series.detect import WINDOW, Found, author_email, group
+from pubinbox.series.marks import Marks, scan
 from pubinbox.series.subject import parse_subject
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
-__all__ = ["SeriesReader", "SeriesRow", "series_db", "sync"]
+__all__ = ["SeriesReader", "SeriesRow", "remember", "series_db", "sync"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ CREATE TABLE IF NOT EXISTS series_msg (
 CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
 CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
 CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
+CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT);
 """
 #: changes when the tables change: an older file is computed again
 SCHEMA = "4"
@@ -142,8 +145,9 @@ def _sync(layout: Layout) -> None:
             )
             db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
         db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
+        marks_of = _MarksOf(db, git)
         for f in found:
-            _insert(db, f, git)
+            _insert(db, f, marks_of)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
         db.execute("COMMIT")
     finally:
@@ -151,40 +155,63 @@ def _sync(layout: Layout) -> None:
         db.close()
 
 
-def _patchid(git: GitReader, row: OverRow) -> str | None:
+class _MarksOf:
+    """The :class:`~.marks.Marks` of overview rows: as ingest remembered
+    them (:func:`remember`), else read back from git once and remembered."""
+
+    def __init__(self, db: sqlite3.Connection, git: GitReader) -> None:
+        self.db = db
+        self.git = git
+
+    def __call__(self, row: OverRow) -> Marks:
+        got = self.db.execute(
+            "SELECT patchid, change_id, base_commit FROM marks WHERE blob = ?", (row.blob,)
+        ).fetchone()
+        if got is not None:
+            return Marks(*got)
+        try:
+            m = scan(self.git.blob(row.blob, row.epoch))
+        except PubinboxError:
+            return Marks(None, None, None)
+        self.db.execute("INSERT OR REPLACE INTO marks VALUES (?,?,?,?)", (row.blob, *_fields(m)))
+        return m
+
+
+def _fields(m: Marks) -> tuple[str | None, str | None, str | None]:
+    return m.patchid, m.change_id, m.base_commit
+
+
+def remember(layout: Layout, marks: dict[str, Marks]) -> None:
+    """Keep the marks ingest took from the bytes of new patches (blob id ->
+    marks) for :func:`sync`; never raises (sync reads git without them)."""
+    if not marks or not layout.own_dir.is_dir():
+        return
     try:
-        return patch_id_stable(git.blob(row.blob, row.epoch))
-    except PubinboxError:
-        return None
+        db = _connect_rw(series_db(layout))
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO marks VALUES (?,?,?,?)", [(b, *_fields(m)) for b, m in marks.items()]
+            )
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as e:
+        log.warning("%s: series marks not kept: %s", layout.inboxdir, e)
 
 
-_CHANGE_ID = re.compile(rb"^change-id:[ \t]*([\x21-\x7e]{1,200})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
-_BASE = re.compile(rb"^base-commit:[ \t]*([0-9a-f]{7,64})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
-
-
-def _markers(git: GitReader, row: OverRow) -> tuple[str | None, str | None]:
-    """(change-id, base-commit) that b4 writes at the end of a cover letter
-    (or of a lone patch, below ``---``)."""
-    try:
-        raw = git.blob(row.blob, row.epoch)
-    except PubinboxError:
-        return None, None
-    cid = _CHANGE_ID.findall(raw)
-    base = _BASE.findall(raw)
-    return (cid[-1].decode() if cid else None), (base[-1].decode() if base else None)
-
-
-def _insert(db: sqlite3.Connection, f: Found, git: GitReader) -> None:
+def _insert(db: sqlite3.Connection, f: Found, marks: _MarksOf) -> None:
     head = f.head
-    cid, base = _markers(git, head)
+    hm = marks(head)
     db.execute(
         "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
-         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, cid, base),
+         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, hm.change_id,
+         hm.base_commit),
     )  # fmt: skip
     db.executemany(
         "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)",
-        [(row.num, f.id, row.tid, c, _patchid(git, row) if c else None) for c, row in f.members.items()],
+        [(row.num, f.id, row.tid, c, marks(row).patchid if c else None) for c, row in f.members.items()],
     )
 
 
