@@ -207,8 +207,9 @@ class InboxWriter:
                     )
 
     # -- durability ----------------------------------------------------------------
-    def checkpoint(self, *, final: bool = False) -> None:
-        """Flush git, then commit msgmap, then the overview."""
+    def checkpoint(self, *, final: bool = False, indexes: bool = True) -> None:
+        """Flush git, then commit msgmap, then the overview, then (unless
+        not *indexes*: the LMTP server does it later) :meth:`commit_indexes`."""
         assert self._mm is not None and self._over is not None
         if self._fi is not None:
             fi = self._fi
@@ -222,6 +223,15 @@ class InboxWriter:
                 self._over.meta_set(f"last_commit-{self._epoch}", tip)
         self._mm.commit()
         self._over.commit()
+        if indexes or final:
+            self.commit_indexes()
+        self._batch_raw.clear()
+        self._batch_bytes = 0
+        self._pending = 0
+
+    def commit_indexes(self) -> None:
+        """Commit the search index and the patch series (the slow part of a
+        checkpoint, not needed for the mail to be durable)."""
         if self._search is not None:
             try:
                 self._search.commit()
@@ -230,9 +240,6 @@ class InboxWriter:
         series_remember(self.layout, self._marks)
         self._marks.clear()
         series_sync(self.layout)  # patch series, from the overview (issue 12)
-        self._batch_raw.clear()
-        self._batch_bytes = 0
-        self._pending = 0
 
     def _drop_search(self, e: BaseException) -> None:
         """The search index failed: carry on without it (mail is never held
