@@ -57,6 +57,6 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from pubinbox.cli import clone, convert, import_, index, info, init, learn, mda, purge, q, serve, watch  # noqa: F401  (registers verbs)
+    from pubinbox.cli import clone, convert, extindex, import_, index, info, init, learn, mda, purge, q, serve, watch  # noqa: F401  (registers verbs)
 
     cli(prog_name="pubinbox")
