@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pubinbox.config import InboxConfig
 from pubinbox.errors import IndexingError
+from pubinbox.extindex.writer import keep_current as extindex_keep_current
 from pubinbox.ingest.indexer import MSGMAP_META, Indexer, IndexStats
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
@@ -82,6 +83,7 @@ def index_inbox(
         except sqlite3.Error as e:
             raise IndexingError(f"{ibx.inboxdir}: {e}") from e
         series_sync(layout)  # patch series, from the overview (issue 12)
+        extindex_keep_current(ibx)  # the cross-inbox index /all/ (issue 9)
         return stats
 
 

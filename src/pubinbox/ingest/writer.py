@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pubinbox.config import DEFAULT_EPOCH_SIZE, InboxConfig
 from pubinbox.errors import PubinboxError, StorageError
+from pubinbox.extindex.writer import keep_current as extindex_keep_current
 from pubinbox.ingest import history
 from pubinbox.ingest.indexer import Indexer, IndexStats
 from pubinbox.ingest.indexing import open_search
@@ -240,6 +241,7 @@ class InboxWriter:
         series_remember(self.layout, self._marks)
         self._marks.clear()
         series_sync(self.layout)  # patch series, from the overview (issue 12)
+        extindex_keep_current(self.ibx)  # the cross-inbox index /all/ (issue 9)
 
     def _drop_search(self, e: BaseException) -> None:
         """The search index failed: carry on without it (mail is never held
