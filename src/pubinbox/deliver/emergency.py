@@ -99,3 +99,29 @@ class Emergency:
             raise StorageError(f"cannot move {self._tmp} to {dst.parent}: {e}") from e
         self._tmp = None
         return dst
+
+
+class LateEmergency(Emergency):
+    """For a sender that keeps the message until told it is stored (the
+    MTA behind LMTP: a crash means no reply, and it tries again): the copy
+    is only written when the message is not stored, straight to ``new/``
+    (precheck failure, spam, duplicate, refused, failed), as
+    :class:`Emergency` leaves it; a stored message costs no file."""
+
+    def __init__(self, maildir: Path) -> None:
+        super().__init__(maildir)
+        self._raw: bytes | None = None
+
+    def prepare(self, raw: bytes) -> Path:
+        self._raw = raw
+        return self.maildir / "tmp"
+
+    def delivered(self) -> None:
+        self._raw = None
+
+    def keep(self) -> Path | None:
+        if self._raw is None:
+            return None
+        super().prepare(self._raw)
+        self._raw = None
+        return super().keep()

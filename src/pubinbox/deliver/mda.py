@@ -30,12 +30,13 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pubinbox.config import Config, Env, InboxConfig, load
-from pubinbox.deliver.emergency import Emergency
+from pubinbox.deliver.emergency import Emergency, LateEmergency
 from pubinbox.errors import ConfigError, PubinboxError, StorageError
 from pubinbox.mail import address, dates
 from pubinbox.mail.mime import iter_parts
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from pubinbox.ingest.writer import AddResult
 
 log = logging.getLogger(__name__)
+
+#: how a message is added to one inbox: :func:`store` or the LMTP server's kept writers
+StoreFn = Callable[[InboxConfig, bytes, Config], "tuple[AddResult, str | None]"]
 
 EX_OK = 0
 EX_DATAERR = 65
@@ -169,27 +173,36 @@ def load_config(path: Path) -> Config:
 
 
 def mda(
-    raw: bytes, env: Env, config_path: Path, *, precheck_enabled: bool = True, conf: Config | None = None
+    raw: bytes,
+    env: Env,
+    config_path: Path,
+    *,
+    precheck_enabled: bool = True,
+    conf: Config | None = None,
+    store_fn: StoreFn | None = None,
+    late_copy: bool = False,
 ) -> Outcome:
     """Everything ``pubinbox mda`` does with a message read from the MTA.
 
     The emergency copy comes first: if it cannot be written completely,
     nothing else is tried (75, the MTA keeps the message).  Then the config
-    and :func:`deliver` (*conf*: the config already loaded, for the LMTP
-    server).  Every failure becomes an :class:`Outcome`: 75 for
+    and :func:`deliver` (*conf*: the config already loaded, *store_fn*:
+    another :func:`store`, and *late_copy*: the emergency copy written only
+    when the message is not stored, :class:`LateEmergency`; all three for
+    the LMTP server).  Every failure becomes an :class:`Outcome`: 75 for
     anything local or transient, unless the message is already durable in
     git, which is 0 whatever fails after that.  The copy is dropped once the
     message is stored, else moved to ``new/``.
     """
     raw = strip_from_line(raw)
-    ems = Emergency(env.emergency_dir())
+    ems = LateEmergency(env.emergency_dir()) if late_copy else Emergency(env.emergency_dir())
     try:
         ems.prepare(raw)
     except StorageError as e:
         return Outcome(EX_TEMPFAIL, str(e))
     try:
         conf = conf if conf is not None else load_config(config_path)
-        out = deliver(raw, conf, env, ems, precheck_enabled=precheck_enabled)
+        out = deliver(raw, conf, env, ems, precheck_enabled=precheck_enabled, store_fn=store_fn)
     except PubinboxError as e:
         out = Outcome(EX_TEMPFAIL, str(e))
     except sqlite3.Error as e:
@@ -215,6 +228,7 @@ def deliver(
     ems: Emergency,
     *,
     precheck_enabled: bool = True,
+    store_fn: StoreFn | None = None,
 ) -> Outcome:
     """Route, check and store one message (its emergency copy is in *ems*);
     raises on local or transient failures before the message is in git."""
@@ -259,7 +273,7 @@ def deliver(
     stored = True
     notes = []
     for ibx in accepted:
-        res, late = store(ibx, raw, conf)
+        res, late = (store_fn or store)(ibx, raw, conf)
         if late is not None:
             notes.append(late)
         if res.status == "added":

@@ -4,8 +4,12 @@ over a socket instead of running ``pubinbox mda`` per message.
 aiosmtpd speaks the protocol; every accepted recipient is one delivery
 exactly like ``pubinbox mda`` with ``ORIGINAL_RECIPIENT`` set to that
 recipient (routing, prechecks, spam check, filter, emergency Maildir), run
-in a thread so the worker's event loop never waits for git.  After DATA
-there is one reply per recipient, from the mda's outcome:
+in a thread so the worker's event loop never waits for git.  The inbox
+writers stay open between deliveries (:mod:`pubinbox.lmtp.writers`: a 250
+is sent once the message is committed in git; overlapping deliveries share
+one commit), and the emergency copy is only written for a message that is
+not stored (the MTA keeps it until it gets a reply).  After DATA there is
+one reply per recipient, from the mda's outcome:
 
 - 250 delivered (also a duplicate, a precheck failure or spam: kept in the
   emergency Maildir, as the mda's exit 0);
@@ -32,6 +36,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from pubinbox.config import Config, Env
 from pubinbox.deliver.mda import EX_DATAERR, EX_NOUSER, EX_OK, mda
+from pubinbox.lmtp.writers import Writers
 from pubinbox.net.archive import Archive
 from pubinbox.net.lineio import Hub
 
@@ -64,6 +69,7 @@ class Handler:
     def __init__(self, config: Config, hub: Hub) -> None:
         self.config = config
         self.hub = hub
+        self.writers = Writers(config)
         env = Env.from_os()
         self.env = Env(
             pi_config=str(config.path),
@@ -100,7 +106,7 @@ class Handler:
     def _deliver(self, raw: bytes, rcpt: str) -> str:
         env = Env(self.env.pi_config, self.env.pi_emergency, self.env.home, rcpt)
         try:
-            out = mda(raw, env, self.config.path, conf=self.config)
+            out = mda(raw, env, self.config.path, conf=self.config, store_fn=self.writers.store, late_copy=True)
         except Exception as e:  # noqa: BLE001 - a bug is a transient failure for the MTA, not a dead worker
             log.warning("lmtp: <%s>: %s: %s", rcpt, type(e).__name__, e)
             return f"451 4.3.0 <{_one_line(rcpt, 200)}> internal error; try again later"
@@ -116,9 +122,26 @@ class Handler:
         return f"451 4.3.0 {who} not delivered, try again later{note}"
 
 
+class LMTPServer:
+    """The listening server and the inbox writers it keeps open."""
+
+    def __init__(self, server: asyncio.Server, writers: Writers) -> None:
+        self.server = server
+        self.writers = writers
+
+    def close(self) -> None:
+        """Stop listening, then close the writers (deliveries in progress
+        finish first)."""
+        self.server.close()
+        self.writers.close()
+
+    async def serve_forever(self) -> None:
+        await self.server.serve_forever()
+
+
 async def start(
     archive: Archive, sock: socket.socket, hub: Hub, *, tls: ssl.SSLContext | None = None, implicit: bool = False
-) -> asyncio.Server:
+) -> LMTPServer:
     """Serve LMTP on *sock* (plain: LMTP is for a local MTA; *tls* and
     *implicit* are not used)."""
     config = archive.config
@@ -137,4 +160,4 @@ async def start(
             command_call_limit=1000,
         )
 
-    return await loop.create_server(factory, sock=sock)
+    return LMTPServer(await loop.create_server(factory, sock=sock), handler.writers)
