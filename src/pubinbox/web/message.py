@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from pubinbox.extindex.reader import ExtInbox
 from pubinbox.inbox import Inbox
 from pubinbox.mail.msgid import in_reply_to, mids, mids_for_index
 from pubinbox.mail.parse import Headers
@@ -142,9 +143,19 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
             spfx="../" if info.coderepos else None,
         )  # fmt: skip
         yield "</pre><hr>"
+        if isinstance(box, ExtInbox):  # /all/: this message in each inbox (issue 9)
+            yield _copies(box, row)
     assert first_h is not None
     yield footer(site, name, first_row, first_h, obfs)
     yield html_end(site, info, "../")
+
+
+def _copies(box: ExtInbox, row: OverRow) -> str:
+    """Links to the copy of a message of ``/all/`` in every inbox holding it."""
+    links = [f'<a href="../../{esc(c.inbox)}/{href_mid(row.mid)}/">{esc(c.inbox)}</a>' for c in box.copies(row.num)]
+    if not links:
+        return ""
+    return f"<pre>This message is in {len(links)} inbox{'es' if len(links) > 1 else ''}: {' '.join(links)}</pre><hr>"
 
 
 def footer(site: Site, name: str, row: OverRow, h: Headers, obfs: Obfuscator | None = None) -> str:

@@ -80,6 +80,12 @@ def html_end(site: Site, info: InboxInfo, upfx: str = "") -> str:
         f'This is a public inbox, see <a href="{m}">mirroring instructions</a>\n'
         "for how to clone and mirror all data and code used for this inbox"
     )
+    if info is site.inboxes.ext:  # /all/ (issue 9), public-inbox's words
+        x = (
+            "This is an external index of several public inboxes,\n"
+            f'see <a href="{m}">mirroring instructions</a> on how to clone and mirror\n'
+            "all data and code used by this external index."
+        )
     has_nntp = info.offers("nntp")
     has_imap = info.offers("imap")
     if has_nntp and has_imap:

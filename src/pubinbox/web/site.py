@@ -21,12 +21,14 @@ import ipaddress
 import os
 import re
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pubinbox.config import Config, InboxConfig
 from pubinbox.errors import PubinboxError
+from pubinbox.extindex.reader import ExtInbox, ext_config
 from pubinbox.inbox import Inbox
 from pubinbox.net.listeners import Listener
 from pubinbox.over.reader import OverRow
@@ -194,6 +196,31 @@ def conn_limits(config: Config) -> ConnLimits:
     )
 
 
+class Inboxes(Mapping[str, InboxInfo]):
+    """The site's inboxes by name.  Looking a name up also finds ``all``,
+    the cross-inbox index (``[extindex "all"]``), so every page of an inbox
+    is a page of ``/all/`` too; iterating gives the configured inboxes only
+    (the listing, manifests, git and health never show ``all`` as one)."""
+
+    def __init__(self, inboxes: dict[str, InboxInfo], ext: InboxInfo | None) -> None:
+        self._inboxes = inboxes
+        self.ext = ext if ext is not None and ext.name not in inboxes else None
+
+    def __getitem__(self, name: str) -> InboxInfo:
+        if self.ext is not None and name == self.ext.name:
+            return self.ext
+        return self._inboxes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._inboxes or (self.ext is not None and name == self.ext.name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inboxes)
+
+    def __len__(self) -> int:
+        return len(self._inboxes)
+
+
 def _identity(path: Path) -> tuple[int, int]:
     """(device, inode) of a file; (0, 0) when it is missing."""
     try:
@@ -214,7 +241,7 @@ class Site:
         self.config = config
         self.css = Stylesheets.from_config(config.get_all("publicinbox.css"))
         servers = {k: config.get_all(f"publicinbox.{k}server") for k in ("nntp", "imap", "pop3")}
-        self.inboxes: dict[str, InboxInfo] = {
+        inboxes = {
             c.name: InboxInfo(
                 c,
                 _description(c.inboxdir),
@@ -225,6 +252,9 @@ class Site:
             )
             for c in config.inboxes
         }
+        top = config.get("extindex.all.topdir")
+        ext = InboxInfo(ext_config(Path(top).expanduser()), "All of this site's inboxes", self.css) if top else None
+        self.inboxes = Inboxes(inboxes, ext)
         self.by_newsgroup: dict[str, str] = {c.newsgroup: c.name for c in config.inboxes if c.newsgroup}
         # thread id -> that thread's handles, so that release() reaches them all
         self._handles: dict[int, dict[str, tuple[Inbox, tuple[int, int]]]] = {}
@@ -265,12 +295,23 @@ class Site:
                 return got[0]
             del cache[name]
             got[0].close()
-        box = Inbox.open(cfg, InboxSearch(self.search, name))
+        if self.inboxes.ext is not None and name == self.inboxes.ext.name:
+            box = self._ext_inbox()
+        else:
+            box = Inbox.open(cfg, InboxSearch(self.search, name))
         # SQLite's default page cache is 2 MB per connection, and a worker has
         # one connection per thread; the pages are in the OS's cache anyway
         box.over.db.execute(f"PRAGMA cache_size = -{READER_CACHE_KB}")
         cache[name] = (box, ident)
         return box
+
+    def _ext_inbox(self) -> ExtInbox:
+        """``all``: the cross-inbox index, searching through every inbox's own index."""
+        assert self.inboxes.ext is not None
+        searchable = {
+            i.name: InboxSearch(self.search, i.name) for i in self.inboxes.values() if i.cfg.indexlevel != "basic"
+        }
+        return ExtInbox(self.inboxes.ext.cfg.inboxdir, searchable)
 
     def rows(self, name: str, mid: str) -> list[OverRow]:
         """The messages carrying Message-ID *mid* (b4 sends ``quote_plus``:

@@ -129,7 +129,7 @@ def dispatch(site: Site, request: Request) -> Response:
         return _error(request, 503, f"search failed: {e}", {"Retry-After": "30"})
     except (IndexDamaged, sqlite3.DatabaseError) as e:
         log.warning("%s %s: damaged database: %s", request.method, request.url.path, e)
-        if name in site.inboxes:
+        if name is not None and name in site.inboxes:
             site.forget(name)
         return _error(request, 503, f"the archive's index is damaged and is being repaired: {e}", {"Retry-After": "30"})
     except PubinboxError as e:
