@@ -5,16 +5,37 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
 from pubinbox.cli import cli
 from pubinbox.cli.common import find_inbox, load_config
 
+if TYPE_CHECKING:
+    from pubinbox.config import Config
+    from pubinbox.extindex.reader import ExtInbox
+
 
 def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _ext_inbox(conf: Config) -> ExtInbox | None:
+    """The cross-inbox index (``[extindex "all"]``) when it is built, each
+    inbox's own search index answering for it."""
+    from pubinbox.extindex.reader import ExtInbox
+    from pubinbox.search.reader import Searcher
+    from pubinbox.store.layout import Layout
+
+    top = conf.get("extindex.all.topdir")
+    if not top or not Layout(Path(top).expanduser()).over_db.exists():
+        return None
+    searchers = {
+        i.name: Searcher(Layout(i.inboxdir).own_dir, i.indexlevel) for i in conf.inboxes if i.indexlevel != "basic"
+    }
+    return ExtInbox(Path(top).expanduser(), searchers)
 
 
 @cli.command("q")
@@ -49,6 +70,9 @@ def q_cmd(
     targets = [find_inbox(conf, i, need_config=False) for i in inboxes] or [
         i for i in conf.inboxes if i.indexlevel != "basic"
     ]
+    ext = _ext_inbox(conf) if not inboxes else None
+    if ext is not None:  # every inbox at once: the cross-inbox index, cross-posts once (issue 9)
+        targets = [ext.cfg]
     if not targets:
         raise ConfigError("no inbox to search: give -I INBOX or configure one with indexlevel medium/full")
     text = " ".join(query)
@@ -62,17 +86,19 @@ def q_cmd(
     total = 0
     try:
         for ibx in targets:
-            with Inbox.open(ibx) as box:
+            with ext if ext is not None else Inbox.open(ibx) as box:
                 hits = box.search(text, offset=offset, limit=limit, relevance=relevance, threads=threads)
                 total += hits.total
                 for row in hits.rows:
                     if fmt == "mboxrd":
                         write_mboxrd(box.raw(row), out)
                         continue
+                    copies = ext.copies(row.num) if ext is not None else []
                     records.append(
                         {
-                            "inbox": ibx.name,
-                            "num": row.num,
+                            "inbox": copies[0].inbox if copies else ibx.name,
+                            "num": copies[0].num if copies else row.num,
+                            **({"inboxes": [c.inbox for c in copies]} if ext is not None else {}),
                             "mid": row.mid,
                             "blob": row.blob,
                             "subject": row.subject,
