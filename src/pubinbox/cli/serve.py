@@ -19,12 +19,12 @@ import click
 from pubinbox.cli import cli
 from pubinbox.cli.common import load_config
 from pubinbox.errors import ConfigError
+from pubinbox.net.activation import take
 from pubinbox.net.listeners import Listener, ListenerError, parse
 
 
 def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
-    """Every ``--PROTO [SCHEME://]HOST:PORT``; HTTP on 127.0.0.1:8080 when
-    none is given."""
+    """Every ``--PROTO [SCHEME://]HOST:PORT``."""
     out: list[Listener] = []
     for proto, specs in given.items():
         for spec in specs:
@@ -35,7 +35,7 @@ def _listeners(given: dict[str, tuple[str, ...]]) -> list[Listener]:
             if lst.proto != proto:
                 raise ConfigError(f"--{proto} {spec}: that is {lst.proto}, not {proto}")
             out.append(lst)
-    return out or [Listener("http", "127.0.0.1", 8080)]
+    return out
 
 
 @cli.command("serve")
@@ -92,6 +92,12 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
     if not conf.inboxes:
         raise ConfigError(f"no inboxes in {conf.path}: create one with `pubinbox init`")
     listeners = _listeners({"http": http, "nntp": nntp, "imap": imap, "pop3": pop3, "lmtp": lmtp})
+    try:  # sockets from systemd (LISTEN_FDS): net/activation.py
+        inherited, listeners = take(os.environ, listeners)
+    except ListenerError as e:
+        raise ConfigError(str(e)) from None
+    if not inherited and not listeners:
+        listeners = [Listener("http", "127.0.0.1", 8080)]
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
@@ -101,12 +107,18 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
         if not cert:
             raise ConfigError("--key needs --cert")
         tls = ["--cert", os.path.abspath(cert), "--key", os.path.abspath(key or cert)]
-    elif any(lst.tls for lst in listeners):
+    elif any(lst.tls for lst in listeners) or any(parse(f"{i.scheme}://0:0").tls for i in inherited):
         raise ConfigError("implicit TLS listeners need --cert (and --key)")
     search = Limits.from_config(conf).argv()
-    where = ", ".join(lst.spec() + ("/" if lst.proto == "http" else "") for lst in listeners)
+    where = ", ".join(
+        [f"{i.scheme}://{i.where} (inherited)" for i in inherited]
+        + [lst.spec() + ("/" if lst.proto == "http" else "") for lst in listeners]
+    )
+    for i in inherited:
+        os.set_inheritable(i.fd, True)
     click.echo(f"pubinbox: serving {len(conf.inboxes)} inbox(es) on {where}", err=True)
-    argv = [sys.executable, "-m", "pubinbox.web.supervisor", *(a for lst in listeners for a in ("--listen", lst.spec())),
+    argv = [sys.executable, "-m", "pubinbox.web.supervisor", *(a for i in inherited for a in ("--inherit", f"{i.scheme}={i.fd}")),
+            *(a for lst in listeners for a in ("--listen", lst.spec())),
             "--workers", str(n), "--config", str(conf.path.resolve()), *tls]  # fmt: skip
     if access_log:
         argv.append("--access-log")

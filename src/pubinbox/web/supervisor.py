@@ -381,7 +381,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str]) -> int:
-    """``--listen SCHEME://HOST:PORT ... --workers N --config PATH
+    """``--listen SCHEME://HOST:PORT ... --inherit SCHEME=FD ... --workers N --config PATH
     [--access-log] [--cert PEM --key PEM] -- SEARCH_OPTIONS`` (what
     ``pubinbox serve`` passes; the search options are
     :meth:`pubinbox.search.isolated.Limits.argv`)."""
@@ -400,6 +400,10 @@ def main(argv: list[str]) -> int:
     socks: list[tuple[str, socket.socket]] = []
     try:
         for k, spec in pairs:
+            if k == "--inherit":  # from systemd (LISTEN_FDS), already listening
+                scheme, _eq, fd = spec.partition("=")
+                socks.append((scheme, socket.socket(fileno=int(fd))))
+                continue
             if k != "--listen":
                 continue
             try:
