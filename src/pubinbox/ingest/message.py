@@ -24,8 +24,8 @@ from pubinbox.mail.msgid import drop_primary
 from pubinbox.mail.msgid import mids as mids_of
 from pubinbox.over.writer import NewRow
 from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.series.marks import Marks, marks_of
 from pubinbox.search.writer import crlf_size
+from pubinbox.series.marks import Marks, marks_of
 
 __all__ = [
     "Incoming",

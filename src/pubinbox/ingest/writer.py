@@ -39,6 +39,7 @@ from pubinbox.store.git import GitReader, packed_size
 from pubinbox.store.layout import Layout, clear_stale_git_locks, ensure_all_git, init_epoch, init_inbox
 from pubinbox.store.lock import InboxLock
 from pubinbox.store.msgmap import Msgmap
+from pubinbox.store.packs import tidy_packs
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ class InboxWriter:
         except BaseException:
             self.abort()
             raise
+        for n in self.layout.epochs():
+            tidy_packs(self.layout.epoch(n))  # fast-import's one pack per checkpoint, rolled up
         try:
             self._close_dbs()
         finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.errors import InboxNotFound, StorageError
+from pubinbox.store.packs import drop_stale_keeps
 
 BRANCH = "refs/heads/master"
 _EPOCH_RE = re.compile(r"\A(\d+)\.git\Z")
@@ -198,7 +199,8 @@ _GIT_LOCKS = ("HEAD.lock", "config.lock", "packed-refs.lock", "index.lock", "sha
 
 
 def clear_stale_git_locks(layout: Layout) -> list[Path]:
-    """Remove lock files a killed git (fast-import) left in the epochs.
+    """Remove lock files (and pack ``.keep`` files) a killed git
+    (fast-import) left in the epochs.
 
     Only call this while holding ``inbox.lock``: every writer of the inbox
     (ours and public-inbox's) holds it while git runs, and our fast-import
@@ -219,4 +221,5 @@ def clear_stale_git_locks(layout: Layout) -> list[Path]:
             except OSError as e:
                 raise StorageError(f"cannot remove stale {path}: {e}") from e
             removed.append(path)
+        removed += drop_stale_keeps(git_dir)
     return removed
