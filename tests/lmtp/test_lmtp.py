@@ -56,6 +56,8 @@ class Server:
             self.loop.close()
 
     def close(self) -> None:
+        if self.loop.is_closed():
+            return
         self.loop.call_soon_threadsafe(self.server.close)
         self.thread.join(10)
 

@@ -4,34 +4,40 @@
 git, a ``git fast-import`` process, and a search-index commit each time.
 The LMTP server delivers many messages in one process, so :class:`Writers`
 keeps one :class:`~pubinbox.ingest.writer.InboxWriter` per inbox open while
-mail flows and shares its costs:
+mail flows, owned by one thread per inbox (SQLite handles stay in the
+thread that opened them):
 
-- a delivery adds its message, then makes it durable with a checkpoint
-  (git fast-import's ``checkpoint``: pack written and branch moved, then
-  msgmap and the overview committed) before the caller answers 250: an
-  acknowledged message is in git, whatever happens to the process after;
-- deliveries to one inbox that overlap (several LMTP connections) share a
-  checkpoint: the first to finish adding waits up to :data:`WINDOW`
-  seconds for the others still adding, then one checkpoint covers all;
-- the search index and the patch series, which git does not need to
-  answer, are committed at most every :data:`INDEX_SECONDS` (and when the
-  writer closes), so new mail is searchable within about a second; if the
-  process dies first, the next writer catches them up from the overview;
+- a delivery hands its message to the inbox's thread and waits; the thread
+  takes every message waiting (at most :data:`ROUND_MAX`), adds them, and
+  makes them durable with one checkpoint (git fast-import's
+  ``checkpoint``: pack written and branch moved, then msgmap and the
+  overview committed) before any of them is answered: an acknowledged
+  message is in git, whatever happens to the process after.  Deliveries
+  that overlap (several LMTP connections) thus share a checkpoint: the
+  batching window is the time the previous checkpoint took;
+- the search index and the patch series, which git does not need, are
+  committed at most every :data:`INDEX_SECONDS` (and when the writer
+  closes), so new mail is searchable within about a second; if the process
+  dies first, the next writer catches them up from the overview;
 - a writer idle for :data:`IDLE_SECONDS` is closed (``inbox.lock``
   released for ``pubinbox mda``, ``watch``, ``index``, ``purge`` and other
   serve workers), and one held for :data:`HOLD_SECONDS` is closed and not
   reopened for :data:`PAUSE_SECONDS`, so another writer waiting for the
   lock gets it even while mail keeps coming;
-- a failure closes the writer (what was not checkpointed is rolled back,
-  those deliveries fail with 451); the next delivery opens a new one.
+- a failure closes the writer: what was not checkpointed is rolled back and
+  those deliveries fail (451, the MTA tries again), messages not tried yet
+  go to a new writer.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,45 +49,161 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: how long a finished add waits for overlapping deliveries to join its checkpoint
-WINDOW = 0.01
+#: most messages added under one checkpoint
+ROUND_MAX = 200
 #: the search index and series are committed at most this often
 INDEX_SECONDS = 1.0
 #: a writer with no delivery for this long is closed
 IDLE_SECONDS = 1.0
-#: a writer open this long is closed at the next quiet moment ...
+#: a writer open this long is closed after its current round ...
 HOLD_SECONDS = 10.0
 #: ... and not reopened for this long, so that other writers get the lock
 PAUSE_SECONDS = 0.25
-#: how often the housekeeping thread looks at the writers
+#: how often an inbox's thread looks at its writer when no mail comes
 TICK = 0.2
+#: longest wait of a delivery for its inbox's thread (then 451)
+DELIVERY_TIMEOUT = 600.0
+
+Result = tuple["AddResult", "str | None"]
 
 
 @dataclass(eq=False)
-class _Open:
-    """One opened writer and the deliveries it has taken."""
-
-    writer: InboxWriter
-    opened: float
-    added: int = 0  # deliveries added (a sequence number per add)
-    durable: int = 0  # deliveries covered by a successful checkpoint
-    indexed_at: float = 0.0
-    index_dirty: bool = False
-    failed: str | None = None  # why the deliveries after `durable` were lost
-    late: str | None = None  # git has them, a database does not (yet)
+class _Job:
+    raw: bytes
+    done: Future[Result] = field(default_factory=Future)
 
 
-@dataclass(eq=False)
-class _Slot:
-    """Per inbox: the writer (or none) and who is using it."""
+class _Inbox(threading.Thread):
+    """The thread that owns one inbox's writer."""
 
-    ibx: InboxConfig
-    cond: threading.Condition = field(default_factory=threading.Condition)
-    cur: _Open | None = None
-    users: int = 0  # deliveries between their first and last step
-    adding: int = 0  # deliveries that have not added yet
-    last_used: float = 0.0
-    paused_until: float = 0.0
+    def __init__(self, ibx: InboxConfig, conf: Config) -> None:
+        super().__init__(name=f"lmtp-{ibx.name}", daemon=True)
+        self.ibx = ibx
+        self.conf = conf
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.writer: InboxWriter | None = None
+        self.opened = 0.0
+        self.last_used = 0.0
+        self.indexed_at = 0.0
+        self.index_dirty = False
+        self.stopping = False
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> None:
+        todo: deque[_Job] = deque()
+        while True:
+            if not todo:
+                try:
+                    job = self.jobs.get(timeout=TICK)
+                except queue.Empty:
+                    self._tend()
+                    continue
+                if job is None:
+                    break
+                todo.append(job)
+            while len(todo) < ROUND_MAX:
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self.stopping = True
+                    break
+                todo.append(job)
+            self._round(todo)
+            self._tend()
+            if self.stopping and not todo:
+                break
+        self._close()
+
+    def _round(self, todo: deque[_Job]) -> None:
+        """Add the waiting messages, checkpoint, answer them."""
+        try:
+            w = self._open()
+        except Exception as e:  # noqa: BLE001 - a lock timeout, a broken inbox: these deliveries fail
+            while todo:
+                todo.popleft().done.set_exception(e)
+            return
+        added: list[tuple[_Job, AddResult]] = []
+        while todo and len(added) < ROUND_MAX:
+            job = todo.popleft()
+            try:
+                added.append((job, w.add(job.raw, list_id=True)))
+            except Exception as e:  # noqa: BLE001 - the writer's state is unknown: drop it
+                job.done.set_exception(e)
+                self._fail(added, e)
+                return
+        try:
+            w.checkpoint(indexes=False)
+        except Exception as e:  # noqa: BLE001 - see _fail
+            self._fail(added, e)
+            return
+        self.index_dirty = True
+        self.last_used = time.monotonic()
+        fd = w.lock.fd
+        if fd is not None:
+            try:
+                os.utime(fd)  # readers watching the lock file see new mail
+            except OSError:
+                pass
+        for job, res in added:
+            job.done.set_result((res, None))
+
+    def _fail(self, added: list[tuple[_Job, AddResult]], e: Exception) -> None:
+        """The writer is broken: close it; what git has counts as delivered."""
+        w = self.writer
+        assert w is not None
+        self.writer = None
+        what = f"{self.ibx.name}: {type(e).__name__}: {e}" if str(e) else f"{self.ibx.name}: {type(e).__name__}"
+        log.warning("lmtp: %s; writer closed", what)
+        durable = w.git_durable
+        w.abort()
+        late = (
+            f"{self.ibx.name}: stored in git, but updating the indexes failed ({e or type(e).__name__}); "
+            "the next delivery or `pubinbox index` catches them up"
+        )
+        for job, res in added:
+            if durable:
+                job.done.set_result((res, late))
+            else:
+                job.done.set_exception(StorageError(f"not stored ({what})"))
+
+    # -- the writer ---------------------------------------------------------------------
+    def _open(self) -> InboxWriter:
+        if self.writer is None:
+            from pubinbox.ingest.writer import open_writer
+
+            self.writer = open_writer(self.ibx, epoch_size=self.conf.epoch_size, lock_timeout=self.conf.lock_timeout)
+            self.opened = self.indexed_at = time.monotonic()
+        return self.writer
+
+    def _tend(self) -> None:
+        """Commit the search index when due; close an idle writer or one
+        held long enough (then pause, so others get the lock)."""
+        if self.writer is None:
+            return
+        now = time.monotonic()
+        if now - self.opened >= HOLD_SECONDS and not self.stopping:
+            self._close()
+            time.sleep(PAUSE_SECONDS)  # deliveries wait in the queue meanwhile
+        elif now - self.last_used >= IDLE_SECONDS:
+            self._close()
+        elif self.index_dirty and now - self.indexed_at >= INDEX_SECONDS:
+            try:
+                self.writer.commit_indexes()
+            except Exception as e:  # noqa: BLE001 - mail is in git; the next writer catches the indexes up
+                log.warning("lmtp: %s: search index not updated: %s", self.ibx.name, e)
+            self.indexed_at = now
+            self.index_dirty = False
+
+    def _close(self) -> None:
+        w, self.writer = self.writer, None
+        self.index_dirty = False
+        if w is not None:
+            try:
+                w.close()
+            except Exception as e:  # noqa: BLE001 - everything acknowledged is in git already
+                log.warning("lmtp: %s: closing the writer: %s", self.ibx.name, e)
 
 
 class Writers:
@@ -89,172 +211,37 @@ class Writers:
 
     def __init__(self, conf: Config) -> None:
         self.conf = conf
-        self._slots: dict[str, _Slot] = {}
+        self._inboxes: dict[str, _Inbox] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # -- the delivery's side -------------------------------------------------------
-    def store(self, ibx: InboxConfig, raw: bytes, conf: Config) -> tuple[AddResult, str | None]:
+    def store(self, ibx: InboxConfig, raw: bytes, conf: Config) -> Result:
         """Add *raw* to *ibx* and return once it is durable in git, like
         :func:`pubinbox.deliver.mda.store` (whose signature it has): the
         result and a warning when a database lags git.  Raises when the
         message is not in git."""
-        slot = self._slot(ibx)
-        with slot.cond:
-            slot.users += 1
-            slot.adding += 1
-        try:
-            return self._store(slot, raw)
-        finally:
-            with slot.cond:
-                slot.users -= 1
-                slot.last_used = time.monotonic()
-                slot.cond.notify_all()
-
-    def _store(self, slot: _Slot, raw: bytes) -> tuple[AddResult, str | None]:
-        with slot.cond:
-            try:
-                cur = self._writer(slot)
-                try:
-                    res = cur.writer.add(raw, list_id=True)
-                except BaseException as e:
-                    self._fail(slot, cur, e)
-                    raise
-            finally:
-                slot.adding -= 1
-                slot.cond.notify_all()
-            if res.status == "added":
-                cur.added += 1
-            seq = cur.added  # a duplicate may match a message of the same batch
-            if cur.durable >= seq:
-                return res, None
-            # others are adding to this writer: let them join this checkpoint
-            slot.cond.wait_for(lambda: slot.adding == 0 or cur.durable >= seq, timeout=WINDOW)
-            if cur.durable < seq and cur.failed is None and slot.cur is cur:
-                self._checkpoint(slot, cur)
-            if cur.durable >= seq:
-                return res, cur.late
-            raise StorageError(cur.failed or f"{slot.ibx.name}: the writer was closed before the message was stored")
-
-    def _slot(self, ibx: InboxConfig) -> _Slot:
+        job = _Job(raw)
         with self._lock:
             if self._closed:
                 raise StorageError("the LMTP server is shutting down")
-            slot = self._slots.get(ibx.name)
-            if slot is None or slot.ibx.inboxdir != ibx.inboxdir:
-                slot = self._slots[ibx.name] = _Slot(ibx)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._housekeeping, name="lmtp-writers", daemon=True)
-                self._thread.start()
-            return slot
-
-    def _writer(self, slot: _Slot) -> _Open:
-        """The slot's open writer, opened if needed (slot's lock held)."""
-        if slot.cur is not None:
-            return slot.cur
-        from pubinbox.ingest.writer import open_writer
-
-        wait = slot.paused_until - time.monotonic()
-        if wait > 0:
-            slot.cond.wait(wait)  # another writer's turn (the lock is not held by us)
-            if slot.cur is not None:
-                return slot.cur
-        w = open_writer(slot.ibx, epoch_size=self.conf.epoch_size, lock_timeout=self.conf.lock_timeout)
-        now = time.monotonic()
-        slot.cur = _Open(w, opened=now, indexed_at=now)
-        return slot.cur
-
-    def _checkpoint(self, slot: _Slot, cur: _Open) -> None:
-        """Make everything added so far durable (slot's lock held)."""
-        target = cur.added
+            t = self._inboxes.get(ibx.name)
+            if t is None or t.ibx.inboxdir != ibx.inboxdir or not t.is_alive():
+                t = self._inboxes[ibx.name] = _Inbox(ibx, self.conf)
+                t.start()
+            t.jobs.put(job)
         try:
-            cur.writer.checkpoint(indexes=False)
-        except BaseException as e:
-            self._fail(slot, cur, e)
-            if isinstance(e, Exception):
-                return
-            raise
-        cur.durable = target
-        cur.index_dirty = True
-        fd = cur.writer.lock.fd
-        if fd is not None:
-            try:
-                os.utime(fd)  # readers watching the lock file see new mail
-            except OSError:
-                pass
-        slot.cond.notify_all()
+            return job.done.result(timeout=DELIVERY_TIMEOUT)
+        except TimeoutError:
+            raise StorageError(f"{ibx.name}: not stored within {DELIVERY_TIMEOUT:.0f}s") from None
 
-    def _fail(self, slot: _Slot, cur: _Open, e: BaseException) -> None:
-        """The writer is broken: close it; what git has counts as delivered."""
-        what = f"{slot.ibx.name}: {type(e).__name__}: {e}" if str(e) else f"{slot.ibx.name}: {type(e).__name__}"
-        if cur.writer.git_durable and cur.durable < cur.added:
-            cur.durable = cur.added
-            cur.late = (
-                f"{slot.ibx.name}: stored in git, but updating the indexes failed ({e or type(e).__name__}); "
-                "the next delivery or `pubinbox index` catches them up"
-            )
-        cur.failed = what
-        log.warning("lmtp: %s; writer closed", what)
-        cur.writer.abort()
-        if slot.cur is cur:
-            slot.cur = None
-        slot.cond.notify_all()
-
-    # -- housekeeping ------------------------------------------------------------------
-    def _housekeeping(self) -> None:
-        while not self._stop.wait(TICK):
-            with self._lock:
-                slots = list(self._slots.values())
-            for slot in slots:
-                self.tend(slot)
-
-    def tend(self, slot: _Slot, *, closing: bool = False) -> None:
-        """Commit the search index when due; close an idle (or *closing*)
-        writer, or one held long enough, when nobody is using it."""
-        with slot.cond:
-            cur = slot.cur
-            if cur is None:
-                return
-            if closing:
-                slot.cond.wait_for(lambda: slot.users == 0, timeout=60)
-            now = time.monotonic()
-            if slot.users:
-                if cur.index_dirty and now - cur.indexed_at >= INDEX_SECONDS:
-                    self._commit_indexes(slot, cur, now)
-                return
-            held = now - cur.opened >= HOLD_SECONDS
-            if closing or held or now - slot.last_used >= IDLE_SECONDS:
-                self._close(slot, cur)
-                if held and not closing:
-                    slot.paused_until = time.monotonic() + PAUSE_SECONDS
-            elif cur.index_dirty and now - cur.indexed_at >= INDEX_SECONDS:
-                self._commit_indexes(slot, cur, now)
-
-    def _commit_indexes(self, slot: _Slot, cur: _Open, now: float) -> None:
-        try:
-            cur.writer.commit_indexes()
-        except Exception as e:  # noqa: BLE001 - mail is in git; the next writer catches the indexes up
-            log.warning("lmtp: %s: search index not updated: %s", slot.ibx.name, e)
-        cur.indexed_at = now
-        cur.index_dirty = False
-
-    def _close(self, slot: _Slot, cur: _Open) -> None:
-        slot.cur = None
-        try:
-            cur.writer.close()
-        except Exception as e:  # noqa: BLE001 - everything acknowledged is in git already
-            log.warning("lmtp: %s: closing the writer: %s", slot.ibx.name, e)
-
-    def close(self) -> None:
-        """Close every writer (waiting for deliveries in progress); further
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the deliveries handed over, close every writer; further
         deliveries fail with :class:`StorageError` (451)."""
         with self._lock:
             self._closed = True
-            slots = list(self._slots.values())
-        self._stop.set()
-        for slot in slots:
-            self.tend(slot, closing=True)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
+            threads = list(self._inboxes.values())
+        for t in threads:
+            t.jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
