@@ -12,19 +12,21 @@ the thread when a page is asked for.
 
 from __future__ import annotations
 
+import email.utils
+import re
 import time
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pubinbox.errors import CorruptObject
+from pubinbox.errors import BadRequest, CorruptObject
 from pubinbox.inbox import Inbox
-from pubinbox.mail.mbox import mboxrd_bytes
 from pubinbox.over.reader import OverRow
+from pubinbox.series.am import DIFF_RE, Trailer, am_mbox, followup_trailers, make_trailer, subject_info
 from pubinbox.series.detect import author_email
 from pubinbox.series.store import SeriesReader, SeriesRow
-from pubinbox.series.trailers import apply_trailers, body_text, reply_trailers
+from pubinbox.series.trailers import body_text, reply_trailers
 from pubinbox.store.layout import Layout
 from pubinbox.web.atom import mid2uuid
 from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
@@ -40,14 +42,21 @@ PAGE = 50
 #: replies read for trailers, per series
 MAX_REPLIES = 2000
 MAX_OFFSET = 100_000
+#: earlier revisions looked into to fill a partial reroll
+REROLL_DEPTH = 8
 
 
 @dataclass(slots=True)
 class PatchInfo:
     counter: int
     row: OverRow | None  # None: missing
+    #: taken from an earlier revision to fill a partial reroll (b4 am's
+    #: reading): the version it is written as in the mbox
+    reroll: int | None = None
     replies: int = 0
     trailers: list[tuple[str, str]] = field(default_factory=list)
+    #: the trailers as ``b4 am`` adds them (its rules and spelling)
+    am: list[Trailer] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -56,6 +65,18 @@ class Detail:
     cover: PatchInfo | None
     patches: list[PatchInfo]
     revisions: list[SeriesRow]
+
+
+_REPLY = re.compile(r"^(Re|Aw|Fwd):|^\w{2,3}:\s*\[", re.IGNORECASE)
+
+
+def _from_name(from_: str) -> str:
+    """The sender's name as b4 reads it (the address when there is none)."""
+    pairs = email.utils.getaddresses([from_])
+    if not pairs:
+        return ""
+    name, addr = pairs[0]
+    return name if name.strip() else addr
 
 
 def reader(site: Site, name: str) -> SeriesReader:
@@ -70,11 +91,19 @@ def _reviews(box: Inbox, sr: SeriesReader, targets: dict[str, PatchInfo], *, cou
     tids = sorted({p.row.tid for p in targets.values() if p.row is not None})
     rows = {r.mid: r for p in targets.values() if (r := p.row) is not None}
     for tid in tids:
-        for r in box.over.thread(tid, limit=100_000):
-            if r.mid in targets:
+        msgs = box.over.thread(tid, limit=100_000)
+        # patches (and cover letters) of any series: a reply below one of
+        # them counts for that one, not for a patch further up (b4's rule)
+        member = {r.mid for r in msgs if r.mid not in targets and sr.of_num(r.num) is not None}
+        for r in msgs:
+            if r.mid in targets or r.mid in member:
                 continue
-            near = next((m for m in reversed(r.references) if m in targets), None)
-            if near is None or rows[near].num == r.num or sr.of_num(r.num) is not None:
+            near = None
+            for m in reversed(r.references):
+                if m in targets or m in member:
+                    near = m if m in targets else None
+                    break
+            if near is None or rows[near].num == r.num:
                 continue
             info = targets[near]
             if count:
@@ -90,9 +119,13 @@ def _reviews(box: Inbox, sr: SeriesReader, targets: dict[str, PatchInfo], *, cou
             for t in reply_trailers(text, author_email(r.from_), names):
                 if t not in info.trailers:
                     info.trailers.append(t)
+            is_reply = bool(_REPLY.search(r.subject)) or (bool(r.references) and not DIFF_RE.search(text))
+            for tr in followup_trailers(text, _from_name(r.from_), author_email(r.from_), is_reply=is_reply):
+                if not any(tr.same(x) for x in info.am):
+                    info.am.append(tr)
 
 
-def detail(site: Site, name: str, sid: str) -> Detail | None:
+def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
     """The series *sid*: its patches, the replies they got and the trailers
     given in them (also to the same patch, by patch-id, in another series:
     a revision or a resend, as ``b4 am`` looks for), its other revisions."""
@@ -114,14 +147,58 @@ def detail(site: Site, name: str, sid: str) -> Detail | None:
             if info is None or not others:
                 continue
             for other in box.over.by_nums(others):
+                osid = sr.of_num(other.num)
+                orow = sr.get(osid) if osid is not None else None
+                if orow is not None and orow.version > s.version:
+                    continue  # trailers carry forward to later revisions only, as b4 am's do
                 # the other copy's reviews, then only the new ones are added
                 tmp = PatchInfo(c, other)
                 _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget)
                 info.trailers += [t for t in tmp.trailers if t not in info.trailers]
+                info.am += [t for t in tmp.am if not any(t.same(x) for x in info.am)]
+        if s.missing and s.version > 1 and depth < REROLL_DEPTH:
+            _partial_reroll(site, name, box, sr, s, infos, depth)
     finally:
         sr.close()
     patches = [infos.get(c) or PatchInfo(c, None) for c in range(1, s.total + 1)]
     return Detail(s, infos.get(0), patches, revisions)
+
+
+def _partial_reroll(
+    site: Site, name: str, box: Inbox, sr: SeriesReader, s: SeriesRow, infos: dict[int, PatchInfo], depth: int
+) -> None:
+    """A revision that re-sends only some patches, each in reply to the
+    same-numbered patch of the revision before (b4's "partial reroll"):
+    the missing ones are taken from that revision, as ``b4 am`` does."""
+    present = [p.row for c, p in infos.items() if c and p.row is not None]
+    if not present:
+        return
+    thread = {r.mid: r for r in box.over.thread(present[0].tid, limit=100_000)}
+    for row in present:
+        want = subject_info(row.subject).counters
+        parent = thread.get(row.references[-1]) if row.references else None
+        seen = 0
+        while parent is not None and subject_info(parent.subject).counters != want and seen < 1000:
+            parent = thread.get(parent.references[-1]) if parent.references else None
+            seen += 1
+        if parent is None:
+            return
+    # the revision before, in this thread (b4 reads the thread alone)
+    prev = None
+    for r in sorted(thread.values(), key=lambda r: (r.ts, r.num)):
+        sid = sr.of_num(r.num)
+        got = sr.get(sid) if sid is not None and sid != s.id else None
+        if got is not None and got.version == s.version - 1:
+            prev = got
+            break
+    if prev is None:
+        return
+    pd = detail(site, name, prev.id, depth + 1)
+    if pd is None:
+        return
+    for p in pd.patches:
+        if p.counter not in infos and p.row is not None:
+            infos[p.counter] = PatchInfo(p.counter, p.row, trailers=list(p.trailers), am=list(p.am), reroll=s.version)
 
 
 def patch_trailers(d: Detail, p: PatchInfo) -> list[tuple[str, str]]:
@@ -133,10 +210,24 @@ def patch_trailers(d: Detail, p: PatchInfo) -> list[tuple[str, str]]:
     return out
 
 
-def series_mbox(site: Site, name: str, d: Detail) -> bytes:
-    """Every patch present, in order, with the trailers of the replies."""
+def am_trailers(d: Detail, p: PatchInfo, link: str | None) -> list[Trailer]:
+    """What ``b4 am`` adds to patch *p*: its replies' trailers (and those
+    given to the same patch elsewhere), the cover letter's, then *link*
+    (``-l``: ``Link: URL``; ``-i``: ``Message-ID: <...>``)."""
+    out = list(p.am)
+    out += d.cover.am if d.cover is not None else []
+    if link and p.row is not None:
+        name, _, mask = link.partition(": ")
+        out.append(make_trailer(name, mask.replace("%s", p.row.mid)))
+    return out
+
+
+def series_mbox(site: Site, name: str, d: Detail, link: str | None = None) -> bytes:
+    """Every patch present, in order, as ``b4 am -o -`` writes them (its
+    trailers from the replies and the cover letter; *link*: the trailer
+    ``b4 am -l``/``-i`` adds, ``%s`` standing for the Message-ID)."""
     box = site.inbox(name)
-    out = []
+    todo = []
     for p in d.patches:
         if p.row is None:
             continue
@@ -144,8 +235,8 @@ def series_mbox(site: Site, name: str, d: Detail) -> bytes:
             raw = box.raw(p.row)
         except CorruptObject:
             continue
-        out.append(mboxrd_bytes(apply_trailers(raw, patch_trailers(d, p))))
-    return b"".join(out)
+        todo.append((raw, am_trailers(d, p, link), p.reroll))
+    return am_mbox(todo)
 
 
 def _version(s: SeriesRow) -> str:
@@ -289,12 +380,29 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
         fn = (url_mid(sid)[:60] or "series").replace("%", "_")
         return page_response(
             request,
-            series_mbox(site, name, d),
+            series_mbox(site, name, d, _link_mask(site, request, name)),
             media_type="application/mbox",
             validator=v,
             headers={"Content-Disposition": f"inline; filename={fn}.mbox"},
         )
     return detail_page(site, request, name, d)
+
+
+def _link_mask(site: Site, request: Request, name: str) -> str | None:
+    """``?l=1``: a ``Link:`` to each patch's page here (``b4 am -l`` with
+    ``b4.linkmask`` set to this inbox's URL + ``%s/``); ``?i=1``: a
+    ``Message-ID:`` trailer (``b4 am -i``)."""
+    q = request.query_params
+    for k in ("l", "i"):
+        if q.get(k, "1") != "1" or len(q.getlist(k)) > 1:
+            raise BadRequest(f"{k}= takes no value but 1")
+    if "l" in q and "i" in q:
+        raise BadRequest("l=1 and i=1 exclude each other (as b4 am -l and -i)")
+    if "l" in q:
+        return "Link: " + site.inboxes[name].base_url(str(request.base_url).rstrip("/")) + "%s/"
+    if "i" in q:
+        return "Message-ID: <%s>"
+    return None
 
 
 def of_message(site: Site, request: Request, name: str, rows: list[OverRow], what: str) -> Response:
