@@ -51,7 +51,8 @@ log = logging.getLogger("pubinbox.web")
 
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _OID_RE = re.compile(r"[a-f0-9]{7,64}")
-_SOLVER_PATH = re.compile(rb"\A/[^/]+/[a-f0-9]{7,64}/s/")
+#: run in a thread (git subprocesses): blob solves, and series mboxes (git mailinfo per patch, issue 12)
+_SOLVER_PATH = re.compile(rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/mbox\Z|[^/?]+/series\.mbox\Z)")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
 SMALL_MBOX = 128 << 10  # raw bytes up to which t.mbox.gz is built at once, not streamed
