@@ -34,7 +34,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
-from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, seriesview, solverview, text
+from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, seriesview, solverview, statsview, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
 from pubinbox.web.message import message_page
@@ -55,6 +55,7 @@ _OID_RE = re.compile(r"[a-f0-9]{7,64}")
 _SOLVER_PATH = re.compile(rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/mbox\Z|[^/?]+/series\.mbox\Z)")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
+_STATS_JSON = re.compile(r"/([^/]+)/_/stats/json")
 SMALL_MBOX = 128 << 10  # raw bytes up to which t.mbox.gz is built at once, not streamed
 
 
@@ -70,6 +71,8 @@ class Web:
     def __call__(self, request: Request) -> Response:
         if request.url.path == api.PREFIX or request.url.path.startswith(api.PREFIX + "/"):
             return api.dispatch(self.site, request)  # JSON, its own errors (issue 12)
+        if (m := _STATS_JSON.fullmatch(request.url.path)) is not None:  # the API's, under the inbox (issue 17)
+            return api.dispatch(self.site, request, ["inboxes", m.group(1), "stats"])
         if request.method not in _METHODS:
             return Response("405 Method Not Allowed\n", status_code=405, headers={"Allow": ", ".join(_METHODS)})
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
@@ -136,6 +139,12 @@ class Web:
             return seriesview.route(self.site, request, name, rest[1:])
         if len(rest) == 1:
             return self.inbox_file(request, name, head)
+        if head == "_" and len(rest) >= 2 and rest[1] == "stats":  # activity charts (issue 17)
+            if rest[2:] == [""]:
+                return statsview.page(self.site, request, name)
+            return (
+                RedirectResponse("stats/", status_code=301) if len(rest) == 2 else error_page(self.site, request, name)
+            )
         if head == "_" and len(rest) >= 2 and rest[1] == "text":
             return text.text_page(self.site, request, name, rest[2:])
         if head in ("m", "f") and len(rest) >= 2:
@@ -383,6 +392,8 @@ class App:
                     headers={"Retry-After": "10"},
                 )
             return await anyio.to_thread.run_sync(self.web, request, limiter=self.solves)
+        if statsview.stats_path(request.url.path):  # the first request of a generation counts (up to 2 s)
+            return await anyio.to_thread.run_sync(self.web, request)
         if request.method == "POST" or b"q=" in request.scope.get("query_string", b""):
             limiter = self.searches
             if limiter is not None and limiter.statistics().tasks_waiting >= self.SEARCH_QUEUE:

@@ -54,6 +54,7 @@ def html_top(
         f'<a href="{upfx}_/text/help/">help</a> / '
         f'<a href="{upfx}_/text/color/">color</a> / '
         f'<a id=mirror href="{upfx}_/text/mirror/">mirror</a> / '
+        f'<a href="{upfx}_/stats/">stats</a> / '
         f'<a href="{esc(atom)}">Atom feed</a>'
     )
     if search and info.cfg.indexlevel != "basic":  # as public-inbox: no search box without a search index

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from pubinbox.over.reader import OverRow
 from pubinbox.store.layout import Layout
+from pubinbox.web import statsview
 from pubinbox.web.body import attachment as find_attachment
 from pubinbox.web.body import linkify
 from pubinbox.web.css import STYLE
@@ -48,7 +49,10 @@ def listing(site: Site, request: Request) -> Response:
     for ts, info in entries:
         url, href = _listing_url(info, request)
         when = fmt_date(ts) if ts else "(no messages)"
-        out.append(f'* {when} - <a href="{esc(href)}">{esc(url)}</a>\n  {esc(info.description)}\n')
+        spark = statsview.sparkline(site, info.name) if ts else ""  # the last 52 weeks (issue 17)
+        if spark:
+            spark = f' <a href="{esc(info.name)}/_/stats/" title="activity of the last 52 weeks">{spark}</a>'
+        out.append(f'* {when} - <a href="{esc(href)}">{esc(url)}</a>{spark}\n  {esc(info.description)}\n')
         for u in info.cfg.extra.get("infourl", ())[-1:]:
             u = f"{request.url.scheme}:{u}" if u.startswith("//") else u
             out.append(f'  <a href="{esc(u)}">{esc(u)}</a>\n' if u.startswith(("http://", "https://")) else "")

@@ -44,6 +44,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
+from pubinbox.web import statsview
 from pubinbox.web.api import views
 from pubinbox.web.api.params import SERIES_LIMIT, THREAD_LIMIT, page_params, search_params
 from pubinbox.web.respond import Validator, page_response
@@ -93,8 +94,9 @@ def _origin(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def dispatch(site: Site, request: Request) -> Response:
-    """Answer one request under :data:`PREFIX`."""
+def dispatch(site: Site, request: Request, segs: list[str] | None = None) -> Response:
+    """Answer one request under :data:`PREFIX` (or one given as API path
+    *segs*: ``/$INBOX/_/stats/json``)."""
     if request.method == "OPTIONS":
         return Response(
             status_code=204,
@@ -108,12 +110,13 @@ def dispatch(site: Site, request: Request) -> Response:
         )
     if request.method not in ("GET", "HEAD"):
         return _error(request, 405, f"{request.method} is not allowed: the API is read-only", {"Allow": _METHODS})
-    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
-    raw = raw_path.decode("latin-1")
-    if raw != PREFIX and not raw.startswith(PREFIX + "/"):  # /api%2Fv1/...
-        return _error(request, 404, "no such API endpoint (see /api/v1/openapi.json)")
-    rest = raw[len(PREFIX) :]
-    segs = [unquote(s, errors="replace") for s in rest.split("/")[1:]]
+    if segs is None:
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        raw = raw_path.decode("latin-1")
+        if raw != PREFIX and not raw.startswith(PREFIX + "/"):  # /api%2Fv1/...
+            return _error(request, 404, "no such API endpoint (see /api/v1/openapi.json)")
+        rest = raw[len(PREFIX) :]
+        segs = [unquote(s, errors="replace") for s in rest.split("/")[1:]]
     name = segs[1] if len(segs) > 1 and segs[0] == "inboxes" else None
     try:
         return _route(site, request, segs)
@@ -197,6 +200,9 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
     if rest == ["search"]:
         sp = search_params(request.query_params, name)
         return _answer(site, request, v, lambda: views.search_doc(site, name, sp, links))
+    if rest == ["stats"]:  # issue 17; the document changes while review trailers are read
+        doc, left = statsview.document(site, name, request.query_params.get("since"))
+        return _answer(site, request, Validator(f"{v.etag}|stats|{left}", v.mtime), lambda: doc)
     if rest == ["series"]:
         page = page_params(request.query_params, f"series|{name}", default=50, hi=SERIES_LIMIT)
         return _answer(site, request, v, lambda: views.series_list(site, name, page, links))
