@@ -108,3 +108,29 @@ def test_series_atom(app: App) -> None:
     titles = {e.title: e.link for e in feed.entries}
     assert titles["[v2] feature"] == "http://127.0.0.1:8080/t/series/v2-0@x/"
     assert asgi_request(app, "/t/series/new.atom", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+
+
+def test_message_page_links_its_series(app: App) -> None:
+    """A patch's page and its cover letter's have one block naming the
+    series (the differential page tests drop exactly that block); other
+    messages have none."""
+    for mid, what in (("v1-2@x", "patch 2/3"), ("v1-0@x", "cover letter")):
+        t = asgi_request(app, f"/t/{mid}/").text
+        assert t.count("<pre id=series>") == 1
+        block = t.split("<pre id=series>", 1)[1].split("</pre><hr>", 1)[0]
+        assert block.startswith(f"{what} of the series ")
+        assert '<a href="../series/v1-0@x/">[v1] feature</a> (3 of 3)' in block
+        assert '<a href="series.mbox">' in block
+    assert "<pre id=series>" not in asgi_request(app, "/t/rev-1@x/").text  # a reply
+
+
+def test_series_mbox_link_trailers(app: App) -> None:
+    """``?l=1`` adds b4 am -l's ``Link:``, ``?i=1`` b4 am -i's ``Message-ID:``;
+    anything else is a 400."""
+    plain = asgi_request(app, "/t/series/v1-0@x/mbox").content
+    assert plain.startswith(b"From git@z Thu Jan  1 00:00:00 1970\n") and plain.count(b"From git@z ") == 3
+    link = asgi_request(app, "/t/series/v1-0@x/mbox?l=1").content
+    assert b"\nLink: http://127.0.0.1:8080/t/v1-1@x/\n" in link and b"Link:" not in plain
+    assert b"\nMessage-ID: <v1-3@x>\n" in asgi_request(app, "/t/series/v1-0@x/mbox?i=1").content
+    for q in ("l=2", "i=yes", "l=1&i=1", "l=1&l=1"):
+        assert asgi_request(app, f"/t/series/v1-0@x/mbox?{q}").status_code == 400, q

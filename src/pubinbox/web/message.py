@@ -16,6 +16,7 @@ from pubinbox.inbox import Inbox
 from pubinbox.mail.msgid import in_reply_to, mids, mids_for_index
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
+from pubinbox.web import seriesview
 from pubinbox.web.body import render_body_cached
 from pubinbox.web.html import esc, fmt_date, href_mid, ts_param, url_mid
 from pubinbox.web.mboxview import display_raw
@@ -143,6 +144,8 @@ def message_page(site: Site, name: str, rows: list[OverRow]) -> Iterator[str]:
             spfx="../" if info.coderepos else None,
         )  # fmt: skip
         yield "</pre><hr>"
+        if i == 0 and not isinstance(box, ExtInbox):  # its patch series (issue 12)
+            yield seriesview.message_block(site, name, row)
         if isinstance(box, ExtInbox):  # /all/: this message in each inbox (issue 9)
             yield _copies(box, row)
     assert first_h is not None

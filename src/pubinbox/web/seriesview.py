@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pubinbox.errors import BadRequest, CorruptObject
+from pubinbox.errors import BadRequest, CorruptObject, IndexDamaged
 from pubinbox.inbox import Inbox
 from pubinbox.over.reader import OverRow
 from pubinbox.series.am import DIFF_RE, Trailer, am_mbox, followup_trailers, make_trailer, subject_info
@@ -403,6 +403,32 @@ def _link_mask(site: Site, request: Request, name: str) -> str | None:
     if "i" in q:
         return "Message-ID: <%s>"
     return None
+
+
+def message_block(site: Site, name: str, row: OverRow) -> str:
+    """The line a patch's (or cover letter's) message page gets, in a
+    block of its own (``<pre id=series>...</pre><hr>``): its series and
+    that series' mbox; "" for other messages or without a series file."""
+    try:
+        sr = reader(site, name)
+    except IndexDamaged:
+        return ""
+    try:
+        sid = sr.of_num(row.num)
+        s = sr.get(sid) if sid is not None else None
+        what = next((f"{c}/{s.total}" for c, n in sr.members(s.id) if n == row.num), "") if s is not None else ""
+    except IndexDamaged:
+        return ""
+    finally:
+        sr.close()
+    if s is None:
+        return ""
+    what = "cover letter" if what.startswith("0/") else f"patch {what}"
+    state = f"{s.present} of {s.total}" + (f", {s.missing} missing" if s.missing else "")
+    return (
+        f'<pre id=series>{what} of the series <a href="../series/{href_mid(s.id)}/">[{esc(_version(s))}] '
+        f'{esc(s.title)}</a> ({state})  [<a href="series.mbox">mbox for git am</a>]</pre><hr>'
+    )
 
 
 def of_message(site: Site, request: Request, name: str, rows: list[OverRow], what: str) -> Response:
