@@ -134,3 +134,30 @@ def test_series_mbox_link_trailers(app: App) -> None:
     assert b"\nMessage-ID: <v1-3@x>\n" in asgi_request(app, "/t/series/v1-0@x/mbox?i=1").content
     for q in ("l=2", "i=yes", "l=1&i=1", "l=1&l=1"):
         assert asgi_request(app, f"/t/series/v1-0@x/mbox?{q}").status_code == 400, q
+
+
+def test_series_filters(app: App) -> None:
+    """author=, state=, q= on the list page and in the API; garbage is a 400."""
+
+    def ids(qs: str) -> set[str]:
+        doc = json.loads(asgi_request(app, f"/api/v1/inboxes/t/series?{qs}").content)
+        html = asgi_request(app, f"/t/series/?{qs}").text
+        got = {s["id"] for s in doc["results"]}
+        assert doc["total"] == len(got) and all(f'href="{i}/"' in html for i in got)
+        return got
+
+    assert ids("author=carol") == {"un-1@x"}
+    assert ids("author=DAN%40example") == {"dup-0@x"}
+    assert ids("state=incomplete") == {"dup-0@x", "lonely@x"}
+    assert ids("state=superseded") == {"v1-0@x"}
+    assert "v1-0@x" not in ids("state=latest") and "v2-0@x" in ids("state=latest")
+    assert ids("q=feature") == {"v1-0@x", "v2-0@x"}
+    assert ids("q=other+thing&state=complete") == {"un-1@x"}
+    assert ids("q=nothing-like-this") == set()
+    assert ids("author=%25") == set()  # LIKE wildcards are plain characters
+    page = asgi_request(app, "/t/series/?state=complete").text
+    assert "<option selected>complete</option>" in page
+    for qs in ("state=reviewd", "author=a&author=b", "q=" + "x" * 201, "author=%01", "q=" + "+w" * 11):
+        assert asgi_request(app, f"/t/series/?{qs}").status_code == 400, qs
+        r = asgi_request(app, f"/api/v1/inboxes/t/series?{qs}")
+        assert r.status_code == 400 and json.loads(r.content)["error"]["status"] == 400, qs

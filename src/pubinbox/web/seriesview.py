@@ -23,8 +23,10 @@ from starlette.responses import RedirectResponse, Response
 from pubinbox.errors import BadRequest, CorruptObject, IndexDamaged
 from pubinbox.inbox import Inbox
 from pubinbox.over.reader import OverRow
+from pubinbox.series import query as series_query
 from pubinbox.series.am import DIFF_RE, Trailer, am_mbox, followup_trailers, make_trailer, subject_info
 from pubinbox.series.detect import author_email
+from pubinbox.series.query import STATES, SeriesFilter, parse_filter
 from pubinbox.series.store import SeriesReader, SeriesRow
 from pubinbox.series.trailers import body_text, reply_trailers
 from pubinbox.store.layout import Layout
@@ -244,21 +246,37 @@ def _version(s: SeriesRow) -> str:
     return (f"{pfx} " if pfx else "") + f"v{s.version}"
 
 
+def _params(request: Request) -> dict[str, list[str]]:
+    qp = request.query_params
+    return {k: qp.getlist(k) for k in qp}
+
+
+def _filter_form(f: SeriesFilter) -> str:
+    opts = "".join(f"<option{' selected' if f.state == st else ''}>{st}</option>" for st in ("", *STATES))
+    return (
+        '<form action="./"><pre>filter: author <input name=author type=text size=16 aria-label=author'
+        f' value="{esc(f.author)}"/> state <select name=state aria-label=state>{opts}</select>'
+        f' title <input name=q type=text size=24 aria-label="words of the title" value="{esc(f.q)}"/>'
+        ' <input type=submit value=filter /> <a href="./">all</a></pre></form>'
+    )
+
+
 def list_page(site: Site, request: Request, name: str) -> Response:
     o = lenient_int(request.query_params.get("o"), "o", 0, 0, MAX_OFFSET)
+    f = parse_filter(_params(request))
     v = validator(site, name, request, "series")
     if (nm := v.not_modified(request)) is not None:
         return nm
     sr = reader(site, name)
     try:
-        total = sr.count()
-        rows = sr.recent(o, PAGE)
+        total = series_query.count(sr, f)
+        rows = series_query.recent(sr, f, o, PAGE)
     finally:
         sr.close()
     info = site.inboxes[name]
-    out = [html_top(info, title=f"patch series - {name}", upfx="../"), "<pre>"]
+    out = [html_top(info, title=f"patch series - {name}", upfx="../"), _filter_form(f), "<pre>"]
     if not rows:
-        out.append("No patch series here.\n")
+        out.append("No patch series here.\n" if f.empty else "No patch series match.\n")
     for s in rows:
         state = f"{s.present}/{s.total}" + (f", {s.missing} missing" if s.missing else "")
         out.append(
@@ -267,10 +285,11 @@ def list_page(site: Site, request: Request, name: str) -> Response:
         )
     out.append("</pre><hr><pre>")
     nav = []
+    qs = esc(f.qs())
     if o + PAGE < total:
-        nav.append(f'<a href="?o={o + PAGE}" rel=next>next (older)</a>')
+        nav.append(f'<a href="?o={o + PAGE}{qs}" rel=next>next (older)</a>')
     if o > 0:
-        nav.append(f'<a href="?o={max(o - PAGE, 0)}" rel=prev>prev (newer)</a>')
+        nav.append(f'<a href="?o={max(o - PAGE, 0)}{qs}" rel=prev>prev (newer)</a>')
     out.append(" | ".join(nav) + f"  {total} series</pre>")
     out.append(html_end(site, info, "../"))
     return page_response(request, "".join(out), validator=v)

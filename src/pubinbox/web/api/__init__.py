@@ -43,6 +43,7 @@ from pubinbox.errors import (
     SearchFailed,
     SearchUnavailable,
 )
+from pubinbox.series.query import parse_filter
 from pubinbox.store.layout import is_v1
 from pubinbox.web import statsview
 from pubinbox.web.api import views
@@ -204,8 +205,10 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
         doc, left = statsview.document(site, name, request.query_params.get("since"))
         return _answer(site, request, Validator(f"{v.etag}|stats|{left}", v.mtime), lambda: doc)
     if rest == ["series"]:
-        page = page_params(request.query_params, f"series|{name}", default=50, hi=SERIES_LIMIT)
-        return _answer(site, request, v, lambda: views.series_list(site, name, page, links))
+        qp = request.query_params
+        flt = parse_filter({k: qp.getlist(k) for k in ("author", "state", "q") if k in qp})
+        page = page_params(qp, f"series|{name}|{flt.qs()}", default=50, hi=SERIES_LIMIT)
+        return _answer(site, request, v, lambda: views.series_list(site, name, page, links, flt))
     if len(rest) == 2 and rest[0] == "series" and rest[1]:
         return _answer(site, request, v, lambda: views.series_doc(site, name, rest[1], links))
     if len(rest) == 2 and rest[0] in ("messages", "threads"):

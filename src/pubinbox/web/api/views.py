@@ -21,6 +21,8 @@ from pubinbox.mail.mime import iter_parts
 from pubinbox.mail.msgid import in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
+from pubinbox.series import query as series_query
+from pubinbox.series.query import SeriesFilter
 from pubinbox.series.store import SeriesRow
 from pubinbox.web import seriesview
 from pubinbox.web.api.params import Page, SearchParams
@@ -257,12 +259,13 @@ def _series_summary(name: str, s: SeriesRow, links: Links) -> dict[str, Any]:
     }
 
 
-def series_list(site: Site, name: str, page: Page, links: Links) -> dict[str, Any]:
-    """Series newest first."""
+def series_list(site: Site, name: str, page: Page, links: Links, f: SeriesFilter | None = None) -> dict[str, Any]:
+    """Series newest first (those *f* lets through)."""
+    f = f or SeriesFilter()
     sr = seriesview.reader(site, name)
     try:
-        total = sr.count()
-        rows = sr.recent(page.offset, page.limit)
+        total = series_query.count(sr, f)
+        rows = series_query.recent(sr, f, page.offset, page.limit)
     finally:
         sr.close()
     return {
