@@ -50,6 +50,9 @@ def test_marks_taken_at_ingest_equal_git(tmp_path: Path, sample_mbox: Path) -> N
     assert plain.blob not in marks
     before = _series(db)
     assert len(before[0]) > 20
+    # every patch of the overview is in a series (or counted as a duplicate in one)
+    dups = sum(int(d) for (d,) in db.execute("SELECT dups FROM series"))
+    assert len(before[1]) + dups == len(patch_blobs)
     # an inbox indexed before the marks table: every blob read back from git
     db.execute("DELETE FROM marks")
     db.execute("UPDATE meta SET val = 'x' WHERE key = 'over'")

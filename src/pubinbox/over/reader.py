@@ -145,12 +145,23 @@ class OverReader:
         ]
 
     # -- ranges (NNTP / IMAP) --------------------------------------------------
-    def by_range(self, lo: int, hi: int, limit: int = 1000) -> list[OverRow]:
-        """Messages with lo <= num <= hi, ascending, at most *limit*."""
+    def by_range(self, lo: int, hi: int, limit: int = 1000, *, subject_like: str | None = None) -> list[OverRow]:
+        """Messages with lo <= num <= hi, ascending, at most *limit*; with
+        *subject_like*, only those whose subject is SQL ``LIKE`` it."""
+        if subject_like is not None:
+            return self._rows(
+                f"SELECT {_COLS} FROM over WHERE num >= ? AND num <= ? AND num > 0 AND subject LIKE ?"
+                " ORDER BY num LIMIT ?",
+                (max(lo, 1), hi, subject_like, limit),
+            )
         return self._rows(
             f"SELECT {_COLS} FROM over WHERE num >= ? AND num <= ? AND num > 0 ORDER BY num LIMIT ?",
             (max(lo, 1), hi, limit),
         )
+
+    def max_num(self) -> int:
+        """The highest number of a real message (0 when there is none)."""
+        return int(self.query("SELECT MAX(num) FROM over WHERE num > 0")[0][0] or 0)
 
     def iter_all(self, batch: int = 1000) -> Iterator[OverRow]:
         """Every message, oldest number first, in batches (for all.mbox.gz)."""

@@ -108,23 +108,30 @@ def _sync(layout: Layout) -> None:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', '0')")
             db.execute("COMMIT")
             last = 0
-        top = last
+        top = over.max_num()
+        if top <= last:
+            return
         tids: set[int] = set()
+        # from scratch every patch is seen here: its thread's patches need
+        # not be read again (group() looks at nothing else)
+        seen: dict[int, list[OverRow]] | None = {} if last == 0 else None
         keys: list[tuple[str, int, int, int]] = []
+        at = last
         while True:
-            rows = over.by_range(top + 1, 2**62, BATCH)
+            # a subject parse_subject() takes has "patch" in it (ASCII, any case)
+            rows = over.by_range(at + 1, top, BATCH, subject_like="%patch%")
             if not rows:
                 break
-            top = rows[-1].num
+            at = rows[-1].num
             for r in rows:
                 ps = parse_subject(r.subject)
                 if ps is None:
                     continue
                 tids.add(r.tid)
+                if seen is not None:
+                    seen.setdefault(r.tid, []).append(r)
                 if ps.total is not None and ps.total > 1 and last:
                     keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
-        if top == last:
-            return
         # an unthreaded series: the threads of its earlier patches again
         for email, version, total, ts in keys:
             for (tid,) in db.execute(
@@ -133,10 +140,13 @@ def _sync(layout: Layout) -> None:
                 (email, version, total, ts - WINDOW, ts + WINDOW),
             ):
                 tids.add(int(tid))
-        threads = [over.thread(tid, limit=100_000) for tid in sorted(tids)]
+        if seen is not None:
+            threads = [seen[tid] for tid in sorted(tids)]
+        else:
+            threads = [over.thread(tid, limit=100_000) for tid in sorted(tids)]
         found = group(threads)
         db.execute("BEGIN IMMEDIATE")
-        nums = [r.num for t in threads for r in t]
+        nums = [r.num for t in threads for r in t] if seen is None else []  # from scratch: nothing to drop
         for i in range(0, len(nums), 500):
             chunk = nums[i : i + 500]
             marks = ",".join("?" * len(chunk))
