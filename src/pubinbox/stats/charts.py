@@ -20,6 +20,7 @@ __all__ = ["bars", "clean", "hbars", "sparkline"]
 
 W = 640  # viewBox width of the full-size charts
 FONT = 11
+CHAR_W = 7.0  # width of a character of FONT (monospace), with a margin
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 _LIGHT = 0.35  # opacity of the first series (the whole), the second is solid
 
@@ -41,7 +42,7 @@ def _attr(s: str) -> str:
 
 
 def _drawing(w: float, h: float) -> dw.Drawing:
-    return dw.Drawing(w, h, style="max-width:100%;height:auto", font_family="monospace", font_size=FONT)
+    return dw.Drawing(w, h, style="display:block;max-width:100%;height:auto", font_family="monospace", font_size=FONT)
 
 
 def _nice(top: int) -> int:
@@ -79,13 +80,12 @@ def bars(
     d.append(dw.Text(clean(title), FONT, left, 11, fill="currentColor", font_weight="bold"))
     x_legend: float = W - 4
     for i, (name, _vals) in reversed(list(enumerate(series))):
-        t = dw.Text(clean(name), FONT, x_legend, 11, fill="currentColor", text_anchor="end")
-        d.append(t)
-        x_legend -= len(name) * 6.7 + 4
-        sq = dw.Rectangle(x_legend - 9, 3, 9, 9, fill="currentColor", fill_opacity=_LIGHT if i == 0 else 1)
+        x_legend -= len(name) * CHAR_W
+        d.append(dw.Text(clean(name), FONT, x_legend, 11, fill="currentColor"))
+        sq = dw.Rectangle(x_legend - 12, 3, 9, 9, fill="currentColor", fill_opacity=_LIGHT if i == 0 else 1)
         sq.append_title(clean(name))
         d.append(sq)
-        x_legend -= 16
+        x_legend -= 24
     base = top_pad + plot_h
     for frac in (0.0, 0.5, 1.0):
         y = base - frac * plot_h
@@ -110,6 +110,8 @@ def bars(
             d.append(r)
     for k, tl in zip(ticks, tick_labels, strict=False):
         x = left + k * step
+        if x + len(tl) * CHAR_W > W:
+            continue  # no room for the label at the right end
         d.append(dw.Line(x, base, x, base + 4, stroke="currentColor", stroke_width=0.5))
         d.append(dw.Text(clean(tl), FONT - 1, x + 1, base + 14, fill="currentColor"))
     return _svg(d, title)

@@ -215,7 +215,13 @@ def parse_since(value: str | None, base: dict[str, Any]) -> int:
     if value is None or value == "":
         newest = base["span"]["newest_ts"] if base.get("span") else int(time.time())
         return int(newest) - 365 * DAY
-    if len(value) != 10 or value[4] != "-" or value[7] != "-" or not (value[:4] + value[5:7] + value[8:]).isdigit():
+    if (
+        len(value) != 10
+        or not value.isascii()
+        or value[4] != "-"
+        or value[7] != "-"
+        or not (value[:4] + value[5:7] + value[8:]).isdigit()
+    ):
         raise BadRequest(f"since={value[:40]!r} is not a date (YYYY-MM-DD)")
     try:
         d = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.UTC)

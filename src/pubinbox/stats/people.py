@@ -12,6 +12,7 @@ __all__ = ["is_patch", "person", "poster"]
 
 _REPLY = re.compile(r"\A\s*(?:(?:re|aw|sv|fw|fwd|odp|vs)\s*(?:\[[0-9]+\])?\s*:\s*)+", re.IGNORECASE)
 _BRACKETS = re.compile(r"\A\s*\[([^\[\]]{0,200})\]\s*")
+_BARE = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _VIA = re.compile(r"\A(.+?) via [^<>@]+\Z")
 _RFC = re.compile(r"(?:\A|[\s,])(?:RFC|PATCH)", re.IGNORECASE)
 
@@ -47,6 +48,10 @@ def person(value: str | None) -> tuple[str, str]:
     for name, addr in got:
         if addr:
             return (" ".join((name or "").split()) or addr.split("@")[0], addr.lower())
+    m = _BARE.search(value)  # an address the parser gave up on (Name \\<a@b>)
+    if m is not None:
+        name = " ".join(value[: m.start()].replace("\\", "").strip().strip('"').split())
+        return (name or m.group(1).split("@")[0], m.group(1).lower())
     v = " ".join(value.split())
     return (v, v.lower())
 

@@ -3,9 +3,11 @@
 The overview holds no bodies, so ``Reviewed-by``/``Acked-by``/``Tested-by``
 are read from git, once per message: :func:`scan` goes through the replies
 numbered above the last one it saw (a reply: it has References or
-In-Reply-To and is no patch itself), keeps the trailers
-:func:`~pubinbox.series.trailers.reply_trailers` accepts (unquoted, before
-the signature, naming the reply's sender: b4's rule) and remembers how far
+In-Reply-To and is no patch itself), keeps the review trailers it gives (unquoted, before the signature or a
+patch, naming the reply's sender: b4's rule as
+:func:`~pubinbox.series.trailers.reply_trailers` applies it, but with the
+archive's address parser, which reads odd values like ``Name <a@b
+<mailto:a@b>>``) and remembers how far
 it got.  A new overview file (``index --reindex``, a repair) starts it
 again.  Most replies carry no ``-by:`` at all and are skipped without being
 parsed.
@@ -22,6 +24,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from pubinbox.errors import PubinboxError
 from pubinbox.over.reader import OverReader
-from pubinbox.series.trailers import body_text, reply_trailers
+from pubinbox.series.trailers import body_text
 from pubinbox.stats.people import is_patch, person
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
@@ -50,6 +53,8 @@ CREATE TABLE IF NOT EXISTS trailer (
 CREATE INDEX IF NOT EXISTS trailer_ds ON trailer (ds);
 CREATE INDEX IF NOT EXISTS trailer_num ON trailer (num);
 """
+_TRAILER = re.compile(r"(Reviewed-by|Acked-by|Tested-by)[ \t]*:[ \t]*(\S.{0,300}?)\s*\Z", re.IGNORECASE)
+_CANON = {k.lower(): k for k in KINDS}
 #: Reviewed-by, Acked-by, Tested-by all end so (Signed-off-by does not)
 _MARKS = (b"ed-by", b"ed-By", b"ED-BY", b"ed-BY")
 #: a base64 body hides the marks: those are always parsed
@@ -145,10 +150,21 @@ def _review_trailers(raw: bytes, from_: str) -> Iterator[tuple[str, str, str]]:
     if "-by" not in text.lower():
         return
     name, addr = person(from_)
-    for kind, value in reply_trailers(text, addr, name):
-        if kind in KINDS:
-            who, where = person(value)
-            yield kind, who, where
+    name = name.lower()
+    got: list[tuple[str, str, str]] = []
+    for line in text.splitlines():
+        if line.rstrip() == "--" or line.startswith(("diff --git ", "---")):
+            break  # the signature, or a patch
+        m = _TRAILER.match(line)  # quoted lines start with '>' and never match
+        if m is None:
+            continue
+        who, where = person(m.group(2))
+        if "@" not in where or not (where == addr or who.lower() == name):
+            continue  # b4's rule: the sender gives it (same address or same name)
+        t = (_CANON[m.group(1).lower()], who, where)
+        if t not in got:
+            got.append(t)
+    yield from got
 
 
 def _plain_body(raw: bytes) -> str | None:
