@@ -40,6 +40,8 @@ MAILINFO_TIMEOUT = 20
 DIFF_RE = re.compile(r"^(---.*\n\+\+\+|GIT binary patch|diff --git \w/\S+ \w/\S+)", re.MULTILINE | re.IGNORECASE)
 DIFFSTAT_RE = re.compile(r"^\s*\d+ file.*\d+ (insertion|deletion)", re.MULTILINE | re.IGNORECASE)
 _SPECIALS = re.compile(r"[()<>@,:;.\"\[\]]")
+_ADDR_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+_ADDR_ESCAPES = re.compile(r'[\\"]')
 _UTILITY = {"fixes", "link", "buglink", "closes", "obsoleted-by", "message-id", "change-id", "base-commit", "based-on"}
 _IGNORED = {"phone", "mail", "email", "e-mail", "prerequisite-message-id"}
 _HEADERS = {"subject", "date", "from"}
@@ -51,6 +53,16 @@ _NOT_FOLLOWUP = {"from", "author", "cc", "to", "date", "subject", "subscribe", "
 _PARSER = BytesParser(
     policy=policy.EmailPolicy(utf8=True, cte_type="8bit", max_line_length=None, message_factory=EmailMessage)
 )
+
+
+def formataddr(name: str, addr: str) -> str:
+    """``name <addr>``, the name quoted when it must be, never RFC 2047
+    encoded: as :func:`email.utils.formataddr` writes it with b4's UTF-8
+    charset setting (raw 8-bit names)."""
+    if not name:
+        return addr
+    quote = '"' if _ADDR_SPECIALS.search(name) else ""
+    return f"{quote}{_ADDR_ESCAPES.sub(lambda m: chr(92) + m.group(0), name)}{quote} <{addr}>"
 
 
 def clean_header(value: str | None) -> str:
@@ -66,7 +78,7 @@ def clean_header(value: str | None) -> str:
                 if re.search(r"[^\w\s]", name):
                     out.append(f'"{email.utils.quote(name)}" <{addr}>')
                 else:
-                    out.append(email.utils.formataddr((name, addr)))
+                    out.append(formataddr(name, addr))
             return ", ".join(out)
         decoded = ""
         for chunk, cs in decode_header(value):
@@ -97,7 +109,7 @@ def format_addrs(pairs: list[tuple[str, str]], *, clean: bool = True, header_saf
         if not name.startswith("=?") and _SPECIALS.search(name):
             out.append(f'"{email.utils.quote(name)}" <{addr}>')
             continue
-        out.append(email.utils.formataddr((name, addr)))
+        out.append(formataddr(name, addr))
     return ", ".join(out)
 
 
