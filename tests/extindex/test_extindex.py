@@ -25,7 +25,7 @@ from pubinbox.config import load
 from pubinbox.extindex.reader import ExtInbox
 from pubinbox.search.reader import Searcher
 from pubinbox.store.layout import Layout
-from tests.extindex.sites import SPLIT_A, SPLIT_B, Site, _db, build_site
+from tests.extindex.sites import SPLIT_A, SPLIT_B, Site, _db, _set, build_site
 from tests.helpers import run_cli
 from tests.live import LiveServer, live_server
 
@@ -258,3 +258,16 @@ def test_all_newest_first_across_inboxes(site: Site, srv: LiveServer) -> None:
     db = _db(site)
     want = [m for (m,) in db.execute("SELECT mid FROM over WHERE num > 0 ORDER BY ts DESC, num DESC LIMIT 25")]
     assert links == [f"{srv.origin}/all/{m}/" for m in want]
+
+
+def test_mirror_of_the_site_builds_the_same_index(site: Site, srv: LiveServer, tmp_path: Path) -> None:
+    """`pubinbox clone` of each inbox into a config with an extindex: the
+    mirror's index (from its own clone of the inboxes' git) equals the origin's."""
+    cfg = tmp_path / "config"
+    _set(cfg, "extindex.all.topdir", str(tmp_path / "all"))
+    for n in ("a", "b"):
+        run_cli("--config", str(cfg), "clone", "-q", f"{srv.origin}/{n}/", str(tmp_path / "m" / n), check=True)
+    mirror = Site(tmp_path / "m", cfg, tmp_path / "all", [])
+    assert _snapshot(mirror) == _snapshot(site)
+    st, page = _get(f"{srv.origin}/all/_/text/mirror/raw")
+    assert st == 200 and f"pubinbox clone {srv.origin}/ ".encode() in page and b"pubinbox extindex --all" in page

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pubinbox.config import Config, InboxConfig, add_unique, set_value
+from pubinbox.config import Config, InboxConfig, add_unique, load, set_value
 from pubinbox.errors import ConfigError, MirrorError
+from pubinbox.extindex.writer import keep_current
 from pubinbox.ingest.indexing import index_inbox
 from pubinbox.mirror import epochs as git
 from pubinbox.mirror import remote
@@ -202,6 +203,9 @@ def _clone_inbox(
         add_unique(config_path, f"{key}.address", addresses[0])
     set_value(config_path, f"{key}.indexlevel", level)
     (d / CLONING).unlink()
+    top = load(config_path).get("extindex.all.topdir")
+    if top:  # configured now: the cross-inbox index /all/ takes it in before we return
+        keep_current(InboxConfig(name=name, inboxdir=d, addresses=addresses, extindex=Path(top).expanduser()))
     return Report(name, d, True, _added(stats))
 
 

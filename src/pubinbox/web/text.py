@@ -209,6 +209,8 @@ def _mirror(site: Site, info: InboxInfo, base: str) -> str:
     order, plus pubinbox's own."""
     name = info.name
     base = base.rstrip("/")  # no trailing slash for "git clone"
+    if info is site.inboxes.ext:
+        return _ext_mirror(site, base)
     d = base.rsplit("/", 1)[-1]
     box = site.try_inbox(name)
     epochs = [n for n in box.layout.epochs()] if box is not None else []
@@ -271,6 +273,30 @@ def _mirror(site: Site, info: InboxInfo, base: str) -> str:
         text + "\nThe whole inbox is also one download: all.mbox.gz (gzipped mboxrd, oldest first).\n\n"
         "AGPL code for this site: pubinbox (a public-inbox compatible archive)\n"
         f"public-inbox itself:\n  git clone {SOURCE_URL}"
+    )
+
+
+def _ext_mirror(site: Site, base: str) -> str:
+    """``/all/_/text/mirror/``: the index is derived data; mirror the
+    inboxes, then build it (issue 9)."""
+    origin = base.rsplit("/", 1)[0]
+    names = [i.name for i in site.inboxes.values() if not i.hides("www")]
+    each = "".join(f"  pubinbox clone {origin}/{n}/ {n}\n" for n in names)
+    pi_each = "".join(f"  public-inbox-clone {origin}/{n}/ {n}\n" for n in names)
+    return (
+        "mirroring instructions for this external index\n\n"
+        "This is an external index of several public inboxes: derived data,\n"
+        "built from the inboxes themselves.  Mirror the inboxes, then build it.\n"
+        f"\n  # every inbox of this site at once, with pubinbox:\n  pubinbox clone {origin}/ mirror\n"
+        f"\n  # or one by one:\n{each}"
+        "\n  # then, in the mirror's config, the index (kept current by every\n"
+        "  # pubinbox fetch, import and mda from then on):\n"
+        '  git config -f "$PI_CONFIG" extindex.all.topdir "$PWD/all"\n'
+        "  pubinbox extindex --all\n"
+        f"\n  # with public-inbox 1.9+:\n{pi_each}"
+        '  git config -f "$PI_CONFIG" extindex.all.topdir "$PWD/all"\n'
+        '  mkdir -p all && public-inbox-extindex --all "$PWD/all"\n'
+        "\nAGPL code for this site: pubinbox (a public-inbox compatible archive)\n"
     )
 
 
