@@ -66,16 +66,28 @@ class ExtInbox(Inbox):
             raise IndexingError(f"{path} does not exist: run `pubinbox extindex --all` first")
         over = OverReader(path)
         super().__init__(ext_config(topdir, name=name), over, GitReader(Layout(topdir)), None)
-        self._inboxes = {int(i): (str(n), Path(d)) for i, n, d in over.query("SELECT ibx, name, inboxdir FROM inboxes")}
-        self._ids = {n: i for i, (n, _d) in self._inboxes.items()}
+        self._inboxes: dict[int, tuple[str, Path]] = {}
+        self._ids: dict[str, int] = {}
+        self._load_inboxes()
         self._gits: dict[int, GitReader] = {}
-        self._searcher = FederatedSearch(self, {n: s for n, s in searchers.items() if n in self._ids})
+        self._searcher = FederatedSearch(self, searchers)
+
+    def _load_inboxes(self) -> None:
+        """The inboxes table (again: an inbox added since this handle opened)."""
+        got = self.over.query("SELECT ibx, name, inboxdir FROM inboxes")
+        self._inboxes = {int(i): (str(n), Path(d)) for i, n, d in got}
+        self._ids = {n: i for i, (n, _d) in self._inboxes.items()}
+
+    def _inbox(self, ibx: int) -> tuple[str, Path] | None:
+        if ibx not in self._inboxes:
+            self._load_inboxes()
+        return self._inboxes.get(ibx)
 
     def raw(self, row: OverRow) -> bytes:
         ibx, epoch = divmod(row.epoch, EPOCH_SPAN)
         git = self._gits.get(ibx)
         if git is None:
-            got = self._inboxes.get(ibx)
+            got = self._inbox(ibx)
             if got is None:
                 raise CorruptObject(f"blob {row.blob}: its inbox (#{ibx}) is no longer in the index")
             git = self._gits[ibx] = GitReader(Layout(got[1]))
@@ -84,14 +96,16 @@ class ExtInbox(Inbox):
     def copies(self, num: int) -> list[Copy]:
         """Every inbox's copy of row *num*, by inbox name."""
         out = [
-            Copy(self._inboxes[int(i)][0], int(x), str(b))
+            Copy(got[0], int(x), str(b))
             for i, x, b in self.over.query("SELECT ibx, xnum, blob FROM xref WHERE num = ?", (num,))
-            if int(i) in self._inboxes
+            if (got := self._inbox(int(i))) is not None
         ]
         return sorted(out, key=lambda c: (c.inbox, c.num))
 
     def to_rows(self, inbox: str, nums: Iterable[int]) -> dict[int, tuple[int, int]]:
         """Article numbers of *inbox* -> (row number here, its received time)."""
+        if inbox not in self._ids:
+            self._load_inboxes()
         ibx = self._ids.get(inbox)
         got: dict[int, tuple[int, int]] = {}
         if ibx is None:
