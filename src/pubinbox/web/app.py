@@ -51,8 +51,10 @@ log = logging.getLogger("pubinbox.web")
 
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _OID_RE = re.compile(r"[a-f0-9]{7,64}")
-#: run in a thread (git subprocesses): blob solves, and series mboxes (git mailinfo per patch, issue 12)
-_SOLVER_PATH = re.compile(rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/mbox\Z|[^/?]+/series\.mbox\Z)")
+#: run in a thread: blob solves, series mboxes (git mailinfo per patch) and range-diffs (issue 12)
+_SOLVER_PATH = re.compile(
+    rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/(?:mbox|range-diff/[^/]+/)\Z|[^/?]+/series\.mbox\Z)"
+)
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
 _STATS_JSON = re.compile(r"/([^/]+)/_/stats/json")

@@ -241,7 +241,8 @@ def series_mbox(site: Site, name: str, d: Detail, link: str | None = None) -> by
     return am_mbox(todo)
 
 
-def _version(s: SeriesRow) -> str:
+def version_label(s: SeriesRow) -> str:
+    """``RFC v2``: the prefixes and version of a series."""
     pfx = " ".join(p.upper() if len(p) <= 6 else p for p in s.prefixes)
     return (f"{pfx} " if pfx else "") + f"v{s.version}"
 
@@ -280,7 +281,7 @@ def list_page(site: Site, request: Request, name: str) -> Response:
     for s in rows:
         state = f"{s.present}/{s.total}" + (f", {s.missing} missing" if s.missing else "")
         out.append(
-            f'{fmt_date(s.ts)} <a href="{href_mid(s.id)}/"><b>[{esc(_version(s))}] {esc(s.title)}</b></a>\n'
+            f'{fmt_date(s.ts)} <a href="{href_mid(s.id)}/"><b>[{esc(version_label(s))}] {esc(s.title)}</b></a>\n'
             f"                 by {esc(from_names(s.author))} ({state}{', cover' if s.cover else ''})\n"
         )
     out.append("</pre><hr><pre>")
@@ -299,8 +300,10 @@ def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
     s = d.s
     info = site.inboxes[name]
     up = "../../"
-    out = [html_top(info, title=f"[{_version(s)}] {s.title}", upfx=up), "<pre>"]
-    out.append(f"<b>[{esc(_version(s))}] {esc(s.title)}</b>\nby {esc(from_names(s.author))} @ {fmt_date(s.ds)} UTC\n")
+    out = [html_top(info, title=f"[{version_label(s)}] {s.title}", upfx=up), "<pre>"]
+    out.append(
+        f"<b>[{esc(version_label(s))}] {esc(s.title)}</b>\nby {esc(from_names(s.author))} @ {fmt_date(s.ds)} UTC\n"
+    )
     state = f"{s.present} of {s.total} patches" + (f", <b>{s.missing} missing</b>" if s.missing else "")
     out.append(f"{state}  [<a href=mbox>mbox with trailers</a>]")
     out.append(f'  [<a href="{up}{href_mid(s.id)}/T/#u">thread</a>]\n\n')
@@ -316,9 +319,9 @@ def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
     if len(d.revisions) > 1:
         out.append("\nrevisions:\n")
         for r in d.revisions:
-            cur = " (this one)" if r.id == s.id else ""
+            cur = " (this one)" if r.id == s.id else f' [<a href="range-diff/{href_mid(r.id)}/">range-diff</a>]'
             out.append(
-                f'  <a href="../{href_mid(r.id)}/">[{esc(_version(r))}] {esc(r.title)}</a>'
+                f'  <a href="../{href_mid(r.id)}/">[{esc(version_label(r))}] {esc(r.title)}</a>'
                 f" @ {fmt_date(r.ts)} UTC, {r.present}/{r.total}{cur}\n"
             )
     out.append("</pre><hr>")
@@ -368,7 +371,7 @@ def series_atom(site: Site, request: Request, name: str) -> Response:
         state = f"{s.present} of {s.total} patches" + (f", {s.missing} missing" if s.missing else "")
         out.append(
             f"<entry><author><name>{esc(from_names(s.author))}</name><email>{esc(email)}</email></author>"
-            f"<title>[{esc(_version(s))}] {esc(s.title)}</title><updated>{_iso(s.ts)}</updated>"
+            f"<title>[{esc(version_label(s))}] {esc(s.title)}</title><updated>{_iso(s.ts)}</updated>"
             f'<link href="{esc(url)}"/><id>{mid2uuid(s.id)}</id>'
             f'<content type="text">{esc(state)}</content></entry>'
         )
@@ -387,6 +390,10 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
         return series_atom(site, request, name)
     if len(rest) == 1:
         return RedirectResponse(f"{url_mid(sid)}/", status_code=301)
+    if len(rest) == 4 and rest[1] == "range-diff" and rest[2] and rest[3] == "":
+        from pubinbox.web import seriesrd  # (it builds on this module)
+
+        return seriesrd.page(site, request, name, sid, rest[2])
     if rest[1:] not in ([""], ["mbox"]):
         return error_page(site, request, name)
     v = validator(site, name, request, "series")
@@ -399,12 +406,19 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
         fn = (url_mid(sid)[:60] or "series").replace("%", "_")
         return page_response(
             request,
-            series_mbox(site, name, d, _link_mask(site, request, name)),
+            _cached_mbox(site, name, d, _link_mask(site, request, name)),
             media_type="application/mbox",
             validator=v,
             headers={"Content-Disposition": f"inline; filename={fn}.mbox"},
         )
     return detail_page(site, request, name, d)
+
+
+def _cached_mbox(site: Site, name: str, d: Detail, link: str | None) -> bytes:
+    """:func:`series_mbox`, remembered in the site's cache for this content
+    generation (a git mailinfo per patch is not free)."""
+    tag, _ = site.generation(name)
+    return site.cache.get_or_make(("series.mbox", name, d.s.id, link, tag), lambda: series_mbox(site, name, d, link))
 
 
 def _link_mask(site: Site, request: Request, name: str) -> str | None:
@@ -445,7 +459,7 @@ def message_block(site: Site, name: str, row: OverRow) -> str:
     what = "cover letter" if what.startswith("0/") else f"patch {what}"
     state = f"{s.present} of {s.total}" + (f", {s.missing} missing" if s.missing else "")
     return (
-        f'<pre id=series>{what} of the series <a href="../series/{href_mid(s.id)}/">[{esc(_version(s))}] '
+        f'<pre id=series>{what} of the series <a href="../series/{href_mid(s.id)}/">[{esc(version_label(s))}] '
         f'{esc(s.title)}</a> ({state})  [<a href="series.mbox">mbox for git am</a>]</pre><hr>'
     )
 
