@@ -18,6 +18,9 @@ __all__ = ["Marks", "marks_of", "scan"]
 
 _CHANGE_ID = re.compile(rb"^change-id:[ \t]*([\x21-\x7e]{1,200})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
 _BASE = re.compile(rb"^base-commit:[ \t]*([0-9a-f]{7,64})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
+#: a line starting either marker, any case: a cheap test before the two
+#: case-insensitive scans (a tenth of their time on patch-sized messages)
+_EITHER = re.compile(rb"(?:\A|\n)(?:[cC][hH][aA][nN][gG][eE]-[iI][dD]|[bB][aA][sS][eE]-[cC][oO][mM][mM][iI][tT]):")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class Marks:
 
 def scan(raw: bytes) -> Marks:
     """The marks of a message's bytes, whatever its subject."""
+    if _EITHER.search(raw) is None:
+        return Marks(patch_id_stable(raw), None, None)
     cid = _CHANGE_ID.findall(raw)
     base = _BASE.findall(raw)
     return Marks(
