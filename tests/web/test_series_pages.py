@@ -161,3 +161,21 @@ def test_series_filters(app: App) -> None:
         assert asgi_request(app, f"/t/series/?{qs}").status_code == 400, qs
         r = asgi_request(app, f"/api/v1/inboxes/t/series?{qs}")
         assert r.status_code == 400 and json.loads(r.content)["error"]["status"] == 400, qs
+
+
+def test_range_diff_page(app: App) -> None:
+    t = asgi_request(app, "/t/series/v2-0@x/").text
+    assert '[<a href="range-diff/v1-0@x/">range-diff</a>]' in t
+    r = asgi_request(app, "/t/series/v2-0@x/range-diff/v1-0@x/")
+    assert r.status_code == 200
+    t = r.text
+    assert "range-diff <a href=" in t and "[v1] feature" in t and "[v2] feature" in t
+    for i in (1, 2, 3):
+        assert f"  {i}: !   {i}: feature part {i}" in t  # each patch changed (its change line and its diff)
+    assert "<span class=del>    -change 3</span>" in t and "<span class=add>    +change 8</span>" in t
+    # asked the other way round: the same page (older first)
+    assert asgi_request(app, "/t/series/v1-0@x/range-diff/v2-0@x/").text == t
+    assert asgi_request(app, "/t/series/v1-0@x/range-diff/nope@x/").status_code == 404
+    assert asgi_request(app, "/t/series/v1-0@x/range-diff/v1-0@x/").status_code == 404
+    lonely = asgi_request(app, "/t/series/lonely@x/range-diff/v1-0@x/").text
+    assert "is incomplete: patch 1, 2, 3, 4 not in the archive" in lonely
