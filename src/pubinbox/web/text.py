@@ -46,6 +46,10 @@ def listing(site: Site, request: Request) -> Response:
         entries.append((newest, info))
     entries.sort(key=lambda e: (-e[0], e[1].name))
     out = ["<pre>"]
+    if site.inboxes.ext is not None:  # /all/, the cross-inbox index (issue 9)
+        form = f'<form action="{esc(site.inboxes.ext.name)}/"><pre>'
+        form += '<input name=q type=text aria-label="search all inboxes"/>'
+        out = [form + '<input type=submit value="search all inboxes"/></pre></form><pre>']
     for ts, info in entries:
         url, href = _listing_url(info, request)
         when = fmt_date(ts) if ts else "(no messages)"
