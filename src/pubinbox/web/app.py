@@ -73,8 +73,11 @@ class Web:
     def __call__(self, request: Request) -> Response:
         if request.url.path == api.PREFIX or request.url.path.startswith(api.PREFIX + "/"):
             return api.dispatch(self.site, request)  # JSON, its own errors (issue 12)
-        if (m := _STATS_JSON.fullmatch(request.url.path)) is not None:  # the API's, under the inbox (issue 17)
-            return api.dispatch(self.site, request, ["inboxes", m.group(1), "stats"])
+        raw_json: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        if (
+            m := _STATS_JSON.fullmatch(raw_json.decode("latin-1"))
+        ) is not None:  # the API's, under the inbox (issue 17)
+            return api.dispatch(self.site, request, ["inboxes", unquote(m.group(1), errors="replace"), "stats"])
         if request.method not in _METHODS:
             return Response("405 Method Not Allowed\n", status_code=405, headers={"Allow": ", ".join(_METHODS)})
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()

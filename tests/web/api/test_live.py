@@ -99,4 +99,4 @@ def test_schemathesis(srv: LiveServer, tmp_path: Path) -> None:
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-6000:]
     assert "No issues found" in out, out[-3000:]
-    assert "Tested: 9" in out, out[-3000:]
+    assert "Tested: 11" in out, out[-3000:]
