@@ -191,6 +191,7 @@ def read_epoch(git_dir: Path) -> list[Msg]:
         tr = _trailers(msg, name, addr.lower()) if refs and not is_patch(subject) else []
         out.append(Msg(mid, ds_, ts_, subject, name, addr.lower(), refs, tr))
     cat.stdin.close()
+    cat.stdout.close()
     cat.wait()
     return out
 
@@ -216,11 +217,11 @@ def figures(msgs: list[Msg], now: int | None = None) -> dict[str, Any]:
         row[1] += not m.refs
         row[2] += is_patch(m.subject)
     newest = max(eff)
-    since, until = newest - 365 * DAY, newest + SLACK
+    since = newest - 365 * DAY
     posters: dict[str, int] = {}
     reviewers: dict[str, int] = {}
-    for m in msgs:
-        if not since <= m.ds <= until:
+    for m, d in zip(msgs, eff, strict=True):
+        if d < since:
             continue
         k = key(m.from_name, m.from_addr)
         posters[k] = posters.get(k, 0) + 1

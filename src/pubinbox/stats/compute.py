@@ -34,7 +34,7 @@ from pubinbox.over.schema import connect
 from pubinbox.stats.people import is_patch, poster
 from pubinbox.stats.trailers import top_people
 
-__all__ = ["DAY", "WEEKS", "compute", "parse_since", "period", "sparkline_weeks"]
+__all__ = ["DAY", "SLACK", "WEEKS", "compute", "parse_since", "period", "sparkline_weeks"]
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -197,6 +197,8 @@ def _compute(db: sqlite3.Connection, now: int) -> dict[str, Any]:
         "span": {
             "first": _day(lo),
             "last": _day(hi),
+            "first_ts": lo,
+            "last_ts": hi,
             "newest": _day(newest),
             "newest_ts": newest,
             "outside": int(before or 0) + int(after or 0),
@@ -231,14 +233,19 @@ def parse_since(value: str | None, base: dict[str, Any]) -> int:
 
 
 def period(path: Path, base: dict[str, Any], since: int) -> dict[str, Any]:
-    """The top posters from *since* to the newest message (by Date:)."""
+    """The top posters from *since* to the newest message (by Date:,
+    clamped to the span)."""
     if not base.get("span"):
         return {"since": _day(max(since, 0)), "posters": []}
-    until = int(base["span"]["newest_ts"]) + SLACK
+    lo, hi = int(base["span"]["first_ts"]), int(base["span"]["last_ts"])
     db = _connect(path)
     try:
+        # by the clamped date, as the months count them; the ds index finds
+        # the period and the dates outside the span
         rows = db.execute(
-            "SELECT from_, COUNT(*) FROM over WHERE num > 0 AND ds >= ? AND ds <= ? GROUP BY from_", (since, until)
+            f"SELECT from_, COUNT(*) FROM over WHERE num > 0 AND (ds >= ? OR ds < ?) AND {_eff(lo, hi)} >= ?"
+            " GROUP BY from_",
+            (since, lo - SLACK, since),
         ).fetchall()
     finally:
         db.close()

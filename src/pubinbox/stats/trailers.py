@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 #: the trailers that count as a review
 KINDS = ("Reviewed-by", "Acked-by", "Tested-by")
 SCHEMA = "1"
+SLACK = 7 * 86400  # as pubinbox.stats.compute.SLACK
 BATCH = 1000
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT);
@@ -236,17 +237,20 @@ def scan(layout: Layout, *, wait: bool = True) -> int:
             db.close()
 
 
-def reviewers(layout: Layout, since: int, until: int, limit: int = 20) -> list[dict[str, object]]:
+def reviewers(layout: Layout, since: int, lo: int, hi: int, limit: int = 20) -> list[dict[str, object]]:
     """The *limit* people who gave the most review trailers in replies dated
-    from *since* to *until* (name: the one they used most)."""
+    from *since* on (dates clamped to the span *lo*..*hi* as
+    :mod:`~pubinbox.stats.compute` does; name: the one they used most)."""
     path = stats_db(layout)
     if not path.exists():
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
     try:
         rows = db.execute(
-            "SELECT address, name, COUNT(*) FROM trailer WHERE ds >= ? AND ds <= ? GROUP BY address, name",
-            (since, until),
+            "SELECT address, name, COUNT(*) FROM trailer WHERE (ds >= ? OR ds < ?)"
+            f" AND (CASE WHEN ds < {lo - SLACK} THEN {lo} WHEN ds > {hi + SLACK} THEN {hi} ELSE ds END) >= ?"
+            " GROUP BY address, name",
+            (since, lo - SLACK, since),
         ).fetchall()
     except sqlite3.Error:
         return []

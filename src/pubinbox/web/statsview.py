@@ -64,21 +64,25 @@ def _reviews_pending(site: Site, name: str) -> int:
     a few, else in the background) when there are any."""
     layout = _layout(site, name)
     over = site.inbox(name).over
-    left = trailers.pending(layout, over)
-    if left == 0:
-        return 0
+    key = str(layout.inboxdir)
     with _scan_lock:
-        proc = _scanners.get(name)
-        if proc is not None and proc.poll() is None:
+        proc = _scanners.get(key)
+        if proc is not None and proc.poll() is not None:  # done: reaped
+            del _scanners[key]
+            proc = None
+    left = trailers.pending(layout, over)
+    if left == 0 or proc is not None:
+        return left
+    with _scan_lock:
+        if key in _scanners:
             return left
-        _scanners.pop(name, None)
         if left <= INLINE_SCAN:
             try:
                 trailers.scan(layout, wait=False)
             except Exception as e:  # noqa: BLE001 - derived data: the page shows what there is
                 log.warning("%s: review trailers not read: %s", name, e)
             return trailers.pending(layout, over)
-        _scanners[name] = subprocess.Popen(
+        _scanners[key] = subprocess.Popen(
             [sys.executable, "-m", "pubinbox.stats.trailers", str(layout.inboxdir)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -99,8 +103,8 @@ def document(site: Site, name: str, since_param: str | None) -> tuple[dict[str, 
     if per is None:
         layout = _layout(site, name)
         per = period(layout.over_db, b, since)
-        until = int(b["span"]["newest_ts"]) + 7 * 86400 if b.get("span") else 0
-        per["reviewers"] = trailers.reviewers(layout, since, until) if b.get("span") else []
+        span = b.get("span")
+        per["reviewers"] = trailers.reviewers(layout, since, span["first_ts"], span["last_ts"]) if span else []
         site.cache.put(key, per, size=len(json.dumps(per)))
     assert isinstance(per, dict)
     doc = {"inbox": name, **b, **per, "reviews_pending": left}
