@@ -83,6 +83,7 @@ def test_b4_host_only_midmask(site: Site, srv: LiveServer, tmp_path: Path) -> No
     assert len(got) == len(set(got)) and set(got) == thread
 
 
+@pytest.mark.peer  # lei is Debian's, with public-inbox
 def test_lei_all_external(site: Site, srv: LiveServer, tmp_path: Path) -> None:
     """``lei q --only http://HOST/all/``: every inbox's hits, a cross-post once."""
     if shutil.which("lei") is None:
