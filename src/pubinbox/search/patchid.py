@@ -233,7 +233,11 @@ def patch_id_stable(text: str | bytes) -> str | None:
         data = _as_bytes(text)
         if not _has_diff_line(data):
             return None
-        ids = _iter(data)
+        # Lines before the first "diff " one only end patches that have not
+        # started (no id printed) and set the commit id, which is not
+        # returned here: the first id is the same from that line on.
+        at = 0 if data.startswith(b"diff ") else data.find(b"\ndiff ") + 1
+        ids = _iter(data[at:] if at else data)
         return ids[0][0] if ids else None
     except Exception:  # noqa: BLE001 - hostile input must never raise
         return None
