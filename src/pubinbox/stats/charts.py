@@ -20,7 +20,7 @@ __all__ = ["bars", "clean", "hbars", "sparkline"]
 
 W = 640  # viewBox width of the full-size charts
 FONT = 11
-CHAR_W = 7.0  # width of a character of FONT (monospace), with a margin
+CHAR_W = 7.5  # width of a character of FONT (monospace), with a margin
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 _LIGHT = 0.35  # opacity of the first series (the whole), the second is solid
 
@@ -78,14 +78,14 @@ def bars(
     top = _nice(int(max((v for _n, vals in series for v in vals), default=0) + 0.999))
     d = _drawing(W, height)
     d.append(dw.Text(clean(title), FONT, left, 11, fill="currentColor", font_weight="bold"))
-    x_legend: float = W - 4
+    x_legend: float = W - 4  # right to left; text anchored at its end, so a wide font cannot overflow
     for i, (name, _vals) in reversed(list(enumerate(series))):
-        x_legend -= len(name) * CHAR_W
-        d.append(dw.Text(clean(name), FONT, x_legend, 11, fill="currentColor"))
-        sq = dw.Rectangle(x_legend - 12, 3, 9, 9, fill="currentColor", fill_opacity=_LIGHT if i == 0 else 1)
+        d.append(dw.Text(clean(name), FONT, x_legend, 11, fill="currentColor", text_anchor="end"))
+        x_legend -= len(name) * CHAR_W + 4
+        sq = dw.Rectangle(x_legend - 9, 3, 9, 9, fill="currentColor", fill_opacity=_LIGHT if i == 0 else 1)
         sq.append_title(clean(name))
         d.append(sq)
-        x_legend -= 24
+        x_legend -= 20
     base = top_pad + plot_h
     for frac in (0.0, 0.5, 1.0):
         y = base - frac * plot_h
@@ -126,7 +126,7 @@ def hbars(rows: Sequence[tuple[str, int]], *, title: str, what: str) -> str:
     top = max((n for _nm, n in rows), default=1) or 1
     for k, (name, n) in enumerate(rows):
         y = pad + k * row_h
-        label = clean(name, 34)
+        label = clean(name, 28) + ("\u2026" if len(name) > 28 else "")
         d.append(dw.Text(label, FONT, name_w - 6, y + 10, fill="currentColor", text_anchor="end"))
         w = (W - name_w - 50) * n / top
         r = dw.Rectangle(name_w, y + 1, max(w, 0.5), row_h - 4, fill="currentColor", fill_opacity=0.6)
