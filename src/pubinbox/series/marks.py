@@ -18,9 +18,15 @@ __all__ = ["Marks", "marks_of", "scan"]
 
 _CHANGE_ID = re.compile(rb"^change-id:[ \t]*([\x21-\x7e]{1,200})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
 _BASE = re.compile(rb"^base-commit:[ \t]*([0-9a-f]{7,64})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
-#: a line starting either marker, any case: a cheap test before the two
-#: case-insensitive scans (a tenth of their time on patch-sized messages)
-_EITHER = re.compile(rb"(?:\A|\n)(?:[cC][hH][aA][nN][gG][eE]-[iI][dD]|[bB][aA][sS][eE]-[cC][oO][mM][mM][iI][tT]):")
+#: either marker, any case: a cheap test before the two case-insensitive
+#: scans (a fifth of their time); the first line is tested on its own, as
+#: an alternation with \A would make the engine try at every byte
+_MARKER = re.compile(rb"(?:[cC][hH][aA][nN][gG][eE]-[iI][dD]|[bB][aA][sS][eE]-[cC][oO][mM][mM][iI][tT]):")
+_MARKER_LINE = re.compile(rb"\n" + _MARKER.pattern)
+
+
+def _has_marker(raw: bytes) -> bool:
+    return _MARKER_LINE.search(raw) is not None or _MARKER.match(raw) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +43,7 @@ class Marks:
 
 def scan(raw: bytes) -> Marks:
     """The marks of a message's bytes, whatever its subject."""
-    if _EITHER.search(raw) is None:
+    if not _has_marker(raw):
         return Marks(patch_id_stable(raw), None, None)
     cid = _CHANGE_ID.findall(raw)
     base = _BASE.findall(raw)
