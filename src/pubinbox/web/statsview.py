@@ -26,18 +26,17 @@ from starlette.responses import Response
 from pubinbox.stats import charts, trailers
 from pubinbox.stats.compute import WEEKS, compute, parse_since, period, sparkline_weeks
 from pubinbox.store.layout import Layout
-from pubinbox.web.html import esc
+from pubinbox.web.html import ascii_bytes, esc
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response, validator
 from pubinbox.web.site import Site
 
-__all__ = ["document", "json_response", "page", "sparkline", "stats_path"]
+__all__ = ["document", "page", "sparkline", "stats_path"]
 
 log = logging.getLogger(__name__)
 
 #: replies read at once on a request; more go to a background process
 INLINE_SCAN = 3000
-JSON = "application/json"
 
 _scanners: dict[str, subprocess.Popen[bytes]] = {}
 _scan_lock = threading.Lock()
@@ -62,6 +61,9 @@ def base(site: Site, name: str) -> dict[str, Any]:
 def _reviews_pending(site: Site, name: str) -> int:
     """Messages the trailer scan has still to read; starts it (inline for
     a few, else in the background) when there are any."""
+    tag, _newest = site.generation(name)
+    if site.cache.get(("stats-read", name, tag)) is not None:
+        return 0  # this generation's trailers are all read
     layout = _layout(site, name)
     over = site.inbox(name).over
     key = str(layout.inboxdir)
@@ -71,6 +73,8 @@ def _reviews_pending(site: Site, name: str) -> int:
             del _scanners[key]
             proc = None
     left = trailers.pending(layout, over)
+    if left == 0:
+        site.cache.put(("stats-read", name, tag), True)
     if left == 0 or proc is not None:
         return left
     with _scan_lock:
@@ -113,16 +117,6 @@ def document(site: Site, name: str, since_param: str | None) -> tuple[dict[str, 
     return doc, left
 
 
-def json_response(site: Site, request: Request, name: str, headers: dict[str, str] | None = None) -> Response:
-    since = request.query_params.get("since")
-    doc, left = document(site, name, since)
-    v = validator(site, name, request, f"stats|{left}")
-    if (nm := v.not_modified(request)) is not None:
-        return nm
-    body = json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode()
-    return page_response(request, body, media_type=JSON, validator=v, headers=headers)
-
-
 def page(site: Site, request: Request, name: str) -> Response:
     since = request.query_params.get("since")
     doc, left = document(site, name, since)
@@ -132,9 +126,9 @@ def page(site: Site, request: Request, name: str) -> Response:
     key = ("page", v.etag)
     html = site.cache.get(key)
     if html is None:
-        html = _render(site, request, name, doc, since or "")
+        html = ascii_bytes(_render(site, request, name, doc, since or ""))
         site.cache.put(key, html)
-    assert isinstance(html, str)
+    assert isinstance(html, bytes)
     return page_response(request, html, validator=v)
 
 
