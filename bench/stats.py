@@ -41,13 +41,14 @@ NAME = "bench"
 def _copy_inbox(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True)
     for p in src.iterdir():
-        if p.name != "pubinbox":
+        if p.name in ("git", "all.git", "description"):  # only read
             (dst / p.name).symlink_to(p.resolve())
-    own = dst / "pubinbox"
-    own.mkdir()
-    with sqlite3.connect(f"file:{src / 'pubinbox' / 'over.sqlite3'}?mode=ro", uri=True) as a:
-        b = sqlite3.connect(own / "over.sqlite3")
+    (dst / "pubinbox").mkdir()
+    for db in ("msgmap.sqlite3", "pubinbox/over.sqlite3"):
+        a = sqlite3.connect(f"file:{src / db}?mode=ro", uri=True)
+        b = sqlite3.connect(dst / db)
         a.backup(b)
+        a.close()
         b.close()
 
 
@@ -109,7 +110,9 @@ def main() -> None:
         "print(f'{t1 - t0:.3f} {t2 - t1:.3f}')"
     )
     py = str(C.DEFAULT_PUBINBOX.parent / "python")
-    figures, per = subprocess.run([py, "-c", code, str(over)], capture_output=True, text=True, check=True).stdout.split()
+    figures, per = subprocess.run(
+        [py, "-c", code, str(over)], capture_output=True, text=True, check=True
+    ).stdout.split()
     print(f"figures (SQL, cold process): {float(figures):.3f} s; posters of the default year: {float(per):.3f} s")
 
     port = free_port()

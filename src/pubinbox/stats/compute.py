@@ -95,8 +95,8 @@ def _weeks(db: sqlite3.Connection, lo: int, hi: int, n: int) -> list[dict[str, A
         for w, c, t in db.execute(
             f"SELECT ({eff} / 86400 - ({eff} / 86400 + 3) % 7) * 86400 AS w, COUNT(*),"
             " SUM(refs IS NULL OR refs = '') FROM over"
-            f" WHERE num > 0 AND {eff} >= ? GROUP BY w",
-            (start,),
+            f" WHERE num > 0 AND (ds >= ? OR ds < ?) AND {eff} >= ? GROUP BY w",  # the ds index finds them
+            (start, lo - SLACK, start),
         )
     }
     return [
