@@ -44,6 +44,10 @@ PLAUSIBLE = 315532800  # 1980-01-01
 TOP = 20
 
 
+#: the patch rule in SQL: the Python function only for subjects with a '[' that are no "Re:"
+_PATCH_SQL = "(CASE WHEN instr(subject, '[') = 0 OR lower(substr(ltrim(subject), 1, 3)) = 're:' THEN 0 ELSE is_patch(subject) END)"
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = connect(str(path), write=False)
     db.create_function("is_patch", 1, lambda s: 1 if is_patch(s) else 0, deterministic=True)
@@ -126,8 +130,9 @@ def _first_reply(db: sqlite3.Connection, lo: int, hi: int) -> list[dict[str, Any
     eff = _eff(lo, hi)
     rows = db.execute(
         f"SELECT {eff}, p.ts, (SELECT MIN(r.ts) FROM over r WHERE r.tid = p.tid AND r.num > 0"
-        " AND r.ts >= p.ts AND r.num != p.num AND NOT is_patch(r.subject) AND addr(r.from_) != addr(p.from_))"
-        " FROM over p WHERE p.num > 0 AND (p.refs IS NULL OR p.refs = '') AND is_patch(p.subject)"
+        f" AND r.ts >= p.ts AND r.num != p.num AND NOT {_PATCH_SQL.replace('subject', 'r.subject')}"
+        " AND addr(r.from_) != addr(p.from_))"
+        f" FROM over p WHERE p.num > 0 AND (p.refs IS NULL OR p.refs = '') AND {_PATCH_SQL.replace('subject', 'p.subject')}"
     ).fetchall()
     quarters: dict[str, list[tuple[int, int | None]]] = {}
     for d, ts, first in rows:
@@ -171,27 +176,36 @@ def _compute(db: sqlite3.Connection, now: int) -> dict[str, Any]:
         return {"messages": 0, "span": None, "months": [], "weeks": [], "first_reply": []}
     lo, hi = b
     eff = _eff(lo, hi)
-    total, before, after = db.execute(
-        "SELECT COUNT(*), SUM(ds < ?), SUM(ds > ?) FROM over WHERE num > 0", (lo - SLACK, hi + SLACK)
-    ).fetchone()
-    got = {
-        m: (int(c), int(t or 0), int(p or 0))
-        for m, c, t, p in db.execute(
-            f"SELECT strftime('%Y-%m', {eff}, 'unixepoch') AS m, COUNT(*), SUM(refs IS NULL OR refs = ''),"
-            " SUM(is_patch(subject)) FROM over WHERE num > 0 GROUP BY m"
-        )
-    }
+    # one pass over the rows, grouped by day (a month's name is made once per
+    # day, not per row); the patch rule runs only on subjects that may be one
+    total = before = after = 0
+    got: dict[str, list[int]] = {}
+    for day, c, t, p, b4, af in db.execute(
+        f"SELECT {eff} / 86400 AS day, COUNT(*), SUM(refs IS NULL OR refs = ''), SUM({_PATCH_SQL}),"
+        " SUM(ds < ?), SUM(ds > ?) FROM over WHERE num > 0 GROUP BY day",
+        (lo - SLACK, hi + SLACK),
+    ):
+        row = got.setdefault(_day(int(day) * DAY)[:7], [0, 0, 0])
+        row[0] += int(c)
+        row[1] += int(t or 0)
+        row[2] += int(p or 0)
+        total += int(c)
+        before += int(b4 or 0)
+        after += int(af or 0)
+    zero = [0, 0, 0]
     months = [
         {
             "month": m,
-            "messages": got.get(m, (0, 0, 0))[0],
-            "threads": got.get(m, (0, 0, 0))[1],
-            "patches": got.get(m, (0, 0, 0))[2],
-            "replies": got.get(m, (0, 0, 0))[0] - got.get(m, (0, 0, 0))[2],
+            "messages": got.get(m, zero)[0],
+            "threads": got.get(m, zero)[1],
+            "patches": got.get(m, zero)[2],
+            "replies": got.get(m, zero)[0] - got.get(m, zero)[2],
         }
         for m in (_months_between(min(got), max(got)) if got else [])
     ]
-    newest = int(db.execute(f"SELECT MAX({eff}) FROM over WHERE num > 0").fetchone()[0])
+    # the newest clamped date, through the ds index
+    top = db.execute("SELECT MAX(ds) FROM over WHERE num > 0 AND ds <= ?", (hi + SLACK,)).fetchone()[0]
+    newest = max(lo if top is None or int(top) < lo - SLACK else int(top), hi if after else lo)
     return {
         "messages": int(total),
         "span": {
