@@ -11,6 +11,7 @@ import pytest
 
 from pubinbox.config import load
 from pubinbox.inbox import Inbox
+from pubinbox.solver import scratch
 from pubinbox.solver.coderepo import CodeRepo
 from pubinbox.solver.solve import Limits, Result, Solver, Want
 from tests.web.conftest import build_inbox
@@ -110,7 +111,7 @@ def test_coderepo_blob_and_no_search(world: tuple[Inbox, CodeRepo, list[bytes]])
     assert Solver((repo,), None, str).solve(Want(blob_id(repo.git_dir, v[1]))).status == "missing"
 
 
-def test_no_temporary_files_left(
+def test_scratch_repository_reused_then_removed(
     world: tuple[Inbox, CodeRepo, list[bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     box, repo, v = world
@@ -118,6 +119,13 @@ def test_no_temporary_files_left(
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
+    scratch.clear()
     res = solver(box, repo).solve(Want(blob_id(repo.git_dir, v[3])))
     assert res.status == "found"
+    # one scratch repository, kept for the next solve, which reuses it
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1 and kept[0].name.startswith("pubinbox-solve-")
+    assert solver(box, repo).solve(Want(blob_id(repo.git_dir, v[2]))).status == "found"
+    assert list(tmp_path.iterdir()) == kept
+    scratch.clear()
     assert list(tmp_path.iterdir()) == []

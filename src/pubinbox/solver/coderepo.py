@@ -1,32 +1,25 @@
 """An inbox's code repositories (``[coderepo "NICK"] dir``), read with git.
 
-``git cat-file --batch-check`` finds an object by full or abbreviated id;
-an abbreviation with several candidates is *ambiguous*, and git lists the
-candidates on stderr (``core.abbrev=40`` makes it print full ids).
+``git cat-file`` finds an object by full or abbreviated id (asked of this
+process's long-lived ``--batch-command``, see batch.py); an abbreviation
+with several candidates is *ambiguous*, and then a one-shot ``git cat-file
+--batch-check`` gets the candidates from git's hint on stderr
+(``core.abbrev=40`` makes it print full ids).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.config import Config
+from pubinbox.solver.batch import BatchError, batch_for, git_env
 
 __all__ = ["CodeRepo", "Lookup", "git_env", "repos_of"]
 
 _CANDIDATE = re.compile(r"\b([a-f0-9]{40,64}) (blob|tree|commit|tag)\b")
-
-
-def git_env(**extra: str) -> dict[str, str]:
-    """The environment of the solver's git commands: no user or system
-    configuration, no pager, no prompts, C messages."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
-    env.update(extra)
-    return env
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +55,17 @@ class CodeRepo:
         )
 
     def lookup(self, oid: str, timeout: float = 5.0) -> Lookup:
+        try:
+            words, _ = batch_for(self.git_dir).ask("info", oid, timeout)
+        except BatchError:
+            return self._lookup_once(oid, timeout)
+        if len(words) == 3 and words[2].isdigit():
+            return Lookup(words[0], words[1], int(words[2]))
+        if len(words) == 2 and words[1] == "ambiguous":
+            return self._lookup_once(oid, timeout)
+        return Lookup()
+
+    def _lookup_once(self, oid: str, timeout: float) -> Lookup:
         p = self._git("cat-file", "--batch-check", data=oid.encode() + b"\n", timeout=timeout)
         words = p.stdout.decode("ascii", "replace").split()
         if len(words) == 3 and words[2].isdigit():
@@ -71,7 +75,14 @@ class CodeRepo:
             return Lookup(candidates=tuple((m.group(1), m.group(2)) for m in _CANDIDATE.finditer(err)))
         return Lookup()
 
-    def read(self, oid: str, timeout: float = 5.0) -> bytes | None:
+    def read(self, oid: str, timeout: float = 5.0, max_size: int = 1 << 62) -> bytes | None:
+        """The blob *oid* (a full id), None if it is not one."""
+        try:
+            words, data = batch_for(self.git_dir).ask("contents", oid, timeout, max_size)
+        except BatchError:
+            pass
+        else:
+            return data if len(words) == 3 and words[1] == "blob" else None
         p = self._git("cat-file", "blob", oid, timeout=timeout)
         return p.stdout if p.returncode == 0 else None
 

@@ -10,8 +10,12 @@
    is applied with ``git apply --cached`` to an index holding only A, and
    the result must hash to B.  The first section that works wins.
 
-All work happens in one temporary bare repository per solve (its object
-store borrows the code repositories' through ``objects/info/alternates``);
+All work happens in a temporary bare repository (scratch.py: its object
+store borrows the code repositories' through ``objects/info/alternates``;
+later solves reuse it); the code repositories are asked through one
+long-lived ``cat-file`` each (batch.py), and the index ``git apply`` starts
+from and the one it leaves are written and read here (gitfiles.py), so a
+patch tried costs one ``git`` spawn;
 ``--cached`` never writes a work tree and git refuses paths with ``..``
 or a leading ``/``, so a hostile file name in a patch cannot reach the
 file system.  Limits: :class:`Limits` (recursion depth, patch sections
@@ -23,17 +27,18 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pubinbox.errors import PubinboxError
+from pubinbox.solver import scratch
 from pubinbox.solver.coderepo import CodeRepo, git_env
+from pubinbox.solver.gitfiles import GitFileError, read_index, read_loose, write_index
 from pubinbox.solver.patch import FilePatch, find_patches, oid_matches
+from pubinbox.solver.scratch import Scratch
 
 __all__ = ["Limits", "Result", "Solver", "Want", "valid_oid"]
 
@@ -104,16 +109,19 @@ class Solver:
         self._memo: dict[str, _Blob | None] = {}
         self._tried = 0
         self._deadline = 0.0
-        self._tmp: Path | None = None
+        self._tmp: Scratch | None = None
 
     # -- entry point -----------------------------------------------------------------
     def solve(self, want: Want) -> Result:
         self._deadline = time.monotonic() + self.limits.seconds
+        ok = False
         try:
-            return self._solve_top(want)
+            res = self._solve_top(want)
+            ok = True
+            return res
         finally:
             if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
+                scratch.release(self._tmp, ok)
                 self._tmp = None
 
     def _solve_top(self, want: Want) -> Result:
@@ -134,14 +142,31 @@ class Solver:
                         return Result("found", self._text(), lk.oid, lk.type, text, None)
                 self._ambiguous(repo, want.oid, lk.candidates)
             blob = self._from_patches(want, 0)
+            if blob is None or not blob.oid.startswith(want.oid):
+                return self._result("missing", None)
+            data = self._read_result(blob.oid)
         except _Stop as e:
             return self._result("limit", str(e))
         except (subprocess.TimeoutExpired, TimeoutError):
             return self._result("limit", f"gave up after {self.limits.seconds:g} s")
-        if blob is None or not blob.oid.startswith(want.oid):
-            return self._result("missing", None)
-        data = self._tmp_git("cat-file", "blob", blob.oid)
+        except _GitFailed as e:
+            return self._result("limit", f"could not read the result back: {e}")
+        if data is None:
+            return self._result("limit", f"could not read {blob.oid} back")
         return Result("found", self._text(), blob.oid, "blob", data, blob.path)
+
+    def _read_result(self, oid: str) -> bytes | None:
+        """A blob git apply made: a loose object of the temporary repository,
+        or (an existing blob, not written again) in a code repository."""
+        try:
+            data = read_loose(self._tmp_dir().git_dir, oid, self.limits.max_blob)
+        except GitFileError:
+            return self._tmp_git("cat-file", "blob", oid)
+        for repo in self.repos:
+            if data is not None:
+                break
+            data = repo.read(oid, self._left(), self.limits.max_blob)
+        return data
 
     def _result(self, status: str, why: str | None) -> Result:
         if why:
@@ -170,6 +195,8 @@ class Solver:
     # -- recursion -------------------------------------------------------------------
     def _find(self, want: Want, depth: int) -> _Blob | None:
         """A pre-image: from a code repository, else from patches."""
+        if want.oid in self._memo:  # solved (or being solved) already: not in a code repository
+            return self._memo[want.oid]
         for repo in self.repos:
             lk = repo.lookup(want.oid, self._left())
             if lk.oid is not None and lk.type == "blob":
@@ -222,23 +249,22 @@ class Solver:
             self.log(f"search failed: {e}")
 
     # -- git apply in the temporary repository ---------------------------------------
-    def _tmp_dir(self) -> Path:
+    def _tmp_dir(self) -> Scratch:
         if self._tmp is None:
-            tmp = Path(tempfile.mkdtemp(prefix="pubinbox-solve-"))
-            self._tmp = tmp
-            subprocess.run(
-                ["git", "init", "-q", "--bare", str(tmp / "git")], env=git_env(), check=True, timeout=self._left()
-            )
-            (tmp / "wt").mkdir()
-            alt = "".join(f"{(r.git_dir / 'objects').resolve()}\n" for r in self.repos)
-            (tmp / "git" / "objects" / "info" / "alternates").write_text(alt)
+            self._tmp = scratch.acquire([(r.git_dir / "objects").resolve() for r in self.repos])
         return self._tmp
 
     def _tmp_git(self, *args: str, data: bytes = b"", check: bool = True) -> bytes:
         tmp = self._tmp_dir()
-        env = git_env(GIT_DIR=str(tmp / "git"), GIT_WORK_TREE=str(tmp / "wt"), GIT_INDEX_FILE=str(tmp / "index"))
+        env = git_env(GIT_DIR=str(tmp.git_dir), GIT_WORK_TREE=str(tmp.root / "wt"), GIT_INDEX_FILE=str(tmp.index))
         p = subprocess.run(
-            ["git", *args], input=data, capture_output=True, cwd=tmp / "wt", env=env, timeout=self._left(), check=False
+            ["git", *args],
+            input=data,
+            capture_output=True,
+            cwd=tmp.root / "wt",
+            env=env,
+            timeout=self._left(),
+            check=False,
         )
         if check and p.returncode != 0:
             raise _GitFailed(p.stderr.decode("utf-8", "replace"))
@@ -251,33 +277,50 @@ class Solver:
     def _apply(self, pre: _Blob | None, fp: FilePatch, mid: str) -> _Blob | None:
         header = fp.text.split("\n@@ ", 1)[0]
         self.log(f"applying {self.msg_url(mid)}\n{header}\n")
-        tmp = self._tmp_dir()
-        (tmp / "index").unlink(missing_ok=True)
+        index = self._tmp_dir().index
+        index.unlink(missing_ok=True)
         try:
             if pre is not None:
-                entry = f"{pre.mode or fp.mode_b} {pre.oid}\t{fp.path_a}\0".encode("utf-8", "surrogateescape")
-                self._tmp_git("update-index", "--add", "-z", "--index-info", data=entry)
+                self._index_pre(index, pre.mode or fp.mode_b, pre.oid, fp.path_a)
             self._tmp_git(
                 "apply", "--cached", "--verbose", "--whitespace=warn", data=fp.text.encode("utf-8", "surrogateescape"),
                 check=False,
             )  # fmt: skip
-            listing = self._tmp_git("ls-files", "-s", "-z")
+            entries = self._entries(index)
         except _GitFailed as e:
             self.log(f"git apply failed{': ' + str(e).strip() if str(e).strip() else ''}")
             return None
-        for rec in listing.split(b"\0"):
-            meta, _, path = rec.partition(b"\t")
-            words = meta.split()
+        for mode, oid, path in entries:
             name = path.decode("utf-8", "surrogateescape")
-            if len(words) == 3 and name == fp.path_b:
-                oid = words[1].decode()
-                self.log(f"index at:\n{words[0].decode()} {oid}\t{name}\n")
+            if name == fp.path_b:
+                self.log(f"index at:\n{mode} {oid}\t{name}\n")
                 if not oid_matches(fp.oid_b, oid):
                     self.log(f"result {oid} is not {fp.oid_b}")
                     return None
-                return _Blob(oid, words[0].decode(), name)
+                return _Blob(oid, mode, name)
         self.log(f"{fp.path_b} missing from the index after git apply")
         return None
+
+    def _index_pre(self, index: Path, mode: str, oid: str, path: str) -> None:
+        """The index git apply starts from: the pre-image alone."""
+        name = path.encode("utf-8", "surrogateescape")
+        try:
+            write_index(index, mode, oid, name)
+        except GitFileError:  # git says why it cannot be
+            self._tmp_git("update-index", "--add", "-z", "--index-info", data=f"{mode} {oid}\t".encode() + name + b"\0")
+
+    def _entries(self, index: Path) -> list[tuple[str, str, bytes]]:
+        try:
+            return read_index(index)
+        except (GitFileError, OSError):
+            pass
+        out = []
+        for rec in self._tmp_git("ls-files", "-s", "-z").split(b"\0"):
+            meta, _, path = rec.partition(b"\t")
+            words = meta.split()
+            if len(words) == 3:
+                out.append((words[0].decode(), words[1].decode(), path))
+        return out
 
 
 class _GitFailed(Exception):
