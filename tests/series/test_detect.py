@@ -89,6 +89,9 @@ def _corpus() -> list[bytes]:
                       minute=500 + i, frm="Gus <gus@example.com>"))  # fmt: skip
     # an encoded subject
     m.append(_msg(23, "=?utf-8?q?=5BPATCH_v2=5D_caf=C3=A9=3A_fix?=", mid="enc@x", minute=600))
+    # a reply whose mailer dropped "Re:" (seen on linux-erofs): not a patch
+    m.append(_msg(24, "[PATCH v2 1/3] feature part 1", mid="nore@x", refs=["v1-0@x", "v2-0@x", "v2-1@x"], minute=80,
+                  frm="Bob Reviewer <bob@example.org>", body="> quoted\n\nThis breaks my build.\n"))  # fmt: skip
     return m
 
 
@@ -110,6 +113,7 @@ def test_detection(tmp_path: Path) -> None:
     lonely, _ = got["lonely@x"]
     assert (lonely.present, lonely.missing, lonely.total) == (0, 4, 4)
     assert got["l-1@x"][0].present == 2 and got["r-1@x"][0].present == 2
+    assert "nore@x" not in got and got["v2-0@x"][0].dups == 0  # the Re:-less reply took no patch's place
     assert got["enc@x"][0].title == "café: fix" and got["enc@x"][0].version == 2
     # nothing else: replies are no series
     assert set(got) == {"v1-0@x", "v2-0@x", "un-1@x", "dup-0@x", "lonely@x", "l-1@x", "r-1@x", "enc@x"}

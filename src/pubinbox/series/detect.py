@@ -8,7 +8,9 @@ without threading (each its own thread, no ``0/N``) are joined when their
 author, version and ``N`` agree and they arrived within :data:`WINDOW` of
 each other.  A number seen twice in one series keeps its latest message
 (the last one received; the others are counted in ``dups``); a series without a cover letter is
-named by its lowest-numbered patch, else by its cover letter.
+named by its lowest-numbered patch, else by its cover letter.  A message
+with a patch's subject sent by someone else in reply to that very patch is
+a reply whose ``Re:`` got lost, not a patch.
 """
 
 from __future__ import annotations
@@ -89,9 +91,22 @@ class Found:
 
 
 def _patches(rows: Iterable[OverRow]) -> list[tuple[OverRow, PatchSubject]]:
-    out = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
+    got = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
+    by_mid = {r.mid: (r, ps) for r, ps in got}
+    out = [(r, ps) for r, ps in got if not _reply_without_re(r, ps, by_mid)]
     out.sort(key=lambda x: (x[0].ts, x[0].num))
     return out
+
+
+def _reply_without_re(r: OverRow, ps: PatchSubject, by_mid: dict[str, tuple[OverRow, PatchSubject]]) -> bool:
+    """A reply whose mailer dropped the ``Re:``: sent in reply to a patch
+    with the very same subject (number, version, title) by someone else."""
+    parent = by_mid.get(r.references[-1]) if r.references else None
+    if parent is None:
+        return False
+    prow, pps = parent
+    same = (pps.version, pps.counter, pps.total, pps.title) == (ps.version, ps.counter, ps.total, ps.title)
+    return same and author_email(prow.from_) != author_email(r.from_)
 
 
 def group(threads: Iterable[list[OverRow]]) -> list[Found]:
