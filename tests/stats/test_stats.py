@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
 import xml.etree.ElementTree as ET
 from email.header import Header
 from pathlib import Path
@@ -223,3 +224,26 @@ def test_computed_once_per_generation_and_trailers_incremental(
     assert rows[:2] == before and len(rows) == 3  # the old replies were not read again
     last = dict(sqlite3.connect(db).execute("SELECT key, val FROM meta").fetchall())["last_num"]
     assert int(last) == 7
+
+
+def test_all_inboxes(tmp_path: Path) -> None:
+    """``/all/_/stats/`` over the cross-inbox index: every message once, the
+    review trailers read from each inbox's git."""
+    cfg = tmp_path / "config"
+    env = {"PI_CONFIG": str(cfg)}
+    with isolated_environ(tmp_path / "home"):
+        for name, msgs in (("one", MESSAGES[:3]), ("two", MESSAGES[3:] + [LATER])):
+            d = tmp_path / name
+            run_cli("init", "-L", "basic", name, str(d), f"http://x/{name}", f"{name}@example.org", env=env, check=True)
+            run_cli("import", name, str(_mbox(tmp_path / f"{name}.mbox", *msgs)), env=env, check=True)
+    subprocess.run(["git", "config", "-f", str(cfg), "extindex.all.topdir", str(tmp_path / "all")], check=True)
+    with isolated_environ(tmp_path / "home"):
+        run_cli("extindex", "--all", "-q", env=env, check=True)
+    app = build_app(load(cfg))
+    doc = _json(app, "/all/_/stats/json")
+    assert doc["messages"] == 7 and doc["reviews_pending"] == 0
+    assert {(r["address"], r["trailers"]) for r in doc["reviewers"]} == {
+        ("bob@example.org", 2),
+        ("erin@example.org", 1),
+    }
+    assert asgi_request(app, "/all/_/stats/").status_code == 200

@@ -27,11 +27,12 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pubinbox.errors import PubinboxError
-from pubinbox.over.reader import OverReader
+from pubinbox.errors import CorruptObject, PubinboxError
+from pubinbox.extindex import EPOCH_SPAN
+from pubinbox.over.reader import OverReader, OverRow
 from pubinbox.series.trailers import body_text
 from pubinbox.stats.people import is_patch, person
 from pubinbox.store.git import GitReader
@@ -184,6 +185,29 @@ def _plain_body(raw: bytes) -> str | None:
     return body.decode("utf-8", "replace")
 
 
+def _blob_reader(layout: Layout, over: OverReader) -> Callable[[OverRow], bytes]:
+    """How to read a row's message: from the inbox's git, or for the
+    cross-inbox index (``/all/``, an ``inboxes`` table) from the git of the
+    inbox its ``epoch`` names."""
+    try:
+        inboxes = {int(i): Path(d) for i, d in over.query("SELECT ibx, inboxdir FROM inboxes")}
+    except PubinboxError:  # no such table: an inbox
+        git = GitReader(layout)
+        return lambda r: git.blob(r.blob, r.epoch)
+    gits: dict[int, GitReader] = {}
+
+    def read(r: OverRow) -> bytes:
+        ibx, epoch = divmod(r.epoch, EPOCH_SPAN)
+        if ibx not in inboxes:
+            raise CorruptObject(f"blob {r.blob}: inbox #{ibx} is not in the index")
+        g = gits.get(ibx)
+        if g is None:
+            g = gits[ibx] = GitReader(Layout(inboxes[ibx]))
+        return g.blob(r.blob, epoch)
+
+    return read
+
+
 @contextlib.contextmanager
 def _locked(layout: Layout, wait: bool) -> Iterator[bool]:
     """The inbox's scan lock (one scanner per inbox): yields whether it is held."""
@@ -208,7 +232,7 @@ def scan(layout: Layout, *, wait: bool = True) -> int:
             return -1
         db = _connect(layout)
         over = OverReader(layout.over_db)
-        git = GitReader(layout)
+        read = _blob_reader(layout, over)
         try:
             last = _state(db, layout)
             seen = 0
@@ -221,7 +245,7 @@ def scan(layout: Layout, *, wait: bool = True) -> int:
                     if not r.references or is_patch(r.subject):
                         continue
                     try:
-                        raw = git.blob(r.blob, r.epoch)
+                        raw = read(r)
                     except PubinboxError:
                         continue  # a missing blob has nothing to count
                     found += [(r.num, r.ds, k, n, a) for k, n, a in _review_trailers(raw, r.from_)]
