@@ -100,10 +100,12 @@ service anvil {{
             self.proc.wait(timeout=WAIT)
         self.proc = None
 
-    def append(self, raw: bytes) -> None:
+    def append(self, raw: bytes, folder: str = "INBOX", flags: str | None = None) -> None:
         m = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
         m.login("list", "secret")
-        typ, data = m.append("INBOX", None, None, raw.replace(b"\n", b"\r\n"))
+        if folder != "INBOX":
+            m.create(folder)  # NO if it exists: fine
+        typ, data = m.append(folder, flags, None, raw.replace(b"\n", b"\r\n"))
         assert typ == "OK", data
         m.logout()
 
@@ -241,3 +243,37 @@ def test_connection_cut_mid_fetch(tmp_path: Path, dovecot: Dovecot) -> None:
             proc.kill()
     assert "trying again" in log.read_text() and "Traceback" not in log.read_text()
     assert b"added 0, duplicates 0" in run_cli("watch", "--once", env=env).stderr
+
+
+def test_imap_watchspam(tmp_path: Path, dovecot: Dovecot) -> None:
+    """publicinboxwatch.watchspam = imap://...: what is there with \\Seen is
+    removed from every inbox (a d commit "spam"); unread spam is left."""
+    env, d = _setup(tmp_path, dovecot.port)
+    for n in (1, 2, 3):
+        dovecot.append(make_msg(n, to="a@example.com"))
+    subprocess.run(
+        [
+            "git",
+            "config",
+            "-f",
+            env["PI_CONFIG"],
+            "publicinboxwatch.watchspam",
+            f"imap://list@127.0.0.1:{dovecot.port}/Spam",
+        ],
+        check=True,
+    )
+    p = run_cli("watch", "--once", env=env)
+    assert p.returncode == 0, p.stderr
+    assert _count(d) == 3
+    dovecot.append(make_msg(2, to="a@example.com"), folder="Spam", flags="(\\Seen)")
+    dovecot.append(make_msg(3, to="a@example.com"), folder="Spam")  # not confirmed (unread): kept
+    p = run_cli("watch", "--once", env=env)
+    assert p.returncode == 0, p.stderr
+    assert _count(d) == 2 and b"removed 1" in p.stderr
+    subjects = subprocess.run(
+        ["git", f"--git-dir={d / 'git' / '0.git'}", "log", "--format=%s", "-1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert subjects.strip() == "spam"

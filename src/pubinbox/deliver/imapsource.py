@@ -68,15 +68,20 @@ class ImapUrl:
 
 def password(url: ImapUrl) -> str | None:
     """From ~/.netrc, else git's credential helpers."""
+    return credential("imaps" if url.tls else "imap", url.host, url.user)
+
+
+def credential(protocol: str, host: str, user: str) -> str | None:
+    """The password of *user* at *host*: ~/.netrc, else ``git credential fill``."""
     try:
-        auth = netrc.netrc().authenticators(url.host)
+        auth = netrc.netrc().authenticators(host)
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         auth = None
-    if auth is not None and (not url.user or auth[0] == url.user):
+    if auth is not None and (not user or auth[0] == user):
         return auth[2]
-    desc = f"protocol={'imaps' if url.tls else 'imap'}\nhost={url.host}\n"
-    if url.user:
-        desc += f"username={url.user}\n"
+    desc = f"protocol={protocol}\nhost={host}\n"
+    if user:
+        desc += f"username={user}\n"
     try:
         proc = subprocess.run(
             ["git", "credential", "fill"],
@@ -108,6 +113,7 @@ class ImapSource:
         self.uidvalidity = 0
         self.can_idle = False
         self.idling = False
+        self.news = False  # an EXISTS seen while entering IDLE
         self._idle_tag = b""
         self._idle_since = 0.0
         self.next_try = 0.0  # when to connect (or poll) next
@@ -229,9 +235,13 @@ class ImapSource:
         try:
             tag = self.conn._new_tag()  # imaplib has no IDLE before 3.14
             self.conn.send(tag + b" IDLE\r\n")
-            line = self.conn.readline()
-            if not line.startswith(b"+"):
-                raise ImapError(f"IDLE refused: {line.strip()!r}")
+            while True:  # untagged news (mail that came since the fetch) may come first
+                line = self.conn.readline()
+                if line.startswith(b"+"):
+                    break
+                if not line.startswith(b"* ") or line.startswith(b"* BYE"):
+                    raise ImapError(f"IDLE refused: {line.strip()!r}")
+                self.news = self.news or bool(_EXISTS_RE.match(line))
         except (OSError, imaplib.IMAP4.error) as e:
             raise ImapError(str(e) or type(e).__name__) from e
         self._idle_tag = tag
@@ -239,9 +249,30 @@ class ImapSource:
         self.idling = True
         self.next_try = self._idle_since + self.idle_interval
 
+    def buffered(self) -> bool:
+        """True when a reply already sits in imaplib's buffer (read with the
+        "+" of IDLE, say), where select() cannot see it."""
+        if self.conn is None:
+            return False
+        if self.news:
+            return True
+        sock = self.conn.socket()
+        old = sock.gettimeout()
+        try:
+            sock.settimeout(0.0)
+            peek = getattr(self.conn.file, "peek", None)
+            return bool(peek(1)) if peek is not None else False
+        except OSError:
+            return False
+        finally:
+            sock.settimeout(old)
+
     def idle_read(self) -> bool:
         """The socket is readable: True when the folder has new mail."""
         assert self.conn is not None
+        if self.news:
+            self.news = False
+            return True
         try:
             line = self.conn.readline()
         except (OSError, imaplib.IMAP4.error) as e:

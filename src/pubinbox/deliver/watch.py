@@ -6,9 +6,13 @@
   deleted).  ``publicinbox.NAME.watchheader = Header:value`` (several: any
   may match) and ``listid`` (``List-Id:<id>``) route mail from a Maildir
   shared by several inboxes; mail matching none is skipped.
-- ``publicinboxwatch.watchspam = maildir:/path``: a message there with the
-  Seen flag is removed from every inbox (a ``d`` commit, ``spam``), like
-  ``pubinbox learn spam``.
+- ``publicinboxwatch.watchspam = maildir:/path`` (or ``imap://``): a
+  message there with the Seen flag is removed from every inbox (a ``d``
+  commit, ``spam``), like ``pubinbox learn spam``; in a watchspam newsgroup
+  (``nntp://``) every new article is spam.
+- ``nntp://[USER@]HOST[:PORT]/GROUP`` (``nntps://``): articles above the
+  last number handled (kept per source), polled every
+  ``nntp.pollInterval`` seconds (:mod:`pubinbox.deliver.nntpsource`).
 - ``publicinboxwatch.spamcheck = spamc`` runs ``spamc -E --headers`` on each
   message first (default ``none``); spam is skipped.
 - Files are noticed through inotify (one rescan of every Maildir at start,
@@ -33,13 +37,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import select
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -47,6 +49,20 @@ from pubinbox.config import Config, InboxConfig
 from pubinbox.deliver.imapsource import ImapError, ImapSource
 from pubinbox.deliver.importer import reject_reason
 from pubinbox.deliver.inotify import Inotify, open_inotify
+from pubinbox.deliver.nntpsource import NntpError, NntpSource
+from pubinbox.deliver.watchconf import (
+    IMAP,
+    NNTP,
+    Batch,
+    Source,
+    State,
+    net_sources,
+    net_spam,
+    sources,
+    split_name,
+    state_path,
+    wanted,
+)
 from pubinbox.errors import PubinboxError
 from pubinbox.mail.parse import Headers, strip_from_line
 
@@ -57,126 +73,6 @@ BATCH_MAX = 2000
 #: seconds between attempts to find a Maildir that is missing
 RETRY_SECONDS = 10.0
 SUBDIRS = ("new", "cur")
-
-
-@dataclass(slots=True)
-class Source:
-    """One watched Maildir and the inboxes it feeds (none: the spam Maildir)."""
-
-    path: Path
-    inboxes: list[InboxConfig] = field(default_factory=list)
-    spam: bool = False
-    missing: bool = False
-
-
-def maildir_path(url: str) -> Path | None:
-    if url.startswith("maildir:"):
-        return Path(os.path.expanduser(url[len("maildir:") :])).absolute()
-    return None
-
-
-def sources(conf: Config) -> list[Source]:
-    """The Maildirs of the config; other kinds of source are logged once."""
-    out: dict[Path, Source] = {}
-    for ibx in conf.inboxes:
-        for url in ibx.extra.get("watch", ()):
-            path = maildir_path(url)
-            if path is None:
-                if not url.startswith(("imap://", "imaps://")):
-                    log.warning("%s: watch = %s: only maildir: and imap(s):// are supported; ignored", ibx.name, url)
-                continue
-            out.setdefault(path, Source(path)).inboxes.append(ibx)
-    for url in conf.get_all("publicinboxwatch.watchspam"):
-        path = maildir_path(url)
-        if path is None:
-            if not url.startswith(("imap://", "imaps://")):
-                log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
-        elif url.startswith(("imap://", "imaps://")):
-            continue  # logged by imap_sources
-        elif path in out:
-            log.warning("%s is both an inbox's watch and watchspam; watched for the inbox only", path)
-        else:
-            out[path] = Source(path, spam=True)
-    return list(out.values())
-
-
-def imap_sources(conf: Config) -> dict[str, list[InboxConfig]]:
-    """IMAP folders of the config and the inboxes they feed."""
-    out: dict[str, list[InboxConfig]] = {}
-    for ibx in conf.inboxes:
-        for url in ibx.extra.get("watch", ()):
-            if url.startswith(("imap://", "imaps://")):
-                out.setdefault(url, []).append(ibx)
-    for url in conf.get_all("publicinboxwatch.watchspam"):
-        if url.startswith(("imap://", "imaps://")):
-            log.warning("publicinboxwatch.watchspam = %s: only maildir: is supported; ignored", url)
-    return out
-
-
-def wanted(ibx: InboxConfig, h: Headers) -> bool:
-    """public-inbox's watchheader/listid routing: no rule takes everything."""
-    rules: list[tuple[str, str]] = []
-    for rule in ibx.extra.get("watchheader", ()):
-        name, sep, value = rule.partition(":")
-        if sep:
-            rules.append((name.strip(), value.strip()))
-    if not rules and not ibx.listids:
-        return True
-    for name, value in rules:
-        if any(v.strip() == value for v in h.raw(name)):
-            return True
-    for value in h.raw("List-Id"):
-        m = re.search(r"<[ \t]*(.+?)[ \t]*>", value)
-        if m and any(m.group(1).lower() == x.lower() for x in ibx.listids):
-            return True
-    return False
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """(unique part, flags) of a Maildir file name."""
-    base, _sep, info = name.partition(":")
-    return base, info[2:] if info.startswith("2,") else ""
-
-
-class State:
-    """The Maildir files handled so far, per source (SQLite)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (source TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (source, name)) WITHOUT ROWID"
-        )
-
-    def load(self, source: str) -> set[str]:
-        return {str(n) for (n,) in self.db.execute("SELECT name FROM seen WHERE source = ?", (str(source),))}
-
-    def add(self, items: Iterable[tuple[str, str]]) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", items)
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def state_path(conf: Config) -> Path:
-    explicit = conf.get("pubinbox.watchstate")
-    return Path(os.path.expanduser(explicit)) if explicit else conf.path.parent / "pubinbox-watch.sqlite3"
-
-
-@dataclass(slots=True)
-class Batch:
-    """Messages read and not stored yet."""
-
-    adds: dict[str, tuple[InboxConfig, list[bytes]]] = field(default_factory=dict)
-    spam: list[bytes] = field(default_factory=list)
-    names: list[tuple[str, str]] = field(default_factory=list)
-    started: float = 0.0
-
-    def __len__(self) -> int:
-        return len(self.names)
 
 
 class Watcher:
@@ -191,7 +87,9 @@ class Watcher:
         self.sources: dict[Path, Source] = {}
         self.seen: dict[str, set[str]] = {}
         self._failed: set[tuple[str, str]] = set()
+        # IMAP folders and newsgroups, and the inboxes they feed (none: watchspam)
         self.imaps: dict[str, tuple[ImapSource, list[InboxConfig]]] = {}
+        self.nntps: dict[str, tuple[NntpSource, list[InboxConfig]]] = {}
         self._imap_ready: set[str] = set()
         self._stop = False
         self._reload = False
@@ -218,16 +116,32 @@ class Watcher:
         self.seen = {str(p): self.state.load(str(p)) for p in self.sources}
         for src, _ibxs in self.imaps.values():
             src.close()
-        self.imaps = {}
-        for url, ibxs in imap_sources(self.conf).items():
+        for nsrc, _ibxs in self.nntps.values():
+            nsrc.close()
+        self.imaps, self.nntps = {}, {}
+        imaps, nntps = net_sources(self.conf, IMAP), net_sources(self.conf, NNTP)
+        for urls, schemes in ((imaps, IMAP), (nntps, NNTP)):
+            for url in net_spam(self.conf, schemes):
+                if url in urls:
+                    log.warning("%s is both an inbox's watch and watchspam; watched for the inbox only", url)
+                else:
+                    urls[url] = []  # no inbox: spam
+        for url, ibxs in imaps.items():
             try:
                 self.imaps[url] = (ImapSource(url, self.conf), ibxs)
             except ValueError as e:
                 log.warning("%s", e)
                 continue
             self.seen[url] = self.state.load(url)
-        if not self.sources and not self.imaps:
-            log.warning("no publicinbox.NAME.watch = maildir:|imap://... in %s: nothing to watch", self.conf.path)
+        for url, ibxs in nntps.items():
+            try:
+                self.nntps[url] = (NntpSource(url, self.conf), ibxs)
+            except ValueError as e:
+                log.warning("%s", e)
+        if not self.sources and not self.imaps and not self.nntps:
+            log.warning(
+                "no publicinbox.NAME.watch = maildir:|imap://|nntp://... in %s: nothing to watch", self.conf.path
+            )
         self._add_watches()
 
     def _add_watches(self) -> None:
@@ -255,7 +169,12 @@ class Watcher:
         self.conf = conf
         self._configure()
         self._rescan = True
-        log.warning("config reloaded: %d Maildir(s), %d IMAP folder(s)", len(self.sources), len(self.imaps))
+        log.warning(
+            "config reloaded: %d Maildir(s), %d IMAP folder(s), %d newsgroup(s)",
+            len(self.sources),
+            len(self.imaps),
+            len(self.nntps),
+        )
 
     # -- main loop ------------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
@@ -274,6 +193,8 @@ class Watcher:
                     self._process(pending)
                 if self.imaps:
                     self._imap_round(once=once)
+                if self.nntps:
+                    self._nntp_round(once=once)
                 if once and not pending:
                     break
         finally:
@@ -284,6 +205,8 @@ class Watcher:
                 signal.signal(s, h)
             for src, _ibxs in self.imaps.values():
                 src.close()
+            for nsrc, _ibxs in self.nntps.values():
+                nsrc.close()
             self.state.close()
             if self.inotify is not None:
                 self.inotify.close()
@@ -311,7 +234,12 @@ class Watcher:
             fd = src.fileno()
             if fd is not None:
                 imap_fds[fd] = url
+                if src.buffered():  # already read from the socket: select() would not tell
+                    self._imap_ready.add(url)
+                    timeout = 0.0
             timeout = min(timeout, max(0.0, src.next_try - now))
+        for nsrc, _ibxs in self.nntps.values():
+            timeout = min(timeout, max(0.0, nsrc.next_try - now))
         try:
             ready, _w, _x = select.select(fds + list(imap_fds), [], [], timeout)
         except InterruptedError:
@@ -434,7 +362,7 @@ class Watcher:
 
     def _flush(self, batch: Batch) -> bool:
         """Store the batch; False when some of it could not be stored."""
-        if not batch.names:
+        if not batch.names and not batch.marks:
             return True
         from pubinbox.ingest.writer import InboxWriter
 
@@ -466,6 +394,7 @@ class Watcher:
             time.sleep(1.0)
             return False
         self.state.add(batch.names)
+        self.state.set_marks(batch.marks)
         for key, base in batch.names:
             self.seen.setdefault(key, set()).add(base)
         return True
@@ -510,9 +439,53 @@ class Watcher:
             batch.names.append((url, f"{prefix}{uid}"))
             if "\\Deleted" in flags or "\\Draft" in flags:
                 continue
+            if not ibxs:  # watchspam: what is marked Seen is spam
+                if "\\Seen" in flags and reject_reason(raw) is None:
+                    batch.spam.append(raw)
+                continue
             self._accept(raw, ibxs, batch, f"{url} UID {uid}")
             if len(batch) >= BATCH_MAX:
                 if not self._flush(batch):
                     return
                 batch = Batch(started=time.monotonic())
+        self._flush(batch)
+
+    # -- newsgroups ----------------------------------------------------------------------
+    def _nntp_round(self, *, once: bool) -> None:
+        """Poll each newsgroup that is due (connecting first if needed)."""
+        now = time.monotonic()
+        for url, (src, ibxs) in list(self.nntps.items()):
+            if self._stop:
+                return
+            if now < src.next_try and not once:
+                continue
+            try:
+                if not src.connected:
+                    src.connect()
+                self._nntp_fetch(url, src, ibxs)
+                src.polled()
+            except NntpError as e:
+                src.failed(e)
+
+    def _nntp_fetch(self, url: str, src: NntpSource, ibxs: list[InboxConfig]) -> None:
+        """Store the articles above the source's mark; the mark moves only
+        with what was stored."""
+        stop = [self._stop]
+        batch = Batch(started=time.monotonic())
+        for num, raw in src.fetch_new(self.state.mark(url), stop):
+            batch.marks[url] = num
+            batch.marked += 1
+            if raw is None:
+                pass
+            elif not ibxs:  # watchspam: every article there is spam
+                if reject_reason(raw) is None:
+                    batch.spam.append(strip_from_line(raw))
+            else:
+                self._accept(strip_from_line(raw), ibxs, batch, f"{url} article {num}")
+            if len(batch) >= BATCH_MAX or time.monotonic() - batch.started >= BATCH_SECONDS:
+                if not self._flush(batch):
+                    return
+                batch = Batch(started=time.monotonic())
+            if self._stop:
+                stop[0] = True
         self._flush(batch)
