@@ -30,9 +30,12 @@ MAX_TEXT = 200
 #: words of q=
 MAX_WORDS = 10
 
+#: two EXISTS, each answered from an index (series_rev, series_cid): one
+#: EXISTS with an OR inside scans the table once per row
 _NEWER = (
-    "EXISTS (SELECT 1 FROM series n WHERE n.version > s.version AND ((s.change_id IS NOT NULL AND"
-    " n.change_id = s.change_id) OR (n.email = s.email AND n.norm = s.norm)))"
+    "(EXISTS (SELECT 1 FROM series n INDEXED BY series_rev WHERE n.email = s.email AND n.norm = s.norm AND n.version > s.version)"
+    " OR (s.change_id IS NOT NULL AND EXISTS (SELECT 1 FROM series n WHERE n.change_id = s.change_id"
+    " AND n.version > s.version)))"
 )
 _STATE_SQL = {
     "complete": "s.present >= s.total",
