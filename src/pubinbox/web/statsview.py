@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pubinbox.errors import PubinboxError
 from pubinbox.stats import charts, trailers
 from pubinbox.stats.compute import WEEKS, compute, parse_since, period, sparkline_weeks
 from pubinbox.store.layout import Layout
@@ -317,7 +319,11 @@ def sparkline(site: Site, name: str) -> str:
     key = ("spark", name, tag)
     got = site.cache.get(key)
     if got is None:
-        weeks = sparkline_weeks(_layout(site, name).over_db)
+        try:
+            weeks = sparkline_weeks(_layout(site, name).over_db)
+        except (PubinboxError, sqlite3.Error) as e:  # the listing shows the inbox anyway
+            log.warning("%s: no sparkline: %s", name, e)
+            return ""
         got = (
             charts.sparkline([(w["week"], w["messages"]) for w in weeks], label=f"{name}: messages per week")
             if weeks
