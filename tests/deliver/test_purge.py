@@ -144,3 +144,40 @@ def test_sigkill_leaves_before_or_after(tmp_path: Path, delay: float) -> None:
     assert _found(env, "secretword10") == ([] if tip != before else [10])
     audit = d / "pubinbox" / "audit.log"
     assert (tip != before) == (audit.exists() and len(audit.read_text().splitlines()) == 1)
+
+
+def test_index_finishes_a_killed_purge(tmp_path: Path) -> None:
+    """A purge killed after moving the branch and before the databases
+    followed: `pubinbox index` (not only the next writer) finishes it."""
+    env, d, msgs = _setup(tmp_path, n=4)
+    before = tmp_path / "before"
+    shutil.copytree(d, before, symlinks=True)
+    p = run_cli("purge", "-I", "a", stdin=msgs[1], env=env)
+    assert p.returncode == 0, p.stderr
+    journal = (d / "pubinbox" / "audit.log").read_text().splitlines()[-1]  # the audit record is the journal
+    # git as after the purge; msgmap, overview and search as before it; the journal in place
+    shutil.rmtree(d / "pubinbox")
+    shutil.copytree(before / "pubinbox", d / "pubinbox", symlinks=True)
+    shutil.copy2(before / "msgmap.sqlite3", d / "msgmap.sqlite3")
+    (d / "pubinbox" / "rewrite.journal").write_text(journal)
+    assert _nums(d) == [1, 2, 3, 4] and _found(env, "secretword2") == [2]
+    p = run_cli("index", str(d), env=env)
+    assert p.returncode == 0, p.stderr
+    assert b"finishing an interrupted purge" in p.stderr
+    assert not (d / "pubinbox" / "rewrite.journal").exists()
+    assert _nums(d) == [1, 3, 4] and sorted(_over(d)) == [1, 3, 4]
+    assert _found(env, "secretword2") == [] and _found(env, "secretword3") == [3]
+    assert (d / "pubinbox" / "audit.log").read_text().splitlines() == [journal]
+
+
+def test_purge_of_a_message_only_in_a_d_commit(tmp_path: Path) -> None:
+    """Removed by `learn rm` (a d commit), the message is not purged: "not
+    found", git unchanged -- public-inbox-purge 1.9 leaves it too ("NONE")."""
+    env, d, msgs = _setup(tmp_path, n=3)
+    p = run_cli("learn", "rm", "-I", "a", stdin=msgs[1], env=env)
+    assert p.returncode == 0, p.stderr
+    tip = epoch_log(d / "git" / "0.git")
+    p = run_cli("purge", "-I", "a", stdin=msgs[1], env=env)
+    assert p.returncode == 0 and b"not found" in p.stderr
+    assert epoch_log(d / "git" / "0.git") == tip and _nums(d) == [1, 3]
+    assert "secretword2" in git(d / "git" / "0.git", "show", "HEAD:d")  # still there, as with public-inbox

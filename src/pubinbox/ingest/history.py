@@ -23,7 +23,7 @@ Steps, each safe to be killed after:
    ``pubinbox/audit.log`` (one JSON object a line), the journal removed.
 
 A journal left by a killed run is finished by the next writer that opens
-the inbox (:func:`recover`): if the branch is at the new tip, step 4 is
+the inbox, or by ``pubinbox index`` (:func:`recover`): if the branch is at the new tip, step 4 is
 done again (it is idempotent); if it is still at the old one, the journal
 is dropped.  Then unreachable objects are pruned, so the purged text leaves
 the object database too.
@@ -47,6 +47,7 @@ from pubinbox.ingest.message import parse_for_commit, parse_stored, search_doc
 from pubinbox.store.layout import BRANCH, Layout
 
 if TYPE_CHECKING:
+    from pubinbox.config import InboxConfig
     from pubinbox.ingest.writer import InboxWriter
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,18 @@ def _times(git: Any, epoch: int, tip: str, blob: str) -> tuple[int, int]:
             return int(c.author.time), int(c.commit_time)
         c = c.parents[0] if c.parents else None
     return 0, int(time.time())
+
+
+def finish_pending(ibx: InboxConfig, *, lock_timeout: float = 300.0) -> None:
+    """``pubinbox index``'s part: a journal left by a killed purge/edit is
+    finished (or dropped) by opening and closing a writer, as the next
+    delivery would."""
+    from pubinbox.ingest.writer import InboxWriter
+
+    if not journal_path(Layout(ibx.inboxdir)).exists():
+        return
+    with InboxWriter(ibx, lock_timeout=lock_timeout):
+        pass
 
 
 def recover(w: InboxWriter) -> None:

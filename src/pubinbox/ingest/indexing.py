@@ -34,6 +34,7 @@ from pathlib import Path
 from pubinbox.config import InboxConfig
 from pubinbox.errors import IndexingError
 from pubinbox.extindex.writer import keep_current as extindex_keep_current
+from pubinbox.ingest import history
 from pubinbox.ingest.indexer import MSGMAP_META, Indexer, IndexStats
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
@@ -74,6 +75,7 @@ def index_inbox(
     is kept, as public-inbox does)."""
     layout = Layout(ibx.inboxdir)
     layout.check()
+    history.finish_pending(ibx, lock_timeout=lock_timeout)  # a purge/edit killed half-way (issue 11)
     with InboxLock(layout.lock_file, timeout=lock_timeout):
         ensure_all_git(layout)
         clear_stale_git_locks(layout)
