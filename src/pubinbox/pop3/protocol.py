@@ -180,6 +180,10 @@ class POP3Session(CommandSession):
             name = parse_user(user, set(self.groups))
         except MailboxError as e:
             raise _Err(f"[AUTH] {e}") from None
+        if name.slice is not None:  # a slice past the newest does not exist (as public-inbox-pop3d)
+            newest = max(self.archive.inbox(self.groups[name.group]).over.stats()[2] - 1, 0) // SLICE
+            if name.slice > newest:
+                raise _Err(f"[AUTH] {name.key} does not exist ({name.group}.{newest} does)")
         if not self.state.lock(name):
             raise _Err("[IN-USE] the mailbox is open in another session")
         try:
