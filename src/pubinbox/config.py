@@ -54,6 +54,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.nntpidletimeout": ("180", "seconds an NNTP client may stay silent (RFC 3977: at least 180)"),
     "extindex.all.topdir": ("", "directory of the cross-inbox index served at /all/, kept current by every ingest"),
     "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
+    "pubinbox.solveprocesses": ("cores-1", "blob solves (/$OID/s/, series mboxes) at once for the server, niced"),
+    "pubinbox.solvetimeout": ("5", "seconds one blob solve may take; then a page saying what was tried"),
+    "pubinbox.solvedepth": ("64", "patches in one chain a blob solve follows"),
+    "pubinbox.solvepatches": ("200", "patches one blob solve may try"),
     "publicinbox.<name>.watch": (
         "",
         "pubinbox watch sources: maildir:/path, imap[s]://USER@HOST[:PORT]/MAILBOX (multi)",
