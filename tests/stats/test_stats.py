@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from email.header import Header
 from pathlib import Path
@@ -247,3 +248,21 @@ def test_all_inboxes(tmp_path: Path) -> None:
         ("erin@example.org", 1),
     }
     assert asgi_request(app, "/all/_/stats/").status_code == 200
+
+
+def test_backlog_read_in_the_background(made: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More replies than a request reads at once: a background process reads
+    them (one at a time per inbox), the page says so meanwhile."""
+    monkeypatch.setattr(statsview, "INLINE_SCAN", 0)
+    app = _app(made)
+    first = _json(app)
+    assert first["reviews_pending"] == 6 and first["reviewers"] == []
+    page = asgi_request(app, "/st/_/stats/").text
+    assert "messages are still being read; reload in a minute" in page
+    deadline = time.monotonic() + 60
+    while (doc := _json(app))["reviews_pending"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert [(r["address"], r["trailers"]) for r in doc["reviewers"]] == [("bob@example.org", 2)]
+    assert "still being read" not in asgi_request(app, "/st/_/stats/").text
+    assert not statsview._scanners  # the process was waited for

@@ -38,7 +38,7 @@ from pubinbox.stats.people import is_patch, person
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
-__all__ = ["KINDS", "pending", "reviewers", "scan", "stats_db"]
+__all__ = ["KINDS", "busy", "pending", "reviewers", "scan", "stats_db"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,14 @@ def _blob_reader(layout: Layout, over: OverReader) -> Callable[[OverRow], bytes]
         return g.blob(r.blob, epoch)
 
     return read
+
+
+def busy(layout: Layout) -> bool:
+    """Whether a scan of this inbox runs now (another process holds the lock)."""
+    if not stats_db(layout).with_name("stats.sqlite3.lock").exists():
+        return False
+    with _locked(layout, False) as held:
+        return not held
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ until it is done the page says how far it got.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -69,16 +70,25 @@ def _reviews_pending(site: Site, name: str) -> int:
     layout = _layout(site, name)
     over = site.inbox(name).over
     key = str(layout.inboxdir)
+    failed = False
     with _scan_lock:
         proc = _scanners.get(key)
         if proc is not None and proc.poll() is not None:  # done: reaped
             del _scanners[key]
+            failed = proc.returncode != 0
             proc = None
     left = trailers.pending(layout, over)
-    if left == 0:
+    if left == 0 and proc is not None:  # it is closing its files: wait for it
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        with _scan_lock:
+            if proc.returncode is not None and _scanners.get(key) is proc:
+                del _scanners[key]
+        proc = None
+    if left == 0 or failed:  # a failure is logged (by the scanner) once per generation
         site.cache.put(("stats-read", name, tag), True)
-    if left == 0 or proc is not None:
-        return left
+    if left == 0 or failed or proc is not None or trailers.busy(layout):
+        return 0 if failed else left
     with _scan_lock:
         if key in _scanners:
             return left
@@ -87,6 +97,8 @@ def _reviews_pending(site: Site, name: str) -> int:
                 trailers.scan(layout, wait=False)
             except Exception as e:  # noqa: BLE001 - derived data: the page shows what there is
                 log.warning("%s: review trailers not read: %s", name, e)
+                site.cache.put(("stats-read", name, tag), True)
+                return 0
             return trailers.pending(layout, over)
         _scanners[key] = subprocess.Popen(
             [sys.executable, "-m", "pubinbox.stats.trailers", str(layout.inboxdir)],
