@@ -13,6 +13,8 @@
 - ``nntp://[USER@]HOST[:PORT]/GROUP`` (``nntps://``): articles above the
   last number handled (kept per source), polled every
   ``nntp.pollInterval`` seconds (:mod:`pubinbox.deliver.nntpsource`).
+- ``publicinbox.NAME.filter``: only its scrub step (:mod:`pubinbox.deliver.scrub`),
+  as public-inbox-watch; nothing is rejected.
 - ``publicinboxwatch.spamcheck = spamc`` runs ``spamc -E --headers`` on each
   message first (default ``none``); spam is skipped.
 - Files are noticed through inotify (one rescan of every Maildir at start,
@@ -50,6 +52,7 @@ from pubinbox.deliver.imapsource import ImapError, ImapSource
 from pubinbox.deliver.importer import reject_reason
 from pubinbox.deliver.inotify import Inotify, open_inotify
 from pubinbox.deliver.nntpsource import NntpError, NntpSource
+from pubinbox.deliver.scrub import scrubber
 from pubinbox.deliver.watchconf import (
     IMAP,
     NNTP,
@@ -343,7 +346,8 @@ class Watcher:
         if not self._ham(raw, where):
             return
         for ibx in dests:
-            batch.adds.setdefault(ibx.name, (ibx, []))[1].append(raw)
+            scrub = scrubber(ibx)  # publicinbox.NAME.filter: its scrub step only, as public-inbox-watch
+            batch.adds.setdefault(ibx.name, (ibx, []))[1].append(scrub(raw) if scrub else raw)
 
     def _ham(self, raw: bytes, f: str) -> bool:
         if (self.conf.get("publicinboxwatch.spamcheck") or "none").lower() != "spamc":
@@ -382,8 +386,12 @@ class Watcher:
             for ibx in self.conf.inboxes:
                 try:
                     with InboxWriter(ibx, epoch_size=self.conf.epoch_size, lock_timeout=self.conf.lock_timeout) as w:
+                        scrub = scrubber(ibx)
                         for raw in batch.spam:
-                            for num, mid in w.remove_matching(raw, "spam"):
+                            found = w.remove_matching(raw, "spam")
+                            if scrub is not None and scrub(raw) != raw:  # stored scrubbed
+                                found += w.remove_matching(scrub(raw), "spam")
+                            for num, mid in found:
                                 self.stats["removed"] += 1
                                 log.info("%s: removed spam #%d <%s>", ibx.name, num, mid)
                 except (PubinboxError, OSError, sqlite3.Error) as e:
