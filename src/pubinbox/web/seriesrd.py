@@ -93,11 +93,16 @@ def page(site: Site, request: Request, name: str, sid: str, other: str) -> Respo
     v = validator(site, name, request, "series")
     if (nm := v.not_modified(request)) is not None:
         return nm
-    d1 = seriesview.detail(site, name, sid)
-    d2 = seriesview.detail(site, name, other) if other != sid else None
-    if d1 is None or d2 is None:
-        return error_page(site, request, name, "404 Not Found: no such pair of patch series")
-    old, new = (d1, d2) if (d1.s.version, d1.s.ts) <= (d2.s.version, d2.s.ts) else (d2, d1)
     tag, _ = site.generation(name)
-    html = site.cache.get_or_make(("range-diff", name, old.s.id, new.s.id, tag), lambda: _render(site, name, old, new))
+    a, b = sorted((sid, other))
+    key = ("range-diff", name, a, b, request.headers.get("host", ""), tag)
+    html = site.cache.get(key)
+    if not isinstance(html, str):
+        d1 = seriesview.detail(site, name, sid)
+        d2 = seriesview.detail(site, name, other) if other != sid else None
+        if d1 is None or d2 is None:
+            return error_page(site, request, name, "404 Not Found: no such pair of patch series")
+        old, new = (d1, d2) if (d1.s.version, d1.s.ts) <= (d2.s.version, d2.s.ts) else (d2, d1)
+        html = _render(site, name, old, new)
+        site.cache.put(key, html)
     return page_response(request, html, validator=v)

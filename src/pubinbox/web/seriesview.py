@@ -296,7 +296,8 @@ def list_page(site: Site, request: Request, name: str) -> Response:
     return page_response(request, "".join(out), validator=v)
 
 
-def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
+def detail_html(site: Site, name: str, d: Detail) -> str:
+    """The page of series *d*."""
     s = d.s
     info = site.inboxes[name]
     up = "../../"
@@ -326,7 +327,7 @@ def detail_page(site: Site, request: Request, name: str, d: Detail) -> Response:
             )
     out.append("</pre><hr>")
     out.append(html_end(site, info, up))
-    return page_response(request, "".join(out))
+    return "".join(out)
 
 
 def _line(p: PatchInfo, up: str, label: str) -> str:
@@ -399,26 +400,36 @@ def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
     v = validator(site, name, request, "series")
     if (nm := v.not_modified(request)) is not None:
         return nm
-    d = detail(site, name, sid)
-    if d is None:
-        return error_page(site, request, name, "404 Not Found: no patch series with this id")
+    # both are remembered for this content generation: a page reads every
+    # reply for trailers, an mbox runs a git mailinfo per patch
+    tag, _ = site.generation(name)
     if rest[1] == "mbox":
+        link = _link_mask(site, request, name)
+        key: tuple[str, ...] = ("series.mbox", name, sid, link or "", tag)
+        body = site.cache.get(key)
+        if not isinstance(body, bytes):
+            d = detail(site, name, sid)
+            if d is None:
+                return error_page(site, request, name, "404 Not Found: no patch series with this id")
+            body = series_mbox(site, name, d, link)
+            site.cache.put(key, body)
         fn = (url_mid(sid)[:60] or "series").replace("%", "_")
         return page_response(
             request,
-            _cached_mbox(site, name, d, _link_mask(site, request, name)),
+            body,
             media_type="application/mbox",
             validator=v,
             headers={"Content-Disposition": f"inline; filename={fn}.mbox"},
         )
-    return detail_page(site, request, name, d)
-
-
-def _cached_mbox(site: Site, name: str, d: Detail, link: str | None) -> bytes:
-    """:func:`series_mbox`, remembered in the site's cache for this content
-    generation (a git mailinfo per patch is not free)."""
-    tag, _ = site.generation(name)
-    return site.cache.get_or_make(("series.mbox", name, d.s.id, link, tag), lambda: series_mbox(site, name, d, link))
+    key = ("series.page", name, sid, request.headers.get("host", ""), tag)
+    html = site.cache.get(key)
+    if not isinstance(html, str):
+        d = detail(site, name, sid)
+        if d is None:
+            return error_page(site, request, name, "404 Not Found: no patch series with this id")
+        html = detail_html(site, name, d)
+        site.cache.put(key, html)
+    return page_response(request, html, validator=v)
 
 
 def _link_mask(site: Site, request: Request, name: str) -> str | None:
