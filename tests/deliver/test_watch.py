@@ -204,3 +204,22 @@ def test_odd_files_do_not_stop_it(setup: Setup) -> None:
     assert p.returncode == 0, p.stderr
     assert b"Traceback" not in p.stderr
     assert _count(d) == 1
+
+
+def test_sigterm_in_the_middle_of_a_batch(setup: Setup) -> None:
+    """SIGTERM while a batch is being read: what was read is stored and
+    recorded, the rest comes with the next run, nothing twice."""
+    md = _maildir(setup.tmp / "md")
+    d = setup.inbox("a", "-c", f"watch=maildir:{md}")
+    n = 3000  # more than one batch (BATCH_MAX)
+    for i in range(n):
+        _drop(md, f"{i:04d}.x", make_msg(i, to="a@example.com"))
+    proc = setup.start()
+    _until(lambda: "added #1 " in setup.log(), "the writer busy with the first batch")
+    assert setup.stop(proc) == 0
+    first = _count(d)
+    assert first == len(epoch_log(d / "git" / "0.git"))
+    p = run_cli("watch", "--once", env=setup.env)
+    assert p.returncode == 0, p.stderr
+    assert f"added {n - first}, duplicates 0".encode() in p.stderr  # the state says exactly what was stored
+    assert _count(d) == n == len(epoch_log(d / "git" / "0.git"))
