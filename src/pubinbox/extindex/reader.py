@@ -11,7 +11,7 @@ to rows here, de-duplicated (a cross-post is found in each of its lists)
 and merged.  A page at offset *o* needs the first *o* + *l* hits of each
 inbox; the merged list is kept for a few seconds so that paging through
 the results (an mbox.gz download of 50,000 hits asks page by page) does not
-start over at every page.
+start over at every page, until the index changes.
 """
 
 from __future__ import annotations
@@ -153,7 +153,9 @@ class FederatedSearch:
         ascending: bool = False,
         now: int | None = None,
     ) -> SearchResult:
-        key = (query, relevance, ascending, now)
+        # a page of the same results: what the index held then (new mail
+        # makes another list, so a search never lags an ingest)
+        key = (query, relevance, ascending, now, self.ext.over.meta("ext_next_num"))
         want = offset + max(limit, 1)
         with self._lock:
             got = self._kept.get(key)
