@@ -13,6 +13,7 @@ goes first); a forked child never uses its parent's.
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import subprocess
@@ -161,3 +162,6 @@ def close_all() -> None:
         _PROCS.clear()
     for o in old:
         o.close()
+
+
+atexit.register(close_all)

@@ -42,6 +42,7 @@ from pubinbox.web.page import error_page
 from pubinbox.web.params import MAX_ARTNUM
 from pubinbox.web.respond import ATOM, page_response, stream_response, text_response, validator
 from pubinbox.web.site import Site, conn_limits
+from pubinbox.web.solvepool import SolvePool, solve_processes
 from pubinbox.web.threadview import thread_page
 from pubinbox.web.topics import index_page
 
@@ -326,13 +327,12 @@ class App:
 
     #: searches that may wait for a thread at once; more get a 503
     SEARCH_QUEUE = 16
-    #: blob solves (/$INBOX/$OID/s/) at once per worker, and waiting beyond them
-    SOLVES, SOLVE_QUEUE = 2, 8
 
     def __init__(self, web: Web) -> None:
         self.web = web
         self.searches: anyio.CapacityLimiter | None = None
-        self.solves: anyio.CapacityLimiter | None = None
+        #: blob solves (/$INBOX/$OID/s/), series mboxes: few at once, niced (issue 14)
+        self.solves = SolvePool(solve_processes(web.site.config), str(web.site.search.address))
         #: read by the HTTP protocol (web/guard.py) of the worker serving us
         self.conn_limits = conn_limits(web.site.config)
         self.git = git_http(web.site, self.conn_limits.idle_timeout)
@@ -347,9 +347,9 @@ class App:
                     # here, a chunk at a time: two threads are plenty
                     anyio.to_thread.current_default_thread_limiter().total_tokens = 2
                     self.searches = anyio.CapacityLimiter(4)
-                    self.solves = anyio.CapacityLimiter(self.SOLVES)
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    self.solves.close()
                     self.web.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -388,15 +388,16 @@ class App:
         # --workers.  Streamed bodies (thread pages, mbox.gz) are iterated in
         # the thread pool, so a long download does not hold up other requests.
         # Searches wait for the search process: in a thread of their own.
-        if self.solves is not None and _SOLVER_PATH.match(request.scope.get("raw_path") or b""):
+        if _SOLVER_PATH.match(request.scope.get("raw_path") or b""):
             # git apply and searches: seconds at worst, in a thread, never on the loop
-            if self.solves.statistics().tasks_waiting >= self.SOLVE_QUEUE:
+            got = await self.solves.run(lambda: self.web(request))
+            if got is None:
                 return PlainTextResponse(
                     "503 Service Unavailable: too many blob solves at once; try again in a moment\n",
                     status_code=503,
                     headers={"Retry-After": "10"},
                 )
-            return await anyio.to_thread.run_sync(self.web, request, limiter=self.solves)
+            return got
         if statsview.stats_path(request.url.path):  # the first request of a generation counts (up to 2 s)
             return await anyio.to_thread.run_sync(self.web, request)
         if request.method == "POST" or b"q=" in request.scope.get("query_string", b""):

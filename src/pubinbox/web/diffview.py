@@ -190,14 +190,20 @@ def lines_of(text: str) -> list[str]:
 
 
 _UNSAFE_KEEP = "-._~!$&'()*+,;=:@/"  # Hval.pm's UNSAFE: what uri_escape_utf8 leaves alone
-_NULL_TO_BLOB = re.compile(r"^(index 0{7,}\.\.)([a-f0-9]+)", re.MULTILINE)
-_BLOB_TO_NULL = re.compile(r"^index ([a-f0-9]+)(\.\.0{7,})\b", re.MULTILINE)
-_BLOB_TO_BLOB = re.compile(r"^index ([a-f0-9]+)\.\.([a-f0-9]+)", re.MULTILINE)
+_INDEX_IDS = re.compile(r"^index ([a-f0-9]+)\.\.([a-f0-9]+)", re.MULTILINE)
+_NULL = re.compile(r"0{7,}")
+# the two names of the (escaped) "diff --git" line: plain, or C-quoted
+_NAME = r"(?:&#34;(?:[^&\\\n]|\\.|&(?!#34;))*&#34;|[^\s&]*(?:&(?!#34;)[^\s&]*)*)"
+_DIFF_GIT_NAMES = re.compile(rf"^(diff --git) ({_NAME}) ({_NAME})$", re.MULTILINE)
 
 
 def _solver_links(ctx: RenderCtx, html: str, pa: str | None, pb: str | None) -> str:
-    """ViewDiff.pm's diff_header: the blob ids of an added or deleted file
-    link to ``/$OID/s/``; a modification keeps both ids for its hunks."""
+    """ViewDiff.pm's diff_header, and more (lore's promise: every blob id and
+    file name of a patch leads to that version of the file): both ids of the
+    ``index`` line and both names of ``diff --git`` link to ``/$OID/s/``
+    (the pre-image with ``?b=`` its own path, the post-image with
+    ``?b=NEW&a=OLD``); the hunk headers link to both (public-inbox's
+    query for each)."""
     spfx = ctx.spfx
     ctx.dstate = None
     if spfx is None or pa is None or pb is None:
@@ -207,15 +213,27 @@ def _solver_links(ctx: RenderCtx, html: str, pa: str | None, pb: str | None) -> 
     else:
         qs = [f"{k}={quote(p, safe=_UNSAFE_KEEP)}" for k, p in (("b", pb), ("a", pa)) if p != "/dev/null"]
         q = "?" + "&amp;".join(qs)
-    if (m := _NULL_TO_BLOB.search(html)) is not None:
-        link = f'<a href="{spfx}{m.group(2)}/s/{q}">{m.group(2)}</a>'
-        return html[: m.start()] + m.group(1) + link + html[m.end() :]
-    if (m := _BLOB_TO_NULL.search(html)) is not None:
-        link = f'<a href="{spfx}{m.group(1)}/s/{q}">{m.group(1)}</a>'
-        return html[: m.start()] + "index " + link + m.group(2) + html[m.end() :]
-    if (m := _BLOB_TO_BLOB.search(html)) is not None:
-        ctx.dstate = (m.group(1), m.group(2), q)
+    qa = "?b=" + quote(pa, safe=_UNSAFE_KEEP.replace("&", ""))
+    m = _INDEX_IDS.search(html)
+    if m is None:
+        return html
+    oid_a, oid_b = m.group(1), m.group(2)
+    null_a, null_b = _NULL.fullmatch(oid_a) is not None, _NULL.fullmatch(oid_b) is not None
+    if not null_a and not null_b:
+        ctx.dstate = (oid_a, oid_b, q)
+    href_a = None if null_a or pa == "/dev/null" else f"{spfx}{oid_a}/s/{qa}"
+    href_b = None if null_b or pb == "/dev/null" else f"{spfx}{oid_b}/s/{q}"
+    ids = f"index {_a(href_a, oid_a)}..{_a(href_b, oid_b)}"
+    html = html[: m.start()] + ids + html[m.end() :]
+    d = _DIFF_GIT_NAMES.search(html)
+    if d is not None:
+        names = f"{_a(href_a, d.group(2))} {_a(href_b, d.group(3))}"
+        html = html[: d.start(2)] + names + html[d.end(3) :]
     return html
+
+
+def _a(href: str | None, text: str) -> str:
+    return text if href is None else f'<a href="{href}">{text}</a>'
 
 
 def _hunk_links(ctx: RenderCtx, ca: str, cb: str) -> str:

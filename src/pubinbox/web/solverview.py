@@ -17,16 +17,17 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from pubinbox.config import Config
 from pubinbox.search.isolated import InboxSearch
 from pubinbox.solver.coderepo import repos_of
-from pubinbox.solver.solve import Result, Solver, Want, valid_oid
+from pubinbox.solver.solve import Limits, Result, Solver, Want, valid_oid
 from pubinbox.web.html import esc, url_mid
 from pubinbox.web.linkify import linkify
 from pubinbox.web.page import error_page, html_end, html_top
 from pubinbox.web.respond import page_response
 from pubinbox.web.site import Site
 
-__all__ = ["solver_response"]
+__all__ = ["limits", "solver_response"]
 
 MAX_SHOW = 1 << 20  # larger blobs get only the raw link, as public-inbox
 MAX_HINT = 4096
@@ -58,9 +59,19 @@ def _solve(site: Site, request: Request, name: str, want: Want) -> Result:
                 yield r.mid, box.raw(r)
 
     repos = repos_of(site.config, tuple(cr for cr, _u in info.coderepos))
-    res = Solver(repos, search, lambda mid: f"{base}{url_mid(mid)}/").solve(want)
+    res = Solver(repos, search, lambda mid: f"{base}{url_mid(mid)}/", limits(site.config)).solve(want)
     site.cache.put(key, (res, time.monotonic()), len(res.data) + len(res.log))
     return res
+
+
+def limits(config: Config) -> Limits:
+    """``pubinbox.solveTimeout``, ``solveDepth``, ``solvePatches``."""
+    d = Limits()
+    return Limits(
+        depth=int(config.number("pubinbox.solvedepth", d.depth)),
+        patches=int(config.number("pubinbox.solvepatches", d.patches)),
+        seconds=config.number("pubinbox.solvetimeout", d.seconds),
+    )
 
 
 def _hint(request: Request, k: str) -> str | None:
