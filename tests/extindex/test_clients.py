@@ -1,5 +1,5 @@
 """Real clients of ``/all/`` (issue 9): b4 with a host-only midmask (it
-then asks ``/all/MSGID/t.mbox.gz``) and lei with ``--only URL/all/`` (a
+then asks ``/all/MSGID/t.mbox.gz``) and lei with ``-I URL/all/`` (a
 ``POST /all/?x=m&q=`` search), against ``pubinbox serve`` on 127.0.0.1."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_b4_host_only_midmask(site: Site, srv: LiveServer, tmp_path: Path) -> No
 
 @pytest.mark.peer  # lei is Debian's, with public-inbox
 def test_lei_all_external(site: Site, srv: LiveServer, tmp_path: Path) -> None:
-    """``lei q --only http://HOST/all/``: every inbox's hits, a cross-post once."""
+    """``lei q -I http://HOST/all/``: every inbox's hits, a cross-post once."""
     if shutil.which("lei") is None:
         pytest.fail("lei not on PATH: install the Debian package lei", pytrace=False)
     x = {
@@ -97,7 +97,7 @@ def test_lei_all_external(site: Site, srv: LiveServer, tmp_path: Path) -> None:
     dest = tmp_path / "out.mbox"
     try:
         p = subprocess.run(
-            ["lei", "q", "--only", f"{srv.origin}/all/", "-o", f"mboxrd:{dest}", "s:erofs"],
+            ["lei", "q", "-I", f"{srv.origin}/all/", "-o", f"mboxrd:{dest}", "s:erofs"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert p.returncode == 0, p.stderr
