@@ -107,6 +107,17 @@ def test_long_lines_and_error_budget(server: Server) -> None:
         assert c.f.read() == b""
 
 
+def test_missing_articles_are_no_errors(server: Server) -> None:
+    """A newsreader walking a range with gaps (purged or spam-removed
+    articles) gets 423 many times in a row: the connection stays."""
+    with Client(server.port) as c:
+        assert c.cmd("GROUP " + GROUP).startswith(b"211 ")
+        for n in range(1000, 1100):
+            assert c.cmd(f"ARTICLE {n}") == b"423 no such article number in this group\r\n"
+            assert c.cmd(f"STAT <gone{n}@example.com>").startswith(b"430 ")
+        assert c.cmd("STAT 1").startswith(b"223 1 ")
+
+
 def test_pipelined_commands(server: Server) -> None:
     """Many commands in one write: answered in order, none lost."""
     with Client(server.port) as c:

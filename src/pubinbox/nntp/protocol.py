@@ -104,9 +104,12 @@ class NNTPSession(CommandSession):
             await fn(self, args)
             self.errors = 0
         except _Reply as r:
-            ok = r.line[:1] in "123"
-            if ok:
+            # 4xx (no such article, no group selected...) is an answer a
+            # newsreader walking a range with gaps gets many times in a row;
+            # only unknown or malformed commands count towards MAX_ERRORS
+            if r.line[:1] in "1234":
                 self.send(r.line.encode() + b"\r\n")
+                self.errors = 0
             else:
                 await self._error(r.line)
         except Syntax:
