@@ -266,3 +266,9 @@ def test_backlog_read_in_the_background(made: Archive, monkeypatch: pytest.Monke
     assert [(r["address"], r["trailers"]) for r in doc["reviewers"]] == [("bob@example.org", 2)]
     assert "still being read" not in asgi_request(app, "/st/_/stats/").text
     assert not statsview._scanners  # the process was waited for
+
+
+def test_obfuscated_inbox_hides_addresses_in_tables(made: Archive) -> None:
+    subprocess.run(["git", "config", "-f", str(made.config), "publicinbox.st.obfuscate", "true"], check=True)
+    page = asgi_request(_app(made), "/st/_/stats/").text
+    assert "bob@example&#8226;org" in page and "bob@example.org" not in page

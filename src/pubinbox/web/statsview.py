@@ -30,6 +30,7 @@ from pubinbox.stats import charts, trailers
 from pubinbox.stats.compute import WEEKS, compute, parse_since, period, sparkline_weeks
 from pubinbox.store.layout import Layout
 from pubinbox.web.html import ascii_bytes, esc
+from pubinbox.web.obfuscate import obfuscator_for
 from pubinbox.web.page import html_end, html_top
 from pubinbox.web.respond import page_response, validator
 from pubinbox.web.site import Site
@@ -184,6 +185,11 @@ def _ticks(labels: list[str], every: str) -> tuple[list[int], list[str]]:
 def _render(site: Site, request: Request, name: str, doc: dict[str, Any], since: str) -> str:
     info = site.inboxes[name]
     upfx = request.state.upfx
+    obfs = obfuscator_for(site.config, info.cfg)  # `obfuscate = true`: addresses as on every page
+
+    def people(t: str) -> str:
+        return obfs.html(t) if obfs is not None else t
+
     out = [html_top(info, title=f"{name}: activity and statistics", upfx=upfx, search=False)]
     p: list[str] = ['<pre id=stats><a href="json">JSON</a> of this page\n\n']
     span = doc.get("span")
@@ -260,7 +266,7 @@ def _render(site: Site, request: Request, name: str, doc: dict[str, Any], since:
     )
     posters = doc["posters"]
     p.append(charts.hbars([(x["name"], x["messages"]) for x in posters], title="top posters", what="messages"))
-    p.append("<pre>" + _table(("messages", "poster"), [(x["messages"], _who(x)) for x in posters]) + "</pre>")
+    p.append("<pre>" + people(_table(("messages", "poster"), [(x["messages"], _who(x)) for x in posters])) + "</pre>")
     revs = doc["reviewers"]
     if doc["reviews_pending"]:
         p.append(
@@ -278,9 +284,11 @@ def _render(site: Site, request: Request, name: str, doc: dict[str, Any], since:
         )
     p.append(
         "<pre>"
-        + _table(
-            ("trailers", "reviewer (Reviewed-by, Acked-by, Tested-by given in replies)"),
-            [(x["trailers"], _who(x)) for x in revs],
+        + people(
+            _table(
+                ("trailers", "reviewer (Reviewed-by, Acked-by, Tested-by given in replies)"),
+                [(x["trailers"], _who(x)) for x in revs],
+            )
         )
         + "</pre>"
     )
