@@ -478,21 +478,17 @@ class IMAPSession(CommandSession):
             args = args[2:]
         if not args:
             raise Bad("SEARCH wants keys")
+        from pubinbox.imap.scan import search_mailbox
         from pubinbox.imap.search import compile_keys
 
         assert self.sel is not None
-        pred = compile_keys(args, self)
+        compiled = compile_keys(args, self)
         hits: list[int] = []
         if self.sel.cfg is not None:
-            name = self.sel.cfg.name
-            for i in range(0, len(self.uids), 1000):
-                box = self.archive.inbox(name)
-                rows = {r.num: r for r in box.over.by_nums(list(self.uids[i : i + 1000]))}
-                for m in range(i + 1, min(i + 1000, len(self.uids)) + 1):
-                    row = rows.get(self.uids[m - 1])
-                    if row is not None and pred(m, row, box):
-                        hits.append(row.num if uid else m)
-                await asyncio.sleep(0)
+            run = await search_mailbox(self.archive, self.sel.cfg.name, self.uids, compiled, uid=uid)
+            if run.refused:
+                raise _No(run.refused)
+            hits = run.hits
         self.send(
             (
                 "* SEARCH"

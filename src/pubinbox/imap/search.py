@@ -10,18 +10,25 @@ UNSEEN and OLD; none is RECENT.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from pubinbox.imap.commands import Bad, Token, parse_date, parse_seqset
-from pubinbox.inbox import Inbox
 from pubinbox.over.reader import OverRow
 
 if TYPE_CHECKING:
     from pubinbox.imap.protocol import IMAPSession
 
-__all__ = ["compile_keys"]
+__all__ = ["Compiled", "compile_keys", "split_raw"]
 
-Pred = Callable[[int, OverRow, Inbox], bool]
+
+class Raw(Protocol):
+    """Where the stored message of a row comes from (an Inbox)."""
+
+    def raw(self, row: OverRow) -> bytes: ...
+
+
+Pred = Callable[[int, OverRow, Raw], bool]
 MAX_KEYS = 100
 _FALSE = {"ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "NEW", "RECENT"}
 _TRUE = {"ALL", "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN", "OLD"}
@@ -34,26 +41,47 @@ def _s(t: Token) -> str:
     return t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
 
 
-def _raw(box: Inbox, row: OverRow) -> tuple[str, str]:
-    data = box.raw(row)
-    cut = data.find(b"\n\n")
-    head, body = (data, b"") if cut < 0 else (data[:cut], data[cut + 2 :])
+def split_raw(data: bytes) -> tuple[bytes, bytes]:
+    """(header, body) of a stored message, LF or CRLF line ends."""
+    lf, crlf = data.find(b"\n\n"), data.find(b"\r\n\r\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return data[:crlf], data[crlf + 4 :]
+    return (data, b"") if lf < 0 else (data[:lf], data[lf + 2 :])
+
+
+def _raw(box: Raw, row: OverRow) -> tuple[str, str]:
+    head, body = split_raw(box.raw(row))
     return head.decode("utf-8", "replace").lower(), body.decode("utf-8", "replace").lower()
 
 
-def _header(box: Inbox, row: OverRow, field: str, needle: str) -> bool:
+def _header(box: Raw, row: OverRow, field: str, needle: str) -> bool:
     head, _ = _raw(box, row)
     key = field.lower() + ":"
+    head = head.replace("\r\n", "\n")
     for line in head.replace("\n ", " ").replace("\n\t", " ").split("\n"):
         if line.startswith(key) and needle in line[len(key) :]:
             return True
     return False
 
 
-def compile_keys(tokens: list[Token], session: IMAPSession) -> Pred:
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A SEARCH: its predicate, whether it reads messages from git, and the
+    strings every hit's body must hold (its top-level BODY keys, for
+    :mod:`pubinbox.imap.narrow`)."""
+
+    pred: Pred
+    reads: bool
+    body_needles: tuple[str, ...]
+
+
+def compile_keys(tokens: list[Token], session: IMAPSession) -> Compiled:
     """The conjunction of the keys in *tokens*."""
     budget = [MAX_KEYS]
     pos = [0]
+    needles: list[str] = []
+    reads = [False]
+    depth = [0]  # inside NOT or OR: a BODY there is not required of every hit
 
     def take() -> Token:
         if pos[0] >= len(tokens_stack[-1]):
@@ -93,15 +121,21 @@ def compile_keys(tokens: list[Token], session: IMAPSession) -> Pred:
             take()
             return lambda m, r, b: True
         if k == "NOT":
+            depth[0] += 1
             p = key()
+            depth[0] -= 1
             return lambda m, r, b: not p(m, r, b)
         if k == "OR":
+            depth[0] += 1
             p1, p2 = key(), key()
+            depth[0] -= 1
             return lambda m, r, b: p1(m, r, b) or p2(m, r, b)
         if k in ("SUBJECT", "FROM", "TO", "CC"):
             needle = _s(take()).lower()
             attr = {"SUBJECT": "subject", "FROM": "from_", "TO": "to", "CC": "cc"}[k]
             return lambda m, r, b: needle in getattr(r, attr).lower()
+        if k in ("BCC", "HEADER", "BODY", "TEXT"):
+            reads[0] = True
         if k == "BCC":
             needle = _s(take()).lower()
             return lambda m, r, b: _header(b, r, "bcc", needle)
@@ -110,6 +144,8 @@ def compile_keys(tokens: list[Token], session: IMAPSession) -> Pred:
             return lambda m, r, b: _header(b, r, field, needle)
         if k == "BODY":
             needle = _s(take()).lower()
+            if depth[0] == 0:
+                needles.append(needle)
             return lambda m, r, b: needle in _raw(b, r)[1]
         if k == "TEXT":
             needle = _s(take()).lower()
@@ -141,4 +177,4 @@ def compile_keys(tokens: list[Token], session: IMAPSession) -> Pred:
     preds = []
     while pos[0] < len(tokens):
         preds.append(key())
-    return lambda m, r, b: all(p(m, r, b) for p in preds)
+    return Compiled(lambda m, r, b: all(p(m, r, b) for p in preds), reads[0], tuple(needles))
