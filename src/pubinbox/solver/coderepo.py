@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.config import Config
+from pubinbox.solver.absent import surely_absent
 from pubinbox.solver.batch import BatchError, batch_for, git_env
 
 __all__ = ["CodeRepo", "Lookup", "git_env", "repos_of"]
@@ -55,6 +56,8 @@ class CodeRepo:
         )
 
     def lookup(self, oid: str, timeout: float = 5.0) -> Lookup:
+        if surely_absent(self.git_dir, oid):  # most pre-images: no need to ask git
+            return Lookup()
         try:
             words, _ = batch_for(self.git_dir).ask("info", oid, timeout)
         except BatchError:

@@ -63,8 +63,9 @@ def _strip_prefix(name: str) -> str | None:
     return parts[1] if len(parts) == 2 and parts[1] else None
 
 
-def _section(lines: list[str], i: int) -> tuple[FilePatch | None, int]:
-    """The section starting at ``lines[i]`` (a ``diff --git`` line), and the index after it."""
+def _section(lines: list[str], i: int, want: str) -> tuple[FilePatch | None, int]:
+    """The section starting at ``lines[i]`` (a ``diff --git`` line) if it
+    produces *want*, and the index after it."""
     m = _DIFF_GIT.match(lines[i].rstrip("\n"))
     start = i
     i += 1
@@ -108,13 +109,13 @@ def _section(lines: list[str], i: int) -> tuple[FilePatch | None, int]:
         hunks += 1
     if oid_a is None or oid_b is None or path_a is None or path_b is None or (hunks == 0):
         return None, i
-    if path_b == "/dev/null":
-        return None, i  # a deletion produces no blob
+    if path_b == "/dev/null" or not oid_matches(oid_b, want):
+        return None, i  # a deletion produces no blob; another blob: its text is not needed
     text = "".join(x if x.endswith("\n") else x + "\n" for x in lines[start:i])
     return FilePatch(oid_a, oid_b, path_a, path_b, mode or "100644", text), i
 
 
-def _sections(text: str) -> list[FilePatch]:
+def _sections(text: str, want: str) -> list[FilePatch]:
     lines = text.replace("\r\n", "\n").splitlines(keepends=True)
     out: list[FilePatch] = []
     i = 0
@@ -122,7 +123,7 @@ def _sections(text: str) -> list[FilePatch]:
     while i < len(lines) and seen < MAX_SECTIONS:
         if lines[i].startswith("diff --git "):
             seen += 1
-            fp, i = _section(lines, i)
+            fp, i = _section(lines, i, want)
             if fp is not None:
                 out.append(fp)
         else:
@@ -139,9 +140,10 @@ def find_patches(raw: bytes, want: str, path_b: str | None = None) -> list[FileP
             t = None
             with suppress(Exception):
                 t = part_text(part)
-            if t is None or "diff --git " not in t:
+            # an id abbreviates to at least 7 digits: without those, no section of the part matches
+            if t is None or "diff --git " not in t or want[:7] not in t:
                 continue
-            found.extend(fp for fp in _sections(t) if oid_matches(fp.oid_b, want))
+            found.extend(_sections(t, want))
     if path_b:
         found.sort(key=lambda fp: fp.path_b != path_b)
     return found
