@@ -186,3 +186,21 @@ def test_revisions_by_change_id_and_patch_id(tmp_path: Path) -> None:
         assert [r.id for r in sr.revisions(got["o-1@x"][0])] == ["o-1@x"]
     finally:
         sr.close()
+
+
+def test_patches_take_their_cover_letters_version(tmp_path: Path) -> None:
+    """``[PATCH 1/2]`` in reply to ``[PATCH v3 0/2]`` of the same author is
+    v3 (a v3 and a v4 sent that way in one thread stay two series); from
+    someone else, or in reply to a patch 2/2, it keeps version 1."""
+    m = []
+    for v, minute in ((3, 0), (4, 100)):
+        m.append(_msg(v * 10, f"[PATCH v{v} 0/2] blk", mid=f"c{v}@x", refs=["c3@x"] if v == 4 else None, minute=minute))
+        for i in (1, 2):
+            m.append(_msg(v * 10 + i, f"[PATCH {i}/2] blk part {i}", mid=f"p{v}-{i}@x",
+                          refs=(["c3@x"] if v == 4 else []) + [f"c{v}@x"], minute=minute + i))  # fmt: skip
+    m.append(_msg(50, "[PATCH 1/2] other", mid="o-1@x", refs=["c3@x"], minute=300, frm="Zed <zed@example.com>"))
+    _env, d = _inbox(tmp_path, m)
+    got = _all(d)
+    assert (got["c3@x"][0].version, got["c3@x"][0].present, got["c3@x"][0].dups) == (3, 2, 0)
+    assert (got["c4@x"][0].version, got["c4@x"][0].present, got["c4@x"][0].dups) == (4, 2, 0)
+    assert got["o-1@x"][0].version == 1  # another author's

@@ -10,13 +10,14 @@ each other.  A number seen twice in one series keeps its latest message
 (the last one received; the others are counted in ``dups``); a series without a cover letter is
 named by its lowest-numbered patch, else by its cover letter.  A message
 with a patch's subject sent by someone else in reply to that very patch is
-a reply whose ``Re:`` got lost, not a patch.
+a reply whose ``Re:`` got lost, not a patch; a patch without a version
+sent in reply to its author's ``[PATCH v3 0/N]`` (or ``v3 1/N``) is of v3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pubinbox.mail.address import emails
 from pubinbox.over.reader import OverRow
@@ -93,9 +94,28 @@ class Found:
 def _patches(rows: Iterable[OverRow]) -> list[tuple[OverRow, PatchSubject]]:
     got = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
     by_mid = {r.mid: (r, ps) for r, ps in got}
-    out = [(r, ps) for r, ps in got if not _reply_without_re(r, ps, by_mid)]
+    out = [(r, _cover_version(r, ps, by_mid)) for r, ps in got if not _reply_without_re(r, ps, by_mid)]
     out.sort(key=lambda x: (x[0].ts, x[0].num))
     return out
+
+
+def _cover_version(r: OverRow, ps: PatchSubject, by_mid: dict[str, tuple[OverRow, PatchSubject]]) -> PatchSubject:
+    """``[PATCH 21/29]`` sent in reply to ``[PATCH v3 0/29]`` (or to
+    ``v3 1/29``) of its author: a patch of v3, as b4 reads it."""
+    if ps.versioned or ps.counter is None or not r.references:
+        return ps
+    parent = by_mid.get(r.references[-1])
+    if parent is None:
+        return ps
+    prow, pps = parent
+    if (
+        pps.versioned
+        and pps.counter in (0, 1)
+        and pps.total == ps.total
+        and author_email(prow.from_) == author_email(r.from_)
+    ):
+        return replace(ps, version=pps.version, versioned=True)
+    return ps
 
 
 def _reply_without_re(r: OverRow, ps: PatchSubject, by_mid: dict[str, tuple[OverRow, PatchSubject]]) -> bool:

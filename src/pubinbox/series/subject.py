@@ -36,6 +36,7 @@ class PatchSubject:
     total: int | None  # N of M/N
     prefixes: tuple[str, ...]  # the other words: rfc, resend, net-next...
     title: str  # the subject without the brackets
+    versioned: bool = True  # the version was written (v2, PATCHv2), not taken as 1
 
     @property
     def is_cover(self) -> bool:
@@ -77,7 +78,7 @@ def parse_subject(subject: str) -> PatchSubject | None:
         return None
     if total is not None and (total == 0 or total > MAX_TOTAL or counter is None or counter > total):
         counter = total = None  # 3/2, 1/0, 1/99999: not a place in a series
-    return PatchSubject(version or 1, counter, total, tuple(dict.fromkeys(other)), rest.strip())
+    return PatchSubject(version or 1, counter, total, tuple(dict.fromkeys(other)), rest.strip(), version is not None)
 
 
 _WS = re.compile(r"\s+")

@@ -149,10 +149,6 @@ def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
             if info is None or not others:
                 continue
             for other in box.over.by_nums(others):
-                osid = sr.of_num(other.num)
-                orow = sr.get(osid) if osid is not None else None
-                if orow is not None and orow.version > s.version:
-                    continue  # trailers carry forward to later revisions only, as b4 am's do
                 # the other copy's reviews, then only the new ones are added
                 tmp = PatchInfo(c, other)
                 _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget)
