@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_MBOX
+from tests.interop.test_web_differential import norm_tags
 from tests.live import LiveServer, isolated_environ, live_server
 from tests.web.conftest import build_inbox, fetch, git_config, mid_url
 
@@ -264,3 +265,63 @@ def test_pages_and_links(setup: Setup) -> None:
         assert re.search(
             rf'@@ <a href="\.\./{pre}/s/\?b=foo\.c#n2">-2,3</a> <a href="\.\./{post}/s/\?b=foo\.c#n2">', msg
         )
+
+
+_SPAN = re.compile(r'<span class="(?:head|hunk)">.*?</span>', re.DOTALL)
+_LINK = re.compile(r'<a href="([^"]*/s/[^"]*)">([^<]*)</a>')
+
+
+def _diff_spans(page: str) -> list[str]:
+    return _SPAN.findall(norm_tags(page))
+
+
+def _patch_mids(s: Setup) -> list[str]:
+    """Message pages with patches: the chain's, the synthetic ones, a few of the sample's."""
+    mids = []
+    for p in sorted((s.root / "patches").iterdir()):
+        m = re.search(r"^Message-I[dD]: <([^>]+)>", p.read_text(), re.MULTILINE)
+        assert m is not None
+        mids.append(m.group(1))
+    mids += [f"{m}@example.com" for m in ("bad", "newfile", "hostile0", "hostile1")]
+    sample = SAMPLE_MBOX.read_text("utf-8", "replace")
+    for msg in sample.split("\nFrom ")[:200]:
+        m = re.search(r"^Message-I[dD]:\s*<([^>]+)>", msg, re.MULTILINE | re.IGNORECASE)
+        if m and "\ndiff --git " in msg and len(mids) < 20:
+            mids.append(m.group(1))
+    return mids
+
+
+def test_message_page_links_as_public_inbox_plus_ours(setup: Setup) -> None:
+    """Message pages' patch headers and hunks equal public-inbox's once the
+    links pubinbox adds (both ids of ``index``, both names of ``diff
+    --git``) are dropped; every link public-inbox has, pubinbox has."""
+    mids = _patch_mids(setup)
+    pages: dict[str, list[str]] = {}
+    with isolated_environ(setup.root / "home"):
+        for kind in ("public-inbox", "pubinbox"):
+            with live_server(setup.config, setup.name, kind=kind, timeout=120) as srv:
+                pages[kind] = [fetch(mid_url(srv.base, m)).text() for m in mids]
+    checked = 0
+    for mid, theirs, ours in zip(mids, pages["public-inbox"], pages["pubinbox"], strict=True):
+        t_spans, o_spans = _diff_spans(theirs), _diff_spans(ours)
+        theirs_links = {(h, x) for sp in t_spans for h, x in _LINK.findall(sp)}
+        ours_links = {(h, x) for sp in o_spans for h, x in _LINK.findall(sp)}
+        assert theirs_links <= ours_links, (mid, theirs_links - ours_links)
+        extra = ours_links - theirs_links
+
+        def drop(m: re.Match[str], extra: set[tuple[str, str]] = extra) -> str:
+            return m.group(2) if (m.group(1), m.group(2)) in extra else m.group(0)
+
+        normalised = []
+        for sp in o_spans:
+            if sp.startswith('<span class="head">'):
+                # only on the diff --git and index lines
+                lines = [
+                    _LINK.sub(drop, line) if line.startswith(("diff --git ", "index ", '<span class="head">')) else line
+                    for line in sp.split("\n")
+                ]
+                sp = "\n".join(lines)
+            normalised.append(sp)
+        assert normalised == t_spans, mid
+        checked += bool(extra)
+    assert checked >= 5  # pages where pubinbox links more than public-inbox

@@ -43,8 +43,9 @@ def test_new_and_deleted_files_link_only_the_blob_that_exists() -> None:
         "diff --git a/o.txt b/o.txt\ndeleted file mode 100644\nindex 1234567..0000000\n--- a/o.txt\n+++ /dev/null\n"
         "@@ -1 +0,0 @@\n-b\n"
     )
-    assert 'diff --git <a href="../1234567/s/?b=o.txt">a/o.txt</a> b/o.txt\n' in gone
-    assert 'index <a href="../1234567/s/?b=o.txt">1234567</a>..0000000\n' in gone
+    # public-inbox's link for a deleted file's id: ?a=OLD
+    assert 'diff --git <a href="../1234567/s/?a=o.txt">a/o.txt</a> b/o.txt\n' in gone
+    assert 'index <a href="../1234567/s/?a=o.txt">1234567</a>..0000000\n' in gone
 
 
 def test_rename_links_each_side_to_its_own_path() -> None:

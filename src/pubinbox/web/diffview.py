@@ -202,8 +202,9 @@ def _solver_links(ctx: RenderCtx, html: str, pa: str | None, pb: str | None) -> 
     file name of a patch leads to that version of the file): both ids of the
     ``index`` line and both names of ``diff --git`` link to ``/$OID/s/``
     (the pre-image with ``?b=`` its own path, the post-image with
-    ``?b=NEW&a=OLD``); the hunk headers link to both (public-inbox's
-    query for each)."""
+    ``?b=NEW&a=OLD``; an added or deleted file's id as public-inbox
+    links it); the hunk headers link to both (public-inbox's query for
+    each)."""
     spfx = ctx.spfx
     ctx.dstate = None
     if spfx is None or pa is None or pb is None:
@@ -213,12 +214,13 @@ def _solver_links(ctx: RenderCtx, html: str, pa: str | None, pb: str | None) -> 
     else:
         qs = [f"{k}={quote(p, safe=_UNSAFE_KEEP)}" for k, p in (("b", pb), ("a", pa)) if p != "/dev/null"]
         q = "?" + "&amp;".join(qs)
-    qa = "?b=" + quote(pa, safe=_UNSAFE_KEEP.replace("&", ""))
     m = _INDEX_IDS.search(html)
     if m is None:
         return html
     oid_a, oid_b = m.group(1), m.group(2)
     null_a, null_b = _NULL.fullmatch(oid_a) is not None, _NULL.fullmatch(oid_b) is not None
+    # a deleted file's id: public-inbox's link (?a=OLD); else the old path as b=
+    qa = q if null_b else "?b=" + quote(pa, safe=_UNSAFE_KEEP.replace("&", ""))
     if not null_a and not null_b:
         ctx.dstate = (oid_a, oid_b, q)
     href_a = None if null_a or pa == "/dev/null" else f"{spfx}{oid_a}/s/{qa}"
