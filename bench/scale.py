@@ -3,9 +3,12 @@
 Builds one inbox of ``--total`` messages (default 1,000,000) from the two
 corpus lists (erofs + f2fs, 37K messages): copy *k* of every message gets
 ``.sK`` appended to the local part of every Message-ID, In-Reply-To and
-References id (threads stay threads, copies never collide) and its Date and
+References id (threads stay threads, copies never collide), its Date and
 Received dates moved back by ``K - k`` times the corpus' span (copies
-follow each other in time, oldest first, and end at the real dates).  The
+follow each other in time, oldest first, and end at the real dates) and
+`` (sK)`` appended to its Subject (else every subject comes back once per
+copy, and ``/T/``, which also lists other threads of the same subject as
+public-inbox's does, grows with the number of copies, not with the inbox).  The
 messages are fed to ``pubinbox import`` 100,000 at a time (as mboxrd on a
 pipe: nothing is written to disk but the inbox), and for each slice the
 import rate is reported (store + overview + search at the inbox's level),
@@ -45,6 +48,7 @@ from _common import DEFAULT_PUBINBOX, EROFS, F2FS, MAIN, die, git_commit, log
 SLICE = 100_000
 _MID_RE = re.compile(rb"<([^<>@\s]+)@([^<>\s]+)>")
 _DATE_HDR = re.compile(rb"^(Date|Received):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
+_SUBJECT_HDR = re.compile(rb"^Subject:[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
 _ID_HDR = re.compile(rb"^(Message-ID|In-Reply-To|References):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
 SEARCHES = [
     "erofs",
@@ -130,6 +134,10 @@ def copy_of(raw: bytes, k: int, delta: int) -> bytes:
     head = _ID_HDR.sub(ids, head)
     if delta:
         head = _DATE_HDR.sub(lambda m: _shift_date(m, delta), head)
+        # a subject of its own per copy: public-inbox's /T/ also shows the
+        # other threads with the same subject, and real lists don't repeat
+        # every subject once per 37K messages
+        head = _SUBJECT_HDR.sub(lambda m: m.group(0) + b" (s%d)" % k, head, count=1)
     return head + body
 
 
