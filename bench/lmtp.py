@@ -3,7 +3,7 @@
 ``pubinbox serve --lmtp`` vs ``pubinbox mda`` run once per message (the
 pipe an MTA uses without LMTP).
 
-    .venv/bin/python bench/lmtp.py [--mbox MBOX] [--limit N] [-L LEVEL] [--workdir DIR] [--keep]
+    .venv/bin/python bench/lmtp.py [--mbox MBOX] [--limit N] [-L LEVEL] [--connections N] [--workdir DIR] [--keep]
 
 The first N messages (default 500) of MBOX (default sample/sample.mbox,
 then the linux-erofs epoch of the corpus when more are asked for) go to two
@@ -22,6 +22,7 @@ import re
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("-L", "--level", default="medium", choices=["basic", "medium", "full"])
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--connections", type=int, default=1, help="LMTP connections delivering at once (default 1)")
     ap.add_argument("--pubinbox", default=str(C.DEFAULT_PUBINBOX))
     args = ap.parse_args()
     work, created = C.workdir(args.workdir, "bench-lmtp-")
@@ -87,12 +89,12 @@ def main() -> None:
                         C.die("pubinbox serve --lmtp did not start")
                     time.sleep(0.1)
             t0 = time.monotonic()
-            with smtplib.LMTP("127.0.0.1", port) as c:
-                for raw in msgs:
-                    try:
-                        c.sendmail("bench@example.org", [lmtp.address], raw)
-                    except smtplib.SMTPDataError as e:  # refused (HTML): the pipe's exit 65
-                        C.log(f"lmtp: {e.smtp_code} {e.smtp_error[:80]!r}")
+            n = max(1, args.connections)
+            threads = [threading.Thread(target=_deliver, args=(port, lmtp.address, msgs[i::n])) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
             took["lmtp"] = time.monotonic() - t0
         finally:
             C.stop(proc, 15)
@@ -101,11 +103,24 @@ def main() -> None:
             n = C.sql_count(side.inbox / "msgmap.sqlite3", C.MSGMAP_Q)
             rows.append([side.label, str(n), f"{took[side.label]:.1f}", f"{C.rate(n, took[side.label]):.1f}"])
         print(f"# lmtp benchmark {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}Z, pubinbox {C.git_commit()}")
-        print(f"# {len(msgs)} messages from {mbox.name}, indexlevel {args.level}, load {os.getloadavg()[0]:.2f}")
+        print(
+            f"# {len(msgs)} messages from {mbox.name}, indexlevel {args.level}, "
+            f"{args.connections} LMTP connection(s), load {os.getloadavg()[0]:.2f}"
+        )
         print(C.table(rows, ["path", "messages", "seconds", "msg/s"]))
         print(f"ratio (pipe time / lmtp time): {took['mda pipe'] / took['lmtp']:.2f}")
     finally:
         C.cleanup(work, args.keep, created)
+
+
+def _deliver(port: int, address: str, msgs: list[bytes]) -> None:
+    """One LMTP connection delivering *msgs* one after the other."""
+    with smtplib.LMTP("127.0.0.1", port) as c:
+        for raw in msgs:
+            try:
+                c.sendmail("bench@example.org", [address], raw)
+            except smtplib.SMTPDataError as e:  # refused (HTML): the pipe's exit 65
+                C.log(f"lmtp: {e.smtp_code} {e.smtp_error[:80]!r}")
 
 
 def _free_port() -> int:
