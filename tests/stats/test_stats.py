@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from pubinbox.config import load
+from pubinbox.store.layout import Layout
 from pubinbox.web import statsview
 from pubinbox.web.app import App, build_app
 from tests.helpers import run_cli
@@ -193,14 +194,14 @@ def test_empty_and_one_message_inboxes(tmp_path: Path) -> None:
 def test_computed_once_per_generation_and_trailers_incremental(
     made: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[Path] = []
-    real = statsview.compute
+    calls: list[Layout] = []
+    real = statsview.figures
 
-    def counting(path: Path, now: int | None = None) -> dict[str, Any]:
-        calls.append(path)
-        return real(path, now)
+    def counting(layout: Layout) -> dict[str, Any]:
+        calls.append(layout)
+        return real(layout)
 
-    monkeypatch.setattr(statsview, "compute", counting)
+    monkeypatch.setattr(statsview, "figures", counting)
     app = _app(made)
     first = _json(app)
     for path in ("/st/_/stats/", "/st/_/stats/json", "/st/_/stats/?since=2024-01-01", "/api/v1/inboxes/st/stats"):

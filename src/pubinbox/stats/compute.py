@@ -126,30 +126,38 @@ def _quantile(xs: list[int], q: float) -> float:
     return round(xs[k] / 3600, 1)
 
 
-def _first_reply(db: sqlite3.Connection, lo: int, hi: int) -> list[dict[str, Any]]:
-    eff = _eff(lo, hi)
-    rows = db.execute(
-        f"SELECT {eff}, p.ts, (SELECT MIN(r.ts) FROM over r WHERE r.tid = p.tid AND r.num > 0"
-        f" AND r.ts >= p.ts AND r.num != p.num AND NOT {_PATCH_SQL.replace('subject', 'r.subject')}"
-        " AND addr(r.from_) != addr(p.from_))"
-        f" FROM over p WHERE p.num > 0 AND (p.refs IS NULL OR p.refs = '') AND {_PATCH_SQL.replace('subject', 'p.subject')}"
-    ).fetchall()
+def _first_reply_sql() -> str:
+    """The rest of a ``SELECT p.num, p.ds, p.ts, ...``: a patch's first reply
+    (receipt time of the first message in its thread from someone else that
+    is no patch itself, or NULL) ``FROM over p`` and the patches that start
+    a thread."""
+    rp = _PATCH_SQL.replace("subject", "r.subject")
+    pp = _PATCH_SQL.replace("subject", "p.subject")
+    return (
+        "(SELECT MIN(r.ts) FROM over r WHERE r.tid = p.tid AND r.num > 0"
+        f" AND r.ts >= p.ts AND r.num != p.num AND NOT {rp} AND addr(r.from_) != addr(p.from_))"
+        f" FROM over p WHERE p.num > 0 AND (p.refs IS NULL OR p.refs = '') AND {pp}"
+    )
+
+
+def _first_reply(items: list[tuple[int, int, int | None]], hi: int) -> list[dict[str, Any]]:
+    """Per quarter of the (clamped date, receipt, first reply) of each patch."""
     quarters: dict[str, list[tuple[int, int | None]]] = {}
-    for d, ts, first in rows:
-        t = dt.datetime.fromtimestamp(int(d), dt.UTC)
+    for d, ts, first in items:
+        t = dt.datetime.fromtimestamp(d, dt.UTC)
         quarters.setdefault(f"{t.year:04d}Q{(t.month - 1) // 3 + 1}", []).append(
-            (int(ts), None if first is None else int(first) - int(ts))
+            (ts, None if first is None else first - ts)
         )
     out = []
     for q in sorted(quarters):
-        items = quarters[q]
-        waits = sorted(w for _ts, w in items if w is not None)
-        old = [w for ts, w in items if ts <= hi - 30 * DAY]
+        got = quarters[q]
+        waits = sorted(w for _ts, w in got if w is not None)
+        old = [w for ts, w in got if ts <= hi - 30 * DAY]
         late = [w for w in old if w is None or w > 30 * DAY]
         out.append(
             {
                 "quarter": q,
-                "patches": len(items),
+                "patches": len(got),
                 "replied": len(waits),
                 "median_hours": _quantile(waits, 0.5) if waits else None,
                 "p90_hours": _quantile(waits, 0.9) if waits else None,
@@ -170,28 +178,58 @@ def compute(path: Path, now: int | None = None) -> dict[str, Any]:
         db.close()
 
 
+EMPTY: dict[str, Any] = {"messages": 0, "span": None, "months": [], "weeks": [], "first_reply": []}
+
+
 def _compute(db: sqlite3.Connection, now: int) -> dict[str, Any]:
     b = _bounds(db, now)
     if b is None:
-        return {"messages": 0, "span": None, "months": [], "weeks": [], "first_reply": []}
+        return dict(EMPTY)
     lo, hi = b
     eff = _eff(lo, hi)
-    # one pass over the rows, grouped by day (a month's name is made once per
-    # day, not per row); the patch rule runs only on subjects that may be one
-    total = before = after = 0
-    got: dict[str, list[int]] = {}
+    # one pass over the rows, grouped by day; the patch rule runs only on
+    # subjects that may be one
+    before = after = 0
+    days: dict[int, list[int]] = {}
     for day, c, t, p, b4, af in db.execute(
         f"SELECT {eff} / 86400 AS day, COUNT(*), SUM(refs IS NULL OR refs = ''), SUM({_PATCH_SQL}),"
         " SUM(ds < ?), SUM(ds > ?) FROM over WHERE num > 0 GROUP BY day",
         (lo - SLACK, hi + SLACK),
     ):
-        row = got.setdefault(_day(int(day) * DAY)[:7], [0, 0, 0])
-        row[0] += int(c)
-        row[1] += int(t or 0)
-        row[2] += int(p or 0)
-        total += int(c)
+        days[int(day)] = [int(c), int(t or 0), int(p or 0)]
         before += int(b4 or 0)
         after += int(af or 0)
+    # the newest clamped date, through the ds index
+    top = db.execute("SELECT MAX(ds) FROM over WHERE num > 0 AND ds <= ?", (hi + SLACK,)).fetchone()[0]
+    items = [
+        (int(d), int(ts), None if first is None else int(first))
+        for d, ts, first in db.execute(f"SELECT {eff.replace('ds', 'p.ds')}, p.ts, {_first_reply_sql()}")
+    ]
+    return _finish(days, lo, hi, before, after, top, items, _weeks(db, lo, hi, WEEKS))
+
+
+def _finish(
+    days: dict[int, list[int]],
+    lo: int,
+    hi: int,
+    before: int,
+    after: int,
+    top: int | None,
+    patches: list[tuple[int, int, int | None]],
+    weeks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The figures from (messages, new threads, patches) per clamped day,
+    the counts of dates outside the span, the newest date not after it and
+    the (clamped date, receipt, first reply) of each patch; *weeks* are
+    made from the days unless given."""
+    got: dict[str, list[int]] = {}
+    total = 0
+    for day, (c, t, p) in days.items():
+        row = got.setdefault(_day(day * DAY)[:7], [0, 0, 0])
+        row[0] += c
+        row[1] += t
+        row[2] += p
+        total += c
     zero = [0, 0, 0]
     months = [
         {
@@ -203,11 +241,22 @@ def _compute(db: sqlite3.Connection, now: int) -> dict[str, Any]:
         }
         for m in (_months_between(min(got), max(got)) if got else [])
     ]
-    # the newest clamped date, through the ds index
-    top = db.execute("SELECT MAX(ds) FROM over WHERE num > 0 AND ds <= ?", (hi + SLACK,)).fetchone()[0]
+    if weeks is None:
+        end = _monday(hi)
+        start = end - (WEEKS - 1) * WEEK
+        per: dict[int, tuple[int, int]] = {}
+        for day, (c, t, _p) in days.items():
+            w = _monday(day * DAY)
+            if w >= start:
+                old = per.get(w, (0, 0))
+                per[w] = (old[0] + c, old[1] + t)
+        weeks = [
+            {"week": _day(w), "messages": per.get(w, (0, 0))[0], "threads": per.get(w, (0, 0))[1]}
+            for w in range(start, end + 1, WEEK)
+        ]
     newest = max(lo if top is None or int(top) < lo - SLACK else int(top), hi if after else lo)
     return {
-        "messages": int(total),
+        "messages": total,
         "span": {
             "first": _day(lo),
             "last": _day(hi),
@@ -215,13 +264,13 @@ def _compute(db: sqlite3.Connection, now: int) -> dict[str, Any]:
             "last_ts": hi,
             "newest": _day(newest),
             "newest_ts": newest,
-            "outside": int(before or 0) + int(after or 0),
-            "before": int(before or 0),
-            "after": int(after or 0),
+            "outside": before + after,
+            "before": before,
+            "after": after,
         },
         "months": months,
-        "weeks": _weeks(db, lo, hi, WEEKS),
-        "first_reply": _first_reply(db, lo, hi),
+        "weeks": weeks,
+        "first_reply": _first_reply(sorted(patches), hi),
     }
 
 

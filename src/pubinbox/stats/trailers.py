@@ -101,7 +101,8 @@ def _connect(layout: Layout) -> sqlite3.Connection:
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
     got = db.execute("SELECT val FROM meta WHERE key = 'schema'").fetchone()
     if got is None or got[0] != SCHEMA:
-        db.executescript("DROP TABLE IF EXISTS trailer; DELETE FROM meta;")
+        # (the aggregates' agg_* keys are theirs: pubinbox.stats.aggregate)
+        db.executescript("DROP TABLE IF EXISTS trailer; DELETE FROM meta WHERE key NOT LIKE 'agg%';")
         db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
     db.executescript(DDL)
     return db

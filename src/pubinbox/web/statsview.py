@@ -2,10 +2,12 @@
 same figures; also ``/api/v1/inboxes/$INBOX/stats``) and the sparkline of
 the ``/`` listing (issue 17).
 
-The figures of an inbox are computed once per overview generation and
-worker (:func:`base`, kept in the site's cache under the generation's tag),
-never per request; the period figures (``?since=``) once per generation
-and date.  Review trailers come from ``stats.sqlite3``
+The figures of an inbox are made once per overview generation and worker
+(:func:`base`, kept in the site's cache under the generation's tag), never
+per request, from the aggregates in ``stats.sqlite3``
+(:mod:`pubinbox.stats.aggregate`), which the first request of a generation
+brings up to date with the new mail alone; the period figures
+(``?since=``) once per generation and date.  Review trailers come from ``stats.sqlite3``
 (:mod:`pubinbox.stats.trailers`): a few new replies are read at once, a
 large backlog (a freshly indexed archive) by a background process, and
 until it is done the page says how far it got.
@@ -26,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pubinbox.errors import PubinboxError
-from pubinbox.stats import charts, trailers
+from pubinbox.stats import aggregate, charts, trailers
 from pubinbox.stats.compute import WEEKS, compute, parse_since, period, sparkline_weeks
 from pubinbox.store.layout import Layout
 from pubinbox.web.html import ascii_bytes, esc
@@ -57,9 +59,26 @@ def base(site: Site, name: str) -> dict[str, Any]:
     key = ("stats", name, tag)
     got = site.cache.get(key)
     if got is None:
-        got = compute(_layout(site, name).over_db)
+        got = figures(_layout(site, name))
         site.cache.put(key, got, size=len(json.dumps(got)))
     return got  # type: ignore[return-value]
+
+
+def figures(layout: Layout) -> dict[str, Any]:
+    """The figures from the aggregates (updated with the new mail), or
+    counted from the overview when ``stats.sqlite3`` cannot be written."""
+    try:
+        return aggregate.figures(layout)
+    except (sqlite3.Error, OSError) as e:
+        log.warning("%s: statistics counted without stats.sqlite3: %s", layout.inboxdir, e)
+        return compute(layout.over_db)
+
+
+def _posters(layout: Layout, b: dict[str, Any], since: int) -> dict[str, Any]:
+    try:
+        return aggregate.posters(layout, b, since)
+    except (sqlite3.Error, OSError):  # no aggregates (logged by figures)
+        return period(layout.over_db, b, since)
 
 
 def _reviews_pending(site: Site, name: str) -> int:
@@ -121,7 +140,7 @@ def document(site: Site, name: str, since_param: str | None) -> tuple[dict[str, 
     per = site.cache.get(key)
     if per is None:
         layout = _layout(site, name)
-        per = period(layout.over_db, b, since)
+        per = _posters(layout, b, since)
         span = b.get("span")
         per["reviewers"] = trailers.reviewers(layout, since, span["first_ts"], span["last_ts"]) if span else []
         site.cache.put(key, per, size=len(json.dumps(per)))
