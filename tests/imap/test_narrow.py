@@ -21,7 +21,7 @@ import pytest
 
 from pubinbox.config import Env, load
 from pubinbox.imap import scan
-from pubinbox.imap.narrow import PlainCache, inner_words, is_plain
+from pubinbox.imap.narrow import PlainCache, inner_words, is_plain, unindexed_words
 from pubinbox.imap.search import compile_keys, split_raw
 from pubinbox.web.site import Site
 from tests.live import isolated_environ
@@ -30,8 +30,9 @@ from tests.nntp.servers import pubinbox_serve
 
 #: strings that sit in what the index does not hold: diff headers, MIME
 #: part headers and boundaries, encodings
-TRICKY = ["diff --git a/", " index ", "--- a/", "+++ b/", "@@ -", " 100644", "content-type: text/plain",
-          "charset=", "content-transfer-encoding", "new file mode", "=20", "\n-- \n", " git ", " the "]  # fmt: skip
+TRICKY = ["diff --git a/", " index ", "--- a/fs", "+++ b/fs", "@@ -", " 100644", "content-type: text/plain",
+          "charset=", "content-transfer-encoding", "new file mode", "=20", "\n-- \n", " git ", " the ",
+          "\nindex ", " a/fs/erofs/", "@@ static ", ".c | "]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +142,14 @@ def test_is_plain() -> None:
     assert is_plain(
         b'Content-Type: text/plain; charset="iso-8859-1"; format=flowed\nContent-Transfer-Encoding: 8bit\n\nx\n'
     )
+    assert is_plain(PATCH)  # a patch too: its unindexed words are remembered
     for raw in (
         b"Content-Type: text/html\n\n<p>hello</p>\n",
         b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--b--\n",
         b"Content-Transfer-Encoding: base64\n\naGVsbG8K\n",
         b"Content-Transfer-Encoding: quoted-printable\n\nhel=\nlo\n",
         b"Content-Type: text/plain; charset=utf-16\n\nx\n",
-        b"Subject: patch\n\nfix\ndiff --git a/x b/x\n",
-        b"Subject: x\n\n--- a/x\n+++ b/x\n",
+        b"Subject: patch\n\nfix\ndiff --git a/x b/x\nGIT binary patch\nliteral 5\nzcmZ\n",
         b"Content-Type: text/plain\nContent-Type: text/html\n\nx\n",
         b"Subject: lone\rCR\n\nx\n",
         b"no blank line at all\n",
@@ -156,11 +157,49 @@ def test_is_plain() -> None:
         assert not is_plain(raw), raw
 
 
+PATCH = b"""Subject: [PATCH] erofs: fix it
+
+Frobnicate the widget.
+
+Signed-off-by: A U Thor <a@example.com>
+---
+ fs/erofs/super.c | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/fs/erofs/super.c b/fs/erofs/super.c
+index 1234abc..5678def 100644
+--- a/fs/erofs/super.c
++++ b/fs/erofs/super.c
+@@ -10,7 +10,7 @@ static int erofs_fill_super(void)
+ \tint err;
+-\terr = old_call(sb);
++\terr = new_call(sb);
+ \treturn err;
+--=20
+2.43.0
+"""
+
+
+def test_unindexed_words() -> None:
+    """The indexer's own extraction says which words of a patch the index
+    lacks: the word index, the a/ b/ of --- +++ lines (numbers and hex ids
+    never narrow, so they are not listed); the prose and +/- lines are in."""
+    missing = unindexed_words(PATCH)
+    assert "index" in missing  # a/ and b/ are in the diff --git line, which is indexed
+    bare = b"Subject: x\n\nfix\n--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1 +1 @@\n-old\n+new\n"
+    assert unindexed_words(bare) == {"a", "b"}
+    assert not {"frobnicate", "widget", "old_call", "new_call", "erofs_fill_super", "err", "sb"} & missing
+    assert not {w for w in missing if w.isdigit() or w in ("1234abc", "5678def")}
+    assert unindexed_words(b"Subject: x\n\nplain prose only\n") == set()
+
+
 def test_plain_cache_follows_the_blob() -> None:
     c = PlainCache()
-    c.learn("a", 7, "1234abcd" + "0" * 32, True)
+    c.learn("a", 7, "1234abcd" + "0" * 32, set())
     assert c.plain("a", 7, "1234abcd" + "0" * 32)
     assert not c.plain("a", 7, "99999999" + "0" * 32)  # edited: another blob, learnt again
     assert not c.plain("a", 8, "1234abcd" + "0" * 32) and not c.plain("b", 7, "1234abcd" + "0" * 32)
-    c.learn("a", 7, "1234abcd" + "0" * 32, False)
+    c.learn("a", 7, "1234abcd" + "0" * 32, None)
     assert not c.plain("a", 7, "1234abcd" + "0" * 32)
+    c.learn("a", 9, "1234abcd" + "0" * 32, {"index", "a"})  # words the index lacks: never narrowed on
+    assert c.plain("a", 9, "1234abcd" + "0" * 32) and c.unsafe == {"index", "a"}

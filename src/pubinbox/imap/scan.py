@@ -21,7 +21,7 @@ from array import array
 from dataclasses import dataclass
 
 from pubinbox.errors import PubinboxError
-from pubinbox.imap.narrow import PlainCache, index_query, inner_words, is_plain
+from pubinbox.imap.narrow import PlainCache, has_diff, index_query, inner_words, is_plain, unindexed_words
 from pubinbox.imap.search import Compiled
 from pubinbox.net.archive import Archive
 from pubinbox.over.reader import OverRow
@@ -41,6 +41,9 @@ INDEX_PAGE = 10_000
 INDEX_MAX = 100_000
 #: what this worker's scans learnt (see narrow.PlainCache)
 PLAIN = PlainCache()
+#: patches whose unindexed words one SEARCH finds at most (the indexer's
+#: extraction: about a millisecond each); the others are not learnt yet
+LEARN_PATCHES = 1000
 
 _gate: asyncio.Semaphore | None = None
 
@@ -80,15 +83,19 @@ async def search_mailbox(archive: Archive, inbox: str, uids: array[int], compile
         return await asyncio.to_thread(_run, archive, inbox, array("q", uids), compiled, uid)
 
 
-def _index_hits(archive: Archive, inbox: str, uids: array[int], needles: tuple[str, ...]) -> set[int] | None:
-    """Article numbers whose ``b:`` holds every inner word of the BODY
-    strings, or None when the index cannot narrow exactly (no words, no
-    index, one behind the overview, too many hits, an error)."""
+def _index_hits(
+    archive: Archive, inbox: str, uids: array[int], needles: tuple[str, ...]
+) -> tuple[set[int], list[str]] | None:
+    """(article numbers whose ``b:`` holds every word, the words): inner
+    words of the BODY strings that no plain message lacks in the index; None
+    when the index cannot narrow exactly (no such words, no index, one
+    behind the overview, too many hits, an error)."""
     words: list[str] = []
     for n in needles:
-        words += [w for w in inner_words(n) if w not in words]
+        words += [w for w in inner_words(n) if w not in words and w not in PLAIN.unsafe]
     if not words or not uids:
         return None
+    words = words[:8]
     box = archive.inbox(inbox)
     if box.cfg.indexlevel == "basic":
         return None
@@ -97,7 +104,7 @@ def _index_hits(archive: Archive, inbox: str, uids: array[int], needles: tuple[s
         searcher = box.searcher
         if searcher.search(f"uid:{lo}..{hi}", limit=0).total != len(uids):
             return None  # messages not indexed yet (or gone): the index may miss some
-        q = index_query(words[:8], lo, hi)
+        q = index_query(words, lo, hi)
         first = searcher.search(q, limit=INDEX_PAGE, ascending=True)
         if first.total > INDEX_MAX:
             return None
@@ -111,21 +118,33 @@ def _index_hits(archive: Archive, inbox: str, uids: array[int], needles: tuple[s
             offset += len(page.nums)
         if len(hits) < first.total:
             return None
-        return hits
+        return hits, words
     except PubinboxError as e:  # no index, a search that failed, a bad word: scan it all
         log.info("IMAP SEARCH on %s without the index: %s", inbox, e)
         return None
 
 
 def _run(archive: Archive, inbox: str, uids: array[int], compiled: Compiled, uid: bool) -> SearchRun:
-    hits = _index_hits(archive, inbox, uids, compiled.body_needles) if compiled.body_needles else None
+    got = _index_hits(archive, inbox, uids, compiled.body_needles) if compiled.body_needles else None
+    hits, words = got if got is not None else (None, [])
     out = SearchRun([], narrowed=hits is not None)
+
+    def skip(row: OverRow) -> bool:
+        """Plain, not among the hits and lacking a word the index has for
+        every plain message (checked now: other searches learn meanwhile)."""
+        return (
+            hits is not None
+            and row.num not in hits
+            and PLAIN.plain(inbox, row.num, row.blob)
+            and not any(w in PLAIN.unsafe for w in words)
+        )
+
     if compiled.reads:  # what it costs, before reading anything
         cost = 0
         for i in range(0, len(uids), CHUNK):
             box = archive.inbox(inbox)
             for r in box.over.by_nums(list(uids[i : i + CHUNK])):
-                if hits is None or r.num in hits or not PLAIN.plain(inbox, r.num, r.blob):
+                if not skip(r):
                     cost += r.bytes or 0
         if cost > MAX_READ:
             out.refused = (
@@ -133,6 +152,8 @@ def _run(archive: Archive, inbox: str, uids: array[int], compiled: Compiled, uid
                 "narrow it (UID or sequence ranges, SINCE/BEFORE, FROM/SUBJECT)"
             )
             return out
+    learn = archive.inbox(inbox).cfg.indexlevel != "basic"  # without an index, nothing to learn for
+    patches = LEARN_PATCHES
     for i in range(0, len(uids), CHUNK):
         box = archive.inbox(inbox)
         rows = {r.num: r for r in box.over.by_nums(list(uids[i : i + CHUNK]))}
@@ -141,12 +162,19 @@ def _run(archive: Archive, inbox: str, uids: array[int], compiled: Compiled, uid
             if row is None:
                 continue
             if compiled.reads:
-                if hits is not None and row.num not in hits and PLAIN.plain(inbox, row.num, row.blob):
+                if skip(row):
                     out.skipped += 1
                     continue  # plain and without the words: the string cannot be in it
                 data = box.raw(row)
                 out.read += 1
-                PLAIN.learn(inbox, row.num, row.blob, is_plain(data))
+                if learn and not PLAIN.plain(inbox, row.num, row.blob):
+                    if not is_plain(data):
+                        PLAIN.learn(inbox, row.num, row.blob, None)
+                    elif not has_diff(data):
+                        PLAIN.learn(inbox, row.num, row.blob, set())
+                    elif patches > 0:
+                        patches -= 1
+                        PLAIN.learn(inbox, row.num, row.blob, unindexed_words(data))
                 if compiled.pred(m, row, _Cached(data)):
                     out.hits.append(row.num if uid else m)
             elif compiled.pred(m, row, box):
