@@ -20,7 +20,13 @@ def git(git_dir: Path, *args: str, data: bytes | None = None) -> str:
 
 
 def add(git_dir: Path, n: int, tag: str) -> list[str]:
-    return [git(git_dir, "hash-object", "-w", "--stdin", data=b"%s %d\n" % (tag.encode(), i)).strip() for i in range(n)]
+    """*n* new loose blobs (one git for all)."""
+    files = git_dir.parent / f"{git_dir.name}-{tag}"
+    files.mkdir()
+    for i in range(n):
+        (files / str(i)).write_bytes(b"%s %d\n" % (tag.encode(), i))
+    paths = "".join(f"{files / str(i)}\n" for i in range(n)).encode()
+    return git(git_dir, "hash-object", "-w", "--stdin-paths", data=paths).split()
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,23 @@ import pytest
 from pubinbox.solver import batch
 from pubinbox.solver.batch import BatchError, batch_for
 from pubinbox.solver.coderepo import CodeRepo
+from pubinbox.solver.gitfiles import init_bare
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
     g = tmp_path / "code.git"
     subprocess.run(["git", "init", "-q", "--bare", str(g)], check=True)
-    blobs = {}
-    for i in range(600):  # enough for two ids sharing 4 hex digits
-        data = b"blob %d\n" % i
-        oid = subprocess.run(
-            ["git", f"--git-dir={g}", "hash-object", "-w", "--stdin"], input=data, capture_output=True, check=True
-        ).stdout.strip()
-        blobs[oid.decode()] = data
-    return g, blobs
+    files = tmp_path / "blobs"
+    files.mkdir()
+    contents = [b"blob %d\n" % i for i in range(600)]  # enough for two ids sharing 4 hex digits
+    for i, data in enumerate(contents):
+        (files / str(i)).write_bytes(data)
+    paths = "".join(f"{files / str(i)}\n" for i in range(len(contents))).encode()
+    out = subprocess.run(
+        ["git", f"--git-dir={g}", "hash-object", "-w", "--stdin-paths"], input=paths, capture_output=True, check=True
+    ).stdout.split()
+    return g, {oid.decode(): data for oid, data in zip(out, contents, strict=True)}
 
 
 def test_lookup_read_and_restart(repo: tuple[Path, dict[str, bytes]]) -> None:
@@ -48,6 +51,9 @@ def test_lookup_read_and_restart(repo: tuple[Path, dict[str, bytes]]) -> None:
     with pytest.raises(BatchError):  # larger than allowed: not read, the process replaced
         b.ask("contents", oid, 5, max_size=2)
     assert b.ask("contents", oid, 5)[1] == data
+    for bad in (f"{oid}\ncontents {oid}", "HEAD", "", "x" * 40):  # never more than one command
+        with pytest.raises(BatchError):
+            b.ask("info", bad, 5)
     batch.close_all()
 
 
@@ -73,7 +79,7 @@ def test_bounded_number_of_processes(tmp_path: Path) -> None:
     repos = []
     for i in range(batch.MAX_PROCS + 3):
         g = tmp_path / f"r{i}.git"
-        subprocess.run(["git", "init", "-q", "--bare", str(g)], check=True)
+        init_bare(g, [])
         repos.append(g)
         batch_for(g).ask("info", "0" * 40, 5)
     assert len(batch._PROCS) == batch.MAX_PROCS

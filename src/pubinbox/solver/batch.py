@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import select
 import subprocess
 import threading
@@ -26,6 +27,7 @@ __all__ = ["MAX_PROCS", "Batch", "BatchError", "batch_for", "close_all", "git_en
 
 MAX_PROCS = 16
 _LINE_MAX = 4096  # an answer's header line
+_OID = re.compile(r"[0-9a-f]{4,64}")
 
 
 def git_env(**extra: str) -> dict[str, str]:
@@ -112,6 +114,8 @@ class Batch:
         ``contents OID``; contents only for ``contents`` of an object found
         and at most *max_size* bytes (a larger one restarts the process
         rather than being read)."""
+        if _OID.fullmatch(oid) is None:  # one line of the protocol: never anything else
+            raise BatchError(f"not an object id: {oid!r}")
         deadline = time.monotonic() + max(timeout, 0.05)
         with self.lock:
             try:
