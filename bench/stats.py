@@ -10,8 +10,10 @@ so stats.sqlite3 is made in the copy.  --bundle (default: linux-f2fs-devel)
 clones an epoch and indexes it first (the index time is printed: the stats
 add nothing to indexing, compare with bench/README's figure).
 
-Printed: the SQL figures computed in this process (cold: a new process,
-the overview in the OS cache), the review-trailer backlog read once (what
+Printed: the SQL figures counted from scratch (cold: a new process, the
+overview in the OS cache), the aggregates of stats.sqlite3 built from
+nothing and then updated after --new messages (held back from the copy,
+then put back), the review-trailer backlog read once (what
 the web's background process does), then with ``pubinbox serve -W 1``:
 the first stats request of the generation, the time until the reviewers
 are complete, and wrk's median and p99 for /NAME/_/stats/, its JSON and
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--inbox", type=Path, help="an indexed v2 inbox (not written to)")
     ap.add_argument("--bundle", type=Path, default=C.F2FS, help=f"epoch bundle to index (default {C.F2FS.name})")
     ap.add_argument("--duration", type=int, default=10, help="seconds of wrk per page (10)")
+    ap.add_argument("--new", type=int, default=100, help="new messages of the incremental update (100)")
     ap.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-stats-"))
@@ -102,18 +105,38 @@ def main() -> None:
     n = sqlite3.connect(over).execute("SELECT COUNT(*) FROM over WHERE num > 0").fetchone()[0]
     print(f"inbox: {n} messages ({args.inbox or args.bundle.name}); commit {C.git_commit()}")
 
+    # in a new process: the count from scratch (no aggregates), then the
+    # aggregates built from nothing while the newest --new messages are held
+    # back (deleted from the copy), then put back: the update of a new
+    # generation that aggregates them alone
     code = (
-        "import sys, time; from pathlib import Path; t = time.perf_counter()\n"
+        "import sys, time, sqlite3; from pathlib import Path\n"
         "from pubinbox.stats.compute import compute, period, parse_since\n"
-        "p = Path(sys.argv[1]); t0 = time.perf_counter(); d = compute(p); t1 = time.perf_counter()\n"
+        "from pubinbox.stats.aggregate import figures, posters\n"
+        "from pubinbox.store.layout import Layout\n"
+        "p = Path(sys.argv[1]); L = Layout(p.parent.parent); n = int(sys.argv[2])\n"
+        "t0 = time.perf_counter(); d = compute(p); t1 = time.perf_counter()\n"
         "period(p, d, parse_since(None, d)); t2 = time.perf_counter()\n"
-        "print(f'{t1 - t0:.3f} {t2 - t1:.3f}')"
+        "db = sqlite3.connect(p, isolation_level=None); top = db.execute('SELECT MAX(num) FROM over').fetchone()[0]\n"
+        "rows = db.execute('SELECT * FROM over WHERE num > ?', (top - n,)).fetchall()\n"
+        "db.execute('DELETE FROM over WHERE num > ?', (top - n,))\n"
+        "t3 = time.perf_counter(); figures(L); t4 = time.perf_counter()\n"
+        "db.executemany('INSERT INTO over VALUES (' + ','.join('?' * len(rows[0])) + ')', rows); db.close()\n"
+        "t5 = time.perf_counter(); f = figures(L); t6 = time.perf_counter(); posters(L, f, parse_since(None, f))\n"
+        "t7 = time.perf_counter(); assert f == compute(p), 'aggregates differ from the count'\n"
+        "print(f'{t1 - t0:.3f} {t2 - t1:.3f} {t4 - t3:.3f} {t6 - t5:.3f} {t7 - t6:.3f}')"
     )
     py = str(C.DEFAULT_PUBINBOX.parent / "python")
-    figures, per = subprocess.run(
-        [py, "-c", code, str(over)], capture_output=True, text=True, check=True
-    ).stdout.split()
-    print(f"figures (SQL, cold process): {float(figures):.3f} s; posters of the default year: {float(per):.3f} s")
+    res = subprocess.run([py, "-c", code, str(over), str(args.new)], capture_output=True, text=True)
+    if res.returncode:
+        sys.exit(res.stderr)
+    scratch, per, built, upd, aper = (float(x) for x in res.stdout.split())
+    print(
+        f"from scratch (SQL over the overview, cold process): {scratch:.3f} s; posters of the default year: {per:.3f} s"
+    )
+    print(f"aggregates built from nothing ({n - args.new} messages): {built:.3f} s")
+    print(f"new generation after {args.new} new messages (incremental): {upd:.3f} s; posters: {aper:.3f} s")
+    print(f"load average: {os.getloadavg()}")
 
     port = free_port()
     log = work / "serve.log"

@@ -2,7 +2,9 @@
 aggregates only the new messages (a marker planted in an old day's row
 survives the update), and the figures and posters always equal a count
 from scratch over the overview (:func:`pubinbox.stats.compute.compute`);
-an edit (same number, same count) and a purge start from nothing."""
+an edit (same number, same count) and a purge start from nothing.  The
+``/`` listing's sparkline is taken from them only when they are up to
+date."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from pubinbox.stats import aggregate
-from pubinbox.stats.compute import DAY, compute, parse_since, period
+from pubinbox.stats.compute import DAY, compute, parse_since, period, sparkline_weeks
 from pubinbox.store.layout import Layout
 from tests.helpers import run_cli
 from tests.live import isolated_environ
@@ -35,6 +37,7 @@ def _same_as_from_scratch(layout: Layout) -> dict[str, object]:
     for since in (None, "2024-01-11", "2024-02-01", "2024-02-03", "1960-01-01", "2030-01-01"):
         t = parse_since(since, got)
         assert aggregate.posters(layout, got, t) == period(layout.over_db, got, t), since
+    assert aggregate.current_weeks(layout) == sparkline_weeks(layout.over_db)  # the / listing's
     return got
 
 
@@ -68,6 +71,7 @@ def test_new_mail_alone_is_aggregated(tmp_path: Path) -> None:
 
     _plant(layout, "2024-01-10")
     _import(a, tmp_path, *MORE)
+    assert aggregate.current_weeks(layout) is None  # behind: the listing counts itself
     got = aggregate.figures(layout)
     st = aggregate.state(layout)
     assert (st["agg_last"], st["agg_count"]) == ("9", "9")

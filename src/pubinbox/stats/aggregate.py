@@ -53,7 +53,7 @@ from pubinbox.stats.people import poster
 from pubinbox.stats.trailers import stats_db, top_people
 from pubinbox.store.layout import Layout
 
-__all__ = ["figures", "posters", "state"]
+__all__ = ["current_weeks", "figures", "posters", "state"]
 
 SCHEMA = "1"
 DDL = """
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS agg_poster (
 CREATE TABLE IF NOT EXISTS agg_patch (num INTEGER PRIMARY KEY, ds INTEGER, ts INTEGER, first INTEGER);
 """
 #: dates the tables keep (the rest is always read from the overview)
-KEPT = "ds >= 0 AND ds < 253402300800"  # 1970..9999
+KEPT_END = 253402300800  # year 10000
+KEPT = f"ds >= 0 AND ds < {KEPT_END}"
 _MONTH = (
     "(CAST(strftime('%Y', ds, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', ds, 'unixepoch') AS INTEGER) - 1)"
 )
@@ -175,7 +176,7 @@ def _outside(cols: str, lo: int, since: int, start: int, end: int) -> str:
     *since* on but whose dates the tables do not cover: those dated before
     *start* (from *since*, or outside the span) or from *end* on; each part
     found through the ``ds`` index."""
-    base = f"SELECT {cols} FROM over WHERE num > 0 AND"
+    base = f"SELECT {cols} FROM over WHERE +num > 0 AND"  # + : by the ds index, not the numbers
     p = max(since, lo - SLACK)
     return (
         f"({base} ds >= {p} AND ds < {max(p, start)} UNION ALL {base} ds < {lo - SLACK}"
@@ -190,11 +191,9 @@ def _day_span(lo: int, hi: int) -> tuple[int, int]:
     return start, max(start, end)
 
 
-def _figures(st: sqlite3.Connection, ov: sqlite3.Connection, now: int) -> dict[str, Any]:
-    b = _bounds(ov, now)
-    if b is None:
-        return dict(EMPTY)
-    lo, hi = b
+def _days(st: sqlite3.Connection, ov: sqlite3.Connection, lo: int, hi: int) -> tuple[dict[int, list[int]], int, int]:
+    """(messages, new threads, patches) per clamped day, and the counts of
+    dates before and after the span."""
     start, end = _day_span(lo, hi)
     days: dict[int, list[int]] = {}
     for day, c, t, p in st.execute(
@@ -214,12 +213,46 @@ def _figures(st: sqlite3.Connection, ov: sqlite3.Connection, now: int) -> dict[s
         row[2] += int(p or 0)
         before += int(b4 or 0)
         after += int(af or 0)
+    return days, before, after
+
+
+def _figures(st: sqlite3.Connection, ov: sqlite3.Connection, now: int, patches: bool = True) -> dict[str, Any]:
+    b = _bounds(ov, now)
+    if b is None:
+        return dict(EMPTY)
+    lo, hi = b
+    days, before, after = _days(st, ov, lo, hi)
     top = ov.execute("SELECT MAX(ds) FROM over WHERE num > 0 AND ds <= ?", (hi + SLACK,)).fetchone()[0]
-    patches = [
-        (lo if ds < lo - SLACK else hi if ds > hi + SLACK else int(ds), int(ts), None if first is None else int(first))
-        for ds, ts, first in st.execute("SELECT ds, ts, first FROM agg_patch")
-    ]
-    return _finish(days, lo, hi, before, after, top, patches)
+    items = st.execute(f"SELECT {_eff(lo, hi)}, ts, first FROM agg_patch").fetchall() if patches else []
+    return _finish(days, lo, hi, before, after, top, items)
+
+
+def current_weeks(layout: Layout, n: int = 52, now: int | None = None) -> list[dict[str, Any]] | None:
+    """The last *n* weeks (as :func:`~pubinbox.stats.compute.sparkline_weeks`)
+    from the tables when they are up to date with the overview (the ``/``
+    listing's sparkline); None when they are not (or missing)."""
+    path = stats_db(layout)
+    if not path.exists():
+        return None
+    st = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    ov = _connect(layout.over_db)
+    try:
+        st.execute("BEGIN")
+        ov.execute("BEGIN")
+        meta = dict(st.execute("SELECT key, val FROM meta WHERE key LIKE 'agg%'").fetchall())
+        top = int(ov.execute("SELECT MAX(num) FROM over").fetchone()[0] or 0)
+        if (
+            meta.get("agg_schema") != SCHEMA
+            or meta.get("agg_over") != _ident(layout.over_db)
+            or meta.get("agg_audit") != _audit(layout)
+            or meta.get("agg_last") != str(top)
+        ):
+            return None
+        weeks: list[dict[str, Any]] = _figures(st, ov, int(time.time()) if now is None else now, patches=False)["weeks"]
+        return weeks[-n:]
+    finally:
+        ov.close()
+        st.close()
 
 
 def figures(layout: Layout, now: int | None = None) -> dict[str, Any]:
@@ -246,38 +279,39 @@ def figures(layout: Layout, now: int | None = None) -> dict[str, Any]:
 
 
 def posters(layout: Layout, base: dict[str, Any], since: int) -> dict[str, Any]:
-    """:func:`~pubinbox.stats.compute.period`'s top posters, from the
-    ``agg_poster`` months the period covers whole (and the overview for the
-    rest of it), as of the tables' last update."""
+    """:func:`~pubinbox.stats.compute.period`'s top posters, as of the
+    tables' last update: the ``agg_poster`` months from the first that
+    starts in the period (all their messages count, those dated after the
+    span too, at its end), and from the overview the rest of the period's
+    first month and the dates the tables do not keep or that are clamped to
+    the span's start."""
     if not base.get("span"):
         return {"since": dt.datetime.fromtimestamp(max(since, 0), dt.UTC).strftime("%Y-%m-%d"), "posters": []}
     lo, hi = int(base["span"]["first_ts"]), int(base["span"]["last_ts"])
-    start, end = _day_span(lo, hi)
-    first = _month_of(max(since, start))
-    if _month_start(first) < max(since, start):
+    if since > hi:  # after the newest received: the late-dated ones alone (by the ds index)
+        return period(layout.over_db, base, since)
+    p = max(since, lo - SLACK)
+    first = _month_of(max(p, 0))
+    if _month_start(first) < max(p, 0):
         first += 1
-    last = _month_of(end)  # months before the one *end* is in are whole
-    m0, m1 = (_month_start(first), _month_start(last)) if first < last else (start, start)
-    st = sqlite3.connect(f"file:{stats_db(layout)}?mode=ro", uri=True, timeout=2)
+    m0 = _month_start(first)
+    st = sqlite3.connect(f"file:{stats_db(layout)}?mode=ro", uri=True, isolation_level=None, timeout=2)
     ov = _connect(layout.over_db)
     try:
+        st.execute("BEGIN")
         ov.execute("BEGIN")
         got = st.execute("SELECT val FROM meta WHERE key = 'agg_last'").fetchone()
         if got is None:  # never aggregated (or reset since)
             return period(layout.over_db, base, since)
         upto = int(got[0])
-        rows = st.execute(
-            "SELECT from_, SUM(messages) FROM agg_poster WHERE month >= ? AND month < ? GROUP BY from_",
-            (first, last),
-        ).fetchall()
-        if m0 == m1:
-            rows = []
+        q = "SELECT from_, SUM(messages) FROM agg_poster WHERE month >= ? GROUP BY from_"
+        rows = st.execute(q, (first,)).fetchall()
+        sel = "SELECT ds, from_, num FROM over WHERE +num > 0 AND"  # + : by the ds index, not the numbers
         rows += ov.execute(
-            f"SELECT from_, COUNT(*) FROM {_outside('ds, from_, num', lo, since, m0, m1)}"
-            f" WHERE {_eff(lo, hi)} >= ? AND num <= ? GROUP BY from_",
+            f"SELECT from_, COUNT(*) FROM ({sel} ds >= {p} AND ds < {m0} UNION ALL {sel} ds < {lo - SLACK}"
+            f" UNION ALL {sel} ds >= {KEPT_END}) WHERE {_eff(lo, hi)} >= ? AND num <= ? GROUP BY from_",
             (since, upto),
         ).fetchall()
-        ov.execute("COMMIT")
     finally:
         ov.close()
         st.close()

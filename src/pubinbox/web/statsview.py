@@ -359,7 +359,13 @@ def sparkline(site: Site, name: str) -> str:
     got = site.cache.get(key)
     if got is None:
         try:
-            weeks = sparkline_weeks(_layout(site, name).over_db)
+            layout = _layout(site, name)
+            try:  # the aggregates, when the stats page has brought them up to date
+                weeks = aggregate.current_weeks(layout)
+            except (sqlite3.Error, OSError):
+                weeks = None
+            if weeks is None:
+                weeks = sparkline_weeks(layout.over_db)
         except (PubinboxError, sqlite3.Error) as e:  # the listing shows the inbox anyway
             log.warning("%s: no sparkline: %s", name, e)
             return ""
