@@ -68,9 +68,6 @@ CREATE TABLE IF NOT EXISTS agg_patch (num INTEGER PRIMARY KEY, ds INTEGER, ts IN
 #: dates the tables keep (the rest is always read from the overview)
 KEPT_END = 253402300800  # year 10000
 KEPT = f"ds >= 0 AND ds < {KEPT_END}"
-_MONTH = (
-    "(CAST(strftime('%Y', ds, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', ds, 'unixepoch') AS INTEGER) - 1)"
-)
 _NEVER = -(2**62)
 
 
@@ -140,23 +137,32 @@ def _update(st: sqlite3.Connection, ov: sqlite3.Connection, layout: Layout) -> i
     new = 0
     if top > last:
         rng = (last, top)
+        # one pass over the new rows, by day and sender
+        days: dict[int, list[int]] = {}
+        months: dict[int, int] = {}
+        per: dict[tuple[int, str], int] = {}
+        for day, f, c, t, pt in ov.execute(
+            f"SELECT ds / 86400 AS day, COALESCE(from_, '') AS f, COUNT(*), TOTAL(refs IS NULL OR refs = ''),"
+            f" TOTAL({_PATCH_SQL}) FROM over WHERE num > ? AND num <= ? AND {KEPT} GROUP BY day, f",
+            rng,
+        ):
+            row = days.setdefault(day, [0, 0, 0])
+            row[0] += c
+            row[1] += int(t)
+            row[2] += int(pt)
+            m = months.get(day)
+            if m is None:
+                m = months[day] = _month_of(day * DAY)
+            per[m, f] = per.get((m, f), 0) + c
         st.executemany(
             "INSERT INTO agg_day VALUES (?,?,?,?) ON CONFLICT (day) DO UPDATE SET messages = messages +"
             " excluded.messages, threads = threads + excluded.threads, patches = patches + excluded.patches",
-            ov.execute(
-                f"SELECT ds / 86400 AS day, COUNT(*), TOTAL(refs IS NULL OR refs = ''), TOTAL({_PATCH_SQL})"
-                f" FROM over WHERE num > ? AND num <= ? AND {KEPT} GROUP BY day",
-                rng,
-            ).fetchall(),
+            [(d, *v) for d, v in days.items()],
         )
         st.executemany(
             "INSERT INTO agg_poster VALUES (?,?,?) ON CONFLICT (month, from_) DO UPDATE SET"
             " messages = messages + excluded.messages",
-            ov.execute(
-                f"SELECT {_MONTH} AS m, COALESCE(from_, '') AS f, COUNT(*) FROM over"
-                f" WHERE num > ? AND num <= ? AND {KEPT} GROUP BY m, f",
-                rng,
-            ).fetchall(),
+            [(m, f, n) for (m, f), n in per.items()],
         )
         # the patches of every thread a new message is in: new patches, and
         # old ones that may have got their first reply (or a merged thread)
