@@ -18,7 +18,7 @@ import pytest
 from tests.deliver.test_watch import WAIT, Setup, _count, _until
 from tests.helpers import epoch_log, make_msg, run_cli
 from tests.live import free_port
-from tests.nntp.servers import pubinbox_nntp, public_inbox_nntpd
+from tests.nntp.servers import pubinbox_nntp, pubinbox_serve, public_inbox_nntpd
 
 
 class Origin:
@@ -155,3 +155,28 @@ def test_watch_from_public_inbox_nntpd(setup: Setup) -> None:
         check=True,
     ).stdout
     assert b"Message-ID: <m1@example.com>" in first
+
+
+def test_watch_over_tls(setup: Setup, tmp_path: Path) -> None:
+    """nntps:// (TLS from the first byte) and nntp:// upgraded by STARTTLS
+    when the server offers it; a certificate the watcher cannot verify is a
+    logged failure, never an import over an unverified connection."""
+    crt, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    origin = Origin(setup.tmp)
+    origin.add(1, 2, 3)
+    plain, tls = free_port(), free_port()
+    a = setup.inbox("a", "-c", f"watch=nntps://127.0.0.1:{tls}/test.origin")
+    b = setup.inbox("b", "-c", f"watch=nntp://127.0.0.1:{plain}/test.origin")
+    extra = ("--nntp", f"nntps://127.0.0.1:{tls}", "--cert", str(crt), "--key", str(key))
+    with pubinbox_serve(origin.cfg, "nntp", *extra, port=plain):
+        p = run_cli("watch", "--once", env=setup.env, timeout=WAIT)  # the certificate is nobody's CA here
+        assert p.returncode == 0 and b"certificate verify failed" in p.stderr, p.stderr
+        assert _count(a) == 0 and _count(b) == 0
+        p = run_cli("watch", "--once", env=dict(setup.env, SSL_CERT_FILE=str(crt)), timeout=WAIT)
+        assert p.returncode == 0, p.stderr
+    assert _count(a) == 3 and _count(b) == 3
