@@ -60,14 +60,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.solvepatches": ("200", "patches one blob solve may try"),
     "publicinbox.<name>.watch": (
         "",
-        "pubinbox watch sources: maildir:/path, imap[s]://USER@HOST[:PORT]/MAILBOX (multi)",
+        "pubinbox watch sources: maildir:/path, imap[s]://USER@HOST[:PORT]/MAILBOX, nntp[s]://HOST[:PORT]/GROUP (multi)",
     ),
     "publicinbox.<name>.watchheader": ("", "Header:value a watched message must carry (multi: any); listid too"),
-    "publicinboxwatch.watchspam": ("", "maildir:/path whose Seen messages are removed from every inbox as spam"),
+    "publicinboxwatch.watchspam": (
+        "",
+        "maildir:/path or imap[s]:// whose Seen messages (nntp[s]://: every article) are removed everywhere as spam",
+    ),
     "publicinboxwatch.spamcheck": ("none", "spamc or none, for pubinbox watch"),
     "imap.timeout": (
         "60",
         "seconds pubinbox watch waits on an IMAP server (also imap.pollInterval, imap.idleInterval)",
+    ),
+    "nntp.timeout": (
+        "60",
+        "seconds pubinbox watch waits on an NNTP server (also nntp.pollInterval: 60, nntp.starttls: true)",
     ),
     "pubinbox.watchstate": (
         "",
