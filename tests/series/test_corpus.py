@@ -65,8 +65,8 @@ def test_corpus_series(bundle: str, corpus_dir: Path, tmp_path: Path) -> None:
         q = sid.replace("/", "%2F")
         assert asgi_request(app, f"/l/series/{q}/").status_code == 200, sid
         mbox = asgi_request(app, f"/l/series/{q}/mbox")
-        assert (
-            mbox.status_code == 200 and len(re.findall(rb"^From mboxrd@z ", mbox.content, re.MULTILINE)) == present
-        ), sid
+        # b4 am's format; a partial reroll is filled from the revision before
+        got = len(re.findall(rb"^From git@z ", mbox.content, re.MULTILINE))
+        assert mbox.status_code == 200 and present <= got <= total, sid
         doc = json.loads(asgi_request(app, f"/api/v1/inboxes/l/series/{q}").content)
         assert doc["total"] == total and len(doc["patches"]) == total

@@ -11,6 +11,10 @@ patch") where we keep the later one -- 3 series; (2) trailers found for
 the same patch elsewhere in the archive (same patch-id) that b4's
 code-review lookup did not add, or one b4 took from a reply we give to
 another patch -- 4 series.  See /tmp/notes/s2-12.md for the run.
+Left out since: 20230810171429.31759-1-jack@suse.cz, a [PATCH v2 0/29]
+cover with [PATCH 21/29] in reply to it: we read that patch as v2 (its
+cover's), b4 only when the cover carries a diffstat, so b4 am -v 2 gives
+nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ SERIES = [
     ("20230705185812.579118-2-jlayton@kernel.org", 2),
     ("cover.1581955849.git.mchehab+huawei@kernel.org", 1),
     ("20230522135018.2742245-9-dhowells@redhat.com", 22),
-    ("20230810171429.31759-1-jack@suse.cz", 2),
+    ("20250704074535.2308212-1-hsiangkao@linux.alibaba.com", 3),
+    ("20250115094702.504610-2-hch@lst.de", 1),
     ("20190815044155.88483-1-gaoxiang25@huawei.com", 8),
     ("20240716142825.2713416-8-sashal@kernel.org", 1),
     ("cover.1768857200.git.lorenzo.stoakes@oracle.com", 1),
