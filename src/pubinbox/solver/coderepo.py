@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pubinbox.config import Config
 from pubinbox.solver.absent import surely_absent
-from pubinbox.solver.batch import BatchError, batch_for, git_env
+from pubinbox.solver.batch import BatchError, batch_for, git_argv, git_env
 
 __all__ = ["CodeRepo", "Lookup", "git_env", "repos_of"]
 
@@ -47,7 +47,7 @@ class CodeRepo:
 
     def _git(self, *args: str, data: bytes = b"", timeout: float = 5.0) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            ["git", "-c", "core.abbrev=40", f"--git-dir={self.git_dir}", *args],
+            git_argv("-c", "core.abbrev=40", f"--git-dir={self.git_dir}", *args),
             input=data,
             capture_output=True,
             env=git_env(),

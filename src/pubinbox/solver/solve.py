@@ -35,6 +35,7 @@ from pathlib import Path
 
 from pubinbox.errors import PubinboxError
 from pubinbox.solver import scratch
+from pubinbox.solver.batch import git_argv
 from pubinbox.solver.coderepo import CodeRepo, git_env
 from pubinbox.solver.gitfiles import GitFileError, read_index, read_loose, write_index
 from pubinbox.solver.patch import FilePatch, find_patches, oid_matches
@@ -258,7 +259,7 @@ class Solver:
         tmp = self._tmp_dir()
         env = git_env(GIT_DIR=str(tmp.git_dir), GIT_WORK_TREE=str(tmp.root / "wt"), GIT_INDEX_FILE=str(tmp.index))
         p = subprocess.run(
-            ["git", *args],
+            git_argv(*args),
             input=data,
             capture_output=True,
             cwd=tmp.root / "wt",
