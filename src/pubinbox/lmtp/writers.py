@@ -87,10 +87,28 @@ class _Inbox(threading.Thread):
         self.indexed_at = 0.0
         self.index_dirty = False
         self.stopping = False
+        self.dead = False
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         todo: deque[_Job] = deque()
+        try:
+            self._loop(todo)
+        except Exception as e:  # a bug: fail what waits (451) rather than leave it hanging
+            log.exception("lmtp: %s: writer thread failed", self.ibx.name)
+            self.dead = True
+            while True:
+                try:
+                    job = todo.popleft() if todo else self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None and not job.done.done():
+                    job.done.set_exception(StorageError(f"{self.ibx.name}: {type(e).__name__}: {e}"))
+            if self.writer is not None:
+                self.writer.abort()
+                self.writer = None
+
+    def _loop(self, todo: deque[_Job]) -> None:
         while True:
             if not todo:
                 try:
@@ -225,7 +243,7 @@ class Writers:
             if self._closed:
                 raise StorageError("the LMTP server is shutting down")
             t = self._inboxes.get(ibx.name)
-            if t is None or t.ibx.inboxdir != ibx.inboxdir or not t.is_alive():
+            if t is None or t.ibx.inboxdir != ibx.inboxdir or t.dead or not t.is_alive():
                 t = self._inboxes[ibx.name] = _Inbox(ibx, self.conf)
                 t.start()
             t.jobs.put(job)
