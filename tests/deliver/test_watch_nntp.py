@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +182,49 @@ def test_watch_over_tls(setup: Setup, tmp_path: Path) -> None:
         p = run_cli("watch", "--once", env=dict(setup.env, SSL_CERT_FILE=str(crt)), timeout=WAIT)
         assert p.returncode == 0, p.stderr
     assert _count(a) == 3 and _count(b) == 3
+
+
+def test_hostile_nntp_server(setup: Setup) -> None:
+    """A server that answers an ARTICLE with an endless line, then garbage:
+    one warning, no traceback, nothing stored, the mark not moved."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _addr = srv.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                f = conn.makefile("rb")
+                conn.sendall(b"200 hostile\r\n")
+                for line in f:
+                    cmd = line.strip().upper()
+                    if cmd.startswith(b"GROUP"):
+                        conn.sendall(b"211 2 1 2 test.origin\r\n")
+                    elif cmd == b"ARTICLE 1":
+                        conn.sendall(b"220 1 <x@y>\r\n" + b"A" * (3 << 20))  # no end of line, ever
+                    elif cmd.startswith(b"ARTICLE"):
+                        conn.sendall(b"\x00\xffgarbage\r\n")
+                    elif cmd == b"QUIT":
+                        break
+                    else:
+                        conn.sendall(b"500 what?\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    url = f"nntp://127.0.0.1:{port}/test.origin"
+    d = setup.inbox("a", "-c", f"watch={url}")
+    try:
+        p = run_cli("watch", "--once", env=setup.env, timeout=WAIT)
+    finally:
+        stop.set()
+        t.join(10)
+        srv.close()
+    assert p.returncode == 0, p.stderr
+    assert b"longer than" in p.stderr and b"Traceback" not in p.stderr
+    assert _count(d) == 0 and _mark(setup, url) == 0
