@@ -674,9 +674,10 @@ def page_text(page: str) -> list[str]:
     """What a reader sees: tags and the stylesheet removed, entities decoded,
     without pubinbox's folded-quote summaries ("[... N more quoted lines]",
     the lines themselves stay), and without the patch series line of a
-    patch's page (``<pre id=series>...</pre><hr>``, issue 12) -- our
-    deliberate additions to the text."""
+    patch's page (``<pre id=series>...</pre><hr>``, issue 12) and the
+    top bar's "stats" link (issue 17) -- our deliberate additions to the text."""
     page = page.split("</form>", 1)[-1]  # the top bar: same words, other spaces in the search form
+    page = re.sub(r'<a href="[^"]*_/stats/">stats</a> / ', "", page)
     page = re.sub(r"<pre id=series>[^<]*(?:<(?!/pre>)[^<]*)*</pre><hr>", "", page)
     page = re.sub(r"<style>.*?</style>", "", page, flags=re.DOTALL)
     page = re.sub(r"<summary>.*?</summary>", "", page, flags=re.DOTALL)
