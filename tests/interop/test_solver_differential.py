@@ -246,7 +246,7 @@ def test_pages_and_links(setup: Setup) -> None:
         html = page.text()
         assert f"{setup.chain_oid} blob {len(setup.chain_bytes)} bytes (<a href=foo.c>raw</a>)" in html
         assert "<a id=n6 href=#n6>6</a>" in html
-        assert html.count("Applied patch foo.c cleanly.") == 3
+        assert html.count("Applied patch foo.c cleanly") == 3
         assert "found " in html and "https://git.example.org/code" in html
         assert fetch(f"{pb.base}{setup.chain_oid[:7]}/s").status == 301
         amb = fetch(f"{pb.base}{setup.amb_prefix}/s/").text()

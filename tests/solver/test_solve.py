@@ -3,6 +3,7 @@ real git repositories: chains, cycles, the limits, the log."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,12 +58,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Inbox, Cod
     diffs = [modify(root, versions[k], versions[k + 1]) for k in range(5)]  # v0->v1 ... v4->v5
     x, y = b"cycle x\n", b"cycle y\n"
     diffs += [modify(root, x, y, "c.txt"), modify(root, y, x, "c.txt")]  # x->y, y->x: a cycle
+    # a patch whose hunk is one line off: only git apply (its offset search) applies it
+    o0 = b"".join(b"o %d\n" % i for i in range(20))
+    o1 = o0.replace(b"o 10\n", b"o ten\n")
+    git(code, "hash-object", "-w", "--stdin", data=o0)
+    diffs.append(re.sub(r"^@@ -8,7 \+8,7 @@", "@@ -9,7 +9,7 @@", modify(root, o0, o1, "o.txt"), flags=re.MULTILINE))
     mbox = root / "m.mbox"
     mbox.write_text("".join(MAIL.format(n=i, diff=d) for i, d in enumerate(diffs)))
     arch = build_inbox(root / "inbox", "t", "t@example.com", mbox)
     cfg = load(arch.config).inbox("t")
     box = Inbox.open(cfg)
-    yield box, CodeRepo("code", code, ("https://git.example.org/code",)), [*versions, x, y]
+    yield box, CodeRepo("code", code, ("https://git.example.org/code",)), [*versions, x, y, o1]
     box.close()
 
 
@@ -79,7 +85,7 @@ def test_chain_of_five(world: tuple[Inbox, CodeRepo, list[bytes]]) -> None:
     want = blob_id(repo.git_dir, v[5])
     res = solver(box, repo).solve(Want(want[:9], "f.txt"))
     assert (res.status, res.oid, res.data) == ("found", want, v[5])
-    assert res.log.count("Applied patch f.txt cleanly.") == 5
+    assert res.log.count("Applied patch f.txt cleanly") == 5
     assert "found " + blob_id(repo.git_dir, v[0])[:7] in res.log  # the base, from the coderepo
     assert "in https://git.example.org/code" in res.log
 
@@ -122,10 +128,14 @@ def test_scratch_repository_reused_then_removed(
     scratch.clear()
     res = solver(box, repo).solve(Want(blob_id(repo.git_dir, v[3])))
     assert res.status == "found"
+    assert list(tmp_path.iterdir()) == []  # every patch applied in this process: no git, no scratch
+    res = solver(box, repo).solve(Want(blob_id(repo.git_dir, v[8])))
+    assert (res.status, res.data) == ("found", v[8])
+    assert "Checking patch o.txt..." in res.log and "(offset -1 line" in res.log
     # one scratch repository, kept for the next solve, which reuses it
     kept = list(tmp_path.iterdir())
     assert len(kept) == 1 and kept[0].name.startswith("pubinbox-solve-")
-    assert solver(box, repo).solve(Want(blob_id(repo.git_dir, v[2]))).status == "found"
+    assert solver(box, repo).solve(Want(blob_id(repo.git_dir, v[8])[:10])).status == "found"
     assert list(tmp_path.iterdir()) == kept
     scratch.clear()
     assert list(tmp_path.iterdir()) == []

@@ -22,6 +22,7 @@ from tests.web.conftest import build_inbox, fetch, git_config, mid_url
 pytestmark = pytest.mark.slow
 
 CHAIN = 40  # patches between the code repository's blob and the one asked for
+_HUNK = re.compile(r"^@@ -(\d+),(\d+) \+(\d+),(\d+) @@", re.MULTILINE)
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -58,6 +59,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         data = (code / "foo.c").read_bytes()
         patches = root / "patches"
         _git(code, "format-patch", "-q", "--thread", "-o", str(patches), f"HEAD~{CHAIN}")
+        # every hunk one line off: each patch needs git apply (its offset
+        # search), none applies in the solver's process: 40 git processes a solve
+        for p in patches.iterdir():
+            p.write_text(_HUNK.sub(lambda m: f"@@ -{int(m[1]) + 1},{m[2]} +{int(m[3]) + 1},{m[4]} @@", p.read_text()))
         mirror = root / "code.git"
         _git(root, "clone", "-q", "--bare", str(code), str(mirror))
         _git(mirror, "update-ref", "refs/heads/master", f"HEAD~{CHAIN}")

@@ -15,7 +15,7 @@ import struct
 import zlib
 from pathlib import Path
 
-__all__ = ["GitFileError", "init_bare", "read_index", "read_loose", "write_index"]
+__all__ = ["GitFileError", "init_bare", "read_index", "read_loose", "write_index", "write_loose"]
 
 _SHA1_LEN = 20
 
@@ -92,3 +92,15 @@ def read_loose(git_dir: Path, oid: str, max_size: int) -> bytes | None:
     if len(body) != int(size) or hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest() != oid:
         raise GitFileError(f"{oid}: damaged loose object")
     return body
+
+
+def write_loose(git_dir: Path, oid: str, data: bytes) -> None:
+    """Blob *data* (whose id is *oid*) as a loose object of *git_dir*."""
+    d = git_dir / "objects" / oid[:2]
+    path = d / oid[2:]
+    if path.exists():
+        return
+    d.mkdir(exist_ok=True)
+    tmp = d / f"tmp_{oid[2:]}"
+    tmp.write_bytes(zlib.compress(b"blob %d\0" % len(data) + data, 1))
+    tmp.replace(path)

@@ -35,9 +35,10 @@ from pathlib import Path
 
 from pubinbox.errors import PubinboxError
 from pubinbox.solver import scratch
+from pubinbox.solver.applyhere import apply_exact, blob_id, simple_header
 from pubinbox.solver.batch import git_argv
 from pubinbox.solver.coderepo import CodeRepo, git_env
-from pubinbox.solver.gitfiles import GitFileError, read_index, read_loose, write_index
+from pubinbox.solver.gitfiles import GitFileError, read_index, read_loose, write_index, write_loose
 from pubinbox.solver.patch import FilePatch, find_patches, oid_matches
 from pubinbox.solver.scratch import Scratch
 
@@ -108,6 +109,7 @@ class Solver:
     def __post_init__(self) -> None:
         self._log: list[str] = []
         self._memo: dict[str, _Blob | None] = {}
+        self._data: dict[str, bytes] = {}  # blobs made here (applyhere.py), by id
         self._tried = 0
         self._deadline = 0.0
         self._tmp: Scratch | None = None
@@ -159,6 +161,8 @@ class Solver:
     def _read_result(self, oid: str) -> bytes | None:
         """A blob git apply made: a loose object of the temporary repository,
         or (an existing blob, not written again) in a code repository."""
+        if oid in self._data:
+            return self._data[oid]
         try:
             data = read_loose(self._tmp_dir().git_dir, oid, self.limits.max_blob)
         except GitFileError:
@@ -278,10 +282,14 @@ class Solver:
     def _apply(self, pre: _Blob | None, fp: FilePatch, mid: str) -> _Blob | None:
         header = fp.text.split("\n@@ ", 1)[0]
         self.log(f"applying {self.msg_url(mid)}\n{header}\n")
+        if (here := self._apply_here(pre, fp)) is not None:
+            return here
         index = self._tmp_dir().index
         index.unlink(missing_ok=True)
         try:
             if pre is not None:
+                if pre.oid in self._data:  # made here: git needs it as an object
+                    write_loose(self._tmp_dir().git_dir, pre.oid, self._data[pre.oid])
                 self._index_pre(index, pre.mode or fp.mode_b, pre.oid, fp.path_a)
             self._tmp_git(
                 "apply", "--cached", "--verbose", "--whitespace=warn", data=fp.text.encode("utf-8", "surrogateescape"),
@@ -300,6 +308,42 @@ class Solver:
                     return None
                 return _Blob(oid, mode, name)
         self.log(f"{fp.path_b} missing from the index after git apply")
+        return None
+
+    def _apply_here(self, pre: _Blob | None, fp: FilePatch) -> _Blob | None:
+        """The section applied in this process, if it applies exactly and
+        the result has the id the patch names (else git decides)."""
+        if not simple_header(fp.text) or not (fp.is_new or fp.path_a == fp.path_b):
+            return None
+        data = b"" if pre is None else self._bytes(pre.oid)
+        if data is None:
+            return None
+        new = apply_exact(data, fp.text.encode("utf-8", "surrogateescape"))
+        if new is None or len(new) > self.limits.max_blob:
+            return None
+        oid = blob_id(new)
+        if not oid_matches(fp.oid_b, oid):
+            return None
+        self._data[oid] = new
+        mode = (pre.mode if pre is not None else "") or fp.mode_b
+        self.log(
+            f"Applied patch {fp.path_b} cleanly (every hunk where it says).\nindex at:\n{mode} {oid}\t{fp.path_b}\n"
+        )
+        return _Blob(oid, mode, fp.path_b)
+
+    def _bytes(self, oid: str) -> bytes | None:
+        """A pre-image's bytes: made here, by git apply, or in a code repository."""
+        if oid in self._data:
+            return self._data[oid]
+        if self._tmp is not None:
+            try:
+                if (data := read_loose(self._tmp.git_dir, oid, self.limits.max_blob)) is not None:
+                    return data
+            except GitFileError:
+                return None
+        for repo in self.repos:
+            if (data := repo.read(oid, self._left(), self.limits.max_blob)) is not None:
+                return data
         return None
 
     def _index_pre(self, index: Path, mode: str, oid: str, path: str) -> None:
