@@ -113,9 +113,8 @@ def test_mbsync(servers: tuple[Server, int], sample_group: SampleGroup, tmp_path
 def _getmail_home() -> Iterator[tuple[Path, list[str]]]:
     """A directory getmail6 can write to and the command prefix that runs
     it unprivileged (getmail6 will not deliver as root)."""
-    d = Path(
-        tempfile.mkdtemp(prefix="pubinbox-getmail-", dir="/tmp")
-    )  # nobody must reach it: not under pytest's 0700 tree nor $TMPDIR
+    # nobody must reach it: not under pytest's 0700 tree nor $TMPDIR
+    d = Path(tempfile.mkdtemp(prefix="pubinbox-getmail-", dir="/tmp"))
     try:
         d.chmod(0o755)
         prefix: list[str] = []
