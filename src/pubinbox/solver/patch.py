@@ -118,16 +118,23 @@ def _section(lines: list[str], i: int, want: str) -> tuple[FilePatch | None, int
 def _sections(text: str, want: str) -> list[FilePatch]:
     lines = text.replace("\r\n", "\n").splitlines(keepends=True)
     out: list[FilePatch] = []
-    i = 0
-    seen = 0
-    while i < len(lines) and seen < MAX_SECTIONS:
-        if lines[i].startswith("diff --git "):
-            seen += 1
-            fp, i = _section(lines, i, want)
-            if fp is not None:
-                out.append(fp)
-        else:
-            i += 1
+    # every section starts at a "diff --git " line (no hunk line can: they
+    # start with " ", "+", "-" or "\\"); a section whose index line names
+    # another blob is not parsed further
+    starts = [i for i, line in enumerate(lines) if line.startswith("diff --git ")][:MAX_SECTIONS]
+    done = 0
+    for i in starts:
+        if i < done:
+            continue
+        j = i + 1
+        while j < len(lines) and _HEADER_LINE.match(lines[j]) and not lines[j].startswith("index "):
+            j += 1
+        im = _INDEX.match(lines[j].rstrip("\n")) if j < len(lines) else None
+        if im is not None and not oid_matches(im.group(2), want):
+            continue
+        fp, done = _section(lines, i, want)
+        if fp is not None:
+            out.append(fp)
     return out
 
 
