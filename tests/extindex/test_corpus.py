@@ -1,5 +1,8 @@
-"""/all/ over two whole lists (corpus tier, issue 9): linux-erofs and
-linux-f2fs-devel, which share cross-posted threads.
+"""/all/ over two real lists (corpus tier, issue 9): linux-erofs and
+linux-f2fs-devel, which share cross-posted threads -- the first
+:data:`FIRST` messages of each (2019-2021; 310 Message-IDs in both), as
+public-inbox-extindex takes half an hour over the whole lists, more than
+the whole CI budget.
 
 The index is compared with the inboxes it is built from (every copy is an
 inbox's message, a cross-post is one message, content hashes checked
@@ -15,6 +18,7 @@ from __future__ import annotations
 import gzip
 import mailbox
 import random
+import re
 import sqlite3
 import subprocess
 import urllib.error
@@ -39,7 +43,9 @@ LISTS = {
     "erofs": "linux-erofs.lists.ozlabs.org.0.bundle",
     "f2fs": "linux-f2fs-devel.lists.sourceforge.net.0.bundle",
 }
-QUERIES = ("s:f2fs", "s:erofs AND s:fix", "f:hsiangkao@linux.alibaba.com", "s:compress", "s:fscrypt", "s:folio")
+QUERIES = ("s:f2fs", "s:erofs AND s:fix", "f:hsiangkao@linux.alibaba.com", "s:compress", "s:fscrypt", "s:xattr")
+#: messages (commits) of each list taken, oldest first
+FIRST = 3000
 
 Groups = set[frozenset[tuple[str, str]]]
 
@@ -51,6 +57,13 @@ class Lists:
     pi_config: Path  # public-inbox's: the same inboxes at basic, the same topdir
     topdir: Path
     env: dict[str, str]
+
+
+def _truncate(git_dir: Path, n: int) -> None:
+    """The branch set back to the list's *n*-th message."""
+    git = ["git", "--git-dir", str(git_dir)]
+    commits = subprocess.run([*git, "rev-list", "--reverse", "HEAD"], capture_output=True, text=True, check=True)
+    subprocess.run([*git, "update-ref", "HEAD", commits.stdout.split()[n - 1]], check=True)
 
 
 def _git_config(path: Path, key: str, val: str) -> None:
@@ -68,6 +81,7 @@ def lists(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lists]:
             (d / "git").mkdir(parents=True)
             subprocess.run(["git", "clone", "-q", "--mirror", str(corpus_dir / "epochs" / bundle),
                             str(d / "git" / "0.git")], check=True)  # fmt: skip
+            _truncate(d / "git" / "0.git", FIRST)
             run_cli("--config", str(config), "init", "-L", "full", name, str(d), f"http://x/{name}",
                     f"{name}@x", check=True)  # fmt: skip
             run_cli("--config", str(config), "index", "-q", str(d), check=True, timeout=1800)
@@ -161,7 +175,7 @@ def test_every_copy_once_cross_posts_merged(lists: Lists) -> None:
         "SELECT COUNT(*) FROM (SELECT over.mid FROM over JOIN xref USING (num) GROUP BY over.mid"
         " HAVING COUNT(DISTINCT xref.ibx) > 1)"
     ).fetchone()[0]
-    assert both > 1000
+    assert both > 200
 
 
 def test_cross_posts_by_content(lists: Lists) -> None:
@@ -215,7 +229,9 @@ def test_all_threads_and_pages(lists: Lists, srv: LiveServer) -> None:
         m = urllib.parse.quote(mid, safe="@")
         with urllib.request.urlopen(f"{srv.origin}/all/{m}/", timeout=120) as r:
             page = r.read().decode()
-        assert all(f'href="../../{n}/{m}/">{n}</a>' in page for n in LISTS), mid
+        for n in LISTS:  # a link to its copy in each inbox (escaped as the page escapes hrefs)
+            links = re.findall(rf'href="\.\./\.\./{n}/([^"/]+)/">{n}</a>', page)
+            assert mid in {urllib.parse.unquote(x) for x in links}, (mid, n)
         with urllib.request.urlopen(f"{srv.origin}/all/{m}/t.mbox.gz", timeout=120) as r:
             whole = _mids_of(r.read())
         for n in LISTS:
@@ -242,7 +258,7 @@ def test_same_messages_as_public_inbox_extindex(lists: Lists, pi_srv: LiveServer
     took (pubinbox numbers it under a generated id, as the writer does): the
     only difference allowed is such copies missing on its side."""
     ours, theirs = _our_groups(lists), _pi_groups(lists)
-    assert len(theirs) > 30_000
+    assert len(theirs) > 5_000
     missing = {c for g in ours - theirs for c in g} - {c for g in theirs for c in g}
     assert len(missing) <= 10
     assert {g - missing for g in ours} - {frozenset()} == theirs
