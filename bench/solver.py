@@ -10,8 +10,9 @@ the same N ``/$OID/s/FILENAME?b=PATH`` requests, one at a time, each blob
 asked once (cold: pubinbox caches results by blob id, so a second ask
 would measure its cache).  Printed: median, p90, p99 and max per request,
 found counts, and the ratio public-inbox / pubinbox (above 1: pubinbox
-faster).  Then, on pubinbox only, message-page throughput (wrk, 4
-connections, 10 s) alone and while 4 clients keep asking for fresh solves.
+faster).  Then, on pubinbox only, the throughput of the help page and of
+a message page (wrk, 4 connections, 10 s) alone and while 4 clients keep
+asking for fresh solves.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -98,6 +100,13 @@ def under_load(srv: LiveServer, lines: list[tuple[str, str]], page: str) -> tupl
     return alone, busy
 
 
+def message_page(srv: LiveServer) -> str:
+    """The first message linked from the inbox's index."""
+    _st, body = get(srv.base)
+    m = re.search(rb'href="([^"?#/]+@[^"?#/]+)/T/', body)
+    return srv.base + (m.group(1).decode() if m else "_/text/help") + "/"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     corpus = Path(os.environ.get("PUBINBOX_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -118,9 +127,9 @@ def main() -> None:
             with live_server(config, "erofs", kind=kind, env=env, timeout=1800) as srv:
                 res[kind] = timed(srv, lines)
                 if kind == "pubinbox" and shutil.which("wrk"):
-                    page = srv.base + "_/text/help/"
-                    alone, busy = under_load(srv, lines, page)
-                    print(f"pubinbox {page}: {alone:.0f} req/s alone, {busy:.0f} req/s while 4 solves run")
+                    for page in (srv.base + "_/text/help/", message_page(srv)):
+                        alone, busy = under_load(srv, lines, page)
+                        print(f"pubinbox {page}: {alone:.0f} req/s alone, {busy:.0f} req/s while 4 solves run")
         print(f"\n{len(lines)} blobs, one request each (seconds)")
         print(f"{'server':<14}{'found':>6}{'median':>9}{'p90':>9}{'p99':>9}{'max':>9}{'total':>9}")
         for kind, (ts, found) in res.items():
