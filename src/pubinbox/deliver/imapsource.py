@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from pubinbox.config import Config
+from pubinbox.deliver.retry import Retrying
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
 #: messages per UID FETCH
 FETCH_BATCH = 64
 #: a message bigger than this is skipped (logged), never read into memory
@@ -100,10 +100,11 @@ def credential(protocol: str, host: str, user: str) -> str | None:
     return None
 
 
-class ImapSource:
+class ImapSource(Retrying):
     """One watched IMAP folder."""
 
     def __init__(self, url: str, conf: Config) -> None:
+        super().__init__()
         self.url = url
         self.parsed = ImapUrl.parse(url)
         self.timeout = conf.number("imap.timeout", 60.0)
@@ -116,9 +117,6 @@ class ImapSource:
         self.news = False  # an EXISTS seen while entering IDLE
         self._idle_tag = b""
         self._idle_since = 0.0
-        self.next_try = 0.0  # when to connect (or poll) next
-        self._backoff = 1.0
-        self._down_logged = False
 
     # -- connection -------------------------------------------------------------
     def fileno(self) -> int | None:
@@ -149,19 +147,7 @@ class ImapSource:
             raise ImapError(str(e) or type(e).__name__) from e
         self.conn = conn
         self.idling = False
-        if self._down_logged:
-            log.warning("%s: connected again", self.url)
-        self._down_logged = False
-        self._backoff = 1.0
-
-    def failed(self, e: BaseException) -> None:
-        """Drop the connection; try again later (logged once per outage)."""
-        self.close()
-        if not self._down_logged:
-            log.warning("%s: %s; trying again (up to every %.0fs)", self.url, e, MAX_BACKOFF)
-            self._down_logged = True
-        self.next_try = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self.reconnected()
 
     def close(self) -> None:
         conn, self.conn = self.conn, None

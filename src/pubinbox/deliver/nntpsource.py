@@ -30,10 +30,10 @@ from urllib.parse import unquote, urlsplit
 
 from pubinbox.config import Config
 from pubinbox.deliver.imapsource import credential
+from pubinbox.deliver.retry import Retrying
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
 #: longest status or article line read
 MAX_LINE = 1 << 20
 #: an article bigger than this is skipped (logged)
@@ -66,10 +66,11 @@ class NntpUrl:
         return cls(tls, unquote(u.username or ""), u.hostname, u.port or (563 if tls else 119), group)
 
 
-class NntpSource:
+class NntpSource(Retrying):
     """One watched newsgroup."""
 
     def __init__(self, url: str, conf: Config) -> None:
+        super().__init__()
         self.url = url
         self.parsed = NntpUrl.parse(url)
         self.timeout = conf.number("nntp.timeout", 60.0)
@@ -78,9 +79,6 @@ class NntpSource:
         self._sock: socket.socket | ssl.SSLSocket | None = None
         self._buf = b""
         self._pos = 0
-        self.next_try = 0.0  # when to connect or poll next
-        self._backoff = 1.0
-        self._down_logged = False
 
     @property
     def connected(self) -> bool:
@@ -112,10 +110,7 @@ class NntpSource:
         except NntpError:
             self.close()
             raise
-        if self._down_logged:
-            log.warning("%s: connected again", self.url)
-        self._down_logged = False
-        self._backoff = 1.0
+        self.reconnected()
 
     def _capabilities(self) -> set[str]:
         code, _line = self._cmd("CAPABILITIES")
@@ -132,15 +127,6 @@ class NntpSource:
             code, line = self._cmd(f"AUTHINFO PASS {pw}")
         if code != 281:
             raise NntpError(f"AUTHINFO: {line}")
-
-    def failed(self, e: BaseException) -> None:
-        """Drop the connection; try again later (logged once per outage)."""
-        self.close()
-        if not self._down_logged:
-            log.warning("%s: %s; trying again (up to every %.0fs)", self.url, e, MAX_BACKOFF)
-            self._down_logged = True
-        self.next_try = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
 
     def polled(self) -> None:
         self.next_try = time.monotonic() + self.poll_interval
