@@ -85,18 +85,39 @@ def reader(site: Site, name: str) -> SeriesReader:
     return SeriesReader(Layout(site.inboxes[name].cfg.inboxdir))
 
 
-def _reviews(box: Inbox, sr: SeriesReader, targets: dict[str, PatchInfo], *, count: bool, budget: list[int]) -> None:
+#: a thread's rows and the Message-IDs of its series members (patches and
+#: cover letters), read once per page however many patches look into it
+Threads = dict[int, tuple[list[OverRow], set[str]]]
+
+
+def _thread(box: Inbox, sr: SeriesReader, tid: int, threads: Threads) -> tuple[list[OverRow], set[str]]:
+    got = threads.get(tid)
+    if got is None:
+        msgs = box.over.thread(tid, limit=100_000)
+        got = threads[tid] = (msgs, {r.mid for r in msgs if sr.of_num(r.num) is not None})
+    return got
+
+
+def _reviews(
+    box: Inbox,
+    sr: SeriesReader,
+    targets: dict[str, PatchInfo],
+    *,
+    count: bool,
+    budget: list[int],
+    threads: Threads,
+) -> None:
     """Trailers of the replies to the messages *targets* (Message-ID ->
     the patch they count for), added to that patch; each reply counts for
     the nearest of them it refers to.  Patches of other series are not
-    replies.  *budget*: how many more replies may be read."""
+    replies.  *budget*: how many more replies may be read; *threads*: the
+    threads already read for this page."""
     tids = sorted({p.row.tid for p in targets.values() if p.row is not None})
     rows = {r.mid: r for p in targets.values() if (r := p.row) is not None}
     for tid in tids:
-        msgs = box.over.thread(tid, limit=100_000)
         # patches (and cover letters) of any series: a reply below one of
         # them counts for that one, not for a patch further up (b4's rule)
-        member = {r.mid for r in msgs if r.mid not in targets and sr.of_num(r.num) is not None}
+        msgs, member = _thread(box, sr, tid, threads)
         for r in msgs:
             if r.mid in targets or r.mid in member:
                 continue
@@ -142,7 +163,9 @@ def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
         rows = {r.num: r for r in box.over.by_nums([n for _c, n in members])}
         infos = {c: PatchInfo(c, rows[n]) for c, n in members if n in rows}
         budget = [MAX_REPLIES]
-        _reviews(box, sr, {p.row.mid: p for p in infos.values() if p.row is not None}, count=True, budget=budget)
+        threads: Threads = {}
+        targets = {p.row.mid: p for p in infos.values() if p.row is not None}
+        _reviews(box, sr, targets, count=True, budget=budget, threads=threads)
         for c, pid in sr.patchids(sid).items():
             info = infos.get(c)
             others = sr.same_patch(pid, sid)
@@ -151,7 +174,7 @@ def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
             for other in box.over.by_nums(others):
                 # the other copy's reviews, then only the new ones are added
                 tmp = PatchInfo(c, other)
-                _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget)
+                _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget, threads=threads)
                 info.trailers += [t for t in tmp.trailers if t not in info.trailers]
                 info.am += [t for t in tmp.am if not any(t.same(x) for x in info.am)]
         if s.missing and s.version > 1 and depth < REROLL_DEPTH:
