@@ -16,7 +16,6 @@ rows (an edit) or when the overview file was replaced (``index
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pubinbox.extindex import EPOCH_SPAN
 from pubinbox.mail.hashing import content_hash
 from pubinbox.mail.msgid import refs_from_field
 from pubinbox.over.writer import NewRow, OverWriter
+from pubinbox.store.dbfile import file_identity
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.lock import InboxLock
@@ -116,8 +116,7 @@ class _Source:
         if not path.exists():
             raise IndexingError(f"{path} does not exist: run `pubinbox index {ibx.inboxdir}` first")
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=60)
-        st = os.stat(path)
-        self.identity = f"{st.st_dev}:{st.st_ino}"
+        self.identity = file_identity(path)
         self.git = GitReader(self.layout)
 
     def close(self) -> None:

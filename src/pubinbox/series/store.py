@@ -15,7 +15,6 @@ writer tries again.  Readers open it read-only (:class:`SeriesReader`).
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pubinbox.over.reader import OverReader, OverRow
 from pubinbox.series.detect import WINDOW, Found, author_email, group
 from pubinbox.series.marks import Marks, scan
 from pubinbox.series.subject import parse_subject
+from pubinbox.store.dbfile import file_identity
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
@@ -63,11 +63,6 @@ def series_db(layout: Layout) -> Path:
     return layout.own_dir / "series.sqlite3"
 
 
-def _ident(path: Path) -> str:
-    st = os.stat(path)
-    return f"{st.st_dev}:{st.st_ino}"
-
-
 def _connect_rw(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, timeout=60)
     db.execute("PRAGMA journal_mode = WAL")
@@ -97,7 +92,7 @@ def _sync(layout: Layout) -> None:
     over = OverReader(layout.over_db)
     git = GitReader(layout)
     try:
-        ident = _ident(layout.over_db)
+        ident = file_identity(layout.over_db)
         got = dict(db.execute("SELECT key, val FROM meta").fetchall())
         last = int(got.get("last_num") or 0)
         if got.get("over") != ident:

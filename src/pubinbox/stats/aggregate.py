@@ -33,7 +33,6 @@ import datetime as dt
 import os
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 from pubinbox.stats.compute import (
@@ -51,6 +50,7 @@ from pubinbox.stats.compute import (
 )
 from pubinbox.stats.people import poster
 from pubinbox.stats.trailers import stats_db, top_people
+from pubinbox.store.dbfile import file_identity
 from pubinbox.store.layout import Layout
 
 __all__ = ["current_weeks", "figures", "posters", "state"]
@@ -69,11 +69,6 @@ CREATE TABLE IF NOT EXISTS agg_patch (num INTEGER PRIMARY KEY, ds INTEGER, ts IN
 KEPT_END = 253402300800  # year 10000
 KEPT = f"ds >= 0 AND ds < {KEPT_END}"
 _NEVER = -(2**62)
-
-
-def _ident(path: Path) -> str:
-    st = os.stat(path)
-    return f"{st.st_dev}:{st.st_ino}"
 
 
 def _audit(layout: Layout) -> str:
@@ -122,7 +117,7 @@ def _update(st: sqlite3.Connection, ov: sqlite3.Connection, layout: Layout) -> i
     """Aggregate what the tables lack (*st* in a write transaction, *ov* in
     a read one); returns how many messages were aggregated."""
     meta = dict(st.execute("SELECT key, val FROM meta WHERE key LIKE 'agg%'").fetchall())
-    ident, audit = _ident(layout.over_db), _audit(layout)
+    ident, audit = file_identity(layout.over_db), _audit(layout)
     top = int(ov.execute("SELECT MAX(num) FROM over").fetchone()[0] or 0)
     last, count = int(meta.get("agg_last") or 0), int(meta.get("agg_count") or 0)
     fresh = meta.get("agg_over") != ident or meta.get("agg_audit") != audit or last > top
@@ -249,7 +244,7 @@ def current_weeks(layout: Layout, n: int = 52, now: int | None = None) -> list[d
         top = int(ov.execute("SELECT MAX(num) FROM over").fetchone()[0] or 0)
         if (
             meta.get("agg_schema") != SCHEMA
-            or meta.get("agg_over") != _ident(layout.over_db)
+            or meta.get("agg_over") != file_identity(layout.over_db)
             or meta.get("agg_audit") != _audit(layout)
             or meta.get("agg_last") != str(top)
         ):

@@ -35,6 +35,7 @@ from pubinbox.extindex import EPOCH_SPAN
 from pubinbox.over.reader import OverReader, OverRow
 from pubinbox.series.trailers import body_text
 from pubinbox.stats.people import is_patch, person
+from pubinbox.store.dbfile import file_identity
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
@@ -88,11 +89,6 @@ def stats_db(layout: Layout) -> Path:
     return layout.own_dir / "stats.sqlite3"
 
 
-def _ident(path: Path) -> str:
-    st = os.stat(path)
-    return f"{st.st_dev}:{st.st_ino}"
-
-
 def _connect(layout: Layout) -> sqlite3.Connection:
     path = stats_db(layout)
     db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
@@ -112,7 +108,7 @@ def _state(db: sqlite3.Connection, layout: Layout) -> int:
     """The last number read (0 after a new overview file, whose trailers
     are dropped)."""
     got = dict(db.execute("SELECT key, val FROM meta").fetchall())
-    ident = _ident(layout.over_db)
+    ident = file_identity(layout.over_db)
     if got.get("over") != ident:
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM trailer")
@@ -138,7 +134,7 @@ def pending(layout: Layout, over: OverReader) -> int:
             db.close()
     except sqlite3.Error:
         return hi
-    if rows.get("over") != _ident(layout.over_db):
+    if rows.get("over") != file_identity(layout.over_db):
         return hi
     return max(0, hi - int(rows.get("last_num") or 0))
 

@@ -137,3 +137,11 @@ def fsync_dir(d: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_identity(path: Path) -> str:
+    """``dev:inode`` of a database file: derived data (series, stats, the
+    cross-inbox index) made from an overview notes it, and starts again from
+    nothing when the overview is a new file (``index --reindex``, a repair)."""
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
