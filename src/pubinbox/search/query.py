@@ -95,7 +95,9 @@ __all__ = [
     "split_words",
 ]
 
-MAX_QUERY_CHARS = 2000
+#: b4 asks for the code-review replies of a whole series in one query
+#: (``patchid:X OR ...``, 52 characters a patch); the URL limit is 16 KiB
+MAX_QUERY_CHARS = 12_000
 MAX_TERMS = 200
 MAX_DEPTH = 50
 

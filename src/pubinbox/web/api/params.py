@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from starlette.datastructures import QueryParams
 
 from pubinbox.errors import BadRequest
+from pubinbox.search.query import MAX_QUERY_CHARS
 from pubinbox.search.reader import MAX_OFFSET
 from pubinbox.web.params import LIMIT, lenient_int
 
@@ -42,7 +43,7 @@ THREAD_LIMIT = 1000
 #: series per page
 SERIES_LIMIT = 200
 #: characters of a query (the search reader's budget says the same)
-MAX_QUERY = 2000
+MAX_QUERY = MAX_QUERY_CHARS
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{4,64}")
 _TOKEN = re.compile(r"o([0-9]{1,6})\.([0-9a-f]{12})")
