@@ -10,7 +10,9 @@ one thread, which b4 keeps as an extra patch N+1 ("assume additional
 patch") where we keep the later one -- 3 series; (2) trailers found for
 the same patch elsewhere in the archive (same patch-id) that b4's
 code-review lookup did not add, or one b4 took from a reply we give to
-another patch -- 4 series.  See /tmp/notes/s2-12.md for the run.
+another patch -- 4 series.  See /tmp/notes/s2-12.md for the run.  The
+trailer differences were fixed in the third session and those series
+added (the last five).
 Left out since: 20230810171429.31759-1-jack@suse.cz, a [PATCH v2 0/29]
 cover with [PATCH 21/29] in reply to it: we read that patch as v2 (its
 cover's), b4 only when the cover carries a diffstat, so b4 am -v 2 gives
@@ -60,6 +62,16 @@ SERIES = [
     ("20250214163553.4108575-1-hsiangkao@linux.alibaba.com", 1),
     ("gho2b67qax222ewv5xb5cjkkgjgzftr3pyecl536g6jshcfexa@tarta.nabijaczleweli.xyz", 1),
     ("20190613083541.67091-1-gaoxiang25@huawei.com", 3),
+    # the five that differed in trailers only (session 3): b4 got a 400 for
+    # its long code-review query (two); a reply whose References list the
+    # patch before the cover letter (b4 follows In-Reply-To); a partial
+    # reroll's cover letter taken from the revision before; the cover letter
+    # of a later revision, in another thread, acked
+    ("20190901055130.30572-1-hsiangkao@aol.com", 1),
+    ("20230807110936.21819-1-zhengqi.arch@bytedance.com", 4),
+    ("20241025204008.4076565-1-dhowells@redhat.com", 2),
+    ("20250317054840.3483000-1-hsiangkao@linux.alibaba.com", 3),
+    ("20190813091326.84652-1-gaoxiang25@huawei.com", 7),
 ]
 
 

@@ -98,6 +98,16 @@ def _thread(box: Inbox, sr: SeriesReader, tid: int, threads: Threads) -> tuple[l
     return got
 
 
+_IRT = re.compile(rb"^In-Reply-To:[^\n]*?<([^>\n]+)>", re.IGNORECASE | re.MULTILINE)
+
+
+def in_reply_to(raw: bytes) -> str | None:
+    """The first Message-ID of the first ``In-Reply-To`` (on its first line), as b4 reads it."""
+    end = raw.find(b"\n\n")
+    m = _IRT.search(raw, 0, end if end >= 0 else len(raw))
+    return m.group(1).decode("utf-8", "replace").strip() if m else None
+
+
 def _reviews(
     box: Inbox,
     sr: SeriesReader,
@@ -126,18 +136,28 @@ def _reviews(
                 if m in targets or m in member:
                     near = m if m in targets else None
                     break
-            if near is None or rows[near].num == r.num:
+            if near is not None and rows[near].num == r.num:
                 continue
-            info = targets[near]
-            if count:
-                info.replies += 1
+            # References out of order (a patch listed before its cover
+            # letter): b4 follows In-Reply-To, read below
+            if near is None and not any(m in targets for m in r.references):
+                continue
+            if count and near is not None:
+                targets[near].replies += 1
             if budget[0] <= 0:
                 continue
             budget[0] -= 1
             try:
-                text = body_text(box.raw(r))
+                raw = box.raw(r)
             except CorruptObject:
                 continue
+            irt = in_reply_to(raw)
+            if irt is not None and irt != near and irt in targets and rows[irt].num != r.num:
+                near = irt
+            if near is None:
+                continue
+            info = targets[near]
+            text = body_text(raw)
             names = from_names(r.from_)
             for t in reply_trailers(text, author_email(r.from_), names):
                 if t not in info.trailers:
@@ -146,6 +166,34 @@ def _reviews(
             for tr in followup_trailers(text, _from_name(r.from_), author_email(r.from_), is_reply=is_reply):
                 if not any(tr.same(x) for x in info.am):
                     info.am.append(tr)
+
+
+def _cover_reviews(
+    box: Inbox,
+    sr: SeriesReader,
+    patch: OverRow,
+    into: PatchInfo,
+    budget: list[int],
+    threads: Threads,
+    covers: dict[str, PatchInfo],
+) -> None:
+    """The trailers given to the cover letter that *patch* replies to (its
+    series' cover, the last of its References) added to *into*.am;
+    *covers*: the cover letters read so far for this page."""
+    sid = sr.of_num(patch.num)
+    s = sr.get(sid) if sid is not None else None
+    if s is None or s.cover is None or not patch.references:
+        return
+    got = covers.get(s.id)
+    if got is None:
+        rows = box.over.by_nums([s.cover])
+        if not rows:
+            return
+        got = covers[s.id] = PatchInfo(0, rows[0])
+        _reviews(box, sr, {rows[0].mid: got}, count=False, budget=budget, threads=threads)
+    if got.row is None or patch.references[-1] != got.row.mid:
+        return
+    into.am += [t for t in got.am if not any(t.same(x) for x in into.am)]
 
 
 def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
@@ -164,6 +212,8 @@ def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
         infos = {c: PatchInfo(c, rows[n]) for c, n in members if n in rows}
         budget = [MAX_REPLIES]
         threads: Threads = {}
+        own_tids = {r.tid for r in rows.values()}
+        covers: dict[str, PatchInfo] = {}
         targets = {p.row.mid: p for p in infos.values() if p.row is not None}
         _reviews(box, sr, targets, count=True, budget=budget, threads=threads)
         for c, pid in sr.patchids(sid).items():
@@ -175,6 +225,10 @@ def detail(site: Site, name: str, sid: str, depth: int = 0) -> Detail | None:
                 # the other copy's reviews, then only the new ones are added
                 tmp = PatchInfo(c, other)
                 _reviews(box, sr, {other.mid: tmp}, count=False, budget=budget, threads=threads)
+                if other.tid not in own_tids:
+                    # b4's code-review search: in another thread, what the
+                    # cover letter right above that copy was given counts too
+                    _cover_reviews(box, sr, other, tmp, budget, threads, covers)
                 info.trailers += [t for t in tmp.trailers if t not in info.trailers]
                 info.am += [t for t in tmp.am if not any(t.same(x) for x in info.am)]
         if s.missing and s.version > 1 and depth < REROLL_DEPTH:
@@ -220,6 +274,11 @@ def _partial_reroll(
     for p in pd.patches:
         if p.counter not in infos and p.row is not None:
             infos[p.counter] = PatchInfo(p.counter, p.row, trailers=list(p.trailers), am=list(p.am), reroll=s.version)
+    # the cover letter too, when this revision has none (b4 copies the
+    # earlier revision's, and its trailers go to every patch)
+    if 0 not in infos and pd.cover is not None and pd.cover.row is not None:
+        c = pd.cover
+        infos[0] = PatchInfo(0, c.row, replies=c.replies, trailers=list(c.trailers), am=list(c.am), reroll=s.version)
 
 
 def patch_trailers(d: Detail, p: PatchInfo) -> list[tuple[str, str]]:
