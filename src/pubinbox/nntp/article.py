@@ -89,11 +89,7 @@ class _Header:
         return out
 
     def _render(self, name: str, value: bytes) -> bytes:
-        pfx = f"{name}: ".encode()
-        width = _FOLD - len(pfx)
-        if len(value) >= width and (re.search(rb"\n[^ \t]", value) or b"\n" not in value) and b" " in value:
-            value = _wrap(value, width)
-        return pfx + value + self.crlf
+        return _field(name, value, self.crlf)
 
     def set(self, name: str, values: list[bytes]) -> None:
         """Replace the fields called *name* in place, one value each, drop
@@ -117,6 +113,15 @@ class _Header:
 
     def bytes(self) -> bytes:
         return b"".join(f for _n, f in self.fields)
+
+
+def _field(name: str, value: bytes, crlf: bytes) -> bytes:
+    """``Name: value`` and *crlf*, folded when long (see :data:`_FOLD`)."""
+    pfx = f"{name}: ".encode()
+    width = _FOLD - len(pfx)
+    if len(value) >= width and (re.search(rb"\n[^ \t]", value) or b"\n" not in value) and b" " in value:
+        value = _wrap(value, width)
+    return pfx + value + crlf
 
 
 def _wrap(value: bytes, width: int) -> bytes:
@@ -153,6 +158,59 @@ def split_message(raw: bytes) -> tuple[bytes, bytes, bytes]:
 
 def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes:
     """The header as NNTP sends it (CRLF line endings)."""
+    server = xref.split(" ", 1)[0]
+    groups = re.sub(r":[0-9]+", "", xref).split(" ", 1)
+    added = {
+        "Xref": xref.encode(),
+        "Newsgroups": (groups[1] if len(groups) > 1 else "").encode(),
+        "Path": f"{server}!not-for-mail".encode(),
+    }
+    if _nothing_to_replace(raw_head):
+        # the usual case, without a field to replace: the three appended
+        # (what _Header.set does when none is there), a single pass
+        out = to_crlf(raw_head + b"".join(_field(k, v, crlf) for k, v in added.items()))
+    else:
+        out = _general_head(raw_head, crlf, row, added)
+    return _MID_FOLD.sub(rb"\1 \2\r\n", out) if _mid_folded(out) else out
+
+
+def _mid_folded(head: bytes) -> bool:
+    """Whether a ``Message-ID:`` field may be empty on its first line (what
+    :data:`_MID_FOLD` unfolds; a case-blind regex over every header costs
+    more than the rest of the article)."""
+    low = head.lower()
+    i = low.find(b"message-id:")
+    while i >= 0:
+        if low[i + 11 :].lstrip(b" \t").startswith(b"\r\n"):
+            return True
+        i = low.find(b"message-id:", i + 11)
+    return False
+
+
+_NAMES = (b"message-id", b"xref", b"newsgroups", b"path")
+#: the names above at the start of a line (a literal first character keeps
+#: the regex scan at C speed; lone CRs end lines too, see _Header)
+_AT_LF = re.compile(rb"\n(message-id|xref|newsgroups|path)", re.IGNORECASE)
+_AT_CR_OR_LF = re.compile(rb"[\r\n](message-id|xref|newsgroups|path)", re.IGNORECASE)
+
+
+def _nothing_to_replace(raw_head: bytes) -> bool:
+    """True when the header surely has no Xref, Newsgroups or Path field
+    and at most one Message-ID (a cheap test that may say False wrongly,
+    never True wrongly: a field's name starts a line, and only the first
+    line or one starting with VT/FF may have blanks before it, see
+    :class:`_Header`)."""
+    if raw_head[:1] in (b" ", b"\t") or b"\x0b" in raw_head or b"\x0c" in raw_head:
+        return False
+    found = (_AT_LF if b"\r" not in raw_head else _AT_CR_OR_LF).findall(raw_head)
+    first = raw_head[:10].lower()
+    found += [n for n in _NAMES if first.startswith(n)]
+    return len(found) <= 1 and all(n.lower() == b"message-id" for n in found)
+
+
+def _general_head(raw_head: bytes, crlf: bytes, row: OverRow, added: dict[str, bytes]) -> bytes:
+    """:func:`article_head` field by field: fields replaced in place, a
+    second Message-ID moved to X-Alt-Message-ID."""
     h = _Header(raw_head, crlf)
     mids = h.values("Message-ID")
     if len(mids) > 1:
@@ -165,13 +223,9 @@ def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes
                 seen.add(m)
                 alt.append(m)
         h.set("X-Alt-Message-ID", alt)
-    h.set("Xref", [xref.encode()])
-    server = xref.split(" ", 1)[0]
-    groups = re.sub(r":[0-9]+", "", xref).split(" ", 1)
-    h.set("Newsgroups", [(groups[1] if len(groups) > 1 else "").encode()])
-    h.set("Path", [f"{server}!not-for-mail".encode()])
-    out = to_crlf(h.bytes())
-    return _MID_FOLD.sub(rb"\1 \2\r\n", out) if b"\r\n\t" in out or b"\r\n " in out else out
+    for k, v in added.items():
+        h.set(k, [v])
+    return to_crlf(h.bytes())
 
 
 def stuff_body(body: bytes) -> bytes:
