@@ -215,9 +215,12 @@ class LineConn:
         if self.closed:
             raise ConnClosed("closed")
         if self.pending:
-            self.writer.write(b"".join(self.pending))
+            self.writer.write(b"".join(self.pending) if len(self.pending) > 1 else self.pending[0])
             self.pending.clear()
             self.pending_len = 0
+        transport = self.writer.transport
+        if not transport.is_closing() and transport.get_write_buffer_size() == 0:
+            return  # all sent already: nothing to wait for (and no timer to set)
         try:
             async with asyncio.timeout(self.send_timeout):
                 await self.writer.drain()

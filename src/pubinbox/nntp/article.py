@@ -147,7 +147,9 @@ def split_message(raw: bytes) -> tuple[bytes, bytes, bytes]:
     message, an mbox ``From `` line in front dropped."""
     if raw.startswith((b"From ", b"\r", b"\n")):
         raw = _FROM_LINE.sub(b"", raw, count=1)
-    a, b = raw.find(b"\n\n"), raw.find(b"\n\r\n")
+    a = raw.find(b"\n\n")
+    # a CRLF blank line only matters before the first LF one: no scan of the body
+    b = raw.find(b"\n\r\n", 0, a + 2 if a >= 0 else len(raw))
     if a < 0 and b < 0:
         crlf = b"\r\n" if b"\r\n" in raw[:1000] else b"\n"
         return raw, b"", crlf

@@ -221,7 +221,7 @@ class Inboxes(Mapping[str, InboxInfo]):
         return len(self._inboxes)
 
 
-def _identity(path: Path) -> tuple[int, int]:
+def _identity(path: Path | str) -> tuple[int, int]:
     """(device, inode) of a file; (0, 0) when it is missing."""
     try:
         st = os.stat(path)
@@ -268,6 +268,7 @@ class Site:
         )
         self.cache = ByteCache(int(config.number("pubinbox.webcache", 8 << 20)))
         self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
+        self._over_paths: dict[str, str] = {}
 
     def close(self) -> None:
         self.search.close()
@@ -288,7 +289,10 @@ class Site:
                             box.close()
                 cache = self._handles.setdefault(threading.get_ident(), {})
         cfg = self.inboxes[name].cfg
-        ident = _identity(Layout(cfg.inboxdir).over_db)
+        over_db = self._over_paths.get(name)
+        if over_db is None:  # a Layout per request costs more than the stat
+            over_db = self._over_paths[name] = str(Layout(cfg.inboxdir).over_db)
+        ident = _identity(over_db)
         got = cache.get(name)
         if got is not None:
             if got[1] == ident:
