@@ -2,8 +2,11 @@
 has them in hand (:func:`marks_of`, called when a message is parsed, in
 the parsing processes), so that :mod:`.store` never reads a blob back from
 git for a message indexed since: its ``git patch-id --stable``, and the
-``change-id:`` and ``base-commit:`` lines b4 writes.  A message whose
-subject is no patch has none.
+``change-id:`` and ``base-commit:`` lines b4 writes, and the
+``Reviewed-by:``/``Acked-by:`` trailers it gives (a patch: in its commit
+message; another message: on its own unquoted lines), from which sync
+tells which series are reviewed.  A message whose subject is no patch and
+that gives no review trailer has none.
 """
 
 from __future__ import annotations
@@ -29,33 +32,73 @@ def _has_marker(raw: bytes) -> bool:
     return _MARKER_LINE.search(raw) is not None or _MARKER.match(raw) is not None
 
 
+#: a review trailer on a line of its own (a quoted one starts with '>')
+_REVIEW = re.compile(
+    rb"^[ \t]*(reviewed|acked)-by[ \t]*:[ \t]*([^\r\n]{1,300}?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE
+)
+#: both end so, in the usual spellings: the cheap test first
+_REVIEW_MARKS = (b"ed-by", b"ed-By", b"ED-BY", b"ed-BY")
+_KIND = {b"reviewed": "Reviewed-by", b"acked": "Acked-by"}
+MAX_REVIEWS = 50
+
+
 @dataclass(frozen=True, slots=True)
 class Marks:
-    """A patch's patch-id and b4's markers (None where it has none)."""
+    """A patch's patch-id and b4's markers (None where it has none), and
+    the review trailers a message gives (``Kind\tvalue`` lines)."""
 
     patchid: str | None
     change_id: str | None
     base_commit: str | None
+    reviews: str | None = None
 
-    def __reduce__(self) -> tuple[type[Marks], tuple[str | None, str | None, str | None]]:
-        return Marks, (self.patchid, self.change_id, self.base_commit)
+    def __reduce__(self) -> tuple[type[Marks], tuple[str | None, str | None, str | None, str | None]]:
+        return Marks, (self.patchid, self.change_id, self.base_commit, self.reviews)
+
+
+def reviews_of(raw: bytes, *, patch: bool) -> str | None:
+    """The ``Reviewed-by``/``Acked-by`` trailers in *raw*'s body, one
+    ``Kind\tvalue`` a line: a patch's above its ``---`` line, another
+    message's above its signature or the patch it carries; None if none."""
+    if not any(m in raw for m in _REVIEW_MARKS):
+        return None
+    start = raw.find(b"\n\n")
+    if start < 0:
+        return None
+    body = raw[start:]
+    for stop in (b"\n---",) if patch else (b"\n-- \n", b"\n-- \r\n", b"\ndiff --git ", b"\n---"):
+        at = body.find(stop)
+        if at >= 0:
+            body = body[:at]
+    out: list[str] = []
+    for m in _REVIEW.finditer(body):
+        line = f"{_KIND[m.group(1).lower()]}\t{m.group(2).decode('utf-8', 'replace')}"
+        if line not in out:
+            out.append(line)
+        if len(out) >= MAX_REVIEWS:
+            break
+    return "\n".join(out) or None
 
 
 def scan(raw: bytes) -> Marks:
-    """The marks of a message's bytes, whatever its subject."""
+    """The marks of a patch's bytes."""
+    reviews = reviews_of(raw, patch=True)
     if not _has_marker(raw):
-        return Marks(patch_id_stable(raw), None, None)
+        return Marks(patch_id_stable(raw), None, None, reviews)
     cid = _CHANGE_ID.findall(raw)
     base = _BASE.findall(raw)
     return Marks(
         patch_id_stable(raw),
         cid[-1].decode() if cid else None,
         base[-1].decode() if base else None,
+        reviews,
     )
 
 
 def marks_of(raw: bytes, subject: str) -> Marks | None:
-    """The marks of a message whose *subject* is a patch's, else None."""
+    """The marks of a message whose *subject* is a patch's; of another,
+    only the review trailers it gives (None if it gives none)."""
     if parse_subject(subject) is None:
-        return None
+        reviews = reviews_of(raw, patch=False)
+        return None if reviews is None else Marks(None, None, None, reviews)
     return scan(raw)

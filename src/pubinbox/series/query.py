@@ -11,7 +11,11 @@ States, from what ``series.sqlite3`` holds:
     a later version of it exists (the same ``change-id:``, or the same
     author and normalised title);
 ``latest``
-    not superseded.
+    not superseded;
+``reviewed``
+    every patch is there and has a ``Reviewed-by`` or ``Acked-by`` (its
+    own, in a reply, or given to the cover letter) from someone other than
+    its author (counted by :func:`pubinbox.series.store.sync`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pubinbox.series.store import _COLS, SeriesReader, SeriesRow, _row
 
 __all__ = ["STATES", "SeriesFilter", "count", "parse_filter", "recent"]
 
-STATES = ("complete", "incomplete", "superseded", "latest")
+STATES = ("complete", "incomplete", "superseded", "latest", "reviewed")
 #: characters of author= and q=
 MAX_TEXT = 200
 #: words of q=
@@ -42,6 +46,7 @@ _STATE_SQL = {
     "incomplete": "s.present < s.total",
     "superseded": _NEWER,
     "latest": f"NOT {_NEWER}",
+    "reviewed": "s.total > 0 AND s.present >= s.total AND s.reviewed >= s.total",
 }
 
 

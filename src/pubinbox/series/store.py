@@ -14,6 +14,7 @@ writer tries again.  Readers open it read-only (:class:`SeriesReader`).
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT);
 CREATE TABLE IF NOT EXISTS series (
     id TEXT PRIMARY KEY, version INTEGER, total INTEGER, title TEXT, norm TEXT,
     author TEXT, email TEXT, ts INTEGER, ds INTEGER, prefixes TEXT,
-    cover INTEGER, present INTEGER, dups INTEGER, change_id TEXT, base_commit TEXT
+    cover INTEGER, present INTEGER, dups INTEGER, change_id TEXT, base_commit TEXT, reviewed INTEGER
 );
 CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
 CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
@@ -51,10 +52,12 @@ CREATE TABLE IF NOT EXISTS series_msg (
 CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
 CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
 CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
-CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT);
+CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT, reviews TEXT);
+CREATE TABLE IF NOT EXISTS review (num INTEGER NOT NULL, kind TEXT NOT NULL, who TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS review_num ON review(num);
 """
 #: changes when the tables change: an older file is computed again
-SCHEMA = "4"
+SCHEMA = "5"
 #: rows of the overview read per step
 BATCH = 2000
 
@@ -70,8 +73,16 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
     got = db.execute("SELECT val FROM meta WHERE key = 'schema'").fetchone()
     if got is None or got[0] != SCHEMA:
-        db.executescript("DROP TABLE IF EXISTS series; DROP TABLE IF EXISTS series_msg; DELETE FROM meta;")
+        db.executescript(
+            "DROP TABLE IF EXISTS series; DROP TABLE IF EXISTS series_msg; DROP TABLE IF EXISTS review;"
+            " DELETE FROM meta;"
+        )
         db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
+        cols = {str(r[1]) for r in db.execute("PRAGMA table_info(marks)")}
+        if cols and "reviews" not in cols:
+            # marks of an older file are kept (they spare reading git);
+            # their messages' reviews are known after `index --reindex`
+            db.execute("ALTER TABLE marks ADD COLUMN reviews TEXT")
     db.executescript(DDL)
     return db
 
@@ -99,6 +110,7 @@ def _sync(layout: Layout) -> None:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM series")
             db.execute("DELETE FROM series_msg")
+            db.execute("DELETE FROM review")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('over', ?)", (ident,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', '0')")
             db.execute("COMMIT")
@@ -111,6 +123,8 @@ def _sync(layout: Layout) -> None:
         # not be read again (group() looks at nothing else)
         seen: dict[int, list[OverRow]] | None = {} if last == 0 else None
         keys: list[tuple[str, int, int, int]] = []
+        # replies that may give a review trailer (marks say which do)
+        replies: list[OverRow] = []
         at = last
         while True:
             # a subject parse_subject() takes has "patch" in it (ASCII, any case)
@@ -121,6 +135,8 @@ def _sync(layout: Layout) -> None:
             for r in rows:
                 ps = parse_subject(r.subject)
                 if ps is None:
+                    if r.references:
+                        replies.append(r)
                     continue
                 tids.add(r.tid)
                 if seen is not None:
@@ -153,11 +169,118 @@ def _sync(layout: Layout) -> None:
         marks_of = _MarksOf(db, git)
         for f in found:
             _insert(db, f, marks_of)
+        given = _reviews_given(db, replies)
+        if seen is not None:
+            rows_by_tid = {tid: list(seen[tid]) for tid in tids}
+            for r in replies:
+                if r.num in given and r.tid in rows_by_tid:
+                    rows_by_tid[r.tid].append(r)
+        else:
+            rows_by_tid = {t[0].tid: t for t in threads if t}
+            for tid in sorted({r.tid for r in replies if r.num in given} - rows_by_tid.keys()):
+                rows_by_tid[tid] = over.thread(tid, limit=100_000)
+            given = _reviews_given(db, [r for t in rows_by_tid.values() for r in t if _maybe_reply(r)])
+        _review(db, rows_by_tid, given, marks_of)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
         db.execute("COMMIT")
     finally:
         over.close()
         db.close()
+
+
+def _maybe_reply(r: OverRow) -> bool:
+    """A reply the scan would have read (a subject with "patch" in it)."""
+    return bool(r.references) and "patch" in r.subject.lower() and parse_subject(r.subject) is None
+
+
+def _reviews_given(db: sqlite3.Connection, replies: list[OverRow]) -> dict[int, str]:
+    """Article number -> the review trailers (marks) of those of *replies* that give any."""
+    out: dict[int, str] = {}
+    for i in range(0, len(replies), 500):
+        chunk = replies[i : i + 500]
+        by_blob: dict[str, list[int]] = {}
+        for r in chunk:
+            by_blob.setdefault(r.blob, []).append(r.num)
+        q = ",".join("?" * len(by_blob))
+        for blob, reviews in db.execute(
+            f"SELECT blob, reviews FROM marks WHERE reviews IS NOT NULL AND blob IN ({q})", list(by_blob)
+        ):
+            for n in by_blob[str(blob)]:
+                out[n] = str(reviews)
+    return out
+
+
+def _people(reviews: str) -> Iterator[tuple[str, str, str]]:
+    """(kind, name, address) of each review trailer that names an address."""
+    for line in reviews.split("\n"):
+        kind, _, value = line.partition("\t")
+        name, addr = email.utils.parseaddr(value)
+        if "@" in addr:
+            yield kind, name.strip().strip('"').lower(), addr.lower()
+
+
+def _review(
+    db: sqlite3.Connection, rows_by_tid: dict[int, list[OverRow]], given: dict[int, str], marks: _MarksOf
+) -> None:
+    """The review trailers each series member of these threads got (its
+    own, and those given in replies whose nearest series member it is, by
+    the sender and someone else than the member's author), then how many
+    patches of their series are reviewed (a cover letter's reviews count
+    for every patch)."""
+    if not rows_by_tid:
+        return
+    tids = list(rows_by_tid)
+    members: dict[int, tuple[str, int]] = {}
+    for i in range(0, len(tids), 500):
+        chunk = tids[i : i + 500]
+        q = ",".join("?" * len(chunk))
+        for num, sid, c in db.execute(f"SELECT num, series_id, counter FROM series_msg WHERE tid IN ({q})", chunk):
+            members[int(num)] = (str(sid), int(c))
+    nums = list(members)
+    for i in range(0, len(nums), 500):
+        chunk = nums[i : i + 500]
+        db.execute(f"DELETE FROM review WHERE num IN ({','.join('?' * len(chunk))})", chunk)
+    add: set[tuple[int, str, str]] = set()
+    for rows in rows_by_tid.values():
+        by_mid = {r.mid: r for r in rows if r.num in members}
+        for r in rows:
+            if r.num in members:
+                reviews = marks(r).reviews
+                if reviews:
+                    me = author_email(r.from_)
+                    add.update((r.num, k, a) for k, _n, a in _people(reviews) if a != me)
+                continue
+            reviews = given.get(r.num)
+            if not reviews:
+                continue
+            near = next((by_mid[m] for m in reversed(r.references) if m in by_mid), None)
+            if near is None:
+                continue
+            sender, sname = author_email(r.from_), _sender_name(r.from_)
+            author = author_email(near.from_)
+            for k, n, a in _people(reviews):
+                if (a == sender or (n and n == sname)) and a != author:
+                    add.add((near.num, k, a))
+    db.executemany("INSERT INTO review VALUES (?,?,?)", sorted(add))
+    sids = sorted({sid for sid, _c in members.values()})
+    for i in range(0, len(sids), 500):
+        some = sids[i : i + 500]
+        q = ",".join("?" * len(some))
+        counters: dict[str, dict[int, bool]] = {}
+        for sid, c, got in db.execute(
+            f"SELECT m.series_id, m.counter, EXISTS (SELECT 1 FROM review r WHERE r.num = m.num)"
+            f" FROM series_msg m WHERE m.series_id IN ({q})",
+            some,
+        ):
+            counters.setdefault(str(sid), {})[int(c)] = bool(got)
+        db.executemany(
+            "UPDATE series SET reviewed = ? WHERE id = ?",
+            [(sum(1 for c, ok in cs.items() if c and (ok or cs.get(0, False))), sid) for sid, cs in counters.items()],
+        )
+
+
+def _sender_name(from_: str) -> str:
+    return email.utils.parseaddr(from_)[0].strip().strip('"').lower()
 
 
 class _MarksOf:
@@ -170,7 +293,7 @@ class _MarksOf:
 
     def __call__(self, row: OverRow) -> Marks:
         got = self.db.execute(
-            "SELECT patchid, change_id, base_commit FROM marks WHERE blob = ?", (row.blob,)
+            "SELECT patchid, change_id, base_commit, reviews FROM marks WHERE blob = ?", (row.blob,)
         ).fetchone()
         if got is not None:
             return Marks(*got)
@@ -178,12 +301,12 @@ class _MarksOf:
             m = scan(self.git.blob(row.blob, row.epoch))
         except PubinboxError:
             return Marks(None, None, None)
-        self.db.execute("INSERT OR REPLACE INTO marks VALUES (?,?,?,?)", (row.blob, *_fields(m)))
+        self.db.execute("INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", (row.blob, *_fields(m)))
         return m
 
 
-def _fields(m: Marks) -> tuple[str | None, str | None, str | None]:
-    return m.patchid, m.change_id, m.base_commit
+def _fields(m: Marks) -> tuple[str | None, str | None, str | None, str | None]:
+    return m.patchid, m.change_id, m.base_commit, m.reviews
 
 
 def remember(layout: Layout, marks: dict[str, Marks]) -> None:
@@ -196,7 +319,7 @@ def remember(layout: Layout, marks: dict[str, Marks]) -> None:
         try:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
-                "INSERT OR REPLACE INTO marks VALUES (?,?,?,?)", [(b, *_fields(m)) for b, m in marks.items()]
+                "INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", [(b, *_fields(m)) for b, m in marks.items()]
             )
             db.execute("COMMIT")
         finally:
@@ -209,10 +332,10 @@ def _insert(db: sqlite3.Connection, f: Found, marks: _MarksOf) -> None:
     head = f.head
     hm = marks(head)
     db.execute(
-        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
          f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, hm.change_id,
-         hm.base_commit),
+         hm.base_commit, 0),
     )  # fmt: skip
     db.executemany(
         "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)",
@@ -237,13 +360,24 @@ class SeriesRow:
     dups: int
     change_id: str | None = None
     base_commit: str | None = None
+    #: patches with a Reviewed-by/Acked-by from someone else than their
+    #: author (their own, in replies, or given to the cover letter)
+    reviewed: int = 0
 
     @property
     def missing(self) -> int:
         return max(self.total - self.present, 0)
 
+    @property
+    def is_reviewed(self) -> bool:
+        """Every patch there, and each reviewed."""
+        return self.total > 0 and self.present >= self.total and self.reviewed >= self.total
 
-_COLS = "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups, change_id, base_commit"
+
+_COLS = (
+    "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups, change_id, base_commit,"
+    " reviewed"
+)
 
 
 def _row(r: Any) -> SeriesRow:
@@ -251,7 +385,7 @@ def _row(r: Any) -> SeriesRow:
         str(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3] or ""), str(r[4] or ""), str(r[5] or ""),
         str(r[6] or ""), int(r[7] or 0), int(r[8] or 0), tuple(str(r[9] or "").split()),
         None if r[10] is None else int(r[10]), int(r[11] or 0), int(r[12] or 0),
-        None if r[13] is None else str(r[13]), None if r[14] is None else str(r[14]),
+        None if r[13] is None else str(r[13]), None if r[14] is None else str(r[14]), int(r[15] or 0),
     )  # fmt: skip
 
 

@@ -358,6 +358,7 @@ def list_page(site: Site, request: Request, name: str) -> Response:
         out.append("No patch series here.\n" if f.empty else "No patch series match.\n")
     for s in rows:
         state = f"{s.present}/{s.total}" + (f", {s.missing} missing" if s.missing else "")
+        state += ", reviewed" if s.is_reviewed else (f", {s.reviewed} reviewed" if s.reviewed else "")
         out.append(
             f'{fmt_date(s.ts)} <a href="{href_mid(s.id)}/"><b>[{esc(version_label(s))}] {esc(s.title)}</b></a>\n'
             f"                 by {esc(from_names(s.author))} ({state}{', cover' if s.cover else ''})\n"
@@ -384,6 +385,7 @@ def detail_html(site: Site, name: str, d: Detail) -> str:
         f"<b>[{esc(version_label(s))}] {esc(s.title)}</b>\nby {esc(from_names(s.author))} @ {fmt_date(s.ds)} UTC\n"
     )
     state = f"{s.present} of {s.total} patches" + (f", <b>{s.missing} missing</b>" if s.missing else "")
+    state += ", <b>all reviewed</b>" if s.is_reviewed else f", {s.reviewed} reviewed"
     out.append(f"{state}  [<a href=mbox>mbox with trailers</a>]")
     out.append(f'  [<a href="{up}{href_mid(s.id)}/T/#u">thread</a>]\n\n')
     if s.change_id or s.base_commit:

@@ -246,6 +246,8 @@ def _series_summary(name: str, s: SeriesRow, links: Links) -> dict[str, Any]:
         "total": s.total,
         "present": s.present,
         "missing": s.missing,
+        "reviewed": s.reviewed,
+        "all_reviewed": s.is_reviewed,
         "prefixes": list(s.prefixes),
         "author": s.author,
         "date": iso(s.ds),
