@@ -462,6 +462,8 @@ def series_atom(site: Site, request: Request, name: str) -> Response:
 
 def route(site: Site, request: Request, name: str, rest: list[str]) -> Response:
     """``/$INBOX/series/...`` (*rest*: the segments after ``series``)."""
+    if site.inboxes.ext is not None and name == site.inboxes.ext.name:
+        return error_page(site, request, name, "404 Not Found: patch series are kept per inbox, not for /all/")
     if not rest:
         return RedirectResponse(f"/{url_mid(name)}/series/", status_code=301)
     if rest == [""]:

@@ -4,7 +4,7 @@ Routes (all GET/HEAD; OPTIONS answers CORS preflights)::
 
     /api/v1/                                  links to the rest
     /api/v1/openapi.json                      the OpenAPI 3.1 description
-    /api/v1/inboxes                           every listed inbox
+    /api/v1/inboxes                           every listed inbox (and ``all``, /all/)
     /api/v1/inboxes/{name}                    addresses, newsgroup, clone URLs...
     /api/v1/inboxes/{name}/messages/{mid}     headers, MIME parts as text, links
     /api/v1/inboxes/{name}/threads/{mid}      the thread's messages (paged)
@@ -187,6 +187,8 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
         raise ApiError(404, "no such API endpoint (see /api/v1/openapi.json)")
     if len(segs) == 1:
         names = [n for n, i in site.inboxes.items() if views.listed(site, i)]
+        if site.inboxes.ext is not None:
+            names.append(site.inboxes.ext.name)
         return _answer(site, request, _validator(site, request, names), lambda: views.inbox_list(site, links))
     name = segs[1]
     if name not in site.inboxes:
@@ -204,6 +206,8 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
     if rest == ["stats"]:  # issue 17; the document changes while review trailers are read
         doc, left = statsview.document(site, name, request.query_params.get("since"))
         return _answer(site, request, Validator(f"{v.etag}|stats|{left}", v.mtime), lambda: doc)
+    if rest and rest[0] == "series" and site.inboxes.ext is not None and name == site.inboxes.ext.name:
+        raise ApiError(404, f"series are kept per inbox, not for {name}: see /api/v1/inboxes/{{name}}/series")
     if rest == ["series"]:
         qp = request.query_params
         flt = parse_filter({k: qp.getlist(k) for k in ("author", "state", "q") if k in qp})

@@ -80,7 +80,13 @@ def _inbox_summary(site: Site, info: InboxInfo, links: Links) -> dict[str, Any]:
 
 
 def inbox_list(site: Site, links: Links) -> dict[str, Any]:
-    return {"inboxes": [_inbox_summary(site, i, links) for i in site.inboxes.values() if listed(site, i)]}
+    """Every listed inbox, then ``all`` (the cross-inbox index, ``/all/``)
+    when one is configured."""
+    infos = [i for i in site.inboxes.values() if listed(site, i)]
+    ext = site.inboxes.ext
+    if ext is not None and site.listing != "404":
+        infos.append(ext)
+    return {"inboxes": [_inbox_summary(site, i, links) for i in infos]}
 
 
 def _cloneurls(info: InboxInfo) -> list[str]:
