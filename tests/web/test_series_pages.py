@@ -179,3 +179,16 @@ def test_range_diff_page(app: App) -> None:
     assert asgi_request(app, "/t/series/v1-0@x/range-diff/v1-0@x/").status_code == 404
     lonely = asgi_request(app, "/t/series/lonely@x/range-diff/v1-0@x/").text
     assert "is incomplete: patch 1, 2, 3, 4 not in the archive" in lonely
+
+
+def test_series_pages_run_off_the_event_loop() -> None:
+    """A series page, its mbox and range-diff and the API's series run in
+    the solver's thread pool (a huge series takes 0.4 s); the list and its
+    feed stay inline (a few ms)."""
+    from pubinbox.web.app import _SOLVER_PATH
+
+    pooled = [b"/x/series/a@b/", b"/x/series/a%2Fb@c/", b"/x/series/a@b/mbox", b"/x/series/a@b/range-diff/c@d/",
+              b"/x/a@b/series.mbox", b"/api/v1/inboxes/x/series/a@b", b"/x/deadbeef/s/"]  # fmt: skip
+    inline = [b"/x/series/", b"/x/series/new.atom", b"/api/v1/inboxes/x/series", b"/x/a@b/", b"/x/a@b/series/"]
+    assert [p for p in pooled if not _SOLVER_PATH.match(p)] == []
+    assert [p for p in inline if _SOLVER_PATH.match(p)] == []

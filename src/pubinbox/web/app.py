@@ -52,9 +52,11 @@ log = logging.getLogger("pubinbox.web")
 
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _OID_RE = re.compile(r"[a-f0-9]{7,64}")
-#: run in a thread: blob solves, series mboxes (git mailinfo per patch) and range-diffs (issue 12)
+#: run in a thread: blob solves, series pages (0.4 s for a huge series),
+#: mboxes (git mailinfo per patch) and range-diffs, the API's series (issue 12)
 _SOLVER_PATH = re.compile(
-    rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/(?:mbox|range-diff/[^/]+/)\Z|[^/?]+/series\.mbox\Z)"
+    rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/(?:mbox|range-diff/[^/]+/)?\Z|[^/?]+/series\.mbox\Z)"
+    rb"|\A/api/v1/inboxes/[^/]+/series/[^/]+\Z"
 )
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
