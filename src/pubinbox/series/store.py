@@ -24,9 +24,11 @@ from typing import Any
 
 from pubinbox.errors import IndexDamaged, PubinboxError
 from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.series.am import make_trailer
 from pubinbox.series.detect import WINDOW, Found, author_email, group
 from pubinbox.series.marks import Marks, scan
 from pubinbox.series.subject import parse_subject
+from pubinbox.series.trailers import person_ok
 from pubinbox.store.dbfile import file_identity
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
@@ -211,12 +213,13 @@ def _reviews_given(db: sqlite3.Connection, replies: list[OverRow]) -> dict[int, 
 
 
 def _people(reviews: str) -> Iterator[tuple[str, str, str]]:
-    """(kind, name, address) of each review trailer that names an address."""
+    """(kind, value, address) of each review trailer that names a person
+    (read as b4 reads it)."""
     for line in reviews.split("\n"):
         kind, _, value = line.partition("\t")
-        name, addr = email.utils.parseaddr(value)
-        if "@" in addr:
-            yield kind, name.strip().strip('"').lower(), addr.lower()
+        t = make_trailer(kind, value)
+        if t.kind == "person" and t.addr is not None and "@" in t.addr[1]:
+            yield kind, value, t.addr[1].lower()
 
 
 def _review(
@@ -258,8 +261,8 @@ def _review(
                 continue
             sender, sname = author_email(r.from_), _sender_name(r.from_)
             author = author_email(near.from_)
-            for k, n, a in _people(reviews):
-                if (a == sender or (n and n == sname)) and a != author:
+            for k, v, a in _people(reviews):
+                if a != author and person_ok(v, sender, sname):
                     add.add((near.num, k, a))
     db.executemany("INSERT INTO review VALUES (?,?,?)", sorted(add))
     sids = sorted({sid for sid, _c in members.values()})

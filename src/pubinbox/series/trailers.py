@@ -14,8 +14,9 @@ import re
 
 from pubinbox.mail.mime import iter_parts
 from pubinbox.mail.perlstr import friendly
+from pubinbox.series.am import make_trailer
 
-__all__ = ["TRAILER_NAMES", "apply_trailers", "body_text", "reply_trailers"]
+__all__ = ["TRAILER_NAMES", "apply_trailers", "body_text", "person_ok", "reply_trailers"]
 
 #: the trailers collected from replies (b4's list of person trailers and the two references)
 TRAILER_NAMES = (
@@ -32,7 +33,6 @@ TRAILER_NAMES = (
 )
 _TRAILER = re.compile(r"^(" + "|".join(TRAILER_NAMES) + r")\s*:\s*(\S.{0,300}?)\s*$", re.IGNORECASE | re.MULTILINE)
 _CANON = {n.lower(): n for n in TRAILER_NAMES}
-_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>|(\S+@\S+)")
 
 
 def body_text(raw: bytes, limit: int = 1 << 20) -> str:
@@ -47,17 +47,23 @@ def body_text(raw: bytes, limit: int = 1 << 20) -> str:
     return ""
 
 
-def _person_ok(value: str, from_email: str, from_name: str) -> bool:
+def person_ok(value: str, from_email: str, from_name: str) -> bool:
     """b4's rule: a person's trailer counts when that person sent it (the
-    same address, or the same name)."""
-    m = _ADDR.search(value)
-    if m is None:
-        return True  # not a person: nothing to check
-    addr = (m.group(1) or m.group(2)).lower()
-    if addr == from_email:
+    same address give or take a ``+tag`` or a subdomain, or the same name),
+    the value read as b4 reads it (``Name <a@b <mailto:a@b>>``, left by an
+    HTML mailer, is ``Name <a@b>``)."""
+    t = make_trailer("Reviewed-by", value)
+    if t.kind != "person" or t.addr is None:
+        return False  # a "-by" without an address: b4 takes none
+    if t.email_eq(from_email):
         return True
-    name = value[: m.start()].strip().strip('"').strip().lower()
-    return bool(name) and name == from_name
+    name = t.addr[0].strip().strip('"').strip().lower()
+    if not name:
+        return False
+    if name == from_name:
+        return True
+    # b4's "fuzzy" match of a "Last, First" sender
+    return from_name.find(",") > 0 and all(from_name.find(c.strip()) >= 0 for c in from_name.split(","))
 
 
 def reply_trailers(text: str, from_email: str = "", from_name: str = "") -> list[tuple[str, str]]:
@@ -78,9 +84,12 @@ def reply_trailers(text: str, from_email: str = "", from_name: str = "") -> list
         if m is None:
             continue
         name = _CANON[m.group(1).lower()]
-        if name.endswith("-by") and not _person_ok(m.group(2), from_email, from_name):
+        if name.endswith("-by") and not person_ok(m.group(2), from_email, from_name):
             continue
-        t = (name, m.group(2))
+        value = m.group(2)
+        if "<mailto:" in value:  # as b4 writes it
+            value = make_trailer(name, value).value
+        t = (name, value)
         if t not in out:
             out.append(t)
     return out
