@@ -126,6 +126,8 @@ def inbox_doc(site: Site, name: str, links: Links) -> dict[str, Any]:
 
 def row_doc(name: str, row: OverRow, links: Links) -> dict[str, Any]:
     """What the overview knows of a message (search results, threads)."""
+    m = url_mid(row.mid)  # escaped once (a page of 200 hits: 600 escapes less)
+    html = f"{links.html(name)}{m}/"
     return {
         "mid": row.mid,
         "num": row.num,
@@ -138,9 +140,9 @@ def row_doc(name: str, row: OverRow, links: Links) -> dict[str, Any]:
         "references": list(row.references),
         "bytes": row.bytes,
         "lines": row.lines,
-        "url": links.inbox_api(name, "messages", url_mid(row.mid)),
-        "html_url": links.html(name, row.mid),
-        "raw_url": links.html(name, row.mid) + "raw",
+        "url": links.inbox_api(name, "messages", m),
+        "html_url": html,
+        "raw_url": html + "raw",
     }
 
 
