@@ -148,6 +148,8 @@ def test_read_only_and_errors(server: Server) -> None:
     assert cmd(b"i SEARCH (((((((((((ALL)))))))))))").startswith(b"i BAD")
     assert cmd(b"j FROB").startswith(b"j BAD")
     assert cmd(b"k FETCH 1 BODY[9]") == b"* 1 FETCH (BODY[9] NIL)\r\nk OK FETCH completed\r\n"
+    # an over-long command gets a BAD with its tag, which the client waits for
+    assert cmd(b"k2 UID FETCH " + b",".join(b"%d" % i for i in range(1, 2000)) + b" UID") == b"k2 BAD line too long\r\n"
     s.sendall(b"l LOGIN {5}\r\n")
     assert f.readline() == b"+ go ahead\r\n"
     s.sendall(b"x" * 300 + b"\r\n" + b"X" * 9000 + b"\r\n")

@@ -78,6 +78,11 @@ def _astring(t: Token) -> str:
     return t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
 
 
+def _tag_ok(tag: bytes) -> bool:
+    """RFC 3501's tag: ASTRING-CHARs but "+" (no blanks, controls or specials)."""
+    return bool(tag) and all(0x21 <= c < 0x7F and c not in b'(){%*"\\+' for c in tag)
+
+
 class IMAPSession(CommandSession):
     """One client of the IMAP server."""
 
@@ -111,7 +116,13 @@ class IMAPSession(CommandSession):
         return f"* OK [CAPABILITY {self.caps()}] pubinbox IMAP4rev1 ready\r\n".encode()
 
     async def too_long(self) -> None:
-        await self._error(b"* BAD line too long")
+        # tagged when the line began with a tag (RFC 3501 §7.1.3): a client
+        # waits for its tag and would hang on an untagged BAD
+        tag, sp, _ = self.long_head.partition(b" ")
+        self.long_head = b""
+        if not sp or not _tag_ok(tag):
+            tag = b"*"
+        await self._error(tag + b" BAD line too long")
 
     async def read_command(self) -> bytes | None:
         """One command with its literals (``{n}`` answered with a
@@ -122,6 +133,7 @@ class IMAPSession(CommandSession):
         out = bytearray()
         while True:
             if len(out) + len(line) > MAX_COMMAND:
+                self.long_head = bytes(out[:100] or line[:100])
                 raise LineTooLong()
             if line.endswith(b"}") and b"{" in line:
                 head, _, spec = line.rpartition(b"{")
@@ -132,6 +144,7 @@ class IMAPSession(CommandSession):
                     if n > MAX_LITERAL:
                         self.send(b"* BAD literal too large\r\n")
                         await self.flush()
+                        self.long_head = bytes(out[:100] or line[:100])
                         raise LineTooLong()
                     if not plus:
                         self.send(b"+ go ahead\r\n")
@@ -160,7 +173,7 @@ class IMAPSession(CommandSession):
     async def dispatch(self, line: bytes) -> None:
         tag_b, _, rest = line.partition(b" ")
         tag = tag_b.decode("ascii", "replace")
-        if not tag_b or not tag_b.isascii() or any(c in tag for c in '(){ %*"\\+') or not rest:
+        if not _tag_ok(tag_b) or not rest:
             await self._error(b"* BAD no tag or no command")
             return
         verb_b, _, args_b = rest.partition(b" ")

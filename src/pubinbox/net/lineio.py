@@ -119,6 +119,8 @@ class LineConn:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.closed = False
+        #: the start of the last over-long line (an IMAP server answers its tag)
+        self.long_head = b""
 
     # -- reading ------------------------------------------------------------------
     async def _fill(self, timeout: float) -> bool:
@@ -152,10 +154,14 @@ class LineConn:
                 line = bytes(self.inbuf[:nl])
                 del self.inbuf[: nl + 1]
                 if too_long or nl + 1 > self.max_line:
+                    if not too_long:
+                        self.long_head = line[:100]
                     raise LineTooLong()
                 self.last_active = time.monotonic()
                 return line.removesuffix(b"\r")
             if len(self.inbuf) > self.max_line:
+                if not too_long:
+                    self.long_head = bytes(self.inbuf[:100])
                 too_long = True
                 self.inbuf.clear()
             if self.inflate is not None and self.inflate.unconsumed_tail:
