@@ -252,7 +252,7 @@ def main() -> None:
                 for p in plist:
                     C.stop(p, signal.SIGTERM, timeout=20)
     finally:
-        C.cleanup(work, a.keep, created)
+        C.cleanup(work, a.keep or a.reuse is not None, created)  # --reuse: the inbox is for the next run
 
 
 def C_free() -> int:
