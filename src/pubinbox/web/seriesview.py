@@ -154,6 +154,8 @@ def _reviews(
             irt = in_reply_to(raw)
             if irt is not None and irt != near and irt in targets and rows[irt].num != r.num:
                 near = irt
+            elif irt is not None and irt != near and irt in member:
+                continue  # a reply to another patch (of this series or another)
             if near is None:
                 continue
             info = targets[near]
