@@ -1,0 +1,197 @@
+"""Every message of linux-erofs through each real client (corpus tier).
+
+One ``pubinbox serve --nntp --imap --pop3`` over the indexed epoch per
+session (tests/interop/conftest.py); each client retrieves the whole list
+(15,171 messages) and what it stored is compared byte for byte, as a
+multiset, with the reference:
+
+* NNTP (nntplib, suck, slrnpull): the server's ``ARTICLE`` (stored message,
+  body unchanged, public-inbox-nntpd's Xref/Newsgroups/Path headers), with
+  the line ends each client stores;
+* IMAP (imapclient, mbsync) and POP3 (fetchmail): the stored message, with
+  only what the client itself changes taken out (mbsync's ``X-TUID:``;
+  fetchmail's ``Received:``, and ``Return-Path:``, which its BSMTP output
+  turns into ``MAIL FROM``).
+
+imaplib and poplib over the whole list are in test_corpus_protocols.py;
+getmail6 is in the default tier only (tests/pop3/test_clients.py): its
+Maildir delivery forks per message and races its own SIGCHLD handler, so a
+15,000-message run stops every few hundred messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from tests.interop.conftest import EROFS_GROUP, ErofsServed
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import nntplib
+
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
+
+_X_TUID = re.compile(rb"^X-TUID: [^\n]*\n", re.MULTILINE)
+_FETCHMAIL_RECEIVED = re.compile(rb"^Received: from 127\.0\.0\.1 [^\n]*\n(?:[ \t][^\n]*\n)*", re.MULTILINE)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not on PATH: scripts/setup installs it (Debian package)", pytrace=False)
+    return path
+
+
+def _lf(b: bytes) -> bytes:
+    b = b.replace(b"\r\n", b"\n")
+    return b if b.endswith(b"\n") else b + b"\n"
+
+
+def _crlf(b: bytes) -> bytes:
+    return b.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _digests(items: Iterable[bytes]) -> Counter[bytes]:
+    return Counter(hashlib.sha256(b).digest() for b in items)
+
+
+def _same(got: Counter[bytes], want: Counter[bytes]) -> None:
+    """Equal multisets of messages, with a short account when they are not."""
+    missing, extra = want - got, got - want
+    assert not missing and not extra, (
+        f"{sum(got.values())} stored, {sum(want.values())} expected: "
+        f"{sum(missing.values())} missing, {sum(extra.values())} not expected"
+    )
+
+
+def _files(d: Path, pattern: str = "*") -> list[Path]:
+    return [f for f in d.rglob(pattern) if f.is_file()]
+
+
+# -- NNTP ----------------------------------------------------------------------
+def test_nntplib_every_article(erofs_served: ErofsServed, erofs_articles: dict[int, bytes]) -> None:
+    with nntplib.NNTP("127.0.0.1", erofs_served.nntp, timeout=120) as n:
+        _resp, count, first, last, _name = n.group(EROFS_GROUP)
+        assert (count, first, last) == (len(erofs_articles), min(erofs_articles), max(erofs_articles))
+        differ = []
+        for num, want in erofs_articles.items():
+            _resp, info = n.article(num)
+            if info.number != num or b"".join(ln + b"\r\n" for ln in info.lines) != want:
+                differ.append(num)
+    assert not differ, differ[:20]
+
+
+def test_suck_every_article(erofs_served: ErofsServed, erofs_articles: dict[int, bytes], tmp_path: Path) -> None:
+    """suck in multifile mode: XHDR Message-ID, then ARTICLE by Message-ID."""
+    for sub in ("data", "msgs"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "data" / "sucknewsrc").write_text(f"{EROFS_GROUP} 0\n")
+    cmd = [_tool("suck"), "127.0.0.1", "-N", str(erofs_served.nntp), "-dd", "data", "-dt", "data", "-dm", "msgs",
+           "-m", "-M", "-c", "-q"]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert (tmp_path / "data" / "sucknewsrc").read_text().split() == [EROFS_GROUP, str(max(erofs_articles))]
+    _same(_digests(f.read_bytes() for f in _files(tmp_path / "msgs")), _digests(map(_lf, erofs_articles.values())))
+
+
+def test_slrnpull_every_article(erofs_served: ErofsServed, erofs_articles: dict[int, bytes], tmp_path: Path) -> None:
+    """slrnpull into its spool (one file per article number); a second run
+    fetches nothing."""
+    (tmp_path / "slrnpull.conf").write_text(f"default 0 0 0\n{EROFS_GROUP} 0 0 0\n")
+    cmd = [_tool("slrnpull"), "-d", str(tmp_path), "-h", f"127.0.0.1:{erofs_served.nntp}", "--no-post"]
+    spool = tmp_path.joinpath("news", *EROFS_GROUP.split("."))
+    for _ in range(2):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+        files = {int(f.name): f for f in spool.iterdir() if f.name.isdigit()}
+        assert sorted(files) == sorted(erofs_articles)
+    differ = [n for n, f in files.items() if f.read_bytes() != _lf(erofs_articles[n])]
+    assert not differ, differ[:20]
+    assert (tmp_path / "data" / "active").read_text().split()[:3] == [
+        EROFS_GROUP, str(max(erofs_articles)), str(min(erofs_articles))]  # fmt: skip
+
+
+# -- IMAP ----------------------------------------------------------------------
+def test_imapclient_every_message(erofs_served: ErofsServed) -> None:
+    box = f"{EROFS_GROUP}.0"
+    with IMAPClient("127.0.0.1", port=erofs_served.imap, ssl=False, timeout=300) as c:
+        c.login("anonymous", "anonymous")
+        assert [name for _flags, _sep, name in c.list_folders(EROFS_GROUP)] == [EROFS_GROUP, box]
+        info = c.select_folder(box, readonly=True)
+        assert info[b"EXISTS"] == len(erofs_served.raws)
+        uids = c.search("ALL")
+        assert uids == sorted(erofs_served.raws)
+        differ = []
+        for i in range(0, len(uids), 1000):  # a UID list of 1,000 fits a command line
+            chunk = uids[i : i + 1000]
+            got = c.fetch(chunk, ["BODY.PEEK[]", "RFC822.SIZE"])
+            assert sorted(got) == chunk
+            for uid, item in got.items():
+                body = item[b"BODY[]"]
+                if body != _crlf(erofs_served.raws[uid]) or item[b"RFC822.SIZE"] != len(body):
+                    differ.append(uid)
+    assert not differ, differ[:20]
+
+
+def test_mbsync_every_message(erofs_served: ErofsServed, tmp_path: Path) -> None:
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(
+        f"IMAPAccount pi\nHost 127.0.0.1\nPort {erofs_served.imap}\nUser anonymous\nPass anonymous\nSSLType None\n"
+        "AuthMechs LOGIN\n\nIMAPStore pi-remote\nAccount pi\n\n"
+        f"MaildirStore pi-local\nPath {mail}/\nInbox {mail}/INBOX\nSubFolders Verbatim\n\n"
+        f"Channel pi\nFar :pi-remote:\nNear :pi-local:\nPatterns *\nSync Pull\nCreate Near\n"
+    )
+    env = dict(os.environ, HOME=str(tmp_path))
+    p = subprocess.run([_tool("mbsync"), "-c", str(rc), "pi"], env=env, capture_output=True, timeout=900, check=False)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")[-3000:]
+    box = mail.joinpath(*EROFS_GROUP.split("."), "0")
+    files = [f for f in _files(box) if f.parent.name in ("cur", "new")]
+    # mbsync adds its X-TUID: tracking header to what it stores
+    got = _digests(_lf(_X_TUID.sub(b"", f.read_bytes(), count=1)) for f in files)
+    _same(got, _digests(map(_lf, erofs_served.raws.values())))
+
+
+# -- POP3 ----------------------------------------------------------------------
+_RETURN_PATH = re.compile(rb"^Return-Path:[^\n]*\n(?:[ \t][^\n]*\n)*", re.MULTILINE | re.IGNORECASE)
+
+
+def _without_return_path(msg: bytes) -> bytes:
+    head, sep, body = msg.partition(b"\n\n")
+    return _RETURN_PATH.sub(b"", head + b"\n")[:-1] + sep + body
+
+
+def test_fetchmail_every_message(erofs_served: ErofsServed, tmp_path: Path) -> None:
+    """fetchmail writes what it retrieves as one BSMTP file (no process per
+    message): records ``MAIL FROM``/``RCPT TO``/``DATA``, each message
+    dot-stuffed up to a lone dot.  It moves ``Return-Path:`` into
+    ``MAIL FROM`` and adds its ``Received:``; all else is as served."""
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        f'poll 127.0.0.1 service {erofs_served.pop3} protocol pop3 user "{uuid.uuid4()}@{EROFS_GROUP}" '
+        'password "anonymous" sslproto "" keep fetchall\n'
+    )
+    rc.chmod(0o600)
+    out = tmp_path / "out.bsmtp"
+    env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
+    p = subprocess.run([_tool("fetchmail"), "-f", str(rc), "--nosyslog", "-N", "--bsmtp", str(out)], env=env,
+                       capture_output=True, timeout=900, check=False)  # fmt: skip
+    assert p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")[-3000:]
+    records = re.split(rb"(?m)^MAIL FROM:[^\n]*\nRCPT TO:[^\n]*\nDATA\n", out.read_bytes().replace(b"\r\n", b"\n"))
+    assert records[0] == b"" and all(r.endswith(b"\n.\n") for r in records[1:])
+    msgs = (re.sub(rb"(?m)^\.\.", b".", r[: -len(b".\n")]) for r in records[1:])
+    got = _digests(_without_return_path(_lf(_FETCHMAIL_RECEIVED.sub(b"", m, count=1))) for m in msgs)
+    _same(got, _digests(_without_return_path(_lf(r)) for r in erofs_served.raws.values()))
