@@ -50,3 +50,33 @@ def test_patch_id_is_gits_and_only_for_patch_subjects() -> None:
     assert m is not None and m.patchid == want.split()[0].decode()
     assert marks_of(PATCH, "Re: [PATCH 1/2] x: fix y") is None
     assert marks_of(PATCH, "x: fix y") is None
+
+
+REPLY = b"""From: R <r@example.com>
+Subject: Re: [PATCH 1/2] x: fix y
+
+> Reviewed-by: Quoted <q@example.com>
+> +two
+
+Looks good.
+Reviewed-by: R <r@example.com>
+  acked-by:   M <m@example.com>  \r
+Tested-by: T <t@example.com>
+--
+sig: Reviewed-by: Sig <s@example.com>
+-- 
+Reviewed-by: Below <b@example.com>
+"""
+
+
+def test_review_trailers_of_a_reply_and_of_a_patch() -> None:
+    """A reply's own unquoted Reviewed-by/Acked-by lines above its
+    signature (not Tested-by, not quoted ones); a patch's above its ---."""
+    m = marks_of(REPLY, "Re: [PATCH 1/2] x: fix y")
+    assert m is not None and (m.patchid, m.change_id, m.base_commit) == (None, None, None)
+    assert m.reviews == "Reviewed-by\tR <r@example.com>\nAcked-by\tM <m@example.com>"
+    assert marks_of(b"Subject: Re: x\n\nThanks, applied.\n", "Re: x") is None
+    own = PATCH.replace(b"text\n", b"text\n\nAcked-by: M <m@example.com>\n")
+    got = marks_of(own + b"Reviewed-by: After <a@example.com>\n", "[PATCH 1/2] x: fix y")
+    assert got is not None and got.patchid is not None and got.reviews == "Acked-by\tM <m@example.com>"
+    assert scan(PATCH).reviews is None
