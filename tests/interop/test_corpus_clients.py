@@ -13,10 +13,10 @@ multiset, with the reference:
   fetchmail's ``Received:``, and ``Return-Path:``, which its BSMTP output
   turns into ``MAIL FROM``).
 
-imaplib and poplib over the whole list are in test_corpus_protocols.py;
-getmail6 is in the default tier only (tests/pop3/test_clients.py): its
-Maildir delivery forks per message and races its own SIGCHLD handler, so a
-15,000-message run stops every few hundred messages.
+getmail6 (POP3) re-serialises every message through Python's email
+package, so it is compared after taking out what that changes (folding,
+blanks, ``>From``); it delivers over LMTP to this process.  imaplib and
+poplib over the whole list are in test_corpus_protocols.py.
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import Envelope
 from imapclient import IMAPClient
 
 from tests.interop.conftest import EROFS_GROUP, ErofsServed
+from tests.live import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -195,3 +199,60 @@ def test_fetchmail_every_message(erofs_served: ErofsServed, tmp_path: Path) -> N
     msgs = (re.sub(rb"(?m)^\.\.", b".", r[: -len(b".\n")]) for r in records[1:])
     got = _digests(_without_return_path(_lf(_FETCHMAIL_RECEIVED.sub(b"", m, count=1))) for m in msgs)
     _same(got, _digests(_without_return_path(_lf(r)) for r in erofs_served.raws.values()))
+
+
+class _Collect:
+    """aiosmtpd handler: keeps each message as it came over LMTP."""
+
+    def __init__(self) -> None:
+        self.got: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        assert envelope.original_content is not None
+        self.got.append(envelope.original_content)
+        return "250 2.0.0 OK"
+
+
+class _LMTPController(Controller):
+    def factory(self) -> LMTP:
+        return LMTP(self.handler, enable_SMTPUTF8=True, data_size_limit=None)
+
+
+def _reserialised(msg: bytes) -> bytes:
+    """*msg* as far as getmail6 keeps it: it parses every message with
+    Python's email package and writes it out again, which re-folds header
+    fields (MIME part headers too), drops blanks at line ends, quotes body
+    lines starting with ``From `` and puts a blank line after the end of a
+    nested multipart.  Those differences (blank lines, runs of blanks,
+    folding, ``>From``) are taken out of both sides."""
+    head, sep, body = _lf(msg).partition(b"\n\n")
+    head = re.sub(rb"(?m)^([!-9;-~]+): ?", rb"\1: ", head)
+    msg = head + sep + re.sub(rb"(?m)^>From ", b"From ", body)
+    msg = re.sub(rb"[ \t]+", b" ", re.sub(rb"[ \t]*\n[ \t]+", b" ", re.sub(rb"(?m)[ \t]+$", b"", msg)))
+    return re.sub(rb"\n+", b"\n", msg)
+
+
+def test_getmail_every_message(erofs_served: ErofsServed, tmp_path: Path) -> None:
+    """getmail6 (POP3) delivering over LMTP to a collector in this process:
+    its Maildir and mbox deliveries fork a child per message and race their
+    own SIGCHLD handler (a hang every few hundred messages), LMTP does not
+    fork.  getmail re-serialises each message (see :func:`_reserialised`)."""
+    handler = _Collect()
+    lmtp = _LMTPController(handler, hostname="127.0.0.1", port=free_port())
+    lmtp.start()
+    try:
+        gm = tmp_path / "gm"
+        gm.mkdir()
+        (gm / "getmailrc").write_text(
+            f"[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\nport = {erofs_served.pop3}\n"
+            f"username = {uuid.uuid4()}@{EROFS_GROUP}\npassword = anonymous\n"
+            f"[destination]\ntype = MDA_lmtp\nhost = 127.0.0.1\nport = {lmtp.port}\noverride = test@example.com\n"
+            "[options]\nread_all = false\ndelete = false\ndelivered_to = false\nreceived = false\nverbose = 0\n"
+        )
+        p = subprocess.run([_tool("getmail"), "--getmaildir", str(gm), "--rcfile", "getmailrc"], capture_output=True,
+                           timeout=900, check=False, env=dict(os.environ, HOME=str(tmp_path)))  # fmt: skip
+        assert p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")[-3000:]
+    finally:
+        lmtp.stop()
+    assert len(handler.got) == len(erofs_served.raws)
+    _same(_digests(map(_reserialised, handler.got)), _digests(map(_reserialised, erofs_served.raws.values())))
