@@ -23,6 +23,9 @@ from pubinbox.mail.msgid import refs_from_field
 from pubinbox.over.schema import connect
 
 _COLS = "num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs, blob, bytes, lines, epoch"
+#: the columns :meth:`OverRow.from_db` takes, in its order (for a caller
+#: that looks at raw rows before making some of them OverRows)
+ROW_COLUMNS = _COLS
 
 
 @dataclass(frozen=True, slots=True)

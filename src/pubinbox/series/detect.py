@@ -16,8 +16,9 @@ sent in reply to its author's ``[PATCH v3 0/N]`` (or ``v3 1/N``) is of v3.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from pubinbox.mail.address import emails
 from pubinbox.over.reader import OverRow
@@ -29,6 +30,7 @@ __all__ = ["WINDOW", "Found", "author_email", "group"]
 WINDOW = 3600
 
 
+@lru_cache(maxsize=4096)  # a list's senders repeat: series sync asks for each of them often
 def author_email(from_: str) -> str:
     try:
         got = emails(from_)
@@ -91,8 +93,15 @@ class Found:
         self.ts = min(self.ts, row.ts)
 
 
-def _patches(rows: Iterable[OverRow]) -> list[tuple[OverRow, PatchSubject]]:
-    got = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
+def _patches(
+    rows: Iterable[OverRow], parsed: Mapping[int, PatchSubject | None] | None = None
+) -> list[tuple[OverRow, PatchSubject]]:
+    if parsed is None:
+        got = [(r, ps) for r in rows if (ps := parse_subject(r.subject)) is not None]
+    else:
+        got = [
+            (r, ps) for r in rows if (ps := parsed[r.num] if r.num in parsed else parse_subject(r.subject)) is not None
+        ]
     by_mid = {r.mid: (r, ps) for r, ps in got}
     out = [(r, _cover_version(r, ps, by_mid)) for r, ps in got if not _reply_without_re(r, ps, by_mid)]
     out.sort(key=lambda x: (x[0].ts, x[0].num))
@@ -129,12 +138,14 @@ def _reply_without_re(r: OverRow, ps: PatchSubject, by_mid: dict[str, tuple[Over
     return same and author_email(prow.from_) != author_email(r.from_)
 
 
-def group(threads: Iterable[list[OverRow]]) -> list[Found]:
-    """The series in *threads* (each a list of the rows of one thread)."""
+def group(threads: Iterable[list[OverRow]], parsed: Mapping[int, PatchSubject | None] | None = None) -> list[Found]:
+    """The series in *threads* (each a list of the rows of one thread);
+    *parsed*: what :func:`parse_subject` gave for some article numbers
+    already (their subjects are not parsed again)."""
     found: list[Found] = []
     for rows in threads:
         by_key: dict[tuple[str, int, int, bool], Found] = {}
-        for row, ps in _patches(rows):
+        for row, ps in _patches(rows, parsed):
             email = author_email(row.from_)
             resend = "resend" in ps.prefixes
             if ps.total is None or ps.counter is None:

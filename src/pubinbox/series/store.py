@@ -19,15 +19,16 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pubinbox.errors import IndexDamaged, PubinboxError
-from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.over.reader import ROW_COLUMNS, OverReader, OverRow
 from pubinbox.series.am import make_trailer
 from pubinbox.series.detect import WINDOW, Found, author_email, group
 from pubinbox.series.marks import Marks, scan
-from pubinbox.series.subject import parse_subject
+from pubinbox.series.subject import PatchSubject, parse_subject
 from pubinbox.series.trailers import person_ok
 from pubinbox.store.dbfile import file_identity
 from pubinbox.store.git import GitReader
@@ -44,20 +45,26 @@ CREATE TABLE IF NOT EXISTS series (
     author TEXT, email TEXT, ts INTEGER, ds INTEGER, prefixes TEXT,
     cover INTEGER, present INTEGER, dups INTEGER, change_id TEXT, base_commit TEXT, reviewed INTEGER
 );
-CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
-CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
-CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
-CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
 CREATE TABLE IF NOT EXISTS series_msg (
     num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER, patchid TEXT
 );
-CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
-CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
-CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
 CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT, reviews TEXT);
 CREATE TABLE IF NOT EXISTS review (num INTEGER NOT NULL, kind TEXT NOT NULL, who TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS review_num ON review(num);
 """
+#: the indexes of series and series_msg: a sync from scratch drops them
+#: while it fills the tables and builds them once after (much cheaper than
+#: keeping them up to date row by row)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
+CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
+CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
+CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
+CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
+CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
+CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
+"""
+_INDEX_NAMES = [line.split()[5] for line in INDEXES.strip().splitlines()]
 #: changes when the tables change: an older file is computed again
 SCHEMA = "5"
 #: rows of the overview read per step
@@ -86,6 +93,7 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
             # their messages' reviews are known after `index --reindex`
             db.execute("ALTER TABLE marks ADD COLUMN reviews TEXT")
     db.executescript(DDL)
+    db.executescript(INDEXES)
     return db
 
 
@@ -125,26 +133,47 @@ def _sync(layout: Layout) -> None:
         # not be read again (group() looks at nothing else)
         seen: dict[int, list[OverRow]] | None = {} if last == 0 else None
         keys: list[tuple[str, int, int, int]] = []
-        # replies that may give a review trailer (marks say which do)
-        replies: list[OverRow] = []
+        # (number, blob) of replies that may give a review trailer (marks say which do)
+        maybe: list[tuple[int, str]] = []
+        # their raw rows and the patches' (OverRows are made of those needed only)
+        raw: dict[int, tuple[Any, ...]] = {}
+        # what parse_subject() said of each patch (group() does not ask again)
+        parsed: dict[int, PatchSubject | None] = {}
         at = last
         while True:
-            # a subject parse_subject() takes has "patch" in it (ASCII, any case)
-            rows = over.by_range(at + 1, top, BATCH, subject_like="%patch%")
-            if not rows:
+            # a subject parse_subject() takes has "patch" in it (ASCII, any
+            # case); whole rows only for the patches and the replies that
+            # give a review, most of these are other replies
+            batch = over.query(
+                f"SELECT {ROW_COLUMNS} FROM over WHERE num >= ? AND num <= ? AND num > 0"
+                " AND subject LIKE '%patch%' ORDER BY num LIMIT ?",
+                (at + 1, top, BATCH),
+            )
+            if not batch:
                 break
-            at = rows[-1].num
-            for r in rows:
-                ps = parse_subject(r.subject)
+            at = int(batch[-1][0])
+            for t in batch:
+                ps = parse_subject(t[6] or "")
                 if ps is None:
-                    if r.references:
-                        replies.append(r)
+                    if t[10]:  # references
+                        maybe.append((t[0], t[11] or ""))
+                        raw[t[0]] = t
                     continue
-                tids.add(r.tid)
-                if seen is not None:
-                    seen.setdefault(r.tid, []).append(r)
-                if ps.total is not None and ps.total > 1 and last:
-                    keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
+                parsed[t[0]] = ps
+                raw[t[0]] = t
+        from_db = OverRow.from_db
+        for r in [from_db(raw[n]) for n in parsed]:
+            ps = parsed[r.num]
+            assert ps is not None
+            tids.add(r.tid)
+            if seen is not None:
+                seen.setdefault(r.tid, []).append(r)
+            if ps.total is not None and ps.total > 1 and last:
+                keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
+        given = _reviews_given(db, maybe)
+        replies = [r for r in (from_db(raw[n]) for n in sorted(given)) if r.references]
+        del raw
+        given = {r.num: given[r.num] for r in replies}
         # an unthreaded series: the threads of its earlier patches again
         for email, version, total, ts in keys:
             for (tid,) in db.execute(
@@ -157,7 +186,7 @@ def _sync(layout: Layout) -> None:
             threads = [seen[tid] for tid in sorted(tids)]
         else:
             threads = [over.thread(tid, limit=100_000) for tid in sorted(tids)]
-        found = group(threads)
+        found = group(threads, parsed)
         db.execute("BEGIN IMMEDIATE")
         nums = [r.num for t in threads for r in t] if seen is None else []  # from scratch: nothing to drop
         for i in range(0, len(nums), 500):
@@ -169,9 +198,17 @@ def _sync(layout: Layout) -> None:
             db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
         db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
         marks_of = _MarksOf(db, git)
-        for f in found:
-            _insert(db, f, marks_of)
-        given = _reviews_given(db, replies)
+        if seen is not None:
+            marks_of.load_all()  # from scratch: the marks of (nearly) every patch are needed
+        else:
+            marks_of.load([row for f in found for row in f.members.values()])
+        if seen is not None:
+            for name in _INDEX_NAMES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")
+        _insert(db, found, marks_of)
+        if seen is not None:
+            for stmt in INDEXES.strip().splitlines():
+                db.execute(stmt)
         if seen is not None:
             rows_by_tid = {tid: list(seen[tid]) for tid in tids}
             for r in replies:
@@ -181,7 +218,7 @@ def _sync(layout: Layout) -> None:
             rows_by_tid = {t[0].tid: t for t in threads if t}
             for tid in sorted({r.tid for r in replies if r.num in given} - rows_by_tid.keys()):
                 rows_by_tid[tid] = over.thread(tid, limit=100_000)
-            given = _reviews_given(db, [r for t in rows_by_tid.values() for r in t if _maybe_reply(r)])
+            given = _reviews_given(db, [(r.num, r.blob) for t in rows_by_tid.values() for r in t if _maybe_reply(r)])
         _review(db, rows_by_tid, given, marks_of)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
         db.execute("COMMIT")
@@ -195,14 +232,15 @@ def _maybe_reply(r: OverRow) -> bool:
     return bool(r.references) and "patch" in r.subject.lower() and parse_subject(r.subject) is None
 
 
-def _reviews_given(db: sqlite3.Connection, replies: list[OverRow]) -> dict[int, str]:
-    """Article number -> the review trailers (marks) of those of *replies* that give any."""
+def _reviews_given(db: sqlite3.Connection, replies: list[tuple[int, str]]) -> dict[int, str]:
+    """Article number -> the review trailers (marks) of those of *replies*
+    (number, blob) that give any."""
     out: dict[int, str] = {}
     for i in range(0, len(replies), 500):
         chunk = replies[i : i + 500]
         by_blob: dict[str, list[int]] = {}
-        for r in chunk:
-            by_blob.setdefault(r.blob, []).append(r.num)
+        for num, blob in chunk:
+            by_blob.setdefault(blob, []).append(num)
         q = ",".join("?" * len(by_blob))
         for blob, reviews in db.execute(
             f"SELECT blob, reviews FROM marks WHERE reviews IS NOT NULL AND blob IN ({q})", list(by_blob)
@@ -212,14 +250,17 @@ def _reviews_given(db: sqlite3.Connection, replies: list[OverRow]) -> dict[int, 
     return out
 
 
-def _people(reviews: str) -> Iterator[tuple[str, str, str]]:
+@lru_cache(maxsize=4096)  # the same few reviewers give the same lines again and again
+def _people(reviews: str) -> tuple[tuple[str, str, str], ...]:
     """(kind, value, address) of each review trailer that names a person
     (read as b4 reads it)."""
+    out: list[tuple[str, str, str]] = []
     for line in reviews.split("\n"):
         kind, _, value = line.partition("\t")
         t = make_trailer(kind, value)
         if t.kind == "person" and t.addr is not None and "@" in t.addr[1]:
-            yield kind, value, t.addr[1].lower()
+            out.append((kind, value, t.addr[1].lower()))
+    return tuple(out)
 
 
 def _review(
@@ -243,7 +284,10 @@ def _review(
     for i in range(0, len(nums), 500):
         chunk = nums[i : i + 500]
         db.execute(f"DELETE FROM review WHERE num IN ({','.join('?' * len(chunk))})", chunk)
+    marks.load([r for rows in rows_by_tid.values() for r in rows if r.num in members])
     add: set[tuple[int, str, str]] = set()
+    # person_ok() of (value, sender, sender's name): the same few again and again
+    ok: dict[tuple[str, str, str], bool] = {}
     for rows in rows_by_tid.values():
         by_mid = {r.mid: r for r in rows if r.num in members}
         for r in rows:
@@ -262,7 +306,12 @@ def _review(
             sender, sname = author_email(r.from_), _sender_name(r.from_)
             author = author_email(near.from_)
             for k, v, a in _people(reviews):
-                if a != author and person_ok(v, sender, sname):
+                if a == author:
+                    continue
+                got = ok.get((v, sender, sname))
+                if got is None:
+                    got = ok[(v, sender, sname)] = person_ok(v, sender, sname)
+                if got:
                     add.add((near.num, k, a))
     db.executemany("INSERT INTO review VALUES (?,?,?)", sorted(add))
     sids = sorted({sid for sid, _c in members.values()})
@@ -282,6 +331,7 @@ def _review(
         )
 
 
+@lru_cache(maxsize=4096)
 def _sender_name(from_: str) -> str:
     return email.utils.parseaddr(from_)[0].strip().strip('"').lower()
 
@@ -293,18 +343,40 @@ class _MarksOf:
     def __init__(self, db: sqlite3.Connection, git: GitReader) -> None:
         self.db = db
         self.git = git
+        self.known: dict[str, Marks] = {}
+
+    def load(self, rows: list[OverRow]) -> None:
+        """Read the remembered marks of *rows* in a few queries (not one per row)."""
+        blobs = sorted({r.blob for r in rows} - self.known.keys())
+        for i in range(0, len(blobs), 500):
+            chunk = blobs[i : i + 500]
+            for blob, *fields in self.db.execute(
+                f"SELECT blob, patchid, change_id, base_commit, reviews FROM marks WHERE blob IN"
+                f" ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                self.known[str(blob)] = Marks(*fields)
+
+    def load_all(self) -> None:
+        for blob, *fields in self.db.execute("SELECT blob, patchid, change_id, base_commit, reviews FROM marks"):
+            self.known[str(blob)] = Marks(*fields)
 
     def __call__(self, row: OverRow) -> Marks:
+        known = self.known.get(row.blob)
+        if known is not None:
+            return known
         got = self.db.execute(
             "SELECT patchid, change_id, base_commit, reviews FROM marks WHERE blob = ?", (row.blob,)
         ).fetchone()
         if got is not None:
-            return Marks(*got)
+            self.known[row.blob] = m = Marks(*got)
+            return m
         try:
             m = scan(self.git.blob(row.blob, row.epoch))
         except PubinboxError:
             return Marks(None, None, None)
         self.db.execute("INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", (row.blob, *_fields(m)))
+        self.known[row.blob] = m
         return m
 
 
@@ -331,19 +403,21 @@ def remember(layout: Layout, marks: dict[str, Marks]) -> None:
         log.warning("%s: series marks not kept: %s", layout.inboxdir, e)
 
 
-def _insert(db: sqlite3.Connection, f: Found, marks: _MarksOf) -> None:
-    head = f.head
-    hm = marks(head)
-    db.execute(
-        "INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
-         f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, hm.change_id,
-         hm.base_commit, 0),
-    )  # fmt: skip
-    db.executemany(
-        "INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)",
-        [(row.num, f.id, row.tid, c, marks(row).patchid if c else None) for c, row in f.members.items()],
-    )
+def _insert(db: sqlite3.Connection, found: list[Found], marks: _MarksOf) -> None:
+    """The rows of *found* (in their order: a later one with the same key replaces an earlier one)."""
+    series: list[tuple[Any, ...]] = []
+    msgs: list[tuple[Any, ...]] = []
+    for f in found:
+        head = f.head
+        hm = marks(head)
+        series.append(
+            (f.id, f.version, f.total, f.title, f.norm, head.from_, f.email, f.ts, head.ds, " ".join(f.prefixes),
+             f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, hm.change_id,
+             hm.base_commit, 0)
+        )  # fmt: skip
+        msgs += [(row.num, f.id, row.tid, c, marks(row).patchid if c else None) for c, row in f.members.items()]
+    db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", series)
+    db.executemany("INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)", msgs)
 
 
 @dataclass(frozen=True, slots=True)

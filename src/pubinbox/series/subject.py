@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 __all__ = ["PatchSubject", "normalise_title", "parse_subject"]
 
-_REPLY = re.compile(r"\A\s*(?:(?:re|aw|sv|fw|fwd|odp|vs)\s*(?:\[[0-9]+\])?\s*:\s*)+", re.IGNORECASE)
 _BRACKETS = re.compile(r"\A\s*\[([^\[\]]{0,200})\]\s*")
 _PATCH = re.compile(
     r"\A(?:PATCH|PATCHES)(?:[-_ ]?v?([0-9]{1,4}))?(?:[-_ ]?([0-9]{1,5})/([0-9]{1,5}))?\Z", re.IGNORECASE
@@ -45,9 +44,9 @@ class PatchSubject:
 
 def parse_subject(subject: str) -> PatchSubject | None:
     """The patch subject *subject* is, or None for anything else."""
-    if not subject or _REPLY.match(subject):
-        return None
-    rest = subject
+    rest = subject.lstrip()  # the whitespace \s is: a reply's "Re:" is not a "[" either
+    if not rest.startswith("["):
+        return None  # no leading brackets: no PATCH in them
     words: list[str] = []
     for _ in range(4):  # [RFC][PATCH v2 1/3]: a few bracket groups
         m = _BRACKETS.match(rest)
@@ -61,17 +60,18 @@ def parse_subject(subject: str) -> PatchSubject | None:
     patch = False
     other: list[str] = []
     for w in words:
-        if (pm := _PATCH.match(w)) is not None:
+        kind, v, c, t = _word(w)
+        if kind == _IS_PATCH:
             patch = True
-            if pm.group(1) and version is None:
-                version = int(pm.group(1))
-            if pm.group(2) and counter is None:
-                counter, total = int(pm.group(2)), int(pm.group(3))
-        elif (vm := _VERSION.match(w)) is not None:
-            version = version if version is not None else int(vm.group(1))
-        elif (cm := _COUNTER.match(w)) is not None:
+            if v is not None and version is None:
+                version = v
+            if c is not None and counter is None:
+                counter, total = c, t
+        elif kind == _IS_VERSION:
+            version = version if version is not None else v
+        elif kind == _IS_COUNTER:
             if counter is None:
-                counter, total = int(cm.group(1)), int(cm.group(2))
+                counter, total = c, t
         else:
             other.append(w.lower())
     if not patch:
@@ -79,6 +79,36 @@ def parse_subject(subject: str) -> PatchSubject | None:
     if total is not None and (total == 0 or total > MAX_TOTAL or counter is None or counter > total):
         counter = total = None  # 3/2, 1/0, 1/99999: not a place in a series
     return PatchSubject(version or 1, counter, total, tuple(dict.fromkeys(other)), rest.strip(), version is not None)
+
+
+_IS_PATCH, _IS_VERSION, _IS_COUNTER, _IS_OTHER = range(4)
+#: what _word() said of each word seen lately (the same few words, PATCH,
+#: v2, 1/3, a list's tag, make most subjects)
+_WORDS: dict[str, tuple[int, int | None, int | None, int | None]] = {}
+
+
+def _word(w: str) -> tuple[int, int | None, int | None, int | None]:
+    """(kind, version, counter, total) of one word of the leading brackets."""
+    got = _WORDS.get(w)
+    if got is not None:
+        return got
+    if (pm := _PATCH.match(w)) is not None:
+        got = (
+            _IS_PATCH,
+            int(pm.group(1)) if pm.group(1) else None,
+            int(pm.group(2)) if pm.group(2) else None,
+            int(pm.group(3)) if pm.group(2) else None,
+        )
+    elif (vm := _VERSION.match(w)) is not None:
+        got = (_IS_VERSION, int(vm.group(1)), None, None)
+    elif (cm := _COUNTER.match(w)) is not None:
+        got = (_IS_COUNTER, None, int(cm.group(1)), int(cm.group(2)))
+    else:
+        got = (_IS_OTHER, None, None, None)
+    if len(_WORDS) >= 4096:
+        _WORDS.clear()
+    _WORDS[w] = got
+    return got
 
 
 _WS = re.compile(r"\s+")
