@@ -45,26 +45,20 @@ CREATE TABLE IF NOT EXISTS series (
     author TEXT, email TEXT, ts INTEGER, ds INTEGER, prefixes TEXT,
     cover INTEGER, present INTEGER, dups INTEGER, change_id TEXT, base_commit TEXT, reviewed INTEGER
 );
-CREATE TABLE IF NOT EXISTS series_msg (
-    num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER, patchid TEXT
-);
-CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT, reviews TEXT);
-CREATE TABLE IF NOT EXISTS review (num INTEGER NOT NULL, kind TEXT NOT NULL, who TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS review_num ON review(num);
-"""
-#: the indexes of series and series_msg: a sync from scratch drops them
-#: while it fills the tables and builds them once after (much cheaper than
-#: keeping them up to date row by row)
-INDEXES = """
 CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
 CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
 CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
 CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
+CREATE TABLE IF NOT EXISTS series_msg (
+    num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER, patchid TEXT
+);
 CREATE INDEX IF NOT EXISTS series_msg_sid ON series_msg(series_id);
 CREATE INDEX IF NOT EXISTS series_msg_tid ON series_msg(tid);
 CREATE INDEX IF NOT EXISTS series_msg_pid ON series_msg(patchid);
+CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id TEXT, base_commit TEXT, reviews TEXT);
+CREATE TABLE IF NOT EXISTS review (num INTEGER NOT NULL, kind TEXT NOT NULL, who TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS review_num ON review(num);
 """
-_INDEX_NAMES = [line.split()[5] for line in INDEXES.strip().splitlines()]
 #: changes when the tables change: an older file is computed again
 SCHEMA = "5"
 #: rows of the overview read per step
@@ -93,7 +87,6 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
             # their messages' reviews are known after `index --reindex`
             db.execute("ALTER TABLE marks ADD COLUMN reviews TEXT")
     db.executescript(DDL)
-    db.executescript(INDEXES)
     return db
 
 
@@ -170,7 +163,15 @@ def _sync(layout: Layout) -> None:
                 seen.setdefault(r.tid, []).append(r)
             if ps.total is not None and ps.total > 1 and last:
                 keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
-        given = _reviews_given(db, maybe)
+        marks_of = _MarksOf(db, git)
+        if seen is not None:
+            # from scratch: the marks of (nearly) every patch and review are needed
+            marks_of.load_all()
+            given = {
+                n: m.reviews for n, b in maybe if (m := marks_of.known.get(b)) is not None and m.reviews is not None
+            }
+        else:
+            given = _reviews_given(db, maybe)
         replies = [r for r in (from_db(raw[n]) for n in sorted(given)) if r.references]
         del raw
         given = {r.num: given[r.num] for r in replies}
@@ -197,20 +198,11 @@ def _sync(layout: Layout) -> None:
             )
             db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
         db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
-        marks_of = _MarksOf(db, git)
-        if seen is not None:
-            marks_of.load_all()  # from scratch: the marks of (nearly) every patch are needed
-        else:
+        if seen is None:
             marks_of.load([row for f in found for row in f.members.values()])
-        if seen is not None:
-            for name in _INDEX_NAMES:
-                db.execute(f"DROP INDEX IF EXISTS {name}")
         _insert(db, found, marks_of)
         if seen is not None:
-            for stmt in INDEXES.strip().splitlines():
-                db.execute(stmt)
-        if seen is not None:
-            rows_by_tid = {tid: list(seen[tid]) for tid in tids}
+            rows_by_tid = seen  # group() is done with it: every thread with a patch
             for r in replies:
                 if r.num in given and r.tid in rows_by_tid:
                     rows_by_tid[r.tid].append(r)
@@ -219,7 +211,7 @@ def _sync(layout: Layout) -> None:
             for tid in sorted({r.tid for r in replies if r.num in given} - rows_by_tid.keys()):
                 rows_by_tid[tid] = over.thread(tid, limit=100_000)
             given = _reviews_given(db, [(r.num, r.blob) for t in rows_by_tid.values() for r in t if _maybe_reply(r)])
-        _review(db, rows_by_tid, given, marks_of)
+        _review(db, rows_by_tid, given, marks_of, fresh=seen is not None)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_num', ?)", (str(top),))
         db.execute("COMMIT")
     finally:
@@ -264,7 +256,12 @@ def _people(reviews: str) -> tuple[tuple[str, str, str], ...]:
 
 
 def _review(
-    db: sqlite3.Connection, rows_by_tid: dict[int, list[OverRow]], given: dict[int, str], marks: _MarksOf
+    db: sqlite3.Connection,
+    rows_by_tid: dict[int, list[OverRow]],
+    given: dict[int, str],
+    marks: _MarksOf,
+    *,
+    fresh: bool = False,
 ) -> None:
     """The review trailers each series member of these threads got (its
     own, and those given in replies whose nearest series member it is, by
@@ -275,12 +272,15 @@ def _review(
         return
     tids = list(rows_by_tid)
     members: dict[int, tuple[str, int]] = {}
-    for i in range(0, len(tids), 500):
+    if fresh:  # from scratch: every thread, the review table empty
+        for num, sid, c in db.execute("SELECT num, series_id, counter FROM series_msg"):
+            members[int(num)] = (str(sid), int(c))
+    for i in range(0, 0 if fresh else len(tids), 500):
         chunk = tids[i : i + 500]
         q = ",".join("?" * len(chunk))
         for num, sid, c in db.execute(f"SELECT num, series_id, counter FROM series_msg WHERE tid IN ({q})", chunk):
             members[int(num)] = (str(sid), int(c))
-    nums = list(members)
+    nums = [] if fresh else list(members)
     for i in range(0, len(nums), 500):
         chunk = nums[i : i + 500]
         db.execute(f"DELETE FROM review WHERE num IN ({','.join('?' * len(chunk))})", chunk)
@@ -314,6 +314,16 @@ def _review(
                 if got:
                     add.add((near.num, k, a))
     db.executemany("INSERT INTO review VALUES (?,?,?)", sorted(add))
+    if fresh:  # every member's reviews are in *add*; series were inserted with 0
+        done = {n for n, _k, _a in add}
+        by_sid: dict[str, dict[int, bool]] = {}
+        for num, (sid, c) in members.items():
+            by_sid.setdefault(sid, {})[c] = num in done
+        db.executemany(
+            "UPDATE series SET reviewed = ? WHERE id = ?",
+            [(n, sid) for sid, cs in by_sid.items() if (n := _reviewed(cs))],
+        )
+        return
     sids = sorted({sid for sid, _c in members.values()})
     for i in range(0, len(sids), 500):
         some = sids[i : i + 500]
@@ -327,8 +337,14 @@ def _review(
             counters.setdefault(str(sid), {})[int(c)] = bool(got)
         db.executemany(
             "UPDATE series SET reviewed = ? WHERE id = ?",
-            [(sum(1 for c, ok in cs.items() if c and (ok or cs.get(0, False))), sid) for sid, cs in counters.items()],
+            [(_reviewed(cs), sid) for sid, cs in counters.items()],
         )
+
+
+def _reviewed(counters: dict[int, bool]) -> int:
+    """How many patches of a series are reviewed (counter -> has a review;
+    the cover letter's, counter 0, count for every patch)."""
+    return sum(1 for c, ok in counters.items() if c and (ok or counters.get(0, False)))
 
 
 @lru_cache(maxsize=4096)
@@ -415,7 +431,8 @@ def _insert(db: sqlite3.Connection, found: list[Found], marks: _MarksOf) -> None
              f.members[0].num if 0 in f.members else None, len([c for c in f.members if c]), f.dups, hm.change_id,
              hm.base_commit, 0)
         )  # fmt: skip
-        msgs += [(row.num, f.id, row.tid, c, marks(row).patchid if c else None) for c, row in f.members.items()]
+        fid = f.id
+        msgs += [(row.num, fid, row.tid, c, marks(row).patchid if c else None) for c, row in f.members.items()]
     db.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", series)
     db.executemany("INSERT OR REPLACE INTO series_msg VALUES (?,?,?,?,?)", msgs)
 
