@@ -141,14 +141,15 @@ def dispatch(site: Site, request: Request, segs: list[str] | None = None) -> Res
         return _error(request, 503, f"service unavailable: {e}", {"Retry-After": "30"})
 
 
-def _answer(site: Site, request: Request, v: Validator, make: Any) -> Response:
-    """200 with the document *make()* builds, or 304 when the client has it.
-    The JSON is remembered by its ETag (which names the inbox's content and
-    the whole request), so a document asked again is not built again."""
+def _answer(site: Site, request: Request, v: Validator, make: Any, *, encoded: bool = False) -> Response:
+    """200 with the document *make()* builds (*encoded*: its JSON bytes already),
+    or 304 when the client has it.  The JSON is remembered by its ETag
+    (which names the inbox's content and the whole request), so a document
+    asked again is not built again."""
     if (nm := v.not_modified(request)) is not None:
         nm.headers.update(CORS)
         return nm
-    body = site.cache.get_or_make(("api", v.etag), lambda: _dumps(make()))
+    body = site.cache.get_or_make(("api", v.etag), make if encoded else lambda: _dumps(make()))
     return page_response(request, body, media_type=JSON, validator=v, headers=CORS)
 
 
@@ -202,7 +203,7 @@ def _route(site: Site, request: Request, segs: list[str]) -> Response:
         return _answer(site, request, v, lambda: views.inbox_doc(site, name, links))
     if rest == ["search"]:
         sp = search_params(request.query_params, name)
-        return _answer(site, request, v, lambda: views.search_doc(site, name, sp, links))
+        return _answer(site, request, v, lambda: views.search_json(site, name, sp, links), encoded=True)
     if rest == ["stats"]:  # issue 17; the document changes while review trailers are read
         doc, left = statsview.document(site, name, request.query_params.get("since"))
         return _answer(site, request, Validator(f"{v.etag}|stats|{left}", v.mtime), lambda: doc)
