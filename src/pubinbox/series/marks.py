@@ -60,10 +60,10 @@ def reviews_of(raw: bytes, *, patch: bool) -> str | None:
     """The ``Reviewed-by``/``Acked-by`` trailers in *raw*'s body, one
     ``Kind\tvalue`` a line: a patch's above its ``---`` line, another
     message's above its signature or the patch it carries; None if none."""
-    if not any(m in raw for m in _REVIEW_MARKS):
-        return None
     start = raw.find(b"\n\n")
-    if start < 0:
+    # the cheap test on the body only (the header is half of a list
+    # message): a third of the parsing time of a message otherwise
+    if start < 0 or not any(raw.find(m, start) >= 0 for m in _REVIEW_MARKS):
         return None
     body = raw[start:]
     for stop in (b"\n---",) if patch else (b"\n-- \n", b"\n-- \r\n", b"\ndiff --git ", b"\n---"):
