@@ -284,7 +284,8 @@ def _review(
     for i in range(0, len(nums), 500):
         chunk = nums[i : i + 500]
         db.execute(f"DELETE FROM review WHERE num IN ({','.join('?' * len(chunk))})", chunk)
-    marks.load([r for rows in rows_by_tid.values() for r in rows if r.num in members])
+    if not fresh:  # from scratch every mark is loaded already
+        marks.load([r for rows in rows_by_tid.values() for r in rows if r.num in members])
     add: set[tuple[int, str, str]] = set()
     # person_ok() of (value, sender, sender's name): the same few again and again
     ok: dict[tuple[str, str, str], bool] = {}
