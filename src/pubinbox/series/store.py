@@ -126,9 +126,15 @@ def _sync(layout: Layout) -> None:
         # not be read again (group() looks at nothing else)
         seen: dict[int, list[OverRow]] | None = {} if last == 0 else None
         keys: list[tuple[str, int, int, int]] = []
+        marks_of = _MarksOf(db, git)
+        if seen is not None:
+            # from scratch: the marks of (nearly) every patch and review are needed
+            marks_of.load_all()
+        known = marks_of.known
         # (number, blob) of replies that may give a review trailer (marks say which do)
         maybe: list[tuple[int, str]] = []
-        # their raw rows and the patches' (OverRows are made of those needed only)
+        # their raw rows and the patches' (OverRows are made of those needed only;
+        # from scratch, of the replies known to give a review only)
         raw: dict[int, tuple[Any, ...]] = {}
         # what parse_subject() said of each patch (group() does not ask again)
         parsed: dict[int, PatchSubject | None] = {}
@@ -148,8 +154,8 @@ def _sync(layout: Layout) -> None:
             for t in batch:
                 ps = parse_subject(t[6] or "")
                 if ps is None:
-                    if t[10]:  # references
-                        maybe.append((t[0], t[11] or ""))
+                    if t[10] and (seen is None or ((m := known.get(t[11] or "")) and m.reviews is not None)):
+                        maybe.append((t[0], t[11] or ""))  # t[10]: references
                         raw[t[0]] = t
                     continue
                 parsed[t[0]] = ps
@@ -163,13 +169,8 @@ def _sync(layout: Layout) -> None:
                 seen.setdefault(r.tid, []).append(r)
             if ps.total is not None and ps.total > 1 and last:
                 keys.append((author_email(r.from_), ps.version, ps.total, r.ts))
-        marks_of = _MarksOf(db, git)
         if seen is not None:
-            # from scratch: the marks of (nearly) every patch and review are needed
-            marks_of.load_all()
-            given = {
-                n: m.reviews for n, b in maybe if (m := marks_of.known.get(b)) is not None and m.reviews is not None
-            }
+            given = {n: m.reviews for n, b in maybe if (m := known.get(b)) is not None and m.reviews is not None}
         else:
             given = _reviews_given(db, maybe)
         replies = [r for r in (from_db(raw[n]) for n in sorted(given)) if r.references]
