@@ -130,7 +130,6 @@ def _child(part: Part, n: int) -> Part | None:
 
 def body_section(data: bytes, section: str, fields: tuple[str, ...]) -> bytes | None:
     """The bytes of ``BODY[section]``; None when the part does not exist."""
-    top = parse(data)
     if section == "":
         return data
     nums: list[int] = []
@@ -138,8 +137,12 @@ def body_section(data: bytes, section: str, fields: tuple[str, ...]) -> bytes | 
     while rest[:1].isdigit():
         num, _dot, rest = rest.partition(".")
         nums.append(int(num))
-    part = top
-    msg = top  # the message whose HEADER/TEXT a section names
+    if not nums:  # the message's own HEADER/TEXT: no MIME tree needed
+        header, body = _split(data)
+        msg = Part(header, body, [])
+    else:
+        msg = parse(data)
+    part = msg  # msg: the message whose HEADER/TEXT a section names
     for i, n in enumerate(nums):
         if i > 0 and part.message is not None:
             part = part.message
