@@ -52,12 +52,14 @@ log = logging.getLogger("pubinbox.web")
 
 _INBOX_RE = re.compile(r"[\w-][\w.-]*")
 _OID_RE = re.compile(r"[a-f0-9]{7,64}")
-#: run in a thread: blob solves, series pages (0.4 s for a huge series),
-#: mboxes (git mailinfo per patch) and range-diffs, the API's series (issue 12)
+#: run in the solver's slots (few at once machine-wide, niced): blob solves,
+#: series mboxes (git mailinfo per patch) and range-diffs (issue 12)
 _SOLVER_PATH = re.compile(
-    rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/(?:mbox|range-diff/[^/]+/)?\Z|[^/?]+/series\.mbox\Z)"
-    rb"|\A/api/v1/inboxes/[^/]+/series/[^/]+\Z"
+    rb"\A/[^/]+/(?:[a-f0-9]{7,64}/s/|series/[^?]+/(?:mbox|range-diff/[^/]+/)\Z|[^/?]+/series\.mbox\Z)"
 )
+#: run in a thread of their own, not on the loop and not behind a blob solve:
+#: a series page (0.4 s for a huge series) and the API's series document
+_SERIES_PAGE = re.compile(rb"\A/[^/]+/series/[^?/]+/\Z|\A/api/v1/inboxes/[^/]+/series/[^/]+\Z")
 _ATTACH_RE = re.compile(r"([0-9][0-9.]*)-([^/]*)")
 _METHODS = ("GET", "HEAD", "POST")
 _STATS_JSON = re.compile(r"/([^/]+)/_/stats/json")
@@ -333,6 +335,7 @@ class App:
     def __init__(self, web: Web) -> None:
         self.web = web
         self.searches: anyio.CapacityLimiter | None = None
+        self.series: anyio.CapacityLimiter | None = None  # series pages at once, in threads
         #: blob solves (/$INBOX/$OID/s/), series mboxes: few at once, niced (issue 14)
         self.solves = SolvePool(solve_processes(web.site.config), str(web.site.search.address))
         #: read by the HTTP protocol (web/guard.py) of the worker serving us
@@ -349,6 +352,7 @@ class App:
                     # here, a chunk at a time: two threads are plenty
                     anyio.to_thread.current_default_thread_limiter().total_tokens = 2
                     self.searches = anyio.CapacityLimiter(4)
+                    self.series = anyio.CapacityLimiter(2)
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     self.solves.close()
@@ -400,6 +404,8 @@ class App:
                     headers={"Retry-After": "10"},
                 )
             return got
+        if _SERIES_PAGE.match(request.scope.get("raw_path") or b""):
+            return await anyio.to_thread.run_sync(self.web, request, limiter=self.series)
         if statsview.stats_path(request.url.path):  # the first request of a generation counts (up to 2 s)
             return await anyio.to_thread.run_sync(self.web, request)
         if request.method == "POST" or b"q=" in request.scope.get("query_string", b""):
