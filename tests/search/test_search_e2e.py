@@ -41,6 +41,7 @@ import pytest
 
 from pubinbox.errors import QueryError
 from pubinbox.mail.mbox import iter_mbox
+from pubinbox.search.query import MAX_QUERY_CHARS
 from pubinbox.search.reader import Searcher
 from tests.conftest import SAMPLE_MBOX
 from tests.helpers import run_cli
@@ -555,7 +556,7 @@ def test_size_and_uid(searcher: Searcher, sample: list[Msg]) -> None:
         "dfblob:abc",
         "patchid:nothex",
         "dfpre:abcdef1*",
-        "x" * 3000,
+        "x" * (MAX_QUERY_CHARS + 1),  # over the length budget
         "(" * 60 + "a" + ")" * 60,
     ],
 )

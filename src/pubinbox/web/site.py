@@ -21,7 +21,6 @@ import ipaddress
 import os
 import re
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,11 +221,6 @@ class Inboxes(Mapping[str, InboxInfo]):
         return len(self._inboxes)
 
 
-#: seconds an overview file's identity is trusted before it is looked at again
-#: (a file replaced by ``index --reindex`` is seen within this time)
-IDENT_TTL = 0.05
-
-
 def _identity(path: Path | str) -> tuple[int, int]:
     """(device, inode) of a file; (0, 0) when it is missing."""
     try:
@@ -275,7 +269,6 @@ class Site:
         self.cache = ByteCache(int(config.number("pubinbox.webcache", 8 << 20)))
         self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
         self._over_paths: dict[str, str] = {}
-        self._idents: dict[str, tuple[float, tuple[int, int]]] = {}  # name: (when, over file identity)
 
     def close(self) -> None:
         self.search.close()
@@ -299,13 +292,7 @@ class Site:
         over_db = self._over_paths.get(name)
         if over_db is None:  # a Layout per request costs more than the stat
             over_db = self._over_paths[name] = str(Layout(cfg.inboxdir).over_db)
-        now = time.monotonic()
-        seen = self._idents.get(name)
-        if seen is not None and now - seen[0] < IDENT_TTL:
-            ident = seen[1]
-        else:  # a stat per request was ~13 % of a POP3 RETR's worker time
-            ident = _identity(over_db)
-            self._idents[name] = (now, ident)
+        ident = _identity(over_db)  # a replaced or deleted overview is seen at once
         got = cache.get(name)
         if got is not None:
             if got[1] == ident:
