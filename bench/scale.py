@@ -203,10 +203,13 @@ def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict
                     t0 = time.monotonic()
                     try:
                         opener.open(u, timeout=60).read()
-                    except OSError:
-                        pass
+                    except OSError:  # an error page (e.g. 501: no search at -L basic) is no page
+                        continue
                     times.append((time.monotonic() - t0) * 1000)
             times.sort()
+            if not times:
+                out[kind] = (float("nan"), float("nan"))
+                continue
             out[kind] = (statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))])
         return out
     finally:
@@ -288,6 +291,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for kind in late:
         (m0, p0), (m1, p1) = early[kind], late[kind]
+        if m0 != m0 or m1 != m1:  # NaN: every request failed
+            print(f"| {kind} | - | - | - | - | no answers (search needs -L medium or full) |")
+            continue
         print(f"| {kind} | {m0:.1f} | {p0:.1f} | {m1:.1f} | {p1:.1f} | {m1 / m0:.2f} |")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
