@@ -29,6 +29,7 @@ Needs ~10 GB of disk per million messages at -L full.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 import statistics
@@ -291,7 +292,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for kind in late:
         (m0, p0), (m1, p1) = early[kind], late[kind]
-        if m0 != m0 or m1 != m1:  # NaN: every request failed
+        if math.isnan(m0) or math.isnan(m1):  # every request failed
             print(f"| {kind} | - | - | - | - | no answers (search needs -L medium or full) |")
             continue
         print(f"| {kind} | {m0:.1f} | {p0:.1f} | {m1:.1f} | {p1:.1f} | {m1 / m0:.2f} |")
