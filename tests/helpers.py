@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pubinbox.config import InboxConfig
 
@@ -70,3 +74,17 @@ def epoch_log(git_dir: Path) -> list[str]:
     """Commit ids of an epoch, oldest first."""
     out = git(git_dir, "rev-list", "--reverse", "refs/heads/master")
     return out.split()
+
+
+def require_tool(name: str) -> str:
+    """The path of a peer program; the test fails (not skips) without it."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not on PATH: scripts/setup installs it (Debian package)", pytrace=False)
+    return path
+
+
+#: what mbsync adds to every message it stores
+X_TUID = re.compile(rb"^X-TUID: [^\n]*\n", re.MULTILINE)
+#: the Received: fetchmail adds when it fetches from 127.0.0.1
+FETCHMAIL_RECEIVED = re.compile(rb"^Received: from 127\.0\.0\.1 [^\n]*\n(?:[ \t][^\n]*\n)*", re.MULTILINE)

@@ -48,6 +48,18 @@ class ErofsServed:
     pop3: int
 
 
+def index_erofs(corpus: Path, inbox: Path, config: Path, env: dict[str, str]) -> None:
+    """linux-erofs from the corpus as inbox "erofs" (newsgroup EROFS_GROUP,
+    -L basic) in *config*, indexed by ``pubinbox index``."""
+    (inbox / "git").mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", "--mirror", str(corpus / EROFS_BUNDLE), str(inbox / "git" / "0.git")],
+                   check=True)  # fmt: skip
+    run_cli("init", "-L", "basic", "--ng", EROFS_GROUP, "erofs", str(inbox), "http://x/erofs",
+            "linux-erofs@lists.ozlabs.org", env=env, check=True)  # fmt: skip
+    subprocess.run(["git", "config", "-f", str(config), "publicinbox.nntpserver", "news.example"], check=True)
+    run_cli("index", str(inbox), env=env, check=True, timeout=1200)
+
+
 def _body(msg: bytes) -> bytes:
     """The body of a message with LF line ends (after the first blank line)."""
     msg = msg.replace(b"\r\n", b"\n")
@@ -62,13 +74,7 @@ def erofs_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErofsServ
     with contextlib.ExitStack() as stack:
         with isolated_environ(tmp / "home") as env:
             env = dict(env, PI_CONFIG=str(config))
-            (inbox / "git").mkdir(parents=True)
-            subprocess.run(["git", "clone", "-q", "--mirror", str(corpus / EROFS_BUNDLE), str(inbox / "git" / "0.git")],
-                           check=True)  # fmt: skip
-            run_cli("init", "-L", "basic", "--ng", EROFS_GROUP, "erofs", str(inbox), "http://x/erofs",
-                    "linux-erofs@lists.ozlabs.org", env=env, check=True)  # fmt: skip
-            subprocess.run(["git", "config", "-f", str(config), "publicinbox.nntpserver", "news.example"], check=True)
-            run_cli("index", str(inbox), env=env, check=True, timeout=1200)
+            index_erofs(corpus, inbox, config, env)
             cfg = load(Env.from_os().config_path(str(config))).inbox("erofs")
             with Inbox.open(cfg) as box:
                 raws = {r.num: box.raw(r) for r in box.over.iter_all()}

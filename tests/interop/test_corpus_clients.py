@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import uuid
 import warnings
@@ -38,6 +37,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import Envelope
 from imapclient import IMAPClient
 
+from tests.helpers import FETCHMAIL_RECEIVED, X_TUID, require_tool
 from tests.interop.conftest import EROFS_GROUP, ErofsServed
 from tests.live import free_port
 
@@ -46,16 +46,6 @@ with warnings.catch_warnings():
     import nntplib
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
-
-_X_TUID = re.compile(rb"^X-TUID: [^\n]*\n", re.MULTILINE)
-_FETCHMAIL_RECEIVED = re.compile(rb"^Received: from 127\.0\.0\.1 [^\n]*\n(?:[ \t][^\n]*\n)*", re.MULTILINE)
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not on PATH: scripts/setup installs it (Debian package)", pytrace=False)
-    return path
 
 
 def _lf(b: bytes) -> bytes:
@@ -102,7 +92,7 @@ def test_suck_every_article(erofs_served: ErofsServed, erofs_articles: dict[int,
     for sub in ("data", "msgs"):
         (tmp_path / sub).mkdir()
     (tmp_path / "data" / "sucknewsrc").write_text(f"{EROFS_GROUP} 0\n")
-    cmd = [_tool("suck"), "127.0.0.1", "-N", str(erofs_served.nntp), "-dd", "data", "-dt", "data", "-dm", "msgs",
+    cmd = [require_tool("suck"), "127.0.0.1", "-N", str(erofs_served.nntp), "-dd", "data", "-dt", "data", "-dm", "msgs",
            "-m", "-M", "-c", "-q"]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
@@ -114,7 +104,7 @@ def test_slrnpull_every_article(erofs_served: ErofsServed, erofs_articles: dict[
     """slrnpull into its spool (one file per article number); a second run
     fetches nothing."""
     (tmp_path / "slrnpull.conf").write_text(f"default 0 0 0\n{EROFS_GROUP} 0 0 0\n")
-    cmd = [_tool("slrnpull"), "-d", str(tmp_path), "-h", f"127.0.0.1:{erofs_served.nntp}", "--no-post"]
+    cmd = [require_tool("slrnpull"), "-d", str(tmp_path), "-h", f"127.0.0.1:{erofs_served.nntp}", "--no-post"]
     spool = tmp_path.joinpath("news", *EROFS_GROUP.split("."))
     for _ in range(2):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
@@ -160,12 +150,14 @@ def test_mbsync_every_message(erofs_served: ErofsServed, tmp_path: Path) -> None
         f"Channel pi\nFar :pi-remote:\nNear :pi-local:\nPatterns *\nSync Pull\nCreate Near\n"
     )
     env = dict(os.environ, HOME=str(tmp_path))
-    p = subprocess.run([_tool("mbsync"), "-c", str(rc), "pi"], env=env, capture_output=True, timeout=900, check=False)
+    p = subprocess.run(
+        [require_tool("mbsync"), "-c", str(rc), "pi"], env=env, capture_output=True, timeout=900, check=False
+    )
     assert p.returncode == 0, p.stderr.decode(errors="replace")[-3000:]
     box = mail.joinpath(*EROFS_GROUP.split("."), "0")
     files = [f for f in _files(box) if f.parent.name in ("cur", "new")]
     # mbsync adds its X-TUID: tracking header to what it stores
-    got = _digests(_lf(_X_TUID.sub(b"", f.read_bytes(), count=1)) for f in files)
+    got = _digests(_lf(X_TUID.sub(b"", f.read_bytes(), count=1)) for f in files)
     _same(got, _digests(map(_lf, erofs_served.raws.values())))
 
 
@@ -191,13 +183,13 @@ def test_fetchmail_every_message(erofs_served: ErofsServed, tmp_path: Path) -> N
     rc.chmod(0o600)
     out = tmp_path / "out.bsmtp"
     env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
-    p = subprocess.run([_tool("fetchmail"), "-f", str(rc), "--nosyslog", "-N", "--bsmtp", str(out)], env=env,
+    p = subprocess.run([require_tool("fetchmail"), "-f", str(rc), "--nosyslog", "-N", "--bsmtp", str(out)], env=env,
                        capture_output=True, timeout=900, check=False)  # fmt: skip
     assert p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")[-3000:]
     records = re.split(rb"(?m)^MAIL FROM:[^\n]*\nRCPT TO:[^\n]*\nDATA\n", out.read_bytes().replace(b"\r\n", b"\n"))
     assert records[0] == b"" and all(r.endswith(b"\n.\n") for r in records[1:])
     msgs = (re.sub(rb"(?m)^\.\.", b".", r[: -len(b".\n")]) for r in records[1:])
-    got = _digests(_without_return_path(_lf(_FETCHMAIL_RECEIVED.sub(b"", m, count=1))) for m in msgs)
+    got = _digests(_without_return_path(_lf(FETCHMAIL_RECEIVED.sub(b"", m, count=1))) for m in msgs)
     _same(got, _digests(_without_return_path(_lf(r)) for r in erofs_served.raws.values()))
 
 
@@ -249,7 +241,7 @@ def test_getmail_every_message(erofs_served: ErofsServed, tmp_path: Path) -> Non
             f"[destination]\ntype = MDA_lmtp\nhost = 127.0.0.1\nport = {lmtp.port}\noverride = test@example.com\n"
             "[options]\nread_all = false\ndelete = false\ndelivered_to = false\nreceived = false\nverbose = 0\n"
         )
-        p = subprocess.run([_tool("getmail"), "--getmaildir", str(gm), "--rcfile", "getmailrc"], capture_output=True,
+        p = subprocess.run([require_tool("getmail"), "--getmaildir", str(gm), "--rcfile", "getmailrc"], capture_output=True,
                            timeout=900, check=False, env=dict(os.environ, HOME=str(tmp_path)))  # fmt: skip
         assert p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")[-3000:]
     finally:

@@ -24,14 +24,13 @@ import pytest
 
 from pubinbox.config import Env, load
 from pubinbox.inbox import Inbox
-from tests.helpers import run_cli
+from tests.interop.conftest import EROFS_GROUP, index_erofs
 from tests.live import free_port, isolated_environ
 from tests.nntp.servers import Client, pubinbox_serve, public_inbox_nntpd
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow, pytest.mark.peer]
 
-BUNDLE = "epochs/linux-erofs.lists.ozlabs.org.0.bundle"
-GROUP = "org.ozlabs.lists.linux-erofs"
+GROUP = EROFS_GROUP
 
 
 def _over(reply: bytes) -> dict[int, bytes]:
@@ -47,13 +46,7 @@ def test_every_corpus_message_through_each_protocol(tmp_path: Path, corpus_dir: 
     with isolated_environ(tmp_path / "home") as env:
         inbox, config = tmp_path / "erofs", tmp_path / "config"
         env = dict(env, PI_CONFIG=str(config))
-        (inbox / "git").mkdir(parents=True)
-        subprocess.run(["git", "clone", "-q", "--mirror", str(corpus_dir / BUNDLE), str(inbox / "git" / "0.git")],
-                       check=True)  # fmt: skip
-        run_cli("init", "-L", "basic", "--ng", GROUP, "erofs", str(inbox), "http://x/erofs",
-                "linux-erofs@lists.ozlabs.org", env=env, check=True)  # fmt: skip
-        subprocess.run(["git", "config", "-f", str(config), "publicinbox.nntpserver", "news.example"], check=True)
-        run_cli("index", str(inbox), env=env, check=True, timeout=1200)
+        index_erofs(corpus_dir, inbox, config, env)
         p = subprocess.run(["public-inbox-index", str(inbox)], env=env, capture_output=True, timeout=1500, check=False)
         assert p.returncode == 0, p.stderr
         cfg = load(Env.from_os().config_path(str(config))).inbox("erofs")

@@ -26,21 +26,12 @@ import pytest
 
 from pubinbox.config import Env, load
 from pubinbox.inbox import Inbox
+from tests.helpers import FETCHMAIL_RECEIVED, X_TUID, require_tool
 from tests.live import free_port
 from tests.nntp.conftest import GROUP, SampleGroup
 from tests.nntp.servers import Server, pubinbox_serve
 
 pytestmark = pytest.mark.peer
-
-_X_TUID = re.compile(rb"^X-TUID: [^\n]*\n", re.MULTILINE)
-_FETCHMAIL_RECEIVED = re.compile(rb"^Received: from 127\.0\.0\.1 [^\n]*\n(?:[ \t][^\n]*\n)*", re.MULTILINE)
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not on PATH: scripts/setup installs it (Debian package)", pytrace=False)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +53,7 @@ def _lf(b: bytes) -> bytes:
 
 
 def test_fetchmail(servers: tuple[Server, int], sample_group: SampleGroup, tmp_path: Path) -> None:
-    fetchmail = _tool("fetchmail")
+    fetchmail = require_tool("fetchmail")
     out = tmp_path / "msgs"
     out.mkdir()
     rc = tmp_path / "fetchmailrc"
@@ -78,13 +69,13 @@ def test_fetchmail(servers: tuple[Server, int], sample_group: SampleGroup, tmp_p
     assert p.returncode == 0, log[-3000:]
     assert re.search(r"POP3> LIST \d+\n", log)  # it checks each size with LIST n
     assert re.search(r"POP3< \+OK \d+ \d+\n", log)  # one line (RFC 1939), unlike public-inbox 1.9
-    got = {_lf(_FETCHMAIL_RECEIVED.sub(b"", f.read_bytes(), count=1)) for f in out.iterdir()}
+    got = {_lf(FETCHMAIL_RECEIVED.sub(b"", f.read_bytes(), count=1)) for f in out.iterdir()}
     assert len(list(out.iterdir())) == 295
     assert got == _want(sample_group)
 
 
 def test_mbsync(servers: tuple[Server, int], sample_group: SampleGroup, tmp_path: Path) -> None:
-    mbsync = _tool("mbsync")
+    mbsync = require_tool("mbsync")
     mail = tmp_path / "mail"
     mail.mkdir()
     rc = tmp_path / "mbsyncrc"
@@ -105,7 +96,7 @@ def test_mbsync(servers: tuple[Server, int], sample_group: SampleGroup, tmp_path
         ]
         assert len(files) == 295
     # mbsync adds its X-TUID: tracking header to what it stores
-    assert {_lf(_X_TUID.sub(b"", f.read_bytes(), count=1)) for f in files} == _want(sample_group)
+    assert {_lf(X_TUID.sub(b"", f.read_bytes(), count=1)) for f in files} == _want(sample_group)
     assert b"error" not in p.stderr.lower()
 
 
@@ -120,7 +111,13 @@ def _getmail_home() -> Iterator[tuple[Path, list[str]]]:
         prefix: list[str] = []
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
-            prefix = [_tool("setpriv"), f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
+            prefix = [
+                require_tool("setpriv"),
+                f"--reuid={nobody.pw_uid}",
+                f"--regid={nobody.pw_gid}",
+                "--clear-groups",
+                "--",
+            ]
             for sub in ("gm", "Maildir", "Maildir/cur", "Maildir/new", "Maildir/tmp"):
                 (d / sub).mkdir()
                 os.chown(d / sub, nobody.pw_uid, nobody.pw_gid)
@@ -139,7 +136,7 @@ def _getmail(retriever: str, home: Path, prefix: list[str]) -> list[Path]:
         "[options]\nread_all = false\ndelete = false\ndelivered_to = false\nreceived = false\nverbose = 0\n"
     )
     rc.chmod(0o644)
-    getmail = _tool("getmail")
+    getmail = require_tool("getmail")
     clean = first = 0
     for _ in range(8):
         p = subprocess.run([*prefix, getmail, "--getmaildir", str(home / "gm"), "--rcfile", "getmailrc"],
