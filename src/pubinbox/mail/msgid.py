@@ -190,8 +190,14 @@ def mid_clean(mid: str) -> str:
     return m.group(1) if m else mid
 
 
+#: a Message-ID that :func:`mid_escape` leaves as it is (most of them)
+_MID_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*\Z")
+
+
 def mid_escape(mid: str) -> str:
     """Percent-escape a Message-ID for URLs (RFC 3986 path segment)."""
+    if _MID_UNRESERVED.match(mid):  # a page of 200 hits: 200 quote() calls less
+        return mid
     return quote(mid.encode("utf-8", "surrogatepass"), safe="-._~!$&'()*+,;=:@")
 
 

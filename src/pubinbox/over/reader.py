@@ -26,6 +26,8 @@ _COLS = "num, tid, sid, ts, ds, mid, subject, from_, to_, cc, refs, blob, bytes,
 #: the columns :meth:`OverRow.from_db` takes, in its order (for a caller
 #: that looks at raw rows before making some of them OverRows)
 ROW_COLUMNS = _COLS
+#: what :meth:`OverReader.summaries` gives, in this order
+SUMMARY_COLUMNS = "num, ts, ds, mid, subject, from_, refs, bytes, lines"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,19 @@ class OverReader:
             marks = ",".join("?" * len(chunk))
             for r in self._rows(f"SELECT {_COLS} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
                 found[r.num] = r
+        return [found[n] for n in nums if n in found]
+
+    def summaries(self, nums: list[int] | tuple[int, ...]) -> list[tuple[Any, ...]]:
+        """The :data:`SUMMARY_COLUMNS` of these numbers as SQLite gives them
+        (``refs`` the stored text), in the order given, missing ones skipped:
+        a page of search hits for the API, without the To/Cc text (most of a
+        list message's overview bytes) and without an :class:`OverRow` each."""
+        found: dict[int, tuple[Any, ...]] = {}
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"SELECT {SUMMARY_COLUMNS} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
+                found[r[0]] = r
         return [found[n] for n in nums if n in found]
 
     def by_mid(self, mid: str) -> list[OverRow]:

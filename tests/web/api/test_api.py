@@ -162,7 +162,7 @@ def test_search_document(app: App) -> None:
     assert set(doc) == {"total", "results", "next"}
     assert len(doc["results"]) == 3 and doc["total"] > 3 and isinstance(doc["next"], str)
     hit = doc["results"][0]
-    for k in ("mid", "subject", "from", "date", "received", "num", "url", "raw_url", "html_url"):
+    for k in ("mid", "subject", "from", "date", "received", "num", "url", "html_url", "references"):
         assert k in hit
     status, none = get_json(app, f"{API}/inboxes/sample/search?q=s:nosuchwordanywhere")
     assert status == 200 and none == {"total": 0, "results": [], "next": None}

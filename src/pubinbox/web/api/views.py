@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pubinbox.errors import MessageNotFound
 from pubinbox.mail.mime import iter_parts
-from pubinbox.mail.msgid import in_reply_to
+from pubinbox.mail.msgid import in_reply_to, refs_from_field
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.series import query as series_query
@@ -262,41 +262,47 @@ _jstr = json.encoder.encode_basestring
 def search_json(site: Site, name: str, sp: SearchParams, links: Links) -> bytes:
     """One page of hits, in ``pubinbox q``'s order (newest first, or by
     relevance), from the search process: ``{"total", "results", "next"}``,
-    each result :func:`row_doc` and its ``score`` when by relevance.  As JSON
-    text, the very text ``json.dumps`` gives of that document (compact
-    separators, ``ensure_ascii=False``), written hit by hit without a dict
-    per hit: 200 hits with their to/cc/references are a quarter megabyte,
-    and building then encoding the dicts cost more than the HTML page of
-    the same hits (issue 12).  UTF-8, a lone surrogate (undecodable bytes
-    of a hostile message) as the JSON escape ``\\udcXX``."""
+    each result a message's summary (:func:`hits_json`) and its ``score``
+    when by relevance.  As JSON text, the very text ``json.dumps`` gives of
+    that document (compact separators, ``ensure_ascii=False``), written hit
+    by hit from the overview's rows, without an OverRow or a dict per hit
+    (issue 12: the API at least as fast as the HTML page of the same hits).
+    UTF-8, a lone surrogate (undecodable bytes of a hostile message) as the
+    JSON escape ``\\udcXX``."""
     box = site.inbox(name)
     page = sp.page
-    hits = box.search(sp.q, offset=page.offset, limit=page.limit, relevance=sp.relevance)
-    nxt = page.next_cursor(len(hits.rows), hits.total)
+    res = box.searcher.search(sp.q, offset=page.offset, limit=page.limit, relevance=sp.relevance)
+    rows = box.over.summaries(res.nums)
+    scores = dict(zip(res.nums, res.scores)) if res.scores else None
+    nxt = page.next_cursor(len(rows), res.total)
     # each hit encoded alone: most are ASCII, and one that is not does not
     # make the whole page's text wide
-    body = b",".join([h.encode("utf-8", "backslashreplace") for h in hits_json(name, hits.rows, hits.scores, links)])
+    body = b",".join([h.encode("utf-8", "backslashreplace") for h in hits_json(name, rows, scores, links)])
     end = f'],"next":{"null" if nxt is None else _jstr(nxt)}}}'
-    return f'{{"total":{int(hits.total)},"results":['.encode() + body + end.encode("utf-8", "backslashreplace")
+    return f'{{"total":{int(res.total)},"results":['.encode() + body + end.encode("utf-8", "backslashreplace")
 
 
-def hits_json(name: str, rows: Sequence[OverRow], scores: dict[int, float] | None, links: Links) -> list[str]:
-    """The JSON text of :func:`row_doc` (and ``score`` when *scores*) of each
-    of *rows*.  Escaping is per character, so the URLs' fixed parts are
-    escaped once and joined with each escaped Message-ID."""
+def hits_json(name: str, rows: Sequence[tuple[Any, ...]], scores: dict[int, float] | None, links: Links) -> list[str]:
+    """The JSON text of each search hit: *rows* are
+    :data:`~pubinbox.over.reader.SUMMARY_COLUMNS` tuples.  A hit is the
+    summary of a message (the ``SearchHit`` schema: what a list of results
+    shows, and what to fetch next); its To, Cc and whole header are in the
+    message document at ``url``, as a list endpoint of most APIs gives a
+    summary of each item.  Escaping is per character, so the URLs' fixed
+    parts are escaped once and joined with each escaped Message-ID."""
     api = _jstr(links.inbox_api(name, "messages", ""))[1:-1]
     html = _jstr(links.html(name))[1:-1]
     dumps = json.dumps
     out = []
-    for r in rows:
-        m = _jstr(url_mid(r.mid))[1:-1]
-        refs = ",".join([_jstr(x) for x in r.references])
-        score = "" if scores is None else f',"score":{dumps(scores.get(r.num, 0.0))}'
+    for num, ts, ds, mid, subject, from_, refs, nbytes, lines in rows:
+        mid = mid or ""
+        m = _jstr(url_mid(mid))[1:-1]
+        refs = ",".join([_jstr(x) for x in refs_from_field(refs)]) if refs else ""
+        score = "" if scores is None else f',"score":{dumps(scores.get(num, 0.0))}'
         out.append(
-            f'{{"mid":{_jstr(r.mid)},"num":{int(r.num)},"subject":{_jstr(r.subject)},"from":{_jstr(r.from_)},'
-            f'"to":{_jstr(r.to)},"cc":{_jstr(r.cc)},"date":"{iso(r.ds)}","received":"{iso(r.ts)}",'
-            f'"references":[{refs}],"bytes":{int(r.bytes)},"lines":{int(r.lines)},"url":"{api}{m}",'
-            f'"html_url":"{html}{m}/","raw_url":"{html}{m}/raw"{score}}}'
+            f'{{"mid":{_jstr(mid)},"num":{int(num)},"subject":{_jstr(subject or "")},"from":{_jstr(from_ or "")},'
+            f'"date":"{iso(ds or 0)}","received":"{iso(ts or 0)}","references":[{refs}],'
+            f'"bytes":{int(nbytes or 0)},"lines":{int(lines or 0)},"url":"{api}{m}","html_url":"{html}{m}/"{score}}}'
         )
     return out
 
