@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from pubinbox.over.reader import SUMMARY_COLUMNS, OverReader, OverRow
-from pubinbox.web.html import url_mid
 from pubinbox.web.api import views
 from pubinbox.web.app import App
+from pubinbox.web.html import url_mid
 from tests.web.api.conftest import API, get_json
 from tests.web.conftest import Archive
 
