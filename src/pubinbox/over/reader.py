@@ -114,25 +114,27 @@ class OverReader:
     def by_nums(self, nums: list[int] | tuple[int, ...]) -> list[OverRow]:
         """Rows for these numbers, in the order given (missing ones skipped);
         one query per 500 numbers."""
-        found: dict[int, OverRow] = {}
+        found = self._in_nums(_COLS, nums)
+        from_db = OverRow.from_db
+        return [from_db(found[n]) for n in nums if n in found]
+
+    def _in_nums(self, cols: str, nums: list[int] | tuple[int, ...]) -> dict[int, tuple[Any, ...]]:
+        """{num: row of *cols* (``num`` first)} for these numbers; one query
+        per 500 numbers."""
+        found: dict[int, tuple[Any, ...]] = {}
         for i in range(0, len(nums), 500):
             chunk = nums[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self._rows(f"SELECT {_COLS} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
-                found[r.num] = r
-        return [found[n] for n in nums if n in found]
+            for r in self.query(f"SELECT {cols} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
+                found[r[0]] = r
+        return found
 
     def summaries(self, nums: list[int] | tuple[int, ...]) -> list[tuple[Any, ...]]:
         """The :data:`SUMMARY_COLUMNS` of these numbers as SQLite gives them
         (``refs`` the stored text), in the order given, missing ones skipped:
         a page of search hits for the API, without the To/Cc text (most of a
         list message's overview bytes) and without an :class:`OverRow` each."""
-        found: dict[int, tuple[Any, ...]] = {}
-        for i in range(0, len(nums), 500):
-            chunk = nums[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.query(f"SELECT {SUMMARY_COLUMNS} FROM over WHERE num IN ({marks}) AND num > 0", tuple(chunk)):
-                found[r[0]] = r
+        found = self._in_nums(SUMMARY_COLUMNS, nums)
         return [found[n] for n in nums if n in found]
 
     def by_mid(self, mid: str) -> list[OverRow]:
