@@ -429,6 +429,10 @@ def iter_mbox(fp: BinaryIO, fmt: str = "auto") -> Iterator[bytes]:
 
 def _eol(msg: bytes) -> bytes:
     """The line ending public-inbox's Eml would pick for ``msg``."""
+    if b"\r" not in msg:
+        # no CR at all (most mail): always LF.  One memchr; a two-byte
+        # search like b"\r\n" in msg scans ~10x slower
+        return b"\n"
     if b"\r\n" not in msg and b"\n\n" in msg:
         return b"\n"
     m = _HEADER_END.search(msg)
@@ -443,7 +447,7 @@ def mboxrd_bytes(msg: bytes) -> bytes:
     # most messages have no "From " line at all: skip the line-by-line scan
     body = _ESCAPE.sub(rb">\1", msg) if b"From " in msg else msg
     tail = b"\n" if body.endswith(b"\n") else b"\n\n"
-    return _SEPARATOR + _eol(msg) + body + tail
+    return b"".join((_SEPARATOR, _eol(msg), body, tail))  # one copy of the body, not three
 
 
 def write_mboxrd(msg: bytes, out: BinaryIO) -> None:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 __all__ = ["display_raw", "gz_headers", "messages", "raw_text", "to_filename", "web_mboxrd"]
 
 _DROP_RE = re.compile(rb"^(?:Lines|Bytes|Content-Length|Status)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_DROPPED = (b"lines", b"bytes", b"content-length", b"status")
+_DROPPED_AT_LINE = tuple(b"\n" + n for n in _DROPPED)
 
 
 def web_mboxrd(raw: bytes) -> bytes:
@@ -38,7 +40,9 @@ def web_mboxrd(raw: bytes) -> bytes:
     sep = raw.find(b"\n\n")
     hdr = raw if sep < 0 else raw[: sep + 1]
     low = hdr.lower()
-    if (b"lines" in low or b"bytes" in low or b"content-length" in low or b"status" in low) and _DROP_RE.search(hdr):
+    # a cheap test first: the regex scans ~10x slower, and "status" is in a
+    # third of list mail (X-Spam-Status:), never at a line start
+    if (low.startswith(_DROPPED) or any(n in low for n in _DROPPED_AT_LINE)) and _DROP_RE.search(hdr):
         for name in ("Lines", "Bytes", "Content-Length", "Status"):
             raw = set_header(raw, name, [])
     return mboxrd_bytes(raw)
