@@ -168,8 +168,12 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict[str, tuple[float, float]]:
-    """Median and p99 ms of each page kind against a fresh `serve -W 2`."""
+Times = dict[str, dict[str, list[float]]]
+
+
+def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> Times:
+    """ms of each request of each page kind against a fresh `serve -W 2`,
+    by path (an error page, e.g. 501 without search, gets no times)."""
     import socket
 
     with socket.socket() as s:
@@ -196,9 +200,10 @@ def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict
             "index": [base] * len(mids),
             "search": [base + "?q=" + urllib.parse.quote(q) for q in SEARCHES],
         }
-        out: dict[str, tuple[float, float]] = {}
+        out: Times = {}
         for kind, urls in kinds.items():
-            times: list[float] = []
+            times: dict[str, list[float]] = {}
+            out[kind] = times
             for _r in range(rounds):
                 for u in urls:
                     t0 = time.monotonic()
@@ -206,12 +211,7 @@ def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict
                         opener.open(u, timeout=60).read()
                     except OSError:  # an error page (e.g. 501: no search at -L basic) is no page
                         continue
-                    times.append((time.monotonic() - t0) * 1000)
-            times.sort()
-            if not times:
-                out[kind] = (float("nan"), float("nan"))
-                continue
-            out[kind] = (statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))])
+                    times.setdefault(u.removeprefix(base), []).append((time.monotonic() - t0) * 1000)
         return out
     finally:
         import os
@@ -219,6 +219,14 @@ def latency(pb: str, cfg: Path, name: str, mids: list[str], rounds: int) -> dict
 
         os.killpg(srv.pid, signal.SIGTERM)
         srv.wait(timeout=30)
+
+
+def _stats(by_path: dict[str, list[float]]) -> tuple[float, float]:
+    """Median and p99 of every time in *by_path* (NaN when there is none)."""
+    times = sorted(t for ts in by_path.values() for t in ts)
+    if not times:
+        return float("nan"), float("nan")
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
 def sample_mids(inboxdir: Path, k: int = 20) -> list[str]:
@@ -251,7 +259,7 @@ def main() -> None:
     log(f"{len(msgs)} corpus messages; building {args.total} at -L {args.level}")
     subprocess.run([pb, *env_cfg, "init", "-L", args.level, name, str(inboxdir), "http://x/scale", "s@x"], check=True)
     rows: list[tuple[int, float, float]] = []
-    early: dict[str, tuple[float, float]] | None = None
+    early: Times | None = None
     gen = stream(msgs, args.total)
     done = 0
     while done < args.total:
@@ -290,12 +298,26 @@ def main() -> None:
         print(f"| {p} | {b / args.total:.0f} |")
     print(f"\n| page | median ms at {rows[0][0]} | p99 | median ms at {args.total} | p99 | ratio (median) |")
     print("|---|---:|---:|---:|---:|---:|")
+    notes = []
     for kind in late:
-        (m0, p0), (m1, p1) = early[kind], late[kind]
+        small, large = early[kind], late[kind]
+        if kind == "search":
+            # the same queries at both sizes: one answered at one size only
+            # (e.g. a 400 "too many terms" at 1M) would skew the comparison
+            gone = sorted(set(small) ^ set(large))
+            if gone:
+                notes.append(
+                    f"{kind}: left out, answered at one size only: {', '.join(map(urllib.parse.unquote, gone))}"
+                )
+            small = {k: v for k, v in small.items() if k in large}
+            large = {k: v for k, v in large.items() if k in small}
+        (m0, p0), (m1, p1) = _stats(small), _stats(large)
         if math.isnan(m0) or math.isnan(m1):  # every request failed
             print(f"| {kind} | - | - | - | - | no answers (search needs -L medium or full) |")
             continue
         print(f"| {kind} | {m0:.1f} | {p0:.1f} | {m1:.1f} | {p1:.1f} | {m1 / m0:.2f} |")
+    for note in notes:
+        print(f"\n{note}")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 
