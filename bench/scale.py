@@ -4,8 +4,12 @@ Builds one inbox of ``--total`` messages (default 1,000,000) from the two
 corpus lists (erofs + f2fs, 37K messages): copy *k* of every message gets
 ``.sK`` appended to the local part of every Message-ID, In-Reply-To and
 References id (threads stay threads, copies never collide), its Date and
-Received dates moved back by ``K - k`` times the corpus' span (copies
-follow each other in time, oldest first, and end at the real dates) and
+Received dates moved into a time slot of its own (copy *k* in slot *k* of
+1995 to last month, the corpus' span compressed into one slot, so that
+copies follow each other in time, oldest first, and every date is one a
+real list could have: dates before 1970 are no dates to public-inbox's
+rules, and a message without a usable date gets the time of its import)
+and
 `` (sK)`` appended to its Subject (else every subject comes back once per
 copy, and ``/T/``, which also lists other threads of the same subject as
 public-inbox's does, grows with the number of copies, not with the inbox).  The
@@ -29,6 +33,8 @@ Needs ~10 GB of disk per million messages at -L full.
 from __future__ import annotations
 
 import argparse
+import datetime
+import email.utils
 import math
 import re
 import shutil
@@ -39,7 +45,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +55,7 @@ from _common import DEFAULT_PUBINBOX, EROFS, F2FS, MAIN, die, git_commit, log
 SLICE = 100_000
 _MID_RE = re.compile(rb"<([^<>@\s]+)@([^<>\s]+)>")
 _DATE_HDR = re.compile(rb"^(Date|Received):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
+_DATE_ONLY = re.compile(rb"^Date:([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE | re.IGNORECASE)
 _SUBJECT_HDR = re.compile(rb"^Subject:[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
 _ID_HDR = re.compile(rb"^(Message-ID|In-Reply-To|References):[^\n]*(?:\n[ \t][^\n]*)*", re.MULTILINE | re.IGNORECASE)
 SEARCHES = [
@@ -106,16 +113,34 @@ def corpus_messages() -> list[bytes]:
     return out
 
 
-def _shift_date(m: re.Match[bytes], delta: int) -> bytes:
-    from email.utils import format_datetime, parsedate_to_datetime
+def _parse_date(text: str) -> datetime.datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(" ".join(text.split()))
+    except (TypeError, ValueError, OverflowError, OSError, IndexError):
+        return None
 
+
+def corpus_span(msgs: list[bytes]) -> tuple[int, int]:
+    """The earliest and the latest Date: of the corpus (1990 to now)."""
+    stamps = []
+    for raw in msgs:
+        m = _DATE_ONLY.search(raw, 0, max(0, raw.find(b"\n\n")) or len(raw))
+        dt = _parse_date(m.group(1).decode("latin-1")) if m else None
+        if dt is not None and 631152000 <= dt.timestamp() <= time.time():
+            stamps.append(int(dt.timestamp()))
+    return min(stamps), max(stamps)
+
+
+def _shift_date(m: re.Match[bytes], remap: Callable[[float], float]) -> bytes:
     line = m.group(0)
     name, _, value = line.partition(b":")
     text = value.decode("latin-1")
     date_part = text.rsplit(";", 1)[-1] if name.lower() == b"received" else text
+    dt = _parse_date(date_part)
+    if dt is None:
+        return line
     try:
-        dt = parsedate_to_datetime(" ".join(date_part.split()))
-        new = format_datetime(dt.fromtimestamp(dt.timestamp() - delta, dt.tzinfo))
+        new = email.utils.format_datetime(dt.fromtimestamp(remap(dt.timestamp()), dt.tzinfo))
     except (TypeError, ValueError, OverflowError, OSError):
         return line
     if name.lower() == b"received":
@@ -123,8 +148,8 @@ def _shift_date(m: re.Match[bytes], delta: int) -> bytes:
     return name + b": " + new.encode("latin-1")
 
 
-def copy_of(raw: bytes, k: int, delta: int) -> bytes:
-    """Copy *k* of a message: ids suffixed, dates moved back by *delta* s."""
+def copy_of(raw: bytes, k: int, remap: Callable[[float], float]) -> bytes:
+    """Copy *k* of a message: ids suffixed, dates moved by *remap*."""
     end = raw.find(b"\n\n")
     head, body = (raw, b"") if end < 0 else (raw[: end + 1], raw[end + 1 :])
     sfx = b".s%d" % k
@@ -133,12 +158,11 @@ def copy_of(raw: bytes, k: int, delta: int) -> bytes:
         return _MID_RE.sub(lambda x: b"<" + x.group(1) + sfx + b"@" + x.group(2) + b">", m.group(0))
 
     head = _ID_HDR.sub(ids, head)
-    if delta:
-        head = _DATE_HDR.sub(lambda m: _shift_date(m, delta), head)
-        # a subject of its own per copy: public-inbox's /T/ also shows the
-        # other threads with the same subject, and real lists don't repeat
-        # every subject once per 37K messages
-        head = _SUBJECT_HDR.sub(lambda m: m.group(0) + b" (s%d)" % k, head, count=1)
+    head = _DATE_HDR.sub(lambda m: _shift_date(m, remap), head)
+    # a subject of its own per copy: public-inbox's /T/ also shows the
+    # other threads with the same subject, and real lists don't repeat
+    # every subject once per 37K messages
+    head = _SUBJECT_HDR.sub(lambda m: m.group(0) + b" (s%d)" % k, head, count=1)
     return head + body
 
 
@@ -146,14 +170,21 @@ def stream(msgs: list[bytes], total: int) -> Iterator[bytes]:
     """*total* messages: copies of *msgs*, oldest copy first."""
     n = len(msgs)
     copies = -(-total // n)
-    span = 8 * 365 * 86400  # the corpus covers ~7 years
+    t0, t1 = corpus_span(msgs)
+    base = 788918400  # 1995-01-01
+    slot = (time.time() - 30 * 86400 - base) / copies
+    scale = slot / max(1, t1 - t0)
     sent = 0
     for k in range(copies):
-        delta = (copies - 1 - k) * span
+        start = base + k * slot
+
+        def remap(t: float, start: float = start) -> float:
+            return start + (t - t0) * scale
+
         for raw in msgs:
             if sent >= total:
                 return
-            yield copy_of(raw, k, delta)
+            yield copy_of(raw, k, remap)
             sent += 1
 
 

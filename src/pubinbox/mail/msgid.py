@@ -112,6 +112,8 @@ def references_perl(h: Headers) -> list[str]:
     for field in ("References", "In-Reply-To"):
         for v in h.perl_raw(field):
             found.extend(_bracketed(v))
+    if not found:
+        return []  # nothing to clean: no address parsing (a thread's first message)
     seen = {"y", "n"}
     for field in ("To", "From", "Cc"):
         for v in h.perl_raw(field):

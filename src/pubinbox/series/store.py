@@ -49,7 +49,11 @@ CREATE TABLE IF NOT EXISTS series (
 CREATE INDEX IF NOT EXISTS series_cid ON series(change_id);
 CREATE INDEX IF NOT EXISTS series_ts ON series(ts, id);
 CREATE INDEX IF NOT EXISTS series_rev ON series(email, norm);
-CREATE INDEX IF NOT EXISTS series_key ON series(email, version, total);
+-- an unthreaded series' earlier revisions: (email, version, total) then a
+-- window of ts, so that an author's thousandth series costs what the first
+-- did (series_key, without ts, read every series of the author each time)
+DROP INDEX IF EXISTS series_key;
+CREATE INDEX IF NOT EXISTS series_key_ts ON series(email, version, total, ts);
 CREATE TABLE IF NOT EXISTS series_msg (
     num INTEGER PRIMARY KEY, series_id TEXT NOT NULL, tid INTEGER, counter INTEGER, patchid TEXT
 );
@@ -74,6 +78,9 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, timeout=60)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    # series_msg's indexes take rows at random places: with SQLite's 2 MB
+    # default a sync at a million messages reads pages back from the kernel
+    db.execute("PRAGMA cache_size = -65536")
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
     got = db.execute("SELECT val FROM meta WHERE key = 'schema'").fetchone()
     if got is None or got[0] != SCHEMA:
@@ -201,14 +208,21 @@ def _sync(layout: Layout) -> None:
         found = group(threads, parsed)
         db.execute("BEGIN IMMEDIATE")
         nums = [r.num for t in threads for r in t] if seen is None else []  # from scratch: nothing to drop
+        # the series of those messages go, with all their members (by id: a
+        # scan of series_msg for orphans would cost more with every message)
+        gone: set[str] = set()
         for i in range(0, len(nums), 500):
             chunk = nums[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            db.execute(
-                f"DELETE FROM series WHERE id IN (SELECT series_id FROM series_msg WHERE num IN ({marks}))", chunk
+            gone.update(
+                str(s) for (s,) in db.execute(f"SELECT series_id FROM series_msg WHERE num IN ({marks})", chunk)
             )
-            db.execute(f"DELETE FROM series_msg WHERE num IN ({marks})", chunk)
-        db.execute("DELETE FROM series_msg WHERE series_id NOT IN (SELECT id FROM series)")
+        ids = sorted(gone)
+        for i in range(0, len(ids), 500):
+            chunk_ids = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk_ids))
+            db.execute(f"DELETE FROM series WHERE id IN ({marks})", chunk_ids)
+            db.execute(f"DELETE FROM series_msg WHERE series_id IN ({marks})", chunk_ids)
         if seen is None:
             marks_of.load([row for f in found for row in f.members.values()])
         _insert(db, found, marks_of)
