@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pubinbox.ingest.message import parse_stored
 from pubinbox.over.reader import OverReader
+from pubinbox.series import store
 from pubinbox.series.store import series_db, sync
 from pubinbox.series.subject import parse_subject
 from pubinbox.store.layout import Layout
@@ -105,3 +106,23 @@ def test_incremental_syncs_equal_one_from_scratch(tmp_path: Path, sample_mbox: P
     sync(layout)
     assert _tables(db) == incremental
     db.close()
+
+
+def test_earlier_revisions_are_an_index_range(tmp_path: Path) -> None:
+    """The lookup of an unthreaded series' earlier patches reads a range of
+    (email, version, total, ts), not every series of the author (a list
+    that rewrites From: to itself has thousands under one address; a sync
+    read them all each time); the old index of an existing file goes."""
+    path = tmp_path / "series.sqlite3"
+    old = store._connect_rw(path)  # a file as the previous version left it
+    old.execute("DROP INDEX series_key_ts")
+    old.execute("CREATE INDEX series_key ON series(email, version, total)")
+    old.close()
+    db = store._connect_rw(path)
+    try:
+        names = {str(n) for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "series_key_ts" in names and "series_key" not in names
+        plan = " ".join(str(r[-1]) for r in db.execute("EXPLAIN QUERY PLAN " + store.EARLIER_SQL, ("a", 1, 2, 3, 4)))
+        assert "series_key_ts" in plan and "ts>" in plan.replace(" ", ""), plan
+    finally:
+        db.close()

@@ -64,6 +64,13 @@ CREATE TABLE IF NOT EXISTS marks (blob TEXT PRIMARY KEY, patchid TEXT, change_id
 CREATE TABLE IF NOT EXISTS review (num INTEGER NOT NULL, kind TEXT NOT NULL, who TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS review_num ON review(num);
 """
+#: the threads of an author's series of the same version and count sent
+#: within a window (an unthreaded series' earlier patches): a range of
+#: series_key_ts, whatever the number of the author's series
+EARLIER_SQL = (
+    "SELECT DISTINCT m.tid FROM series s JOIN series_msg m ON m.series_id = s.id"
+    " WHERE s.email = ? AND s.version = ? AND s.total = ? AND s.ts BETWEEN ? AND ?"
+)
 #: changes when the tables change: an older file is computed again
 SCHEMA = "5"
 #: rows of the overview read per step
@@ -195,11 +202,7 @@ def _sync(layout: Layout) -> None:
         given = {r.num: given[r.num] for r in replies}
         # an unthreaded series: the threads of its earlier patches again
         for email, version, total, ts in keys:
-            for (tid,) in db.execute(
-                "SELECT DISTINCT m.tid FROM series s JOIN series_msg m ON m.series_id = s.id"
-                " WHERE s.email = ? AND s.version = ? AND s.total = ? AND s.ts BETWEEN ? AND ?",
-                (email, version, total, ts - WINDOW, ts + WINDOW),
-            ):
+            for (tid,) in db.execute(EARLIER_SQL, (email, version, total, ts - WINDOW, ts + WINDOW)):
                 tids.add(int(tid))
         if seen is not None:
             threads = [seen[tid] for tid in sorted(tids)]
