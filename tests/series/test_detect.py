@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from pubinbox.series.store import SeriesReader, SeriesRow
+from pubinbox.series.reader import SeriesReader, SeriesRow
 from pubinbox.store.layout import Layout
 from tests.helpers import make_msg, run_cli
 

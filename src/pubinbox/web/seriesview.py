@@ -27,7 +27,7 @@ from pubinbox.series import query as series_query
 from pubinbox.series.am import DIFF_RE, Trailer, am_mbox, followup_trailers, make_trailer, subject_info
 from pubinbox.series.detect import author_email
 from pubinbox.series.query import STATES, SeriesFilter, parse_filter
-from pubinbox.series.store import SeriesReader, SeriesRow
+from pubinbox.series.reader import SeriesReader, SeriesRow
 from pubinbox.series.trailers import body_text, reply_trailers
 from pubinbox.store.layout import Layout
 from pubinbox.web.atom import mid2uuid

@@ -27,7 +27,7 @@ from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.series import query as series_query
 from pubinbox.series.query import SeriesFilter
-from pubinbox.series.store import SeriesRow
+from pubinbox.series.reader import SeriesRow
 from pubinbox.web import seriesview
 from pubinbox.web.api.params import Page, SearchParams
 from pubinbox.web.body import part_text
