@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pubinbox.errors import BadRequest
-from pubinbox.series.reader import COLS, SeriesReader, SeriesRow, row
+from pubinbox.series.reader import S_COLS, SeriesReader, SeriesRow, row
 
 __all__ = ["STATES", "SeriesFilter", "count", "parse_filter", "recent"]
 
@@ -117,11 +117,10 @@ def count(sr: SeriesReader, f: SeriesFilter) -> int:
 def recent(sr: SeriesReader, f: SeriesFilter, offset: int, limit: int) -> list[SeriesRow]:
     """The series *f* lets through, newest first (first received), then by id."""
     where, args = _where(f)
-    cols = ", ".join(f"s.{c.strip()}" for c in COLS.split(","))
     return [
         row(r)
         for r in sr._q(
-            f"SELECT {cols} FROM series s{where} ORDER BY s.ts DESC, s.id DESC LIMIT ? OFFSET ?",
+            f"SELECT {S_COLS} FROM series s{where} ORDER BY s.ts DESC, s.id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
     ]

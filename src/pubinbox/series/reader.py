@@ -13,7 +13,7 @@ from pubinbox.errors import IndexDamaged
 from pubinbox.series.store import SCHEMA, series_db
 from pubinbox.store.layout import Layout
 
-__all__ = ["COLS", "SeriesReader", "SeriesRow", "row"]
+__all__ = ["COLS", "S_COLS", "SeriesReader", "SeriesRow", "row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ COLS = (
     "id, version, total, title, norm, author, email, ts, ds, prefixes, cover, present, dups, change_id, base_commit,"
     " reviewed"
 )
+#: the same, of the table aliased ``s``
+S_COLS = ", ".join(f"s.{c.strip()}" for c in COLS.split(","))
 
 
 def row(r: Any) -> SeriesRow:
@@ -132,11 +134,10 @@ class SeriesReader:
         """Every revision of *s* (itself too), by version: the series with
         its ``change-id:``, then those sharing a patch (patch-id) with it,
         then those of the same author and title."""
-        cols = ", ".join(f"s.{c.strip()}" for c in COLS.split(","))
         return [
             row(r)
             for r in self._q(
-                f"SELECT {cols} FROM series s WHERE s.id = ?"
+                f"SELECT {S_COLS} FROM series s WHERE s.id = ?"
                 f" OR (? IS NOT NULL AND s.change_id = ?)"
                 " OR (s.email = ? AND s.id IN (SELECT m.series_id FROM series_msg m WHERE m.patchid IN"
                 "  (SELECT patchid FROM series_msg WHERE series_id = ? AND patchid IS NOT NULL)))"
