@@ -29,6 +29,8 @@ class Hits:
     total: int
     rows: tuple[OverRow, ...]
     scores: dict[int, float] | None = None  # num -> score, relevance order only
+    #: False when *total* is an estimate (``search(..., exact=False)``)
+    exact: bool = True
 
 
 class Inbox:
@@ -96,20 +98,25 @@ class Inbox:
         threads: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,
     ) -> Hits:
         """Messages matching *query* (public-inbox's language), newest first
-        or by relevance; *threads* expands every hit to its whole thread."""
-        res = self.searcher.search(query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now)
+        or by relevance; *threads* expands every hit to its whole thread.
+        Unless *exact*, the total may be an estimate (a page of a large
+        inbox answered from its newest messages)."""
+        res = self.searcher.search(
+            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now, exact=exact
+        )
         rows = self.over.by_nums(res.nums)
         scores = dict(zip(res.nums, res.scores)) if res.scores else None
         if not threads:
-            return Hits(res.total, tuple(rows), scores)
+            return Hits(res.total, tuple(rows), scores, res.exact)
         seen: dict[int, OverRow] = {}
         for tid in dict.fromkeys(r.tid for r in rows):
             for r in self.over.thread(tid):
                 seen.setdefault(r.num, r)
         ordered = sorted(seen.values(), key=lambda r: (r.ts, r.num), reverse=not relevance)
-        return Hits(res.total, tuple(ordered), scores)
+        return Hits(res.total, tuple(ordered), scores, res.exact)
 
     def thread_count(self) -> int:
         return int(self.over.query("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0")[0][0])

@@ -336,6 +336,21 @@ def test_all_mbox(site: dict[str, Any]) -> None:
 # -- search -------------------------------------------------------------------------
 
 
+def test_search_footer_marks_an_estimated_total() -> None:
+    """A page answered from a large inbox's newest messages (search/window.py)
+    says its total is an estimate, as public-inbox's "of ~N"; next/prev
+    follow the estimate."""
+    from pubinbox.inbox import Hits
+    from pubinbox.web.params import SearchQuery
+    from pubinbox.web.search import _nav_bot
+
+    sq = SearchQuery(q="erofs", l=200)
+    assert "Results 1-200 of ~52345" in _nav_bot(sq, Hits(52345, (), None, exact=False), 200)
+    exact = _nav_bot(sq, Hits(52345, (), None), 200)
+    assert "Results 1-200 of 52345" in exact and "next (older)" in exact
+    assert "No more results, only ~7" in _nav_bot(SearchQuery(q="x", o=200), Hits(7, (), None, exact=False), 0)
+
+
 def test_search_summary(site: dict[str, Any]) -> None:
     r = get(site, "/test/?q=s:frob")
     assert r.status_code == 200

@@ -152,6 +152,7 @@ class FederatedSearch:
         relevance: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,  # always exact: every inbox's hits are merged
     ) -> SearchResult:
         # a page of the same results: what the index held then (new mail
         # makes another list, so a search never lags an ingest)

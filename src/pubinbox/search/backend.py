@@ -21,6 +21,8 @@ class SearchResult:
     total: int
     nums: tuple[int, ...]
     scores: tuple[float, ...] = ()  # relevance order only, same order as nums
+    #: False when *total* is an estimate (``exact=False`` searches of a large index)
+    exact: bool = True
 
 
 class SearchBackend(Protocol):
@@ -35,4 +37,5 @@ class SearchBackend(Protocol):
         relevance: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,
     ) -> SearchResult: ...

@@ -376,10 +376,11 @@ class SearchService:
         relevance: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,
     ) -> SearchResult:
         own_dir, level = self.inboxes[inbox]
         req = {"dir": str(own_dir), "level": level, "q": query, "offset": offset, "limit": limit,
-               "relevance": relevance, "ascending": ascending, "now": now}  # fmt: skip
+               "relevance": relevance, "ascending": ascending, "now": now, "exact": exact}  # fmt: skip
         # the search process enforces the deadline on the search itself; this
         # one is for a process that does not answer at all (stopped, stuck)
         wait = self.limits.timeout + GRACE
@@ -434,6 +435,7 @@ class SearchService:
             total=int(reply["total"]),
             nums=tuple(int(n) for n in reply["nums"]),
             scores=tuple(float(s) for s in reply.get("scores", ())),
+            exact=bool(reply.get("exact", True)),
         )
 
 
@@ -453,7 +455,15 @@ class InboxSearch:
         relevance: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,
     ) -> SearchResult:
         return self.service.search(
-            self.inbox, query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now
+            self.inbox,
+            query,
+            offset=offset,
+            limit=limit,
+            relevance=relevance,
+            ascending=ascending,
+            now=now,
+            exact=exact,
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from pubinbox.search.schema import (
     positional_fields,
     register_analyzers,
 )
+from pubinbox.search.window import Edges, estimate
 from pubinbox.search.writer import search_dir
 
 #: public-inbox allows at most 100 expansions of a wildcard
@@ -93,6 +95,8 @@ class Searcher:
         self._an = {ANALYZER: analyzer(), WORDS_ANALYZER: analyzer(stem=False)}
         self.index: Any = None
         self._stamp: tuple[int, int, int] = (0, 0, 0)
+        #: the newest-first windows (:mod:`~pubinbox.search.window`)
+        self._edges = Edges(-1, 0)
         self._open()
 
     def _current_stamp(self) -> tuple[int, int, int]:
@@ -123,6 +127,7 @@ class Searcher:
         self.schema = index.schema
         self.layout = _layout(self.path, self.level)
         self._stamp = stamp
+        self._edges = Edges(-1, 0)
 
     def reload(self) -> None:
         self.index.reload()
@@ -153,16 +158,19 @@ class Searcher:
         relevance: bool = False,
         ascending: bool = False,
         now: int | None = None,
+        exact: bool = True,
     ) -> SearchResult:
         """Run *query*; raises QueryError for a malformed one, QueryTooCostly
         over the budget.  Newest first (oldest first when *ascending*) or by
-        relevance."""
+        relevance.  Unless *exact*, a newest-first page may come from the
+        newest messages alone, with an estimated total
+        (:mod:`~pubinbox.search.window`)."""
         node = parse(query, now=now) if isinstance(query, str) else query
         if not 0 <= offset <= MAX_OFFSET:
             raise QueryError(f"result offset {offset} out of range (0 to {MAX_OFFSET})", 0)
         self.refresh()
         try:
-            return self._run(node, offset, limit, relevance, ascending)
+            return self._run(node, offset, limit, relevance, ascending, exact)
         except (ValueError, OSError, RuntimeError) as e:
             raise IndexDamaged(f"the search index cannot be read ({e}); `pubinbox index` rebuilds it") from e
         except BaseException as e:
@@ -170,7 +178,7 @@ class Searcher:
                 raise
             raise IndexDamaged(f"the search index failed ({e}); `pubinbox index` rebuilds it") from e
 
-    def _run(self, node: Node, offset: int, limit: int, relevance: bool, ascending: bool) -> SearchResult:
+    def _run(self, node: Node, offset: int, limit: int, relevance: bool, ascending: bool, exact: bool) -> SearchResult:
         tantivy = self._tantivy
         searcher = self.index.searcher()
         q = _Compiler(self, searcher).compile(node)
@@ -179,15 +187,48 @@ class Searcher:
         order = tantivy.Order.Asc if ascending else tantivy.Order.Desc
         if relevance:
             res = searcher.search(q, want, count=True, offset=offset, order=order)
+        elif not exact and not ascending and (got := self._windowed(searcher, q, offset, limit)) is not None:
+            return got
         else:
             res = searcher.search(q, want, count=True, order_by_field="ts", offset=offset, order=order)
-        hits = res.hits[:limit]
+        return self._result(searcher, res.hits[:limit], int(res.count or 0), relevance)
+
+    def _result(self, searcher: Any, hits: list[Any], total: int, relevance: bool, exact: bool = True) -> SearchResult:
         addrs = [addr for _key, addr in hits]
         # the fast-field column, not the stored document: no decompression
         vals = searcher.fast_field_values("num", addrs)
         nums = tuple(int(n) for n in vals if n is not None)
         scores = tuple(float(k) for (k, _a), n in zip(hits, vals) if n is not None) if relevance else ()
-        return SearchResult(total=int(res.count or 0), nums=nums, scores=scores)
+        return SearchResult(total=total, nums=nums, scores=scores, exact=exact)
+
+    def _windowed(self, searcher: Any, q: Any, offset: int, limit: int) -> SearchResult | None:
+        """The page from the smallest window holding ``offset + limit`` hits,
+        or None when none does (the whole index answers)."""
+        tantivy = self._tantivy
+        want = max(limit, 1)
+        Q, Occur = tantivy.Query, tantivy.Occur
+        num_docs = int(searcher.num_docs)
+        edges = self._edges
+        if edges.stale(num_docs):
+            edges = self._edges = Edges(num_docs, int(time.time()))
+        schema = self.schema
+
+        def since(t: int) -> Any:
+            return Q.range_query(schema, "ts", tantivy.FieldType.Integer, t, 1 << 62, True, True)
+
+        def count_from(t: int) -> int:
+            return int(searcher.search(since(t), 1, count=True).count or 0)
+
+        i = 0
+        while (w := edges.get(i, count_from)) is not None:
+            wq = Q.boolean_query([(Occur.Must, q), (Occur.Must, since(w.lo))])
+            res = searcher.search(wq, want, count=True, order_by_field="ts", offset=offset, order=tantivy.Order.Desc)
+            hits = int(res.count or 0)
+            if hits >= offset + want:
+                total = estimate(hits, w, num_docs, edges.num_docs)
+                return self._result(searcher, res.hits[:limit], total, False, exact=False)
+            i += 1
+        return None
 
     def count(self, query: str | Node) -> int:
         return self.search(query, limit=0).total
@@ -289,7 +330,16 @@ class _Compiler:
     def compile(self, node: Node) -> Any:
         Q, Occur = self.Q, self.Occur
         if isinstance(node, And):
-            return Q.boolean_query([(Occur.Must, self.compile(c)) for c in node.children])
+            # "a AND NOT b" is one boolean query (Must a, MustNot b): a NOT
+            # compiled alone is "everything but b", and intersecting with it
+            # walks every document of the index
+            clauses = [
+                (Occur.MustNot, self.compile(c.child)) if isinstance(c, Not) else (Occur.Must, self.compile(c))
+                for c in node.children
+            ]
+            if all(occur == Occur.MustNot for occur, _q in clauses):
+                clauses.insert(0, (Occur.Must, Q.all_query()))
+            return Q.boolean_query(clauses)
         if isinstance(node, Or):
             return Q.boolean_query([(Occur.Should, self.compile(c)) for c in node.children])
         if isinstance(node, Xor):

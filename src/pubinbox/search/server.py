@@ -231,6 +231,7 @@ class SearchServer:
                 relevance=bool(req["relevance"]),
                 ascending=bool(req["ascending"]),
                 now=None if req.get("now") is None else int(req["now"]),
+                exact=bool(req.get("exact", True)),
             )
         except QueryTooCostly as e:
             return {"error": "costly", "message": e.message, "position": e.position}
@@ -247,7 +248,7 @@ class SearchServer:
         except MemoryError:
             self.leave = "out of memory"
             return {"error": "failed", "message": "the search ran out of memory: narrow it"}
-        return {"total": res.total, "nums": list(res.nums), "scores": list(res.scores)}
+        return {"total": res.total, "nums": list(res.nums), "scores": list(res.scores), "exact": res.exact}
 
 
 def _default_searcher(own_dir: Path, level: str) -> Any:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from pubinbox.errors import BadRequest, QueryError
+from pubinbox.inbox import Hits
 from pubinbox.mail.mbox import gzip_mboxrd
 from pubinbox.over.reader import OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid
@@ -72,7 +73,7 @@ def search_response(site: Site, request: Request, name: str, *, within: OverRow 
     query = sq.q
     retried: str | None = None
     while True:
-        hits = box.search(query, offset=off, limit=sq.l, relevance=sq.r, ascending=asc)
+        hits = box.search(query, offset=off, limit=sq.l, relevance=sq.r, ascending=asc, exact=False)
         if hits.total or "%" not in query or retried is not None:
             break
         retried, query = query, unquote(query)
@@ -90,11 +91,11 @@ def search_response(site: Site, request: Request, name: str, *, within: OverRow 
     if sq.x == "t":
         entries, skel = _nested(site, name, hits.rows, hits.scores, obfs, reverse=sq.r)
         parts.append(entries)
-        parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
+        parts.append(_nav_bot(sq, hits, len(hits.rows)))
         parts.append("<pre>-- links below jump to the message on this page --\n" + skel + "</pre>")
     else:
         parts.append(_summary(hits.rows, hits.total, hits.scores, sq.t, obfs))
-        parts.append(_nav_bot(sq, hits.total, len(hits.rows), hits.scores, hits.rows))
+        parts.append(_nav_bot(sq, hits, len(hits.rows)))
     parts.append(html_end(site, info))
     return page_response(request, "".join(parts))
 
@@ -191,12 +192,14 @@ def _nested(
     return "".join(out), sk.html
 
 
-def _nav_bot(sq: SearchQuery, total: int, size: int, scores: dict[int, float] | None, rows: tuple[OverRow, ...]) -> str:
+def _nav_bot(sq: SearchQuery, hits: Hits, size: int) -> str:
     out = ["</pre><hr><pre id=t>"]
+    total, scores, rows = hits.total, hits.scores, hits.rows
     o = sq.o
     off = -(o + 1) if o < 0 else o
     beg, end = off + 1, off + size
-    out.append(f"Results {beg}-{end} of {total}" if beg <= end else f"No more results, only {total}")
+    of = f"{total}" if hits.exact else f"~{total}"  # an estimate, as public-inbox's "of ~N"
+    out.append(f"Results {beg}-{end} of {of}" if beg <= end else f"No more results, only {of}")
     nxt = prev = join = ""
     nd = pd = ""
     pcts = [p for p in (_pct(scores, r.num) for r in rows) if p is not None]

@@ -261,7 +261,9 @@ _jstr = json.encoder.encode_basestring
 
 def search_json(site: Site, name: str, sp: SearchParams, links: Links) -> bytes:
     """One page of hits, in ``pubinbox q``'s order (newest first, or by
-    relevance), from the search process: ``{"total", "results", "next"}``,
+    relevance), from the search process: ``{"total", "total_exact",
+    "results", "next"}`` (``total_exact`` false when the total is an
+    estimate: a page of a large inbox answered from its newest messages),
     each result a message's summary (:func:`hits_json`) and its ``score``
     when by relevance.  As JSON text, the very text ``json.dumps`` gives of
     that document (compact separators, ``ensure_ascii=False``), written hit
@@ -271,7 +273,7 @@ def search_json(site: Site, name: str, sp: SearchParams, links: Links) -> bytes:
     JSON escape ``\\udcXX``."""
     box = site.inbox(name)
     page = sp.page
-    res = box.searcher.search(sp.q, offset=page.offset, limit=page.limit, relevance=sp.relevance)
+    res = box.searcher.search(sp.q, offset=page.offset, limit=page.limit, relevance=sp.relevance, exact=False)
     rows = box.over.summaries(res.nums)
     scores = dict(zip(res.nums, res.scores)) if res.scores else None
     nxt = page.next_cursor(len(rows), res.total)
@@ -279,7 +281,8 @@ def search_json(site: Site, name: str, sp: SearchParams, links: Links) -> bytes:
     # make the whole page's text wide
     body = b",".join([h.encode("utf-8", "backslashreplace") for h in hits_json(name, rows, scores, links)])
     end = f'],"next":{"null" if nxt is None else _jstr(nxt)}}}'
-    return f'{{"total":{int(res.total)},"results":['.encode() + body + end.encode("utf-8", "backslashreplace")
+    head = f'{{"total":{int(res.total)},"total_exact":{"true" if res.exact else "false"},"results":['
+    return head.encode() + body + end.encode("utf-8", "backslashreplace")
 
 
 def hits_json(name: str, rows: Sequence[tuple[Any, ...]], scores: dict[int, float] | None, links: Links) -> list[str]:
