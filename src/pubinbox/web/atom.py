@@ -8,7 +8,6 @@ and address, the received time in UTC, and the message body as HTML.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -23,7 +22,7 @@ from pubinbox.mail.msgid import in_reply_to
 from pubinbox.mail.parse import Headers
 from pubinbox.over.reader import OverRow
 from pubinbox.web.body import render_body
-from pubinbox.web.html import esc, url_mid
+from pubinbox.web.html import esc, mid2uuid, url_mid
 from pubinbox.web.mboxview import display_raw
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
 from pubinbox.web.page import html_end, html_top
@@ -33,14 +32,9 @@ from pubinbox.web.site import Site
 from pubinbox.web.threadview import EntryCtx, entry
 from pubinbox.web.topics import pagination_footer, recent_window
 
-__all__ = ["EntryHead", "entry_head", "mid2uuid", "new_atom", "new_html", "search_atom", "thread_atom"]
+__all__ = ["EntryHead", "entry_head", "new_atom", "new_html", "search_atom", "thread_atom"]
 
 log = logging.getLogger(__name__)
-
-
-def mid2uuid(mid: str) -> str:
-    h = hashlib.sha1(mid.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"urn:uuid:{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def _iso(ts: int) -> str:

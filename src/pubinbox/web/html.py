@@ -10,6 +10,7 @@ made for the schemes in :data:`SAFE_SCHEMES`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import time
 
@@ -21,6 +22,7 @@ __all__ = [
     "esc",
     "fmt_date",
     "href_mid",
+    "mid2uuid",
     "ts_param",
     "url_mid",
 ]
@@ -77,3 +79,9 @@ def fmt_date(ts: int) -> str:
 def ts_param(ts: int) -> str:
     """The ``?t=YYYYMMDDHHMMSS`` value for a time."""
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(max(ts, 0)))
+
+
+def mid2uuid(mid: str) -> str:
+    """A Message-ID as the ``urn:uuid:`` of an Atom ``<id>`` (public-inbox's)."""
+    h = hashlib.sha1(mid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"urn:uuid:{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -30,8 +30,7 @@ from pubinbox.series.query import STATES, SeriesFilter, parse_filter
 from pubinbox.series.reader import SeriesReader, SeriesRow
 from pubinbox.series.trailers import body_text, reply_trailers
 from pubinbox.store.layout import Layout
-from pubinbox.web.atom import mid2uuid
-from pubinbox.web.html import esc, fmt_date, href_mid, url_mid
+from pubinbox.web.html import esc, fmt_date, href_mid, mid2uuid, url_mid
 from pubinbox.web.page import error_page, html_end, html_top
 from pubinbox.web.params import lenient_int
 from pubinbox.web.respond import ATOM, page_response, validator
