@@ -68,10 +68,10 @@ lines are quoted too, so the round trip is lossless.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 
+from pubinbox import deflate
 from pubinbox.errors import InputError
 
 __all__ = [
@@ -471,7 +471,7 @@ def gzip_mboxrd(
     :func:`mboxrd_bytes`).
     """
     entry = entry or mboxrd_bytes
-    z = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    z = deflate.compressobj(level, deflate.GZIP)
     pending: list[bytes] = []
     size = 0
     for msg in msgs:

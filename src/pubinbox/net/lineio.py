@@ -26,6 +26,8 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 
+from pubinbox import deflate
+
 __all__ = [
     "OUT_HIGH",
     "CommandSession",
@@ -115,7 +117,7 @@ class LineConn:
         self.hub = hub
         self.inbuf = bytearray()
         self.inflate: zlib._Decompress | None = None
-        self.deflate: zlib._Compress | None = None
+        self.deflate: deflate.Compressor | None = None
         self.zdirty = False  # compressed input not yet flushed
         self.pending: list[bytes] = []
         self.pending_len = 0
@@ -220,7 +222,7 @@ class LineConn:
             # only after new output: an empty flush block makes some
             # clients (mbsync) read an empty line
             self.zdirty = False
-            tail = self.deflate.flush(zlib.Z_SYNC_FLUSH)
+            tail = self.deflate.flush(deflate.Z_SYNC_FLUSH)
             if tail:
                 self.pending.append(tail)
         if self.closed:
@@ -244,7 +246,7 @@ class LineConn:
     def start_compress(self) -> None:
         """Raw DEFLATE both ways from the next byte on (RFC 8054 §2.2.2:
         the reply to COMPRESS is sent uncompressed, before this)."""
-        self.deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.deflate = deflate.compressobj(6, deflate.RAW)
         self.inflate = zlib.decompressobj(-15)
         if self.inbuf:  # bytes after the COMPRESS line are compressed already
             data, self.inbuf = bytes(self.inbuf), bytearray()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING
@@ -15,7 +14,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from pubinbox import __version__
+from pubinbox import __version__, deflate
+from pubinbox.deflate import gzip_bytes
 from pubinbox.web.html import ascii_bytes
 
 if TYPE_CHECKING:
@@ -94,13 +94,13 @@ def wants_gzip(request: Request) -> bool:
 
 def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """gzip-compress a stream of chunks, flushing every ~32 KiB."""
-    z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    z = deflate.compressobj(6, deflate.GZIP)
     pending = 0
     for c in chunks:
         out = z.compress(c)
         pending += len(c)
         if pending >= 32768:
-            out += z.flush(zlib.Z_SYNC_FLUSH)
+            out += z.flush(deflate.Z_SYNC_FLUSH)
             pending = 0
         if out:
             yield out
@@ -149,11 +149,6 @@ def page_response(
         h["Content-Length"] = str(len(data))
         return Response(b"", status_code=status, media_type=media_type, headers=h)
     return Response(data, status_code=status, media_type=media_type, headers=h)
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return z.compress(data) + z.flush()
 
 
 def stream_response(
