@@ -18,7 +18,7 @@ import pytest
 
 from pubinbox.search import window
 from pubinbox.search.reader import Searcher
-from pubinbox.search.window import Edges, Window, estimate
+from pubinbox.search.window import Edges, Window, estimate, worth_growing
 from tests.helpers import run_cli
 from tests.search.test_search_e2e import _newmsg, make_inbox
 
@@ -79,6 +79,11 @@ def test_edges_of_mail_dated_in_the_future_and_of_ties() -> None:
     count_from, _ = counter(dates)
     w = Edges(len(dates), NOW).get(0, count_from)
     assert w == Window(NOW, 30_000)
+
+
+def test_worth_growing() -> None:
+    # the next window is GROW (8) times larger: 25 hits may become 200, 24 not
+    assert worth_growing(25, 200) and not worth_growing(24, 200) and not worth_growing(0, 1)
 
 
 def test_estimate() -> None:

@@ -57,7 +57,7 @@ from pubinbox.search.schema import (
     positional_fields,
     register_analyzers,
 )
-from pubinbox.search.window import Edges, estimate
+from pubinbox.search.window import Edges, estimate, worth_growing
 from pubinbox.search.writer import search_dir
 
 #: public-inbox allows at most 100 expansions of a wildcard
@@ -227,6 +227,8 @@ class Searcher:
             if hits >= offset + want:
                 total = estimate(hits, w, num_docs, edges.num_docs)
                 return self._result(searcher, res.hits[:limit], total, False, exact=False)
+            if not worth_growing(hits, offset + want):
+                return None
             i += 1
         return None
 

@@ -122,6 +122,13 @@ def _edge(count_from: Callable[[int], int], want: int, below: int, now: int) -> 
     return Window(lo, count_from(lo))
 
 
+def worth_growing(hits: int, need: int) -> bool:
+    """Whether the next window, :data:`GROW` times larger, may hold *need*
+    hits when this one held *hits*; if not, the whole index answers at once
+    (a query of old mail would otherwise pay for every window)."""
+    return hits * GROW >= need
+
+
 def estimate(hits: int, window: Window, num_docs: int, docs_then: int) -> int:
     """The total of a query with *hits* in *window*, by the window's share of
     the index: new documents since the edges were measured are in the
