@@ -331,6 +331,14 @@ class App:
 
     #: searches that may wait for a thread at once; more get a 503
     SEARCH_QUEUE = 16
+    #: searches a worker runs at once (each in a thread: the wait for the
+    #: search process, then the page).  One: more threads only convoy on the
+    #: GIL while they render (bench/web.py search, erofs, -W 2: 4 threads
+    #: 503 req/s, p99 37.7 ms; 1 thread 493 req/s, p99 26.6 ms, against
+    #: public-inbox's 35.7).  Other requests go on, on the event loop; a slow
+    #: search holds up only the searches queued behind it in this worker
+    #: (public-inbox-httpd's search holds up the whole worker).
+    SEARCH_THREADS = 1
 
     def __init__(self, web: Web) -> None:
         self.web = web
@@ -351,7 +359,7 @@ class App:
                     # streamed bodies (thread pages, mbox.gz) are iterated
                     # here, a chunk at a time: two threads are plenty
                     anyio.to_thread.current_default_thread_limiter().total_tokens = 2
-                    self.searches = anyio.CapacityLimiter(4)
+                    self.searches = anyio.CapacityLimiter(self.SEARCH_THREADS)
                     self.series = anyio.CapacityLimiter(2)
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
