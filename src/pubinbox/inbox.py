@@ -10,24 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pubinbox.config import InboxConfig
 from pubinbox.errors import MessageNotFound, SearchUnavailable
-from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.over.reader import Head, OverReader, OverRow
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
 if TYPE_CHECKING:
-    from pubinbox.search.backend import SearchBackend
+    from pubinbox.search.backend import SearchBackend, SearchResult
+
+R = TypeVar("R", OverRow, Head)
 
 
 @dataclass(frozen=True, slots=True)
-class Hits:
-    """One page of search results as overview rows, and the total count."""
+class Hits(Generic[R]):
+    """One page of search results as overview rows (or their heads), and
+    the total count."""
 
     total: int
-    rows: tuple[OverRow, ...]
+    rows: tuple[R, ...]
     scores: dict[int, float] | None = None  # num -> score, relevance order only
     #: False when *total* is an estimate (``search(..., exact=False)``)
     exact: bool = True
@@ -88,6 +91,13 @@ class Inbox:
             self._searcher = Searcher(self.layout.own_dir, self.cfg.indexlevel)
         return self._searcher
 
+    def _search(
+        self, query: str, offset: int, limit: int, relevance: bool, ascending: bool, now: int | None, exact: bool
+    ) -> SearchResult:
+        return self.searcher.search(
+            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now, exact=exact
+        )
+
     def search(
         self,
         query: str,
@@ -99,14 +109,12 @@ class Inbox:
         ascending: bool = False,
         now: int | None = None,
         exact: bool = True,
-    ) -> Hits:
+    ) -> Hits[OverRow]:
         """Messages matching *query* (public-inbox's language), newest first
         or by relevance; *threads* expands every hit to its whole thread.
         Unless *exact*, the total may be an estimate (a page of a large
         inbox answered from its newest messages)."""
-        res = self.searcher.search(
-            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now, exact=exact
-        )
+        res = self._search(query, offset, limit, relevance, ascending, now, exact)
         rows = self.over.by_nums(res.nums)
         scores = dict(zip(res.nums, res.scores)) if res.scores else None
         if not threads:
@@ -117,6 +125,22 @@ class Inbox:
                 seen.setdefault(r.num, r)
         ordered = sorted(seen.values(), key=lambda r: (r.ts, r.num), reverse=not relevance)
         return Hits(res.total, tuple(ordered), scores, res.exact)
+
+    def search_heads(
+        self,
+        query: str,
+        *,
+        offset: int = 0,
+        limit: int = 200,
+        relevance: bool = False,
+        ascending: bool = False,
+        exact: bool = True,
+    ) -> Hits[Head]:
+        """:meth:`search`, with the :class:`Head` of each hit: what a list
+        of results shows."""
+        res = self._search(query, offset, limit, relevance, ascending, None, exact)
+        scores = dict(zip(res.nums, res.scores)) if res.scores else None
+        return Hits(res.total, tuple(self.over.heads(res.nums)), scores, res.exact)
 
     def thread_count(self) -> int:
         return int(self.over.query("SELECT COUNT(DISTINCT tid) FROM over WHERE num > 0")[0][0])

@@ -10,16 +10,16 @@ by page, newest first; no results is a plain-text 404, as clients expect.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from pubinbox.errors import BadRequest, QueryError
-from pubinbox.inbox import Hits
+from pubinbox.inbox import Hits, R
 from pubinbox.mail.mbox import gzip_mboxrd
-from pubinbox.over.reader import OverRow
+from pubinbox.over.reader import Head, OverRow
 from pubinbox.web.html import esc, fmt_date, href_mid
 from pubinbox.web.mboxview import display_raw, messages, web_mboxrd
 from pubinbox.web.obfuscate import Obfuscator, obfuscator_for
@@ -70,17 +70,22 @@ def search_response(site: Site, request: Request, name: str, *, within: OverRow 
     o = sq.o
     asc = o < 0
     off = -(o + 1) if asc else o
-    query = sq.q
-    retried: str | None = None
-    while True:
-        hits = box.search(query, offset=off, limit=sq.l, relevance=sq.r, ascending=asc, exact=False)
-        if hits.total or "%" not in query or retried is not None:
-            break
-        retried, query = query, unquote(query)
+    full: Hits[OverRow] | None = None  # the Atom feed and the nested view show whole messages
+    hits: Hits[OverRow] | Hits[Head]
+    if sq.x in ("A", "t"):
+        full, query, retried = _retrying(
+            lambda q: box.search(q, offset=off, limit=sq.l, relevance=sq.r, ascending=asc, exact=False), sq.q
+        )
+        hits = full
+    else:
+        hits, query, retried = _retrying(
+            lambda q: box.search_heads(q, offset=off, limit=sq.l, relevance=sq.r, ascending=asc, exact=False), sq.q
+        )
     if sq.x == "A":
         from pubinbox.web import atom
 
-        return page_response(request, "".join(atom.search_atom(site, request, name, sq, hits.rows)), media_type=ATOM)
+        assert full is not None
+        return page_response(request, "".join(atom.search_atom(site, request, name, sq, full.rows)), media_type=ATOM)
     info = site.inboxes[name]
     top = html_top(info, title=f"{sq.q} - search results", q_value=sq.q)
     if not hits.total:
@@ -88,8 +93,8 @@ def search_response(site: Site, request: Request, name: str, *, within: OverRow 
         return page_response(request, body, status=404)
     parts = [top, _nav_top(sq, retried, query)]
     obfs = obfuscator_for(site.config, info.cfg)
-    if sq.x == "t":
-        entries, skel = _nested(site, name, hits.rows, hits.scores, obfs, reverse=sq.r)
+    if full is not None and sq.x == "t":
+        entries, skel = _nested(site, name, full.rows, hits.scores, obfs, reverse=sq.r)
         parts.append(entries)
         parts.append(_nav_bot(sq, hits, len(hits.rows)))
         parts.append("<pre>-- links below jump to the message on this page --\n" + skel + "</pre>")
@@ -98,6 +103,17 @@ def search_response(site: Site, request: Request, name: str, *, within: OverRow 
         parts.append(_nav_bot(sq, hits, len(hits.rows)))
     parts.append(html_end(site, info))
     return page_response(request, "".join(parts))
+
+
+def _retrying(run: Callable[[str], Hits[R]], query: str) -> tuple[Hits[R], str, str | None]:
+    """*run(query)*, and when nothing matched a query with ``%`` in it, once
+    more with it percent-decoded (a client that quoted it twice): the hits,
+    the query that gave them, and the one tried first when it was retried."""
+    hits = run(query)
+    if hits.total or "%" not in query:
+        return hits, query, None
+    plain = unquote(query)
+    return run(plain), plain, query
 
 
 def _pct(scores: dict[int, float] | None, num: int) -> int | None:
@@ -140,7 +156,7 @@ def _nav_top(sq: SearchQuery, retried: str | None, used: str) -> str:
 
 
 def _summary(
-    rows: tuple[OverRow, ...],
+    rows: Sequence[OverRow | Head],
     total: int,
     scores: dict[int, float] | None,
     collapse: bool,
@@ -192,7 +208,7 @@ def _nested(
     return "".join(out), sk.html
 
 
-def _nav_bot(sq: SearchQuery, hits: Hits, size: int) -> str:
+def _nav_bot(sq: SearchQuery, hits: Hits[OverRow] | Hits[Head], size: int) -> str:
     out = ["</pre><hr><pre id=t>"]
     total, scores, rows = hits.total, hits.scores, hits.rows
     o = sq.o
