@@ -43,7 +43,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "coderepo.<name>.cgiturl": ("", "web URL(s) of a code repository"),
     "publicinboxmda.spamcheck": ("spamc", "spamc or none"),
     "pubinbox.locktimeout": ("300", "seconds a writer waits for inbox.lock before giving up (mda: exit 75)"),
-    "pubinbox.webcache": ("8m", "bytes each web worker keeps of rendered bodies, pages and small downloads"),
+    "pubinbox.webcache": ("6m", "bytes each web worker keeps of rendered bodies, pages and small downloads"),
     "pubinbox.searchtimeout": ("5", "seconds a web search may run; then a 503 page"),
     "pubinbox.searchmemory": ("1g", "heap cap of the web's search process, one for all workers (RLIMIT_DATA)"),
     "pubinbox.searchidle": ("60", "seconds without a search after which the web's search process exits"),

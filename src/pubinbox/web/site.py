@@ -266,7 +266,7 @@ class Site:
             search_limits(config),
             search_socket,
         )
-        self.cache = ByteCache(int(config.number("pubinbox.webcache", 8 << 20)))
+        self.cache = ByteCache(int(config.number("pubinbox.webcache", 6 << 20)))
         self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
         self._over_paths: dict[str, str] = {}
 
