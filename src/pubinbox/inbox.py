@@ -19,7 +19,7 @@ from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
 if TYPE_CHECKING:
-    from pubinbox.search.backend import SearchBackend, SearchResult
+    from pubinbox.search.backend import SearchBackend
 
 R = TypeVar("R", OverRow, Head)
 
@@ -91,13 +91,6 @@ class Inbox:
             self._searcher = Searcher(self.layout.own_dir, self.cfg.indexlevel)
         return self._searcher
 
-    def _search(
-        self, query: str, offset: int, limit: int, relevance: bool, ascending: bool, now: int | None, exact: bool
-    ) -> SearchResult:
-        return self.searcher.search(
-            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now, exact=exact
-        )
-
     def search(
         self,
         query: str,
@@ -114,7 +107,9 @@ class Inbox:
         or by relevance; *threads* expands every hit to its whole thread.
         Unless *exact*, the total may be an estimate (a page of a large
         inbox answered from its newest messages)."""
-        res = self._search(query, offset, limit, relevance, ascending, now, exact)
+        res = self.searcher.search(
+            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, now=now, exact=exact
+        )
         rows = self.over.by_nums(res.nums)
         scores = dict(zip(res.nums, res.scores)) if res.scores else None
         if not threads:
@@ -138,7 +133,9 @@ class Inbox:
     ) -> Hits[Head]:
         """:meth:`search`, with the :class:`Head` of each hit: what a list
         of results shows."""
-        res = self._search(query, offset, limit, relevance, ascending, None, exact)
+        res = self.searcher.search(
+            query, offset=offset, limit=limit, relevance=relevance, ascending=ascending, exact=exact
+        )
         scores = dict(zip(res.nums, res.scores)) if res.scores else None
         return Hits(res.total, tuple(self.over.heads(res.nums)), scores, res.exact)
 
