@@ -93,7 +93,9 @@ def test_service_serves_the_sockets(group: SampleGroup) -> None:
             time.sleep(0.05)
         for n, greeting in GREETING.items():
             with socket.create_connection(("127.0.0.1", ports[n]), timeout=60) as c:
-                assert c.recv(100).startswith(greeting), (n, log.read_text())
+                got = c.recv(100)
+                if not got.startswith(greeting):
+                    pytest.fail(f"{n}: {got!r}\n{log.read_text()}", pytrace=False)
         with socket.create_connection(("127.0.0.1", ports["http"]), timeout=60) as c:
             c.sendall(b"GET /_/health HTTP/1.0\r\nHost: x\r\n\r\n")
             assert c.recv(100).startswith(b"HTTP/1.1 200"), log.read_text()

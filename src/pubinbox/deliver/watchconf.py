@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pubinbox.config import Config, InboxConfig
 from pubinbox.mail.parse import Headers
+from pubinbox.store.dbfile import use_wal
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class State:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self.db)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS seen (source TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (source, name)) WITHOUT ROWID"
         )

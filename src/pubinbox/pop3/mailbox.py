@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pubinbox.config import Config
+from pubinbox.store.dbfile import use_wal
 
 __all__ = ["SLICE", "Mailbox", "MailboxName", "State", "parse_user"]
 
@@ -93,7 +94,7 @@ class State:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = sqlite3.connect(directory / "pubinbox-pop3.sqlite3", isolation_level=None, timeout=5)
-        self.db.execute("PRAGMA journal_mode = WAL")
+        use_wal(self.db)
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.executescript(_SCHEMA)
         self.lock_fd = os.open(directory / "pubinbox-pop3.lock", os.O_RDWR | os.O_CREAT, 0o600)

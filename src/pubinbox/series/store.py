@@ -29,7 +29,7 @@ from pubinbox.series.detect import WINDOW, Found, author_email, group
 from pubinbox.series.marks import Marks, scan
 from pubinbox.series.subject import PatchSubject, parse_subject
 from pubinbox.series.trailers import person_ok
-from pubinbox.store.dbfile import file_identity
+from pubinbox.store.dbfile import file_identity, use_wal
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
@@ -81,7 +81,7 @@ def series_db(layout: Layout) -> Path:
 
 def _connect_rw(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, timeout=60)
-    db.execute("PRAGMA journal_mode = WAL")
+    use_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")
     # series_msg's indexes take rows at random places: with SQLite's 2 MB
     # default a sync at a million messages reads pages back from the kernel

@@ -50,7 +50,7 @@ from pubinbox.stats.compute import (
 )
 from pubinbox.stats.people import poster
 from pubinbox.stats.trailers import stats_db, top_people
-from pubinbox.store.dbfile import file_identity
+from pubinbox.store.dbfile import file_identity, use_wal
 from pubinbox.store.layout import Layout
 
 __all__ = ["current_weeks", "figures", "posters", "state"]
@@ -90,7 +90,7 @@ def _month_of(t: int) -> int:
 
 def _open(layout: Layout) -> sqlite3.Connection:
     db = sqlite3.connect(str(stats_db(layout)), isolation_level=None, timeout=30, check_same_thread=False)
-    db.execute("PRAGMA journal_mode = WAL")
+    use_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
     got = db.execute("SELECT val FROM meta WHERE key = 'agg_schema'").fetchone()

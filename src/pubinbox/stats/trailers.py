@@ -35,7 +35,7 @@ from pubinbox.extindex import EPOCH_SPAN
 from pubinbox.over.reader import OverReader, OverRow
 from pubinbox.series.trailers import body_text
 from pubinbox.stats.people import is_patch, person
-from pubinbox.store.dbfile import file_identity
+from pubinbox.store.dbfile import file_identity, use_wal
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
@@ -92,7 +92,7 @@ def stats_db(layout: Layout) -> Path:
 def _connect(layout: Layout) -> sqlite3.Connection:
     path = stats_db(layout)
     db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
-    db.execute("PRAGMA journal_mode = WAL")
+    use_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val TEXT)")
     got = db.execute("SELECT val FROM meta WHERE key = 'schema'").fetchone()

@@ -17,6 +17,7 @@ import contextlib
 import os
 import sqlite3
 import struct
+import time
 from pathlib import Path
 
 #: a whole ``PRAGMA quick_check`` (it reads every page) only below this size;
@@ -145,3 +146,22 @@ def file_identity(path: Path) -> str:
     nothing when the overview is a new file (``index --reindex``, a repair)."""
     st = os.stat(path)
     return f"{st.st_dev}:{st.st_ino}"
+
+
+def use_wal(db: sqlite3.Connection, *, timeout: float = 10.0) -> None:
+    """Put *db* in WAL mode.  When several processes open a new file at
+    once (``pubinbox serve``'s workers starting), all but one may get
+    SQLITE_BUSY from ``PRAGMA journal_mode = WAL`` at once, without
+    SQLite's busy handler being called: try again for up to *timeout*
+    seconds, as the busy handler would have waited."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorname", "") != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
