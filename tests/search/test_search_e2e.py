@@ -671,6 +671,35 @@ def test_reindex_and_rebuild(tmp_path: Path, searcher: Searcher) -> None:
     assert s.search("l:linux-erofs", limit=0).total == 296
 
 
+def test_a_fresh_index_reads_each_blob_once(
+    tmp_path: Path, searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pubinbox index` of an inbox with neither overview nor search index
+    (a clone, a lost ``pubinbox/``) makes each message's overview row and
+    search document from one read of its blob, and the index it makes is
+    the one the writer made."""
+    from collections import Counter
+
+    from pubinbox.config import load
+    from pubinbox.ingest.indexing import index_inbox
+    from pubinbox.store.git import GitReader
+
+    d, env = make_inbox(tmp_path, "full")
+    shutil.rmtree(d / "pubinbox")
+    reads: Counter[str] = Counter()
+    real = GitReader.blob
+
+    def counted(self: GitReader, oid: str, epoch: int | None = None) -> bytes:
+        reads[oid] += 1
+        return real(self, oid, epoch)
+
+    monkeypatch.setattr(GitReader, "blob", counted)
+    stats = index_inbox(load(Path(env["PI_CONFIG"])).inbox("test"), jobs=1)
+    assert stats.added == 295
+    assert len(reads) == 295 and set(reads.values()) == {1}, reads.most_common(3)
+    assert _fingerprint(Searcher(d / "pubinbox", "full")) == _fingerprint(searcher)
+
+
 # ---------------------------------------------------------------------------
 # words are Xapian words: "_" joins, it does not split
 

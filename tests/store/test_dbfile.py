@@ -115,7 +115,7 @@ class _SwitchingElsewhere:
     """A connection whose ``PRAGMA journal_mode = WAL`` meets another
     process switching the same new file: SQLITE_BUSY at once, *busy* times
     (what SQLite answers then; the race itself is rare, see the session
-    note of 2026-12-05: 8 of 600 starts of three processes)."""
+    note docs/notes/2026-12-04-s7.md: 8 of 600 starts of three processes)."""
 
     def __init__(self, busy: int, errorname: str = "SQLITE_BUSY") -> None:
         self.busy = busy

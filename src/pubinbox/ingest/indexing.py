@@ -151,7 +151,9 @@ def _rebuild(
 ) -> IndexStats:
     """Build the overview from git beside the old one, put it in place, then
     make the search index agree with it (documents whose number and blob
-    still match are kept, unless *reindex*)."""
+    still match are kept, unless *reindex*).  When the search index is
+    empty (new, or cleared by *reindex*), its documents are made in the same
+    pass as the overview rows: each blob is read and parsed once."""
     tmp = layout.over_db.with_name(layout.over_db.name + ".rebuild")
     why = dbfile.damage(tmp, tables=OVER_TABLES)
     if why is not None:
@@ -160,29 +162,35 @@ def _rebuild(
     elif tmp.exists():
         log.warning("%s: resuming an interrupted rebuild", tmp)
     git = GitReader(layout)
-    over = OverWriter(tmp)
-    try:
-        idx = Indexer(layout, git, mm, over, None)
-        if on_total is not None:
-            on_total(idx.pending())
-        stats = idx.run(progress=progress, jobs=jobs)
-        _finish(idx)
-    finally:
-        over.close()
-    dbfile.replace(tmp, layout.over_db)
     search = open_search(layout, ibx.indexlevel)
-    if search is None:
-        return stats
-    over = OverWriter(layout.over_db)
     try:
-        if reindex:
+        if search is not None and reindex:
             search.clear()
             search.commit()
-        Indexer(layout, git, mm, over, search).search_sync(stats, jobs=jobs, full=True)
+        # documents still worth keeping are only in a search index that was
+        # not empty; one left by an interrupted rebuild is caught up below
+        one_pass = search if search is not None and search.fresh and search.max_num == 0 else None
+        over = OverWriter(tmp)
+        try:
+            idx = Indexer(layout, git, mm, over, one_pass)
+            if on_total is not None:
+                on_total(idx.pending())
+            stats = idx.run(progress=progress, jobs=jobs)
+            _finish(idx)
+        finally:
+            over.close()
+        dbfile.replace(tmp, layout.over_db)
+        if search is None or one_pass is not None:
+            return stats
+        over = OverWriter(layout.over_db)
+        try:
+            Indexer(layout, git, mm, over, search).search_sync(stats, jobs=jobs, full=True)
+        finally:
+            over.close()
+        return stats
     finally:
-        over.close()
-        search.close()
-    return stats
+        if search is not None:
+            search.close()
 
 
 def _finish(idx: Indexer) -> None:
