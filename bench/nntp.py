@@ -17,7 +17,8 @@ client on one connection:
 
 * OVER of the whole group (articles/s);
 * ARTICLE by number of --articles numbers spread over the group (articles/s);
-* POP3 RETR of --articles messages (messages/s);
+* POP3 RETR of --articles messages (messages/s), one at a time, then all
+  sent at once (pipelined: shown, no target);
 * IMAP ``UID FETCH 1:* (BODY.PEEK[HEADER])`` of the slice ``GROUP.0`` (messages/s);
 * RSS of the serving processes with --idle idle NNTP connections open.
 
@@ -35,6 +36,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -43,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 NAME = "bench"
+#: a row without a target (the issue's rates are of one command at a time)
+PIPELINED = "POP3 RETR pipelined /s (no target)"
 GROUP = "bench.example"
 
 
@@ -160,6 +164,27 @@ def bench_retr(port: int, count: int) -> float:
     return len(picks) / dt
 
 
+def bench_retr_pipelined(port: int, count: int) -> float:
+    """RETR of the same messages, every command sent at once (RFC 2449
+    PIPELINING; no target: it shows what a pipelining client gets)."""
+    c = Conn(port)
+    c.line(f"USER {uuid.uuid4()}@{GROUP}".encode())
+    assert c.line(b"PASS anonymous").startswith(b"+OK")
+    total = int(c.line(b"STAT").split()[1])
+    picks = list(range(1, total + 1, max(total // count, 1)))[:count]
+    t0 = time.perf_counter()
+    sender = threading.Thread(target=c.s.sendall, args=(b"".join(b"RETR %d\r\n" % n for n in picks),))
+    sender.start()
+    for _ in picks:
+        assert c.f.readline().startswith(b"+OK")
+        c.block()
+    dt = time.perf_counter() - t0
+    sender.join()
+    c.line(b"RSET")
+    c.close()
+    return len(picks) / dt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=C.F2FS)
@@ -230,6 +255,7 @@ def main() -> None:
                     d.setdefault("OVER articles/s", []).append(bench_over(ports[f"{pre}-nntp"]))
                     d.setdefault("ARTICLE /s", []).append(bench_article(ports[f"{pre}-nntp"], nums))
                     d.setdefault("POP3 RETR /s", []).append(bench_retr(ports[f"{pre}-pop3"], a.articles))
+                    d.setdefault(PIPELINED, []).append(bench_retr_pipelined(ports[f"{pre}-pop3"], a.articles))
                     d.setdefault("IMAP UID FETCH 1:* BODY.PEEK[HEADER] /s", []).append(bench_imap(ports[f"{pre}-imap"]))
             rss: dict[str, int] = {}
             for who, plist in procs.items():
@@ -242,7 +268,8 @@ def main() -> None:
             rows = []
             for k in res["pubinbox"]:
                 pi, pb = statistics.median(res["public-inbox"][k]), statistics.median(res["pubinbox"][k])
-                rows.append([k, f"{pi:,.0f}", f"{pb:,.0f}", f"{pb / pi:.2f}x", "yes" if pb / pi >= 1.5 else "no"])
+                met = "-" if k == PIPELINED else "yes" if pb / pi >= 1.5 else "no"
+                rows.append([k, f"{pi:,.0f}", f"{pb:,.0f}", f"{pb / pi:.2f}x", met])
             pi, pb = rss["public-inbox"], rss["pubinbox"]
             rows.append([f"RSS, {a.idle} idle NNTP conns (MiB)", f"{pi / 1024:.0f}", f"{pb / 1024:.0f}",
                          f"{pb / pi:.2f}x", "yes" if pb <= pi else "no"])  # fmt: skip
