@@ -169,10 +169,10 @@ def _rebuild(
             search.commit()
         # documents still worth keeping are only in a search index that was
         # not empty; one left by an interrupted rebuild is caught up below
-        one_pass = search if search is not None and search.fresh and search.max_num == 0 else None
+        one_pass = search is not None and search.fresh and search.max_num == 0
         over = OverWriter(tmp)
         try:
-            idx = Indexer(layout, git, mm, over, one_pass)
+            idx = Indexer(layout, git, mm, over, search if one_pass else None)
             if on_total is not None:
                 on_total(idx.pending())
             stats = idx.run(progress=progress, jobs=jobs)
@@ -180,7 +180,7 @@ def _rebuild(
         finally:
             over.close()
         dbfile.replace(tmp, layout.over_db)
-        if search is None or one_pass is not None:
+        if search is None or one_pass:
             return stats
         over = OverWriter(layout.over_db)
         try:
