@@ -52,6 +52,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "pubinbox.headertimeout": ("10", "seconds a client has to send a request's line and headers"),
     "pubinbox.idletimeout": ("30", "seconds an idle keep-alive HTTP connection stays open"),
     "pubinbox.nntpidletimeout": ("180", "seconds an NNTP client may stay silent (RFC 3977: at least 180)"),
+    "pubinbox.busypoll": (
+        "200",
+        "microseconds a worker may poll for an NNTP/IMAP/POP3 client's next command (0: never)",
+    ),
     "extindex.all.topdir": ("", "directory of the cross-inbox index served at /all/, kept current by every ingest"),
     "pubinbox.gitprocesses": ("cores", "git upload-pack processes at once (git over HTTP) for the server; more wait"),
     "pubinbox.solveprocesses": ("cores-1", "blob solves (/$OID/s/, series mboxes) at once for the server, niced"),

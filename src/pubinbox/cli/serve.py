@@ -20,6 +20,7 @@ from pubinbox.cli import cli
 from pubinbox.cli.common import load_config
 from pubinbox.errors import ConfigError
 from pubinbox.net.activation import take
+from pubinbox.net.lineio import busy_poll_us
 from pubinbox.net.listeners import Listener, ListenerError, parse
 
 
@@ -99,6 +100,7 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
     if not inherited and not listeners:
         listeners = [Listener("http", "127.0.0.1", 8080)]
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
+    busy_poll_us(conf)
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
         raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")

@@ -21,7 +21,7 @@ async def start(
     """Serve IMAP on *sock* (implicit TLS when *implicit*, else STARTTLS
     when *tls* is given)."""
     mailboxes = Mailboxes(archive)
-    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
+    hub.configure(archive.config)
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
         await IMAPSession(reader, writer, hub, archive, mailboxes, starttls).run()

@@ -11,7 +11,9 @@ It also does RFC 8054 / RFC 4978 DEFLATE and STARTTLS.
 
 A :class:`Hub` knows every connection of one worker: it caps their number
 (closing the longest-idle one past the cap, never one that is running a
-command) and tells the worker whether any command is running.
+command), tells the worker whether any command is running, and keeps the
+loop polling for the next command of clients that wait for each reply
+(:mod:`pubinbox.net.busypoll`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from pubinbox import deflate
+from pubinbox.errors import ConfigError
+from pubinbox.net.busypoll import DEFAULT_MAX_US, BusyPoll, Pace
+
+if TYPE_CHECKING:
+    from pubinbox.config import Config
 
 __all__ = [
     "OUT_HIGH",
@@ -88,6 +96,13 @@ class Hub:
         self.conns: set[LineConn] = set()
         self.commands = 0  # commands answered (the worker's idle check)
         self.running = 0  # commands being answered now
+        self.poll = BusyPoll()
+
+    def configure(self, config: Config) -> None:
+        """The settings of *config*: ``pubinbox.workerconnections`` and
+        ``pubinbox.busypoll``."""
+        self.max_connections = int(config.number("pubinbox.workerconnections", self.max_connections))
+        self.poll = BusyPoll(busy_poll_us(config))
 
     def add(self, conn: LineConn) -> None:
         if len(self.conns) >= self.max_connections:
@@ -102,6 +117,20 @@ class Hub:
     def close_all(self) -> None:
         for c in list(self.conns):
             c.abort()
+
+
+def busy_poll_us(config: Config) -> int:
+    """``pubinbox.busypoll``: microseconds, 0 to never poll."""
+    raw = config.get("pubinbox.busypoll")
+    if raw is None:
+        return DEFAULT_MAX_US
+    try:
+        us = int(raw.strip())
+    except ValueError:
+        us = -1
+    if not 0 <= us <= 100_000:
+        raise ConfigError(f"{config.path}: pubinbox.busypoll must be microseconds from 0 to 100000, not {raw!r}")
+    return us
 
 
 class LineConn:
@@ -123,6 +152,7 @@ class LineConn:
         self.pending_len = 0
         self.busy = False
         self.last_active = time.monotonic()
+        self.pace = Pace()
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.closed = False
@@ -141,6 +171,7 @@ class LineConn:
             raise ConnClosed(str(e)) from None
         if not data:
             return False
+        self.hub.poll.arrived(self.pace)
         if self.inflate is not None:
             try:
                 # bounded: at most max_line * 8 bytes of input per read
@@ -321,6 +352,7 @@ class CommandSession(LineConn):
                 if command is None:
                     break
                 await self.dispatch(command)
+                self.hub.poll.replied(self.pace)
         except ConnClosed as e:
             log.debug("%s: %s", self.peer, e)
         finally:

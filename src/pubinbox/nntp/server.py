@@ -26,7 +26,7 @@ async def start(
     when *tls* is given)."""
     groups = Groups(archive)
     idle = archive.config.number("pubinbox.nntpidletimeout", NNTPSession.idle_timeout)
-    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
+    hub.configure(archive.config)
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
         s = NNTPSession(reader, writer, hub, groups, starttls)

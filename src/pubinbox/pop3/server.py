@@ -22,7 +22,7 @@ async def start(
     *tls* is given)."""
     groups = {c.newsgroup: c.name for c in archive.config.inboxes if c.newsgroup}
     state = State(state_dir(archive.config))
-    hub.max_connections = int(archive.config.number("pubinbox.workerconnections", hub.max_connections))
+    hub.configure(archive.config)
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, starttls: ssl.SSLContext | None) -> None:
         await POP3Session(reader, writer, hub, archive, groups, state, starttls).run()
