@@ -77,3 +77,24 @@ _ends = st.sampled_from([b"\n", b"\r\n", b"\r", b"\n\t", b"\n "])
 def test_made_up_headers(fields: list[tuple[bytes, bytes, bytes]], end: bytes) -> None:
     head = b"".join(n + b": " + v + e for n, v, e in fields)
     _check(head + end + b"body" + end)
+
+
+def _split_reference(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """split_message by plain finds: the first LF blank line, or a CRLF one
+    before it."""
+    if raw.startswith((b"From ", b"\r", b"\n")):
+        raw = article._FROM_LINE.sub(b"", raw, count=1)
+    a = raw.find(b"\n\n")
+    b = raw.find(b"\n\r\n")
+    if a < 0 and b < 0:
+        return raw, b"", b"\r\n" if b"\r\n" in raw[:1000] else b"\n"
+    if b < 0 or 0 <= a < b:
+        return raw[: a + 1], raw[a + 2 :], b"\n"
+    return raw[: b + 1], raw[b + 3 :], b"\r\n"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b": ", b"\n", b"\r", b"\r\n", b" ", b"From x", b"\n\r\n", b"\n\n"]), max_size=30))
+def test_split_message(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    assert article.split_message(raw) == _split_reference(raw)
