@@ -59,6 +59,7 @@ class Inbox:
 
     def close(self) -> None:
         self.over.close()
+        self.git.close_packs()
 
     def __enter__(self) -> Inbox:
         return self

@@ -94,7 +94,16 @@ def _split_reference(raw: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from([b"a", b": ", b"\n", b"\r", b"\r\n", b" ", b"From x", b"\n\r\n", b"\n\n"]), max_size=30))
+@given(
+    st.lists(st.sampled_from([b"a", b": ", b"\n", b"\r", b"\r\n", b" ", b"From x", b"\n\r\n", b"\n\n"]), max_size=30)
+)
 def test_split_message(parts: list[bytes]) -> None:
     raw = b"".join(parts)
     assert article.split_message(raw) == _split_reference(raw)
+
+
+def test_an_empty_message_id_before_a_field_to_replace() -> None:
+    """The line after an empty Message-ID is still looked at (Hypothesis
+    found the one-pass scan skipping it)."""
+    _check(b"Message-ID: \nPath: \n\nbody\n")
+    _check(b"Message-ID:\r\nPath: x\r\n\r\nbody\r\n")

@@ -185,11 +185,11 @@ def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes
 _ARTNUM = re.compile(r":[0-9]+")
 _NAMES = (b"message-id", b"xref", b"newsgroups", b"path")
 #: the names above at the start of a line, and whether a Message-ID's value
-#: starts on the next line (what _MID_FOLD unfolds): one pass over the
-#: header; a literal first character keeps the scan at C speed (lone CRs
-#: end lines too, see _Header)
-_AT_LF = re.compile(rb"\n(message-id|xref|newsgroups|path)(:[ \t]*\r?\n)?", re.IGNORECASE)
-_AT_CR_OR_LF = re.compile(rb"[\r\n](message-id|xref|newsgroups|path)(:[ \t]*\r?\n)?", re.IGNORECASE)
+#: starts on the next line (what _MID_FOLD unfolds; a look-ahead, so that
+#: the next line is still seen): one pass over the header; a literal first
+#: character keeps the scan at C speed (lone CRs end lines too, see _Header)
+_AT_LF = re.compile(rb"\n(message-id|xref|newsgroups|path)(?=(:[ \t]*\r?\n)|)", re.IGNORECASE)
+_AT_CR_OR_LF = re.compile(rb"[\r\n](message-id|xref|newsgroups|path)(?=(:[ \t]*\r?\n)|)", re.IGNORECASE)
 
 
 def _scan(raw_head: bytes) -> tuple[bool, bool]:

@@ -1,0 +1,263 @@
+"""Objects read straight from a repository's pack files.
+
+Reading a message is mostly inflating it: libgit2 spends four fifths of a
+blob read in zlib.  Here a pack's ``.idx`` (version 2) gives the object's
+offset, ``pread`` its bytes, ISA-L's inflate (``isal``, twice zlib's speed)
+the data, and dulwich's C ``apply_delta`` the delta chain; bases of deltas
+are kept in a small cache shared by the process (bounded in bytes), so a
+client walking the archive in order inflates each base once.
+
+Only what is certain is answered: an object that is not in a known pack
+(a loose object, a pack written since the list was read and not found
+after one rescan), a delta against an object of another pack, or anything
+that does not decode exactly (a short inflate, a bad header) is ``None``,
+and the caller asks libgit2, which also raises the errors.  Object ids are
+not re-hashed (libgit2 is told not to either).  Only SHA-1 repositories.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+__all__ = ["BASE_CACHE_BYTES", "Packs"]
+
+#: bytes of delta bases the process keeps (all repositories together)
+BASE_CACHE_BYTES = 8 << 20
+#: a base larger than this is not cached
+_BASE_MAX = 1 << 20
+_OFS_DELTA = 6
+_REF_DELTA = 7
+_IDX_MAGIC = b"\xfftOc"
+#: bytes read at an object's start: its header and, mostly, all of a delta
+_FIRST_READ = 4096
+#: delta chains longer than this are left to libgit2 (git's default depth is 50)
+_MAX_DEPTH = 4096
+
+from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
+from isal import isal_zlib as _zlib
+
+_ZLIB_ERROR: type[Exception] = _zlib.error  # type: ignore[assignment]  # isal types it as an instance
+
+
+class _Bases:
+    """Delta bases by (pack, offset), least recently used dropped first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.items: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> tuple[int, bytes] | None:
+        with self.lock:
+            got = self.items.get(key)
+            if got is not None:
+                self.items.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[int, int], value: tuple[int, bytes]) -> None:
+        n = len(value[1])
+        if n > _BASE_MAX or n > self.limit:
+            return
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = value
+            self.size += n
+            while self.size > self.limit:
+                _k, (_t, old) = self.items.popitem(last=False)
+                self.size -= len(old)
+
+
+_BASES = _Bases(BASE_CACHE_BYTES)
+
+
+class _Corrupt(Exception):
+    """The bytes do not decode as the format says (libgit2 will tell)."""
+
+
+class _Pack:
+    """One ``pack-*.pack`` with its ``.idx``."""
+
+    def __init__(self, idx_path: Path) -> None:
+        with open(idx_path, "rb") as f:
+            idx = f.read()
+        if idx[:4] != _IDX_MAGIC or struct.unpack_from(">I", idx, 4)[0] != 2:
+            raise _Corrupt(f"{idx_path}: not a version 2 pack index")
+        self.fanout = struct.unpack_from(">256I", idx, 8)
+        n = self.fanout[255]
+        o = 8 + 1024
+        self.names = idx[o : o + 20 * n]
+        o += 24 * n  # names, then CRCs
+        self.off32 = idx[o : o + 4 * n]
+        self.off64 = idx[o + 4 * n :]
+        if len(self.names) != 20 * n or len(self.off32) != 4 * n:
+            raise _Corrupt(f"{idx_path}: truncated")
+        self.fd = os.open(idx_path.with_suffix(".pack"), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self.key = id(self)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def __del__(self) -> None:  # readers are dropped without close() in places
+        self.close()
+
+    def offset(self, sha: bytes) -> int | None:
+        """Where object *sha* (20 bytes) starts, None when not in this pack."""
+        first = sha[0]
+        lo = self.fanout[first - 1] if first else 0
+        hi = self.fanout[first]
+        names = self.names
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            name = names[20 * mid : 20 * mid + 20]
+            if name < sha:
+                lo = mid + 1
+            elif name > sha:
+                hi = mid
+            else:
+                off: int = struct.unpack_from(">I", self.off32, 4 * mid)[0]
+                if off & 0x80000000:
+                    off = struct.unpack_from(">Q", self.off64, 8 * (off & 0x7FFFFFFF))[0]
+                return off
+        return None
+
+    def _inflate(self, start: memoryview, pos: int, size: int) -> bytes:
+        """*size* bytes inflated from the zlib stream that begins with
+        *start* and goes on at *pos* in the pack."""
+        d = _zlib.decompressobj()
+        out = [d.decompress(start)]
+        got = len(out[0])
+        if not d.eof:
+            # deflate's worst case: 5 bytes a stored block of up to 64 KiB, 6 of framing
+            buf = os.pread(self.fd, max(size - got + 64 + (size >> 12), 64), pos)
+            pos += len(buf)
+            chunk = d.decompress(buf)
+            got += len(chunk)
+            out.append(chunk)
+        while not d.eof and got <= size:
+            buf = os.pread(self.fd, 1 << 16, pos)
+            if not buf:
+                raise _Corrupt("pack ends inside an object")
+            pos += len(buf)
+            chunk = d.decompress(buf)
+            got += len(chunk)
+            out.append(chunk)
+        data = out[0] if len(out) == 1 else b"".join(out)
+        if len(data) != size or not d.eof:
+            raise _Corrupt("object size does not match its header")
+        return data
+
+    def read(self, off: int, depth: int = 0) -> tuple[int, bytes]:
+        """(type, data) of the object at *off*."""
+        head = os.pread(self.fd, _FIRST_READ, off)
+        if len(head) < 2:
+            raise _Corrupt("offset past the end of the pack")
+        c = head[0]
+        kind = (c >> 4) & 7
+        size = c & 15
+        shift = 4
+        p = 1
+        while c & 0x80:
+            c = head[p]
+            p += 1
+            size |= (c & 0x7F) << shift
+            shift += 7
+        if kind == _OFS_DELTA:
+            c = head[p]
+            p += 1
+            back = c & 0x7F
+            while c & 0x80:
+                c = head[p]
+                p += 1
+                back = ((back + 1) << 7) | (c & 0x7F)
+            base_off = off - back
+        elif kind == _REF_DELTA:
+            got = self.offset(head[p : p + 20])
+            if got is None:
+                raise _Corrupt("delta against an object of another pack")
+            base_off = got
+            p += 20
+        elif 1 <= kind <= 4:
+            return kind, self._inflate(memoryview(head)[p:], off + len(head), size)
+        else:
+            raise _Corrupt(f"unknown object type {kind}")
+        if depth >= _MAX_DEPTH or base_off <= 0 or base_off >= off and kind == _OFS_DELTA:
+            raise _Corrupt("bad delta base")
+        key = (self.key, base_off)
+        base = _BASES.get(key)
+        if base is None:
+            base = self.read(base_off, depth + 1)
+            _BASES.put(key, base)
+        delta = self._inflate(memoryview(head)[p:], off + len(head), size)
+        try:
+            out = _apply_delta(base[1], delta)
+        except Exception as e:  # dulwich's ApplyDeltaError and the like
+            raise _Corrupt(f"bad delta: {e}") from e
+        return base[0], out[0] if len(out) == 1 else b"".join(out)
+
+
+class Packs:
+    """The packs of one git directory; :meth:`read` answers what they hold."""
+
+    def __init__(self, git_dir: Path) -> None:
+        self.pack_dir = git_dir / "objects" / "pack"
+        self.packs: list[_Pack] = []
+        self.seen: dict[str, _Pack] = {}
+        self.stamp: float | None = None
+        self._scan()
+
+    def close(self) -> None:
+        for p in self.packs:
+            p.close()
+        self.packs = []
+        self.seen = {}
+
+    def _scan(self) -> bool:
+        """Read the list of packs again if the directory changed; True if it did."""
+        try:
+            stamp = os.stat(self.pack_dir).st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        try:
+            names = sorted(n for n in os.listdir(self.pack_dir) if n.startswith("pack-") and n.endswith(".idx"))
+        except OSError:
+            names = []
+        keep: dict[str, _Pack] = {}
+        for name in names:
+            pack = self.seen.get(name)
+            if pack is None:
+                try:
+                    pack = _Pack(self.pack_dir / name)
+                except (OSError, _Corrupt, struct.error):
+                    continue  # e.g. a pack being written: libgit2 will do
+            keep[name] = pack
+        for name, pack in self.seen.items():
+            if name not in keep:
+                pack.close()
+        self.seen = keep
+        self.packs = list(keep.values())
+        return True
+
+    def read(self, sha: bytes) -> tuple[int, bytes] | None:
+        """(type, data) of object *sha* (20 bytes), or None: ask libgit2."""
+        for attempt in (0, 1):
+            for pack in self.packs:
+                off = pack.offset(sha)
+                if off is not None:
+                    try:
+                        return pack.read(off)
+                    except (_Corrupt, OSError, IndexError, ValueError, _ZLIB_ERROR):
+                        return None
+            if attempt or not self._scan():
+                return None
+        return None

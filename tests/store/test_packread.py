@@ -1,0 +1,161 @@
+"""store/packread: objects read from pack files equal git's, whatever the
+pack holds (offset and ref deltas, big and incompressible objects, several
+packs, packs written later); anything else is left to libgit2."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pubinbox.errors import CorruptObject
+from pubinbox.store import packread
+from pubinbox.store.git import GitReader
+from pubinbox.store.layout import Layout
+from pubinbox.store.packread import Packs
+from tests.helpers import run_cli
+
+KINDS = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+
+
+def _git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
+    return subprocess.run(["git", "-C", str(repo), *args], input=data, check=True, capture_output=True).stdout
+
+
+def _repo(tmp_path: Path, n: int = 60, seed: int = 1) -> Path:
+    """A bare repository of *n* commits of similar text files (deltas),
+    a big incompressible blob and a tag, all loose."""
+    repo = tmp_path / "r.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    rnd = random.Random(seed)
+    words = [f"word{i}" for i in range(300)]
+    text = [" ".join(rnd.choices(words, k=12)) for _ in range(400)]
+    parent = None
+    for i in range(n):
+        text[rnd.randrange(len(text))] = f"line changed in commit {i}"
+        blobs = [_git(repo, "hash-object", "-w", "--stdin", data="\n".join(text).encode()).strip()]
+        if i == n // 2:
+            blobs.append(_git(repo, "hash-object", "-w", "--stdin", data=rnd.randbytes(300_000)).strip())
+        tree_in = "".join(f"100644 blob {b.decode()}\tf{j}\n" for j, b in enumerate(blobs))
+        tree = _git(repo, "mktree", data=tree_in.encode()).strip().decode()
+        args = ["commit-tree", tree, "-m", f"c{i}"] + (["-p", parent] if parent else [])
+        parent = _git(repo, *args).strip().decode()
+    _git(repo, "update-ref", "refs/heads/master", parent)
+    _git(repo, "tag", "-a", "-m", "a tag", "v1", parent)
+    return repo
+
+
+def _objects(repo: Path) -> dict[str, tuple[int, bytes]]:
+    ids = _git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)").split(b"\n")
+    out = {}
+    for line in filter(None, ids):
+        oid, kind = line.decode().split()
+        out[oid] = (KINDS[kind], _git(repo, "cat-file", kind, oid))
+    return out
+
+
+def _check_all(repo: Path) -> int:
+    want = _objects(repo)
+    packs = Packs(repo)
+    try:
+        for oid, got in want.items():
+            assert packs.read(bytes.fromhex(oid)) == got, oid
+    finally:
+        packs.close()
+    return len(want)
+
+
+@pytest.mark.parametrize("offsets", [True, False], ids=["ofs-delta", "ref-delta"])
+def test_every_object_equals_git(tmp_path: Path, offsets: bool) -> None:
+    repo = _repo(tmp_path)
+    _git(repo, "-c", f"repack.usedeltabaseoffset={str(offsets).lower()}", "repack", "-adfq", "--depth=50")
+    assert not list((repo / "objects").glob("??/*"))  # all packed
+    verify = _git(repo, "verify-pack", "-v", *map(str, (repo / "objects" / "pack").glob("*.idx"))).decode()
+    assert "chain length = 2" in verify  # deltas of deltas are there to be read
+    assert _check_all(repo) > 120
+
+
+def test_cold_and_warm_base_cache_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path)
+    _git(repo, "repack", "-adfq")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(0))  # nothing cached
+    _check_all(repo)
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(64 << 10))  # a few bases, evicted often
+    _check_all(repo)
+    _check_all(repo)
+    assert packread._BASES.size <= 64 << 10
+
+
+def test_loose_objects_and_new_packs(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, n=10)
+    packs = Packs(repo)
+    blob = _git(repo, "rev-parse", "master:f0").strip().decode()
+    assert packs.read(bytes.fromhex(blob)) is None  # loose: libgit2's
+    _git(repo, "repack", "-adq")  # a pack written after the list was read
+    assert packs.read(bytes.fromhex(blob)) == (3, _git(repo, "cat-file", "blob", blob))
+    assert packs.read(bytes(20)) is None
+    packs.close()
+
+
+def test_git_reader_prefers_packs_and_falls_back(tmp_path: Path) -> None:
+    """GitReader.blob: from the epoch's packs, from libgit2 for a loose
+    blob, CorruptObject for a missing one or for a damaged pack."""
+    top = tmp_path / "inbox"
+    epoch = Layout(top).epoch(0)
+    epoch.parent.mkdir(parents=True)
+    _repo(tmp_path, n=12).rename(epoch)
+    all_git = Layout(top).all_git
+    subprocess.run(["git", "init", "-q", "--bare", str(all_git)], check=True)
+    (all_git / "objects" / "info" / "alternates").write_text(f"{epoch / 'objects'}\n")
+    _git(epoch, "repack", "-adq")
+    loose = _git(epoch, "hash-object", "-w", "--stdin", data=b"a loose message\n").strip().decode()
+    reader = GitReader(Layout(top))
+    want = _objects(epoch)
+    for oid, (kind, data) in want.items():
+        if kind == 3:
+            assert reader.blob(oid, 0) == data
+    assert reader.blob(loose, 0) == b"a loose message\n"
+    with pytest.raises(CorruptObject):
+        reader.blob("0" * 40, 0)
+    # damage every object's bytes past the pack header: no wrong bytes, only CorruptObject
+    pack = next((epoch / "objects" / "pack").glob("*.pack"))
+    os.chmod(pack, 0o644)
+    raw = bytearray(pack.read_bytes())
+    for i in range(20, len(raw) - 20, 7):
+        raw[i] ^= 0x55
+    pack.write_bytes(bytes(raw))
+    reader = GitReader(Layout(top))
+    odd = 0
+    for oid, (kind, data) in want.items():
+        if kind == 3:
+            try:
+                assert reader.blob(oid, 0) == data
+            except CorruptObject:
+                odd += 1
+    assert odd > 0
+    reader.close_packs()
+
+
+def test_sample_archive_blobs_equal_libgit2(tmp_path: Path, sample_mbox: Path) -> None:
+    """Every blob of the sample archive (imported by fast-import, as the
+    README's first command does), through GitReader, equals libgit2's."""
+    env = {"PI_CONFIG": str(tmp_path / "config")}
+    top = tmp_path / "s"
+    run_cli("init", "-L", "basic", "s", str(top), "http://example.com/s/", "s@example.com", env=env, check=True)
+    run_cli("import", str(top), str(sample_mbox), env=env, check=True)
+    epoch = Layout(top).epoch(0)
+    assert list((epoch / "objects" / "pack").glob("*.pack"))
+    reader = GitReader(Layout(top))
+    repo = pygit2.Repository(str(epoch))
+    n = 0
+    for obj in repo.odb:
+        kind, data = repo.odb.read(obj)
+        if kind == 3:
+            assert reader._packs_of(0).read(obj.raw) == (3, data)
+            assert reader.blob(str(obj), 0) == data
+            n += 1
+    assert n >= 295
