@@ -49,13 +49,14 @@ class Inbox:
         self._searcher = searcher
 
     @classmethod
-    def open(cls, cfg: InboxConfig, searcher: SearchBackend | None = None) -> Inbox:
+    def open(cls, cfg: InboxConfig, searcher: SearchBackend | None = None, *, direct: bool = False) -> Inbox:
         """Open the inbox's databases; *searcher* answers its searches
         (default: a :class:`~pubinbox.search.reader.Searcher` in this
-        process, opened on first use)."""
+        process, opened on first use); *direct*: read blobs from the packs
+        ourselves (a server: see :class:`~pubinbox.store.git.GitReader`)."""
         layout = Layout(cfg.inboxdir)
         layout.check()
-        return cls(cfg, OverReader(layout.over_db), GitReader(layout), searcher)
+        return cls(cfg, OverReader(layout.over_db), GitReader(layout, direct=direct), searcher)
 
     def close(self) -> None:
         self.over.close()

@@ -113,7 +113,7 @@ def test_git_reader_prefers_packs_and_falls_back(tmp_path: Path) -> None:
     (all_git / "objects" / "info" / "alternates").write_text(f"{epoch / 'objects'}\n")
     _git(epoch, "repack", "-adq")
     loose = _git(epoch, "hash-object", "-w", "--stdin", data=b"a loose message\n").strip().decode()
-    reader = GitReader(Layout(top))
+    reader = GitReader(Layout(top), direct=True)
     want = _objects(epoch)
     for oid, (kind, data) in want.items():
         if kind == 3:
@@ -121,6 +121,19 @@ def test_git_reader_prefers_packs_and_falls_back(tmp_path: Path) -> None:
     assert reader.blob(loose, 0) == b"a loose message\n"
     with pytest.raises(CorruptObject):
         reader.blob("0" * 40, 0)
+    reads = 0
+    orig = reader._packs_of(0).read
+
+    def counting(sha: bytes) -> tuple[int, bytes] | None:
+        nonlocal reads
+        reads += 1
+        return orig(sha)
+
+    reader._packs_of(0).read = counting  # type: ignore[method-assign]
+    oid = next(o for o, (k, _d) in want.items() if k == 3)
+    assert reader.blob(oid, 0) == want[oid][1] and reads == 1
+    plain = GitReader(Layout(top))  # not direct: libgit2 only
+    assert plain.blob(oid, 0) == want[oid][1] and not plain._packs
     # damage every object's bytes past the pack header: no wrong bytes, only CorruptObject
     pack = next((epoch / "objects" / "pack").glob("*.pack"))
     os.chmod(pack, 0o644)
@@ -128,7 +141,7 @@ def test_git_reader_prefers_packs_and_falls_back(tmp_path: Path) -> None:
     for i in range(20, len(raw) - 20, 7):
         raw[i] ^= 0x55
     pack.write_bytes(bytes(raw))
-    reader = GitReader(Layout(top))
+    reader = GitReader(Layout(top), direct=True)
     odd = 0
     for oid, (kind, data) in want.items():
         if kind == 3:
@@ -149,7 +162,7 @@ def test_sample_archive_blobs_equal_libgit2(tmp_path: Path, sample_mbox: Path) -
     run_cli("import", str(top), str(sample_mbox), env=env, check=True)
     epoch = Layout(top).epoch(0)
     assert list((epoch / "objects" / "pack").glob("*.pack"))
-    reader = GitReader(Layout(top))
+    reader = GitReader(Layout(top), direct=True)
     repo = pygit2.Repository(str(epoch))
     n = 0
     for obj in repo.odb:

@@ -90,7 +90,7 @@ class ExtInbox(Inbox):
             got = self._inbox(ibx)
             if got is None:
                 raise CorruptObject(f"blob {row.blob}: its inbox (#{ibx}) is no longer in the index")
-            git = self._gits[ibx] = GitReader(Layout(got[1]))
+            git = self._gits[ibx] = GitReader(Layout(got[1]), direct=True)  # served: random reads
         return git.blob(row.blob, epoch)
 
     def copies(self, num: int) -> list[Copy]:

@@ -302,7 +302,7 @@ class Site:
         if self.inboxes.ext is not None and name == self.inboxes.ext.name:
             box = self._ext_inbox()
         else:
-            box = Inbox.open(cfg, InboxSearch(self.search, name))
+            box = Inbox.open(cfg, InboxSearch(self.search, name), direct=True)
         # SQLite's default page cache is 2 MB per connection, and a worker has
         # one connection per thread; the pages are in the OS's cache anyway
         box.over.db.execute(f"PRAGMA cache_size = -{READER_CACHE_KB}")
