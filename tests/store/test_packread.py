@@ -172,3 +172,13 @@ def test_sample_archive_blobs_equal_libgit2(tmp_path: Path, sample_mbox: Path) -
             assert reader.blob(str(obj), 0) == data
             n += 1
     assert n >= 295
+
+
+def test_bases_are_bounded_and_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path, n=30)
+    _git(repo, "repack", "-adfq")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(packread.BASE_CACHE_BYTES))
+    _check_all(repo)
+    assert 0 < packread._BASES.size <= packread.BASE_CACHE_BYTES
+    packread.drop_bases()  # what an idle server worker does (Site.release)
+    assert packread._BASES.size == 0 and not packread._BASES.items

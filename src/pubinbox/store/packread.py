@@ -23,10 +23,11 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-__all__ = ["BASE_CACHE_BYTES", "Packs"]
+__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases"]
 
-#: bytes of delta bases the process keeps (all repositories together)
-BASE_CACHE_BYTES = 8 << 20
+#: bytes of delta bases the process keeps (all repositories together;
+#: libgit2 keeps 16 MiB a pack, git 96 MiB, ``core.deltaBaseCacheLimit``)
+BASE_CACHE_BYTES = 16 << 20
 #: a base larger than this is not cached
 _BASE_MAX = 1 << 20
 _OFS_DELTA = 6
@@ -59,6 +60,11 @@ class _Bases:
                 self.items.move_to_end(key)
             return got
 
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
+
     def put(self, key: tuple[int, int], value: tuple[int, bytes]) -> None:
         n = len(value[1])
         if n > _BASE_MAX or n > self.limit:
@@ -74,6 +80,11 @@ class _Bases:
 
 
 _BASES = _Bases(BASE_CACHE_BYTES)
+
+
+def drop_bases() -> None:
+    """Forget the cached delta bases (an idle server gives memory back)."""
+    _BASES.clear()
 
 
 class _Corrupt(Exception):

@@ -34,6 +34,7 @@ from pubinbox.net.listeners import Listener
 from pubinbox.over.reader import OverRow
 from pubinbox.search.isolated import InboxSearch, Limits, SearchService
 from pubinbox.store.layout import Layout
+from pubinbox.store.packread import drop_bases
 from pubinbox.web.cache import ByteCache
 from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
@@ -358,7 +359,8 @@ class Site:
     def release(self) -> None:
         """Close every thread's handles.  Only while no request is being
         answered: an idle worker gives back what they hold (libgit2's
-        cache of delta bases, up to 16 MB per pack; SQLite's page caches);
+        cache of delta bases, up to 16 MB per pack, and our own,
+        :data:`~pubinbox.store.packread.BASE_CACHE_BYTES`; SQLite's page caches);
         the next request opens them again (a millisecond)."""
         with self._handles_lock:
             handles, self._handles = self._handles, {}
@@ -366,6 +368,7 @@ class Site:
             for box, _ident in cache.values():
                 with contextlib.suppress(Exception):
                     box.close()
+        drop_bases()
 
     def try_inbox(self, name: str) -> Inbox | None:
         """Like :meth:`inbox`, None when the inbox cannot be opened (not
