@@ -74,7 +74,12 @@ class Inbox:
 
     def raw(self, row: OverRow) -> bytes:
         """The stored bytes of a message."""
-        return self.git.blob(row.blob, row.epoch)
+        return self.raw_at(row.blob, row.epoch)
+
+    def raw_at(self, blob: str, epoch: int) -> bytes:
+        """The stored bytes of the message in *blob* of *epoch* (a row's
+        ``blob`` and ``epoch``: see :meth:`~pubinbox.over.reader.OverReader.locate`)."""
+        return self.git.blob(blob, epoch)
 
     def raw_by_mid(self, mid: str) -> list[tuple[OverRow, bytes]]:
         rows = self.over.by_mid(mid)

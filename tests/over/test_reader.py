@@ -36,6 +36,10 @@ def test_by_num_range_and_stats(tmp_path: Path) -> None:
         # the size with CRLF line ends, as public-inbox's overview (NNTP :bytes, IMAP RFC822.SIZE)
         assert r.lines == 1 and r.bytes == len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
         assert [x.num for x in box.over.iter_all(batch=7)] == list(range(1, 21))
+        for x in box.over.iter_all():
+            assert box.over.locate(x.num) == (x.blob, x.epoch)
+            assert box.raw_at(x.blob, x.epoch) == box.raw(x)
+        assert box.over.locate(21) is None and box.over.locate(0) is None
 
 
 def test_stats_and_generation_skip_ghosts_without_reading_the_table(tmp_path: Path) -> None:

@@ -83,15 +83,15 @@ class ExtInbox(Inbox):
             self._load_inboxes()
         return self._inboxes.get(ibx)
 
-    def raw(self, row: OverRow) -> bytes:
-        ibx, epoch = divmod(row.epoch, EPOCH_SPAN)
+    def raw_at(self, blob: str, xepoch: int) -> bytes:
+        ibx, epoch = divmod(xepoch, EPOCH_SPAN)
         git = self._gits.get(ibx)
         if git is None:
             got = self._inbox(ibx)
             if got is None:
-                raise CorruptObject(f"blob {row.blob}: its inbox (#{ibx}) is no longer in the index")
+                raise CorruptObject(f"blob {blob}: its inbox (#{ibx}) is no longer in the index")
             git = self._gits[ibx] = GitReader(Layout(got[1]), direct=True)  # served: random reads
-        return git.blob(row.blob, epoch)
+        return git.blob(blob, epoch)
 
     def copies(self, num: int) -> list[Copy]:
         """Every inbox's copy of row *num*, by inbox name."""

@@ -137,6 +137,12 @@ class OverReader:
         rows = self._rows(f"SELECT {_COLS} FROM over WHERE num = ? AND num > 0", (num,))
         return rows[0] if rows else None
 
+    def locate(self, num: int) -> tuple[str, int] | None:
+        """(blob, epoch) of message *num*: all a protocol server needs to
+        send it (half the time of :meth:`by_num`)."""
+        rows = self.query("SELECT blob, epoch FROM over WHERE num = ? AND num > 0", (num,))
+        return (rows[0][0], rows[0][1] or 0) if rows else None
+
     def by_nums(self, nums: list[int] | tuple[int, ...]) -> list[OverRow]:
         """Rows for these numbers, in the order given (missing ones skipped);
         one query per 500 numbers."""

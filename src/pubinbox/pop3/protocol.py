@@ -287,10 +287,10 @@ class POP3Session(CommandSession):
     async def _send_message(self, num: int, top: int | None) -> None:
         assert self.name is not None
         box = self.archive.inbox(self.groups[self.name.group])
-        row = box.over.by_num(num)
-        if row is None:
+        where = box.over.locate(num)
+        if where is None:
             raise _Err("message is gone from the archive")
-        data = crlf_message(box.raw(row))
+        data = crlf_message(box.raw_at(*where))
         if top is None:
             self.send(f"+OK {len(data)} octets\r\n".encode())
         else:  # the header, the blank line, and *top* lines of the body
