@@ -182,3 +182,17 @@ def test_bases_are_bounded_and_dropped(tmp_path: Path, monkeypatch: pytest.Monke
     assert 0 < packread._BASES.size <= packread.BASE_CACHE_BYTES
     packread.drop_bases()  # what an idle server worker does (Site.release)
     assert packread._BASES.size == 0 and not packread._BASES.items
+
+
+def test_a_reopened_pack_never_meets_the_old_ones_bases(tmp_path: Path) -> None:
+    """Cached bases are keyed by a number no other pack gets (an id() of a
+    freed pack comes back)."""
+    repo = _repo(tmp_path, n=5)
+    _git(repo, "repack", "-adq")
+    keys = set()
+    for _ in range(50):
+        packs = Packs(repo)
+        keys.update(p.key for p in packs.packs)
+        packs.close()
+        del packs
+    assert len(keys) == 50

@@ -17,6 +17,7 @@ not re-hashed (libgit2 is told not to either).  Only SHA-1 repositories.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import threading
@@ -38,6 +39,11 @@ _REF_DELTA = 7
 _IDX_MAGIC = b"\xfftOc"
 #: bytes read at an object's start: its header and, mostly, all of a delta
 _FIRST_READ = 4096
+#: objects bigger than this are left to libgit2 (a damaged size field must
+#: not make us allocate it)
+_MAX_OBJECT = 1 << 30
+#: a unique key for each pack opened (an id() may be reused once a pack is freed)
+_KEYS = itertools.count(1)
 #: delta chains longer than this are left to libgit2 (git's default depth is 50)
 _MAX_DEPTH = 4096
 
@@ -112,7 +118,7 @@ class _Pack:
         if len(self.names) != 20 * n or len(self.off32) != 4 * n:
             raise _Corrupt(f"{idx_path}: truncated")
         self.fd = os.open(idx_path.with_suffix(".pack"), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self.key = id(self)
+        self.key = next(_KEYS)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -145,14 +151,18 @@ class _Pack:
     def _inflate(self, start: memoryview, pos: int, size: int) -> bytes:
         """*size* bytes inflated from the zlib stream that begins with
         *start* and goes on at *pos* in the pack."""
+        if size > _MAX_OBJECT:
+            raise _Corrupt("object too big")
         d = _zlib.decompressobj()
-        out = [d.decompress(start)]
+        # never more than one byte past *size* (a damaged stream may inflate
+        # to anything): reaching that limit is an error below
+        out = [d.decompress(start, size + 1)]
         got = len(out[0])
-        if not d.eof:
+        if not d.eof and got <= size:
             # deflate's worst case: 5 bytes a stored block of up to 64 KiB, 6 of framing
             buf = os.pread(self.fd, max(size - got + 64 + (size >> 12), 64), pos)
             pos += len(buf)
-            chunk = d.decompress(buf)
+            chunk = d.decompress(buf, size + 1 - got)
             got += len(chunk)
             out.append(chunk)
         while not d.eof and got <= size:
@@ -160,7 +170,7 @@ class _Pack:
             if not buf:
                 raise _Corrupt("pack ends inside an object")
             pos += len(buf)
-            chunk = d.decompress(buf)
+            chunk = d.decompress(buf, size + 1 - got)
             got += len(chunk)
             out.append(chunk)
         data = out[0] if len(out) == 1 else b"".join(out)
