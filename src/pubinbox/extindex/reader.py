@@ -26,7 +26,7 @@ from pubinbox.config import InboxConfig
 from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.extindex import EPOCH_SPAN, NAME
 from pubinbox.inbox import Inbox
-from pubinbox.over.reader import OverReader, OverRow
+from pubinbox.over.reader import OverReader
 from pubinbox.search.backend import SearchBackend, SearchResult
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
