@@ -101,6 +101,33 @@ def test_loose_objects_and_new_packs(tmp_path: Path) -> None:
     packs.close()
 
 
+@pytest.mark.parametrize("same_name", [False, True], ids=["new-name", "same-name"])
+def test_a_pack_repacked_away_before_its_first_read(tmp_path: Path, same_name: bool) -> None:
+    """The index is mapped at once, the pack opened on first read: a repack
+    in between (one that moves every object: no deltas) must not have the
+    old index's offsets read in another pack, even one given the old name
+    (git before 2.41 named packs by their object ids).  The pack's trailing
+    checksum, kept in its index, tells them apart; the list is read again."""
+    repo = _repo(tmp_path, n=10)
+    _git(repo, "repack", "-adfq")
+    want = _objects(repo)
+    pack_dir = repo / "objects" / "pack"
+    packs = Packs(repo)
+    before = {p.pack_path.name: p for p in packs.packs}
+    (old,) = before
+    _git(repo, "repack", "-adfq", "--window=0")
+    if same_name:
+        (new,) = (p.name for p in pack_dir.glob("*.pack"))
+        for ext in (".pack", ".idx"):
+            (pack_dir / new).with_suffix(ext).rename((pack_dir / old).with_suffix(ext))
+        for other in pack_dir.glob(Path(new).stem + ".*"):
+            other.unlink()
+    for oid, got in want.items():
+        assert packs.read(bytes.fromhex(oid)) == got, oid
+    assert all(p is not before.get(p.pack_path.name) for p in packs.packs)
+    packs.close()
+
+
 def test_git_reader_prefers_packs_and_falls_back(tmp_path: Path) -> None:
     """GitReader.blob: from the epoch's packs, from libgit2 for a loose
     blob, CorruptObject for a missing one or for a damaged pack."""

@@ -18,6 +18,7 @@ not re-hashed (libgit2 is told not to either).  Only SHA-1 repositories.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import struct
 import threading
@@ -42,6 +43,7 @@ _FIRST_READ = 4096
 #: objects bigger than this are left to libgit2 (a damaged size field must
 #: not make us allocate it)
 _MAX_OBJECT = 1 << 30
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 #: a unique key for each pack opened (an id() may be reused once a pack is freed)
 _KEYS = itertools.count(1)
 #: delta chains longer than this are left to libgit2 (git's default depth is 50)
@@ -100,30 +102,64 @@ class _Corrupt(Exception):
     """The bytes do not decode as the format says (libgit2 will tell)."""
 
 
+class _Stale(Exception):
+    """The pack is gone or is not the one its index describes (a repack
+    replaced it, perhaps under the same name): read the list again."""
+
+
 class _Pack:
     """One ``pack-*.pack`` with its ``.idx``."""
 
-    def __init__(self, idx_path: Path) -> None:
-        with open(idx_path, "rb") as f:
-            idx = f.read()
+    def __init__(self, idx_path: Path, ident: tuple[int, int] = (0, 0)) -> None:
+        # mapped, not read: a big epoch's index is tens of MB, and a server
+        # has a reader per thread and inbox; only the pages a lookup
+        # touches are resident (and shared with every other process)
+        fd = os.open(idx_path, os.O_RDONLY | _CLOEXEC)
+        try:
+            self.idx = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        self.fd = -1  # the pack, opened on first read
+        self.pack_path = idx_path.with_suffix(".pack")
+        self.key = next(_KEYS)
+        self.ident = ident  # the index file's (inode, mtime) when listed
+        idx = self.idx
         if idx[:4] != _IDX_MAGIC or struct.unpack_from(">I", idx, 4)[0] != 2:
+            self.close()
             raise _Corrupt(f"{idx_path}: not a version 2 pack index")
         self.fanout = struct.unpack_from(">256I", idx, 8)
         n = self.fanout[255]
-        o = 8 + 1024
-        self.names = idx[o : o + 20 * n]
-        o += 24 * n  # names, then CRCs
-        self.off32 = idx[o : o + 4 * n]
-        self.off64 = idx[o + 4 * n :]
-        if len(self.names) != 20 * n or len(self.off32) != 4 * n:
+        self.names_at = 8 + 1024
+        self.off32_at = self.names_at + 24 * n  # names, then CRCs
+        self.off64_at = self.off32_at + 4 * n
+        if len(idx) < self.off64_at + 40:  # and the two checksums
+            self.close()
             raise _Corrupt(f"{idx_path}: truncated")
-        self.fd = os.open(idx_path.with_suffix(".pack"), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self.key = next(_KEYS)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
+        fd = getattr(self, "fd", -1)  # also for a pack whose __init__ failed
+        if fd >= 0:
+            self.fd = -1
             os.close(fd)
+        idx = getattr(self, "idx", None)
+        if idx is not None:
+            idx.close()
+
+    def _pack_fd(self) -> int:
+        """The pack, opened on first use and checked to be the one the
+        index describes (its trailing checksum is in the index)."""
+        if self.fd < 0:
+            try:
+                fd = os.open(self.pack_path, os.O_RDONLY | _CLOEXEC)
+            except FileNotFoundError:
+                raise _Stale() from None
+            n = len(self.idx)
+            end = os.fstat(fd).st_size
+            if end < 32 or os.pread(fd, 20, end - 20) != self.idx[n - 40 : n - 20]:
+                os.close(fd)
+                raise _Stale()
+            self.fd = fd
+        return self.fd
 
     def __del__(self) -> None:  # readers are dropped without close() in places
         self.close()
@@ -133,18 +169,19 @@ class _Pack:
         first = sha[0]
         lo = self.fanout[first - 1] if first else 0
         hi = self.fanout[first]
-        names = self.names
+        idx = self.idx
+        at = self.names_at
         while lo < hi:
             mid = (lo + hi) >> 1
-            name = names[20 * mid : 20 * mid + 20]
+            name = idx[at + 20 * mid : at + 20 * mid + 20]
             if name < sha:
                 lo = mid + 1
             elif name > sha:
                 hi = mid
             else:
-                off: int = struct.unpack_from(">I", self.off32, 4 * mid)[0]
+                off: int = struct.unpack_from(">I", idx, self.off32_at + 4 * mid)[0]
                 if off & 0x80000000:
-                    off = struct.unpack_from(">Q", self.off64, 8 * (off & 0x7FFFFFFF))[0]
+                    off = struct.unpack_from(">Q", idx, self.off64_at + 8 * (off & 0x7FFFFFFF))[0]
                 return off
         return None
 
@@ -180,7 +217,7 @@ class _Pack:
 
     def read(self, off: int, depth: int = 0) -> tuple[int, bytes]:
         """(type, data) of the object at *off*."""
-        head = os.pread(self.fd, _FIRST_READ, off)
+        head = os.pread(self._pack_fd(), _FIRST_READ, off)
         if len(head) < 2:
             raise _Corrupt("offset past the end of the pack")
         c = head[0]
@@ -234,7 +271,7 @@ class Packs:
         self.pack_dir = git_dir / "objects" / "pack"
         self.packs: list[_Pack] = []
         self.seen: dict[str, _Pack] = {}
-        self.stamp: float | None = None
+        self.stamp: int | None = -1  # the directory's mtime when listed
         self._scan()
 
     def close(self) -> None:
@@ -258,15 +295,20 @@ class Packs:
             names = []
         keep: dict[str, _Pack] = {}
         for name in names:
+            try:
+                st = os.stat(self.pack_dir / name)
+            except OSError:
+                continue
+            ident = (st.st_ino, st.st_mtime_ns)
             pack = self.seen.get(name)
-            if pack is None:
+            if pack is None or pack.ident != ident:  # new, or replaced under the same name
                 try:
-                    pack = _Pack(self.pack_dir / name)
-                except (OSError, _Corrupt, struct.error):
+                    pack = _Pack(self.pack_dir / name, ident)
+                except (OSError, ValueError, _Corrupt, struct.error):
                     continue  # e.g. a pack being written: libgit2 will do
             keep[name] = pack
         for name, pack in self.seen.items():
-            if name not in keep:
+            if keep.get(name) is not pack:
                 pack.close()
         self.seen = keep
         self.packs = list(keep.values())
@@ -277,11 +319,15 @@ class Packs:
         for attempt in (0, 1):
             for pack in self.packs:
                 off = pack.offset(sha)
-                if off is not None:
-                    try:
-                        return pack.read(off)
-                    except (_Corrupt, OSError, IndexError, ValueError, _ZLIB_ERROR):
-                        return None
+                if off is None:
+                    continue
+                try:
+                    return pack.read(off)
+                except _Stale:  # repacked away since the list was read
+                    self.stamp = -1
+                    break
+                except (_Corrupt, OSError, IndexError, ValueError, _ZLIB_ERROR):
+                    return None
             if attempt or not self._scan():
                 return None
         return None
