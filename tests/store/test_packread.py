@@ -223,3 +223,17 @@ def test_a_reopened_pack_never_meets_the_old_ones_bases(tmp_path: Path) -> None:
         packs.close()
         del packs
     assert len(keys) == 50
+
+
+def test_a_delta_chain_past_the_depth_limit_is_left_to_libgit2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path, n=40)
+    _git(repo, "repack", "-adfq", "--depth=50")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(0))
+    monkeypatch.setattr(packread, "_MAX_DEPTH", 1)
+    want = _objects(repo)
+    packs = Packs(repo)
+    got = {oid: packs.read(bytes.fromhex(oid)) for oid in want}
+    packs.close()
+    answered = {oid for oid, g in got.items() if g is not None}
+    assert 0 < len(answered) < len(want)  # whole objects and one-link deltas only
+    assert all(got[oid] == want[oid] for oid in answered)

@@ -1,18 +1,22 @@
 """Objects read straight from a repository's pack files.
 
 Reading a message is mostly inflating it: libgit2 spends four fifths of a
-blob read in zlib.  Here a pack's ``.idx`` (version 2) gives the object's
-offset, ``pread`` its bytes, ISA-L's inflate (``isal``, twice zlib's speed)
-the data, and dulwich's C ``apply_delta`` the delta chain; bases of deltas
-are kept in a small cache shared by the process (bounded in bytes), so a
-client walking the archive in order inflates each base once.
+blob read in zlib.  Here a pack's ``.idx`` (version 2, mapped) gives the
+object's offset, ``pread`` its bytes, ISA-L's inflate (``isal``, twice
+zlib's speed) the data, and dulwich's C ``apply_delta`` the delta chain;
+bases of deltas are kept in a small cache shared by the process (bounded
+in bytes).  Servers read this way (``GitReader(direct=True)``); the indexer
+keeps libgit2 (see :mod:`pubinbox.store.git`).
 
 Only what is certain is answered: an object that is not in a known pack
 (a loose object, a pack written since the list was read and not found
 after one rescan), a delta against an object of another pack, or anything
 that does not decode exactly (a short inflate, a bad header) is ``None``,
-and the caller asks libgit2, which also raises the errors.  Object ids are
-not re-hashed (libgit2 is told not to either).  Only SHA-1 repositories.
+and the caller asks libgit2, which also raises the errors.  A pack is
+opened on its first read and checked against the checksum its index keeps,
+so an index is never used with another pack (a repack that reused the
+name).  Object ids are not re-hashed (libgit2 is told not to either).
+Only SHA-1 repositories.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import struct
 import threading
 from collections import OrderedDict
 from pathlib import Path
+
+from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
+from isal import isal_zlib as _zlib
 
 __all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases"]
 
@@ -46,12 +53,10 @@ _MAX_OBJECT = 1 << 30
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 #: a unique key for each pack opened (an id() may be reused once a pack is freed)
 _KEYS = itertools.count(1)
-#: delta chains longer than this are left to libgit2 (git's default depth is 50)
-_MAX_DEPTH = 4096
-
-from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
-from isal import isal_zlib as _zlib
-
+#: delta chains longer than this are left to libgit2 (git's default depth
+#: is 50, --aggressive 250; one Python frame a link, well inside the
+#: interpreter's limit of 1,000)
+_MAX_DEPTH = 500
 _ZLIB_ERROR: type[Exception] = _zlib.error  # type: ignore[assignment]  # isal types it as an instance
 
 
@@ -326,7 +331,7 @@ class Packs:
                 except _Stale:  # repacked away since the list was read
                     self.stamp = -1
                     break
-                except (_Corrupt, OSError, IndexError, ValueError, _ZLIB_ERROR):
+                except (_Corrupt, OSError, IndexError, ValueError, RecursionError, _ZLIB_ERROR):
                     return None
             if attempt or not self._scan():
                 return None
