@@ -183,8 +183,7 @@ def article_head(raw_head: bytes, crlf: bytes, row: OverRow, xref: str) -> bytes
 
 
 _ARTNUM = re.compile(r":[0-9]+")
-_NAMES = (b"message-id", b"xref", b"newsgroups", b"path")
-#: the names above at the start of a line, and whether a Message-ID's value
+#: the fields NNTP rewrites (or moves) at the start of a line, and whether a Message-ID's value
 #: starts on the next line (what _MID_FOLD unfolds; a look-ahead, so that
 #: the next line is still seen): one pass over the header; a literal first
 #: character keeps the scan at C speed (lone CRs end lines too, see _Header)
@@ -199,12 +198,12 @@ def _scan(raw_head: bytes) -> tuple[bool, bool]:
     first line or one starting with VT/FF may have blanks before it, see
     :class:`_Header`).  *folded*: a Message-ID field may be empty on its
     first line (may say True wrongly, never False wrongly)."""
-    found = (_AT_LF if b"\r" not in raw_head else _AT_CR_OR_LF).findall(b"\n" + raw_head)
-    names = [n.lower() for n, _f in found]
-    folded = any(f and n.lower() == b"message-id" for n, f in found)
+    rx = _AT_LF if b"\r" not in raw_head else _AT_CR_OR_LF
+    found = [(n.lower(), f) for n, f in rx.findall(b"\n" + raw_head)]
+    folded = any(f and n == b"message-id" for n, f in found)
     if raw_head[:1] in (b" ", b"\t") or b"\x0b" in raw_head or b"\x0c" in raw_head:
         return False, folded or b"message-id" in raw_head.lower()
-    return len(names) <= 1 and all(n == b"message-id" for n in names), folded
+    return len(found) <= 1 and all(n == b"message-id" for n, _f in found), folded
 
 
 def _general_head(raw_head: bytes, crlf: bytes, row: OverRow, added: dict[str, bytes]) -> bytes:

@@ -5,9 +5,11 @@ each epoch for its history.  A server's reader (``direct=True``) reads a
 blob whose epoch is known from that epoch's packs itself
 (:mod:`pubinbox.store.packread`: a third faster than libgit2 for messages
 read in no particular order, as a server reads them); libgit2 reads the
-rest, and everything for the indexer (which reads in commit order, where
+rest, everything for the indexer (which reads in commit order, where
 libgit2 is as fast and the direct reader cost ``pubinbox index`` 15% more
-CPU), and says what is wrong with a bad object.  A v2 commit's tree holds one entry: ``m`` for
+CPU), and says what is wrong with a bad object.
+
+A v2 commit's tree holds one entry: ``m`` for
 a message added, ``d`` for a message removed (the blob of the removed one).
 A blob that is missing or cannot be inflated raises :class:`CorruptObject`;
 a commit whose tree cannot be read is a :class:`Change` of kind ``x``, so
@@ -24,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 from pubinbox.errors import CorruptObject, StorageError
 from pubinbox.store.fastimport import rev_parse
 from pubinbox.store.layout import BRANCH, Layout
-from pubinbox.store.packread import Packs
 
 if TYPE_CHECKING:
     import pygit2
+
+    from pubinbox.store.packread import Packs
 
 _PYGIT2: Any = None
 
@@ -111,6 +114,8 @@ class GitReader:
     def _packs_of(self, n: int) -> Packs:
         packs = self._packs.get(n)
         if packs is None:
+            from pubinbox.store.packread import Packs  # servers only: not for mda's start
+
             packs = self._packs[n] = Packs(self.layout.epoch(n))
         return packs
 

@@ -200,15 +200,12 @@ class _Pack:
         # to anything): reaching that limit is an error below
         out = [d.decompress(start, size + 1)]
         got = len(out[0])
-        if not d.eof and got <= size:
-            # deflate's worst case: 5 bytes a stored block of up to 64 KiB, 6 of framing
-            buf = os.pread(self.fd, max(size - got + 64 + (size >> 12), 64), pos)
-            pos += len(buf)
-            chunk = d.decompress(buf, size + 1 - got)
-            got += len(chunk)
-            out.append(chunk)
+        # first all the rest at once (deflate's worst case: 5 bytes a stored
+        # block of up to 64 KiB, 6 of framing), then 64 KiB at a time
+        want = max(size - got + 64 + (size >> 12), 64)
         while not d.eof and got <= size:
-            buf = os.pread(self.fd, 1 << 16, pos)
+            buf = os.pread(self.fd, want, pos)
+            want = 1 << 16
             if not buf:
                 raise _Corrupt("pack ends inside an object")
             pos += len(buf)
