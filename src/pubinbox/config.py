@@ -44,6 +44,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "publicinboxmda.spamcheck": ("spamc", "spamc or none"),
     "pubinbox.locktimeout": ("300", "seconds a writer waits for inbox.lock before giving up (mda: exit 75)"),
     "pubinbox.webcache": ("6m", "bytes each web worker keeps of rendered bodies, pages and small downloads"),
+    "pubinbox.deltacache": (
+        "32m",
+        "bytes of git delta bases each server process keeps, all inboxes together (0: none)",
+    ),
     "pubinbox.searchtimeout": ("5", "seconds a web search may run; then a 503 page"),
     "pubinbox.searchmemory": ("1g", "heap cap of the web's search process, one for all workers (RLIMIT_DATA)"),
     "pubinbox.searchidle": ("60", "seconds without a search after which the web's search process exits"),

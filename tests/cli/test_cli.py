@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from tests.helpers import REPO, epoch_log, init_inbox, make_msg, run_cli
@@ -121,3 +122,16 @@ def test_q_json_mboxrd_threads_and_errors(tmp_path: Path, sample_mbox: Path) -> 
     init_inbox(tmp_path, "plain", "plain@example.com", "-L", "basic")
     p = run_cli("q", "-I", "plain", "foo")
     assert p.returncode == 69 and b"basic" in p.stderr
+
+
+def test_serve_checks_server_settings_at_start(tmp_path: Path) -> None:
+    """A bad value of a setting the workers read stops ``serve`` before any
+    worker starts: exit 78 (EX_CONFIG), the key named, no traceback."""
+    init_inbox(tmp_path)
+    cfg = Path(os.environ["HOME"]) / ".public-inbox" / "config"
+    for key, bad in (("pubinbox.busypoll", "ten"), ("pubinbox.deltacache", "lots"), ("pubinbox.nntpidletimeout", "-3")):
+        subprocess.run(["git", "config", "-f", str(cfg), key, bad], check=True)
+        p = run_cli("serve", "--http", "127.0.0.1:0", timeout=60)
+        err = p.stderr.decode()
+        assert p.returncode == 78 and key.split(".")[1] in err and "Traceback" not in err, (key, err)
+        subprocess.run(["git", "config", "-f", str(cfg), "--unset", key], check=True)

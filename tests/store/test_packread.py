@@ -237,3 +237,20 @@ def test_a_delta_chain_past_the_depth_limit_is_left_to_libgit2(tmp_path: Path, m
     answered = {oid for oid, g in got.items() if g is not None}
     assert 0 < len(answered) < len(want)  # whole objects and one-link deltas only
     assert all(got[oid] == want[oid] for oid in answered)
+
+
+def test_the_cache_is_resized_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``size_bases`` (``pubinbox.deltacache``) bounds what is already kept,
+    and 0 keeps nothing while reads stay right."""
+    repo = _repo(tmp_path, n=30)
+    _git(repo, "repack", "-adfq")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(packread.BASE_CACHE_BYTES))
+    _check_all(repo)
+    kept = packread._BASES.size
+    assert kept > 64 << 10
+    packread.size_bases(64 << 10)
+    assert 0 < packread._BASES.size <= 64 << 10 < kept
+    packread.size_bases(0)
+    assert packread._BASES.size == 0
+    _check_all(repo)
+    assert packread._BASES.size == 0 and not packread._BASES.items

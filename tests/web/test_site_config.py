@@ -234,3 +234,24 @@ def test_mirror_text_as_public_inbox(two: Archive, tmp_path: Path) -> None:
     pos = 0
     for ln in theirs:  # same lines, same order
         pos = ours.index(ln, pos) + 1
+
+
+# -- pubinbox.deltacache -----------------------------------------------------------------
+
+
+def test_delta_cache_setting(two: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's delta-base cache is sized from the config when the site
+    is built; a bad value is a config error (``serve`` checks it at start)."""
+    from pubinbox.errors import ConfigError
+    from pubinbox.store import packread
+    from pubinbox.web.site import Site, delta_cache_bytes
+
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(1))
+    assert delta_cache_bytes(load(two.config)) == packread.BASE_CACHE_BYTES == 32 << 20
+    Site(load(config_with(two.config, tmp_path, ("pubinbox.deltacache", "8m")))).close()
+    assert packread._BASES.limit == 8 << 20
+    Site(load(config_with(two.config, tmp_path, ("pubinbox.deltacache", "0")))).close()
+    assert packread._BASES.limit == 0
+    for bad in ("-1", "lots"):
+        with pytest.raises(ConfigError, match="deltacache"):
+            delta_cache_bytes(load(config_with(two.config, tmp_path, ("pubinbox.deltacache", bad))))

@@ -88,6 +88,7 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
     newsgroups over NNTP, mailboxes over IMAP and POP3; every protocol in each
     worker's event loop."""
     from pubinbox.search.isolated import Limits
+    from pubinbox.web.site import delta_cache_bytes
 
     conf = load_config(ctx)  # fail early on a bad config
     if not conf.inboxes:
@@ -101,6 +102,7 @@ def serve_cmd(ctx: click.Context, http: tuple[str, ...], nntp: tuple[str, ...], 
         listeners = [Listener("http", "127.0.0.1", 8080)]
     conf.number("pubinbox.nntpidletimeout", 180)  # a bad value fails here, not in the workers
     busy_poll_us(conf)
+    delta_cache_bytes(conf)
     n = (os.cpu_count() or 1) if workers == "auto" else int(workers) if workers.isdigit() else 0
     if not 1 <= n <= 256:
         raise ConfigError(f"--workers wants a number from 1 to 256 or 'auto', not {workers!r}")

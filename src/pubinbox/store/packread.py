@@ -4,8 +4,8 @@ Reading a message is mostly inflating it: libgit2 spends four fifths of a
 blob read in zlib.  Here a pack's ``.idx`` (version 2, mapped) gives the
 object's offset, ``pread`` its bytes, ISA-L's inflate (``isal``, twice
 zlib's speed) the data, and dulwich's C ``apply_delta`` the delta chain;
-bases of deltas are kept in a small cache shared by the process (bounded
-in bytes).  Servers read this way (``GitReader(direct=True)``); the indexer
+bases of deltas are kept in a cache shared by the process (bounded in
+bytes, ``pubinbox.deltacache``).  Servers read this way (``GitReader(direct=True)``); the indexer
 keeps libgit2 (see :mod:`pubinbox.store.git`).
 
 Only what is certain is answered: an object that is not in a known pack
@@ -32,14 +32,17 @@ from pathlib import Path
 from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
 from isal import isal_zlib as _zlib
 
-__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases"]
+__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "size_bases"]
 
-#: bytes of delta bases the process keeps (all repositories together).  A
-#: reader going through the archive in order reuses a base within a few
-#: reads; 1,000 messages spread over f2fs find the same 215 bases in 4 MiB
-#: as in 16 (libgit2's size), and a bigger cache only churns memory
-#: (/tmp/s8/rounds2.py: 66, 68 and 70 us a read at 4, 8 and 16 MiB)
-BASE_CACHE_BYTES = 4 << 20
+#: bytes of delta bases the process keeps (all repositories together), by
+#: default (``pubinbox.deltacache``).  git keeps 96 MiB for each process
+#: reading a repository (``core.deltaBaseCacheLimit``), so a public-inbox
+#: server holds that much per inbox and worker; libgit2 keeps 16 MiB.  The
+#: bases of 1,000 messages spread over linux-f2fs-devel are 19 MiB: with 32
+#: MiB, reading them again takes 28 us a message instead of 70 (a reader
+#: going through the archive in order reuses a base within a few reads and
+#: needs little).  An idle server drops the cache (:func:`drop_bases`).
+BASE_CACHE_BYTES = 32 << 20
 #: a base larger than this is not cached
 _BASE_MAX = 1 << 20
 _OFS_DELTA = 6
@@ -90,9 +93,17 @@ class _Bases:
                 return
             self.items[key] = value
             self.size += n
-            while self.size > self.limit:
-                _k, (_t, old) = self.items.popitem(last=False)
-                self.size -= len(old)
+            self._shrink()
+
+    def resize(self, limit: int) -> None:
+        with self.lock:
+            self.limit = max(limit, 0)
+            self._shrink()
+
+    def _shrink(self) -> None:
+        while self.size > self.limit:
+            _k, (_t, old) = self.items.popitem(last=False)
+            self.size -= len(old)
 
 
 _BASES = _Bases(BASE_CACHE_BYTES)
@@ -101,6 +112,11 @@ _BASES = _Bases(BASE_CACHE_BYTES)
 def drop_bases() -> None:
     """Forget the cached delta bases (an idle server gives memory back)."""
     _BASES.clear()
+
+
+def size_bases(limit: int) -> None:
+    """Keep at most *limit* bytes of delta bases from now on (0: none)."""
+    _BASES.resize(limit)
 
 
 class _Corrupt(Exception):

@@ -34,12 +34,12 @@ from pubinbox.net.listeners import Listener
 from pubinbox.over.reader import OverRow
 from pubinbox.search.isolated import InboxSearch, Limits, SearchService
 from pubinbox.store.layout import Layout
-from pubinbox.store.packread import drop_bases
+from pubinbox.store.packread import BASE_CACHE_BYTES, drop_bases, size_bases
 from pubinbox.web.cache import ByteCache
 from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
 
-__all__ = ["InboxInfo", "Site", "conn_limits", "search_limits", "served_urls", "service_urls"]
+__all__ = ["InboxInfo", "Site", "conn_limits", "delta_cache_bytes", "search_limits", "served_urls", "service_urls"]
 
 #: SQLite page cache of each overview connection of the web (KiB)
 READER_CACHE_KB = 512
@@ -186,6 +186,15 @@ def search_limits(config: Config) -> Limits:
     return Limits.from_config(config)
 
 
+def delta_cache_bytes(config: Config) -> int:
+    """``pubinbox.deltacache``: bytes of delta bases a server process keeps
+    (:mod:`pubinbox.store.packread`), 0 for none."""
+    raw = config.get("pubinbox.deltacache")
+    if raw is not None and raw.strip() == "0":
+        return 0
+    return int(config.number("pubinbox.deltacache", BASE_CACHE_BYTES))
+
+
 def conn_limits(config: Config) -> ConnLimits:
     """The HTTP connection limits of ``pubinbox.*`` (see SETTINGS)."""
     d = ConnLimits()
@@ -268,6 +277,7 @@ class Site:
             search_socket,
         )
         self.cache = ByteCache(int(config.number("pubinbox.webcache", 6 << 20)))
+        size_bases(delta_cache_bytes(config))
         self._generations: dict[str, tuple[tuple[int, ...], str, int]] = {}
         self._over_paths: dict[str, str] = {}
 
@@ -360,7 +370,7 @@ class Site:
         """Close every thread's handles.  Only while no request is being
         answered: an idle worker gives back what they hold (libgit2's
         cache of delta bases, up to 16 MB per pack, and our own,
-        :data:`~pubinbox.store.packread.BASE_CACHE_BYTES`; SQLite's page caches);
+        ``pubinbox.deltacache``; SQLite's page caches);
         the next request opens them again (a millisecond)."""
         with self._handles_lock:
             handles, self._handles = self._handles, {}
