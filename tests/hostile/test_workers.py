@@ -296,3 +296,39 @@ def test_worker_side_asks_again_after_idle_exit(tmp_path: Path) -> None:
         release.set()
         service.close()
         listener.close()
+
+
+def _mapped(d: Path) -> list[str]:
+    """Files under *d* this process maps."""
+    return [ln for ln in Path("/proc/self/maps").read_text().splitlines() if str(d) in ln]
+
+
+def test_an_idle_search_process_unmaps_its_indexes(
+    sample_hostile: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real index, real searcher: a second after the last search the index
+    files are no longer mapped (they count in the resident size while they
+    are); the next search opens the index again and answers the same."""
+    from pubinbox import search
+    from pubinbox.store.layout import Layout
+
+    monkeypatch.setattr(search.server, "RELEASE", 0.3)
+    own = Layout(sample_hostile.inboxdir).own_dir
+    path = tmp_path / "s"
+    server = SearchServer(_listener(path), Limits(timeout=5))
+    server.parent = os.getppid()
+    t = threading.Thread(target=server.serve, daemon=True)
+    t.start()
+    service = SearchService({"sample": (own, "full")}, Limits(timeout=5), str(path))
+    try:
+        first = service.search("sample", "erofs")
+        assert first.total > 0 and _mapped(own)
+        wait_for(lambda: not server.searchers, timeout=10, what="the searchers closed")
+        wait_for(lambda: not _mapped(own), timeout=10, what="the index unmapped")
+        again = service.search("sample", "erofs")
+        assert again.nums == first.nums and _mapped(own)
+    finally:
+        service.close()
+        server.leave = "test over"
+        t.join(10)
+        server.listener.close()

@@ -105,3 +105,23 @@ def test_etag_changes_with_new_mail(tmp_path: Path) -> None:
             "import", arch.name, stdin=make_msg(1, to=arch.address), env={"PI_CONFIG": str(arch.config)}, check=True
         )
         assert fetch(srv.base).headers["etag"] != before
+
+
+def test_an_idle_site_forgets_what_it_can_make_again(sample_archive: Archive) -> None:
+    """``Site.release`` (an idle worker) empties the page cache, the delta
+    bases and the parsers' memo tables; the pages served after are the same."""
+    from pubinbox.config import load
+    from pubinbox.mail import address
+    from pubinbox.store import packread
+    from pubinbox.web.app import build_app
+    from tests.web.conftest import asgi_request
+
+    app = build_app(load(sample_archive.config))
+    site = app.web.site
+    paths = [mid_url("/sample/", MID), mid_url("/sample/", MID) + "T/", "/sample/"]
+    before = [asgi_request(app, p).text for p in paths]
+    assert len(site.cache) > 0 and address._all_boxes.cache_info().currsize > 0
+    site.release()
+    assert len(site.cache) == 0 and site.cache.bytes == 0
+    assert address._all_boxes.cache_info().currsize == 0 and packread._BASES.size == 0
+    assert [asgi_request(app, p).text for p in paths] == before

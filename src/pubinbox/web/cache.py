@@ -55,6 +55,11 @@ class ByteCache:
     def __len__(self) -> int:
         return len(self._data)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
     def get(self, key: Hashable) -> object | None:
         with self._lock:
             got = self._data.get(key)

@@ -20,6 +20,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -184,6 +185,16 @@ def _description(d: Path) -> str:
 def search_limits(config: Config) -> Limits:
     """``pubinbox.searchTimeout``, ``searchMemory`` and ``searchIdle``."""
     return Limits.from_config(config)
+
+
+def _forget_memos() -> None:
+    """Empty every ``functools.lru_cache`` of pubinbox's loaded modules
+    (addresses, Message-IDs, headers and HTML pieces parsed before)."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pubinbox.") and module is not None:
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
+                    value.cache_clear()
 
 
 def delta_cache_bytes(config: Config) -> int:
@@ -367,11 +378,13 @@ class Site:
                 got[0].close()
 
     def release(self) -> None:
-        """Close every thread's handles.  Only while no request is being
-        answered: an idle worker gives back what they hold (libgit2's
-        cache of delta bases, up to 16 MB per pack, and our own,
-        ``pubinbox.deltacache``; SQLite's page caches);
-        the next request opens them again (a millisecond)."""
+        """Close every thread's handles and forget what can be made again.
+        Only while no request is being answered: an idle worker gives back
+        what they hold (libgit2's cache of delta bases, up to 16 MB per
+        pack, and our own, ``pubinbox.deltacache``; SQLite's page caches);
+        the next request opens them again (a millisecond).  The rendered
+        pages (``pubinbox.webcache``) and the memo tables of the parsers
+        go too: after the web bench they hold 11 MB a worker."""
         with self._handles_lock:
             handles, self._handles = self._handles, {}
         for cache in handles.values():
@@ -379,6 +392,8 @@ class Site:
                 with contextlib.suppress(Exception):
                     box.close()
         drop_bases()
+        self.cache.clear()
+        _forget_memos()
 
     def try_inbox(self, name: str) -> Inbox | None:
         """Like :meth:`inbox`, None when the inbox cannot be opened (not
