@@ -2,15 +2,12 @@
 
 Reading a message is mostly inflating it: libgit2 spends four fifths of a
 blob read in zlib.  Here a pack's ``.idx`` (version 2, mapped) gives the
-object's offset, ``pread`` its bytes, zlib-ng's inflate (``zlib-ng``, 28 us
-for what zlib does in 45; not ISA-L's 21: it returns with the upper halves
-of the AVX registers dirty, and every legacy-SSE instruction of the process
-pays for that until the next VZEROUPPER -- after one ISA-L inflate the
-header scan ran 2.3x slower, /tmp/s9if2.py) the data, and dulwich's C
+object's offset, ``pread`` its bytes, ISA-L's inflate (``isal``, 21 us
+for what zlib does in 45, zlib-ng in 28) the data, and dulwich's C
 ``apply_delta`` the delta chain; bases of deltas are kept in a cache
-shared by the process (bounded in bytes, ``pubinbox.deltacache``).  Servers read this way
-(``GitReader(direct=True)``); the indexer keeps libgit2 (see
-:mod:`pubinbox.store.git`).
+shared by the process (bounded in bytes, ``pubinbox.deltacache``).
+Servers read this way (``GitReader(direct=True)``); the indexer keeps
+libgit2 (see :mod:`pubinbox.store.git`).
 
 Only what is certain is answered: an object that is not in a known pack
 (a loose object, a pack written since the list was read and not found
@@ -34,7 +31,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
-from zlib_ng import zlib_ng as _zlib
+from isal import isal_zlib as _zlib
+from zlib_ng import zlib_ng as _zlib_ng
 
 __all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "size_bases"]
 
@@ -64,6 +62,15 @@ _KEYS = itertools.count(1)
 #: is 50, --aggressive 250; one Python frame a link, well inside the
 #: interpreter's limit of 1,000)
 _MAX_DEPTH = 500
+#: ISA-L's inflate returns with the upper halves of the AVX registers in use
+#: (XINUSE bit 2), and then every legacy-SSE instruction of the process pays
+#: for it until the next VZEROUPPER: the header scan after one inflate ran
+#: 64 us instead of 27 (/tmp/s9if2.py), the whole of ``pubinbox index`` 20%
+#: slower.  zlib-ng's adler32 of 32 bytes or more runs AVX2 code that ends
+#: with VZEROUPPER (0.1 us); tests/store/test_packread.py reads XINUSE after
+#: each read.  (zlib-ng's own inflate is clean but takes 28 us where ISA-L
+#: takes 21: IMAP's header fetch of a slice ran 15% slower with it.)
+_CLEAN = bytes(64)
 _ZLIB_ERROR: type[Exception] = _zlib.error  # type: ignore[assignment]  # typed as an instance
 
 
@@ -233,6 +240,7 @@ class _Pack:
             got += len(chunk)
             out.append(chunk)
         data = out[0] if len(out) == 1 else b"".join(out)
+        _zlib_ng.adler32(_CLEAN)  # ISA-L left the AVX upper state dirty: see _CLEAN
         if len(data) != size or not d.eof:
             raise _Corrupt("object size does not match its header")
         return data
