@@ -4,6 +4,7 @@ packs, packs written later); anything else is left to libgit2."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -292,3 +293,39 @@ def test_a_read_leaves_the_vector_registers_clean(tmp_path: Path) -> None:
     for oid in _objects(repo):
         assert packs.read(bytes.fromhex(oid)) is not None
         assert not xinuse() & dirty, oid
+
+
+def test_a_scan_keeps_its_bases_to_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads inside ``scanning()`` fill a cache of their own (and still use
+    the process's); reads outside fill the process's; each asyncio task has
+    its own context, so a scanning client does not change another's reads."""
+    import asyncio
+
+    repo = _repo(tmp_path, n=30)
+    _git(repo, "repack", "-adfq")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(packread.BASE_CACHE_BYTES))
+    with packread.scanning():
+        _check_all(repo)  # every object equal to git's
+    assert packread._BASES.size == 0
+    _check_all(repo)
+    filled = packread._BASES.size
+    assert filled > 0
+    with packread.scanning():
+        _check_all(repo)  # served from the process's cache, which does not change
+    assert packread._BASES.size == filled
+
+    packread.drop_bases()
+    want = _objects(repo)
+    packs = Packs(repo)
+
+    async def reader(scan: bool) -> None:
+        with packread.scanning() if scan else contextlib.nullcontext():
+            for oid in want:
+                assert packs.read(bytes.fromhex(oid)) == want[oid]
+                await asyncio.sleep(0)  # the other task reads meanwhile
+
+    async def both() -> None:
+        await asyncio.gather(reader(True), reader(False))
+
+    asyncio.run(both())
+    assert packread._BASES.size > 0  # the task that does not scan filled it

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import enum
 import logging
 import ssl
@@ -26,6 +27,7 @@ from pubinbox.imap.message import astring, body_section, bodystructure, envelope
 from pubinbox.net.archive import Archive, created_at
 from pubinbox.net.lineio import CommandSession, ConnClosed, Hub, LineTooLong, sanitize, to_crlf
 from pubinbox.over.reader import OverRow
+from pubinbox.store.packread import scanning
 
 __all__ = ["IMAPSession"]
 
@@ -37,6 +39,8 @@ IDLE_POLL = 2.0
 MAX_LITERAL = 8000
 MAX_COMMAND = 64 << 10
 MAX_ERRORS = 30
+#: a FETCH of this many messages or more reads them as a scan (store/packread.scanning)
+SCAN_FROM = 16
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _READ_ONLY = {"STORE", "COPY", "MOVE", "APPEND", "EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE"}
 
@@ -434,16 +438,18 @@ class IMAPSession(CommandSession):
         if self.sel.cfg is not None and msns:
             name = self.sel.cfg.name
             need_raw = any(a.name not in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE") for a in atts)
-            for i in range(0, len(msns), 500):
-                chunk = msns[i : i + 500]
-                box = self.archive.inbox(name)
-                rows = {r.num: r for r in box.over.by_nums([self.uids[m - 1] for m in chunk])}
-                for m in chunk:
-                    row = rows.get(self.uids[m - 1])
-                    if row is None:
-                        continue
-                    raw = to_crlf(box.raw(row)) if need_raw else b""
-                    await self.send_more(self._fetch_line(m, row, raw, atts))
+            # a fetch of many messages keeps its delta bases to itself
+            with scanning() if need_raw and len(msns) >= SCAN_FROM else contextlib.nullcontext():
+                for i in range(0, len(msns), 500):
+                    chunk = msns[i : i + 500]
+                    box = self.archive.inbox(name)
+                    rows = {r.num: r for r in box.over.by_nums([self.uids[m - 1] for m in chunk])}
+                    for m in chunk:
+                        row = rows.get(self.uids[m - 1])
+                        if row is None:
+                            continue
+                        raw = to_crlf(box.raw(row)) if need_raw else b""
+                        await self.send_more(self._fetch_line(m, row, raw, atts))
         self.send(f"{tag} OK {'UID ' if uid else ''}FETCH completed\r\n".encode())
 
     @command("UID FETCH", St.SELECTED)

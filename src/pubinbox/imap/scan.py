@@ -25,6 +25,7 @@ from pubinbox.imap.narrow import PlainCache, has_diff, index_query, inner_words,
 from pubinbox.imap.search import Compiled
 from pubinbox.net.archive import Archive
 from pubinbox.over.reader import OverRow
+from pubinbox.store.packread import scanning
 
 __all__ = ["CONCURRENT", "MAX_READ", "PLAIN", "SearchRun", "search_mailbox"]
 
@@ -80,7 +81,12 @@ async def search_mailbox(archive: Archive, inbox: str, uids: array[int], compile
     if _gate is None:
         _gate = asyncio.Semaphore(CONCURRENT)
     async with _gate:
-        return await asyncio.to_thread(_run, archive, inbox, array("q", uids), compiled, uid)
+        return await asyncio.to_thread(_scan, archive, inbox, array("q", uids), compiled, uid)
+
+
+def _scan(archive: Archive, inbox: str, uids: array[int], compiled: Compiled, uid: bool) -> SearchRun:
+    with scanning():  # the messages read keep their delta bases to themselves
+        return _run(archive, inbox, uids, compiled, uid)
 
 
 def _index_hits(

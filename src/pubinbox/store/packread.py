@@ -22,19 +22,22 @@ Only SHA-1 repositories.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import mmap
 import os
 import struct
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not-found]
 from isal import isal_zlib as _zlib
 from zlib_ng import zlib_ng as _zlib_ng
 
-__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "size_bases"]
+__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "scanning", "size_bases"]
 
 #: bytes of delta bases the process keeps (all repositories together), by
 #: default (``pubinbox.deltacache``).  git keeps 96 MiB for each process
@@ -118,11 +121,30 @@ class _Bases:
 
 
 _BASES = _Bases(BASE_CACHE_BYTES)
+#: bytes of bases a scan keeps for itself (:func:`scanning`)
+_SCAN_BYTES = 2 << 20
+_SCAN: ContextVar[_Bases | None] = ContextVar("packread_scan", default=None)
 
 
 def drop_bases() -> None:
     """Forget the cached delta bases (an idle server gives memory back)."""
     _BASES.clear()
+
+
+@contextlib.contextmanager
+def scanning() -> Iterator[None]:
+    """Reads in this context (this task or thread only) keep the delta bases
+    they make in a small cache of their own, not in the process's.  A client
+    going through a whole mailbox (an IMAP ``FETCH 1:*``, a SEARCH that reads
+    bodies) reuses a base within a few reads, and would otherwise push out
+    every base that other readers come back to, as a sequential scan in
+    PostgreSQL gets a ring of buffers of its own.  Bases already in the
+    process's cache are still used."""
+    token = _SCAN.set(_Bases(_SCAN_BYTES))
+    try:
+        yield
+    finally:
+        _SCAN.reset(token)
 
 
 def size_bases(limit: int) -> None:
@@ -284,8 +306,11 @@ class _Pack:
         key = (self.key, base_off)
         base = _BASES.get(key)
         if base is None:
-            base = self.read(base_off, depth + 1)
-            _BASES.put(key, base)
+            own = _SCAN.get()
+            base = None if own is None else own.get(key)
+            if base is None:
+                base = self.read(base_off, depth + 1)
+                (_BASES if own is None else own).put(key, base)
         delta = self._inflate(memoryview(head)[p:], off + len(head), size)
         try:
             out = _apply_delta(base[1], delta)
