@@ -296,7 +296,7 @@ def test_a_read_leaves_the_vector_registers_clean(tmp_path: Path) -> None:
 
 
 def test_a_scan_keeps_its_bases_to_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reads inside ``scanning()`` fill a cache of their own (and still use
+    """Reads inside ``private_bases()`` fill a cache of their own (and still use
     the process's); reads outside fill the process's; each asyncio task has
     its own context, so a scanning client does not change another's reads."""
     import asyncio
@@ -304,13 +304,13 @@ def test_a_scan_keeps_its_bases_to_itself(tmp_path: Path, monkeypatch: pytest.Mo
     repo = _repo(tmp_path, n=30)
     _git(repo, "repack", "-adfq")
     monkeypatch.setattr(packread, "_BASES", packread._Bases(packread.BASE_CACHE_BYTES))
-    with packread.scanning():
+    with packread.private_bases():
         _check_all(repo)  # every object equal to git's
     assert packread._BASES.size == 0
     _check_all(repo)
     filled = packread._BASES.size
     assert filled > 0
-    with packread.scanning():
+    with packread.private_bases():
         _check_all(repo)  # served from the process's cache, which does not change
     assert packread._BASES.size == filled
 
@@ -319,7 +319,7 @@ def test_a_scan_keeps_its_bases_to_itself(tmp_path: Path, monkeypatch: pytest.Mo
     packs = Packs(repo)
 
     async def reader(scan: bool) -> None:
-        with packread.scanning() if scan else contextlib.nullcontext():
+        with packread.private_bases() if scan else contextlib.nullcontext():
             for oid in want:
                 assert packs.read(bytes.fromhex(oid)) == want[oid]
                 await asyncio.sleep(0)  # the other task reads meanwhile

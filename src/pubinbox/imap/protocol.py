@@ -27,7 +27,7 @@ from pubinbox.imap.message import astring, body_section, bodystructure, envelope
 from pubinbox.net.archive import Archive, created_at
 from pubinbox.net.lineio import CommandSession, ConnClosed, Hub, LineTooLong, sanitize, to_crlf
 from pubinbox.over.reader import OverRow
-from pubinbox.store.packread import scanning
+from pubinbox.store.packread import private_bases
 
 __all__ = ["IMAPSession"]
 
@@ -39,7 +39,7 @@ IDLE_POLL = 2.0
 MAX_LITERAL = 8000
 MAX_COMMAND = 64 << 10
 MAX_ERRORS = 30
-#: a FETCH of this many messages or more reads them as a scan (store/packread.scanning)
+#: a FETCH of this many messages or more reads them as a scan (store/packread.private_bases)
 SCAN_FROM = 16
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _READ_ONLY = {"STORE", "COPY", "MOVE", "APPEND", "EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE"}
@@ -439,7 +439,7 @@ class IMAPSession(CommandSession):
             name = self.sel.cfg.name
             need_raw = any(a.name not in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE") for a in atts)
             # a fetch of many messages keeps its delta bases to itself
-            with scanning() if need_raw and len(msns) >= SCAN_FROM else contextlib.nullcontext():
+            with private_bases() if need_raw and len(msns) >= SCAN_FROM else contextlib.nullcontext():
                 for i in range(0, len(msns), 500):
                     chunk = msns[i : i + 500]
                     box = self.archive.inbox(name)

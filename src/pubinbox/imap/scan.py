@@ -25,7 +25,7 @@ from pubinbox.imap.narrow import PlainCache, has_diff, index_query, inner_words,
 from pubinbox.imap.search import Compiled
 from pubinbox.net.archive import Archive
 from pubinbox.over.reader import OverRow
-from pubinbox.store.packread import scanning
+from pubinbox.store.packread import private_bases
 
 __all__ = ["CONCURRENT", "MAX_READ", "PLAIN", "SearchRun", "search_mailbox"]
 
@@ -85,7 +85,7 @@ async def search_mailbox(archive: Archive, inbox: str, uids: array[int], compile
 
 
 def _scan(archive: Archive, inbox: str, uids: array[int], compiled: Compiled, uid: bool) -> SearchRun:
-    with scanning():  # the messages read keep their delta bases to themselves
+    with private_bases():  # the messages read keep their delta bases to themselves
         return _run(archive, inbox, uids, compiled, uid)
 
 

@@ -37,7 +37,7 @@ from dulwich._pack import apply_delta as _apply_delta  # type: ignore[import-not
 from isal import isal_zlib as _zlib
 from zlib_ng import zlib_ng as _zlib_ng
 
-__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "scanning", "size_bases"]
+__all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "private_bases", "size_bases"]
 
 #: bytes of delta bases the process keeps (all repositories together), by
 #: default (``pubinbox.deltacache``).  git keeps 96 MiB for each process
@@ -121,7 +121,7 @@ class _Bases:
 
 
 _BASES = _Bases(BASE_CACHE_BYTES)
-#: bytes of bases a scan keeps for itself (:func:`scanning`)
+#: bytes of bases a private reader keeps for itself (:func:`private_bases`)
 _SCAN_BYTES = 2 << 20
 _SCAN: ContextVar[_Bases | None] = ContextVar("packread_scan", default=None)
 
@@ -132,14 +132,17 @@ def drop_bases() -> None:
 
 
 @contextlib.contextmanager
-def scanning() -> Iterator[None]:
+def private_bases() -> Iterator[None]:
     """Reads in this context (this task or thread only) keep the delta bases
-    they make in a small cache of their own, not in the process's.  A client
-    going through a whole mailbox (an IMAP ``FETCH 1:*``, a SEARCH that reads
-    bodies) reuses a base within a few reads, and would otherwise push out
-    every base that other readers come back to, as a sequential scan in
-    PostgreSQL gets a ring of buffers of its own.  Bases already in the
-    process's cache are still used."""
+    they make in a small cache of their own, not in the process's.  For
+    readers that do not come back: a client going through a whole mailbox
+    (an IMAP ``FETCH 1:*``, a SEARCH that reads bodies) reuses a base within
+    a few reads and would otherwise push out every base that other readers
+    come back to, as a sequential scan in PostgreSQL gets a ring of buffers
+    of its own; a web request (its pages have a cache of their own,
+    ``pubinbox.webcache``).  What the process's cache keeps is then the
+    bases of NNTP and POP3 sessions, which, like git's cat-file behind
+    public-inbox, it keeps between requests.  Bases already in it are used."""
     token = _SCAN.set(_Bases(_SCAN_BYTES))
     try:
         yield

@@ -34,6 +34,7 @@ from pubinbox.errors import (
     SearchUnavailable,
 )
 from pubinbox.store.layout import is_v1
+from pubinbox.store.packread import private_bases
 from pubinbox.web import api, atom, extmsg, githttp, health, mboxview, search, seriesview, solverview, statsview, text
 from pubinbox.web import manifest as grok
 from pubinbox.web.html import url_mid
@@ -374,17 +375,18 @@ class App:
             await self.git(git, scope, receive, send)  # streamed both ways, own process
             return
         request = Request(scope, receive)
-        try:
-            response = await self.endpoint(request)
-        except Exception:
-            log.exception("%s %s", request.method, scope.get("path"))
-            response = PlainTextResponse("500 Internal Server Error\n", status_code=500)
-        try:
-            await response(scope, receive, send)
-        except PubinboxError as e:  # a streamed body failing half-way: the client sees a cut
-            log.warning("%s %s: stopped while streaming: %s", request.method, scope.get("path"), e)
-        except OSError as e:
-            log.info("%s %s: %s", request.method, scope.get("path"), e)
+        with private_bases():  # a request's delta bases stay with it (its threads too)
+            try:
+                response = await self.endpoint(request)
+            except Exception:
+                log.exception("%s %s", request.method, scope.get("path"))
+                response = PlainTextResponse("500 Internal Server Error\n", status_code=500)
+            try:
+                await response(scope, receive, send)
+            except PubinboxError as e:  # a streamed body failing half-way: the client sees a cut
+                log.warning("%s %s: stopped while streaming: %s", request.method, scope.get("path"), e)
+            except OSError as e:
+                log.info("%s %s: %s", request.method, scope.get("path"), e)
 
     async def endpoint(self, request: Request) -> Response:
         if request.method == "POST":

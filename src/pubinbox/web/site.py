@@ -35,7 +35,7 @@ from pubinbox.net.listeners import Listener
 from pubinbox.over.reader import OverRow
 from pubinbox.search.isolated import InboxSearch, Limits, SearchService
 from pubinbox.store.layout import Layout
-from pubinbox.store.packread import BASE_CACHE_BYTES, drop_bases, size_bases
+from pubinbox.store.packread import BASE_CACHE_BYTES, size_bases
 from pubinbox.web.cache import ByteCache
 from pubinbox.web.css import Stylesheets
 from pubinbox.web.guard import ConnLimits
@@ -381,17 +381,18 @@ class Site:
         """Close every thread's handles and forget what can be made again.
         Only while no request is being answered: an idle worker gives back
         what they hold (libgit2's cache of delta bases, up to 16 MB per
-        pack, and our own, ``pubinbox.deltacache``; SQLite's page caches);
-        the next request opens them again (a millisecond).  The rendered
-        pages (``pubinbox.webcache``) and the memo tables of the parsers
-        go too: after the web bench they hold 11 MB a worker."""
+        pack; SQLite's page caches); the next request opens them again (a
+        millisecond).  The rendered pages (``pubinbox.webcache``) and the
+        memo tables of the parsers go too: after the web bench they hold 11
+        MB a worker.  Our own delta bases (``pubinbox.deltacache``, the
+        NNTP and POP3 sessions') are kept longer: see
+        :data:`pubinbox.web.worker.IDLE_BASES`."""
         with self._handles_lock:
             handles, self._handles = self._handles, {}
         for cache in handles.values():
             for box, _ident in cache.values():
                 with contextlib.suppress(Exception):
                     box.close()
-        drop_bases()
         self.cache.clear()
         _forget_memos()
 

@@ -13,7 +13,8 @@ Memory: pygit2 maps at most :data:`PACK_WINDOWS` bytes of pack files (its
 default maps whole packs, which a busy worker then holds resident), and once
 the worker has been idle for :data:`IDLE` seconds after serving requests it
 closes its git and SQLite handles (:meth:`Site.release`) and gives its free
-heap back to the system (``malloc_trim``).
+heap back to the system (``malloc_trim``); the delta bases of its NNTP and
+POP3 sessions go after :data:`IDLE_BASES` seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ PACK_WINDOW = 1 << 20
 BEAT_TICKS = 10
 #: seconds without a request after which memory is given back
 IDLE = 0.5
+#: seconds without a request after which the delta bases of NNTP and POP3
+#: sessions (:mod:`pubinbox.store.packread`, ``pubinbox.deltacache``) go
+#: too: a newsreader or mail client comes back to them after a pause (the
+#: cat-file process behind public-inbox keeps them for good)
+IDLE_BASES = 60.0
 
 
 def _malloc_trim() -> Any:
@@ -66,6 +72,7 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
     from pubinbox.errors import PubinboxError
     from pubinbox.net.lineio import Hub
     from pubinbox.net.listeners import parse, starter
+    from pubinbox.store.packread import drop_bases
 
     class _Server(uvicorn.Server):
         def __init__(self, config: uvicorn.Config, beat_fd: int, site: Site) -> None:
@@ -75,7 +82,7 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
             self.trim = _malloc_trim()
             self.seen_requests = 0
             self.busy_at = time.monotonic()
-            self.trimmed = True
+            self.trimmed = self.bases_dropped = True
             self.hub = Hub()
             self.others: list[Any] = []
 
@@ -110,11 +117,16 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
             if total != self.seen_requests or self.server_state.tasks or self.hub.running:
                 self.seen_requests = total
                 self.busy_at = now
-                self.trimmed = False
+                self.trimmed = self.bases_dropped = False
             elif not self.trimmed and now - self.busy_at > IDLE:
                 self.trimmed = True
                 self.site.release()
                 gc.collect()  # pygit2's repositories sit in reference cycles
+                if self.trim is not None:
+                    self.trim(0)
+            elif not self.bases_dropped and now - self.busy_at > IDLE_BASES:
+                self.bases_dropped = True
+                drop_bases()
                 if self.trim is not None:
                     self.trim(0)
             return await super().on_tick(counter)
