@@ -46,7 +46,8 @@ __all__ = ["BASE_CACHE_BYTES", "Packs", "drop_bases", "private_bases", "size_bas
 #: bases of 1,000 messages spread over linux-f2fs-devel are 19 MiB: with 32
 #: MiB, reading them again takes 28 us a message instead of 70 (a reader
 #: going through the archive in order reuses a base within a few reads and
-#: needs little).  An idle server drops the cache (:func:`drop_bases`).
+#: needs little).  A server drops the cache after a minute without a request
+#: (:func:`drop_bases`).
 BASE_CACHE_BYTES = 32 << 20
 #: a base larger than this is not cached
 _BASE_MAX = 1 << 20
@@ -122,8 +123,8 @@ class _Bases:
 
 _BASES = _Bases(BASE_CACHE_BYTES)
 #: bytes of bases a private reader keeps for itself (:func:`private_bases`)
-_SCAN_BYTES = 2 << 20
-_SCAN: ContextVar[_Bases | None] = ContextVar("packread_scan", default=None)
+_PRIVATE_BYTES = 2 << 20
+_PRIVATE: ContextVar[_Bases | None] = ContextVar("packread_private", default=None)
 
 
 def drop_bases() -> None:
@@ -143,11 +144,11 @@ def private_bases() -> Iterator[None]:
     ``pubinbox.webcache``).  What the process's cache keeps is then the
     bases of NNTP and POP3 sessions, which, like git's cat-file behind
     public-inbox, it keeps between requests.  Bases already in it are used."""
-    token = _SCAN.set(_Bases(_SCAN_BYTES))
+    token = _PRIVATE.set(_Bases(_PRIVATE_BYTES))
     try:
         yield
     finally:
-        _SCAN.reset(token)
+        _PRIVATE.reset(token)
 
 
 def size_bases(limit: int) -> None:
@@ -247,6 +248,12 @@ class _Pack:
         *start* and goes on at *pos* in the pack."""
         if size > _MAX_OBJECT:
             raise _Corrupt("object too big")
+        try:
+            return self._inflate_to(start, pos, size)
+        finally:
+            _zlib_ng.adler32(_CLEAN)  # ISA-L left the AVX upper state dirty: see _CLEAN
+
+    def _inflate_to(self, start: memoryview, pos: int, size: int) -> bytes:
         d = _zlib.decompressobj()
         # never more than one byte past *size* (a damaged stream may inflate
         # to anything): reaching that limit is an error below
@@ -265,7 +272,6 @@ class _Pack:
             got += len(chunk)
             out.append(chunk)
         data = out[0] if len(out) == 1 else b"".join(out)
-        _zlib_ng.adler32(_CLEAN)  # ISA-L left the AVX upper state dirty: see _CLEAN
         if len(data) != size or not d.eof:
             raise _Corrupt("object size does not match its header")
         return data
@@ -309,7 +315,7 @@ class _Pack:
         key = (self.key, base_off)
         base = _BASES.get(key)
         if base is None:
-            own = _SCAN.get()
+            own = _PRIVATE.get()
             base = None if own is None else own.get(key)
             if base is None:
                 base = self.read(base_off, depth + 1)
