@@ -19,6 +19,7 @@ A slot is held until the thread is done, also when the client has gone.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,7 +55,7 @@ class SolvePool:
         if slot is None:
             return None
         try:
-            fut: Future[T] = self.threads.submit(fn)
+            fut: Future[T] = self.threads.submit(contextvars.copy_context().run, fn)  # the request's context
         except BaseException:
             slot.close()
             raise
