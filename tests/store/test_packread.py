@@ -213,18 +213,31 @@ def test_bases_are_bounded_and_dropped(tmp_path: Path, monkeypatch: pytest.Monke
     assert packread._BASES.size == 0 and not packread._BASES.items
 
 
-def test_a_reopened_pack_never_meets_the_old_ones_bases(tmp_path: Path) -> None:
-    """Cached bases are keyed by a number no other pack gets (an id() of a
-    freed pack comes back)."""
-    repo = _repo(tmp_path, n=5)
-    _git(repo, "repack", "-adq")
-    keys = set()
-    for _ in range(50):
-        packs = Packs(repo)
-        keys.update(p.key for p in packs.packs)
-        packs.close()
-        del packs
-    assert len(keys) == 50
+def test_bases_are_keyed_by_the_packs_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack opened again (a reader closed by an idle worker) finds the
+    bases it cached; another pack, even under the same name, never does."""
+    repo = _repo(tmp_path, n=30)
+    _git(repo, "repack", "-adfq")
+    monkeypatch.setattr(packread, "_BASES", packread._Bases(packread.BASE_CACHE_BYTES))
+    (idx,) = (repo / "objects" / "pack").glob("*.idx")
+    trailer = idx.with_suffix(".pack").read_bytes()[-20:]
+    packs = Packs(repo)
+    assert [p.key for p in packs.packs] == [trailer]
+    want = _objects(repo)
+    for oid in want:
+        packs.read(bytes.fromhex(oid))
+    packs.close()
+    cached = set(packread._BASES.items)
+    assert cached and {k for k, _off in cached} == {trailer}
+    hits = []
+    real_get = packread._BASES.get
+    monkeypatch.setattr(packread._BASES, "get", lambda key: hits.append(real_get(key) is not None) or real_get(key))
+    again = Packs(repo)
+    assert all(again.read(bytes.fromhex(oid)) == want[oid] for oid in want)
+    assert hits and all(hits)  # every base from the cache
+    _git(repo, "repack", "-adfq", "--window=0")  # the same objects, another pack
+    other = Packs(repo)
+    assert [p.key for p in other.packs] != [trailer]
 
 
 def test_a_delta_chain_past_the_depth_limit_is_left_to_libgit2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

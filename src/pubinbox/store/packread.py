@@ -23,7 +23,6 @@ Only SHA-1 repositories.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import mmap
 import os
 import struct
@@ -60,8 +59,6 @@ _FIRST_READ = 4096
 #: not make us allocate it)
 _MAX_OBJECT = 1 << 30
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-#: a unique key for each pack opened (an id() may be reused once a pack is freed)
-_KEYS = itertools.count(1)
 #: delta chains longer than this are left to libgit2 (git's default depth
 #: is 50, --aggressive 250; one Python frame a link, well inside the
 #: interpreter's limit of 1,000)
@@ -84,10 +81,10 @@ class _Bases:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self.items: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        self.items: OrderedDict[tuple[bytes, int], tuple[int, bytes]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[int, int]) -> tuple[int, bytes] | None:
+    def get(self, key: tuple[bytes, int]) -> tuple[int, bytes] | None:
         with self.lock:
             got = self.items.get(key)
             if got is not None:
@@ -99,7 +96,7 @@ class _Bases:
             self.items.clear()
             self.size = 0
 
-    def put(self, key: tuple[int, int], value: tuple[int, bytes]) -> None:
+    def put(self, key: tuple[bytes, int], value: tuple[int, bytes]) -> None:
         n = len(value[1])
         if n > _BASE_MAX or n > self.limit:
             return
@@ -179,7 +176,6 @@ class _Pack:
             os.close(fd)
         self.fd = -1  # the pack, opened on first read
         self.pack_path = idx_path.with_suffix(".pack")
-        self.key = next(_KEYS)
         self.ident = ident  # the index file's (inode, mtime) when listed
         idx = self.idx
         if idx[:4] != _IDX_MAGIC or struct.unpack_from(">I", idx, 4)[0] != 2:
@@ -193,6 +189,11 @@ class _Pack:
         if len(idx) < self.off64_at + 40:  # and the two checksums
             self.close()
             raise _Corrupt(f"{idx_path}: truncated")
+        #: the pack's own checksum (what its last 20 bytes must be): the key
+        #: of its cached bases, the same when a reader opens it again (after
+        #: an idle worker closed its readers), another for any other pack,
+        #: whatever its name
+        self.key = bytes(idx[len(idx) - 40 : len(idx) - 20])
 
     def close(self) -> None:
         fd = getattr(self, "fd", -1)  # also for a pack whose __init__ failed
