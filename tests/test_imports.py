@@ -20,11 +20,12 @@ SRC = Path(pubinbox.__file__).resolve().parent
 BELOW: dict[str, set[str]] = {
     "errors": set(),
     "deflate": set(),
+    "native": set(),
     "config": {"errors"},
-    "mail": {"errors", "deflate"},
+    "mail": {"errors", "deflate", "native"},
     "store": {"errors"},
     "over": {"errors", "mail"},
-    "search": {"errors", "mail"},
+    "search": {"errors", "mail", "native"},
 }
 
 

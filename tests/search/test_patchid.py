@@ -283,3 +283,13 @@ def test_corpus_epoch_matches_git(corpus_dir: Path, tmp_path: Path) -> None:
     # and a few hundred one process each (the trailing newline kept as is)
     for t in texts[:300]:
         assert patch_id_stable(t) == git_first(t)
+
+
+def test_a_long_or_signed_second_count_is_read_as_git_reads_it() -> None:
+    """git's scan_hunk_header takes the whole count after the comma with
+    atoi (a 14-digit one wraps at 32 bits, a sign is read); the fast path
+    once took only its first nine digits, or the digits before the comma."""
+    for header in (b"@@ -1,3 +1,-99999999999999999999999 @@", b"@@ -1,3 +1,99999999999999 @@", b"@@ -1 +2,-1 @@"):
+        data = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n" + header + b"\n-a\n+b\n c\n--- a/f\n" + header + b"\n"
+        assert patch_id_stable(data) == git_first(data), header
+        assert list(patch_ids_stable(data)) == git_patch_ids(data), header

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from pubinbox import native
 from pubinbox.mail import address
 from pubinbox.mail.encwords import mime_header_decode
 from pubinbox.mail.perlstr import PerlStr, friendly_bytes, latin1, perl_utf8_decode
@@ -37,6 +38,9 @@ __all__ = [
     "header_raw",
     "header_str",
     "index_fields",
+    "index_fields_py",
+    "line_counts",
+    "line_counts_py",
     "parse_layout",
     "split_message",
     "strip_from_line",
@@ -166,8 +170,9 @@ def _unfold(v: bytes) -> bytes:
 _ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n \t]*[ \t][^\n]*\r?\n)*)", re.MULTILINE)
 
 
-def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
-    """{lower-case field name: [values, still folded]} in one pass."""
+def index_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
+    """{lower-case field name: [values, still folded]} in one pass
+    (:func:`index_fields` is this, in C when it is built)."""
     out: dict[bytes, list[bytes]] = {}
     for name, value in _ANY_FIELD.findall(header):
         key = name.lower()
@@ -177,6 +182,19 @@ def index_fields(header: bytes) -> dict[bytes, list[bytes]]:
         else:
             got.append(value)
     return out
+
+
+def line_counts_py(raw: bytes, at: int) -> tuple[int, int, int]:
+    """``(raw.count(b"\\n"), raw.count(b"\\n", at), raw.count(b"\\r\\n"))``
+    (:func:`line_counts` is this, in C when it is built)."""
+    # most mail has no CR: one memchr instead of a third scan
+    crlf = raw.count(b"\r\n") if raw.find(b"\r") >= 0 else 0
+    return raw.count(b"\n"), raw.count(b"\n", max(at, 0)), crlf
+
+
+_C = native.load()
+index_fields: Callable[[bytes], dict[bytes, list[bytes]]] = _C.index_fields if _C else index_fields_py
+line_counts: Callable[[bytes, int], tuple[int, int, int]] = _C.line_counts if _C else line_counts_py
 
 
 def header_raw(header: bytes, name: str) -> list[bytes]:

@@ -32,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from pubinbox import native
+
 __all__ = ["patch_id_stable", "patch_ids_stable"]
 
 _HEX40 = re.compile(rb"[0-9a-fA-F]{40}")
@@ -39,6 +41,7 @@ _DIGITS = re.compile(rb"[0-9]*")
 _ATOI = re.compile(rb"[ \t\n\v\f\r]*([+-]?[0-9]*)")
 _WS = b" \t\n\r"  # git's sane_ctype isspace(): no \v, no \f
 _MOD160 = 1 << 160
+_NATIVE = native.load()
 _EMPTY = b""
 
 
@@ -58,8 +61,9 @@ def _atoi(s: bytes) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
-# the usual well-formed header (counts short enough for atoi to be exact)
-_HUNK = re.compile(rb"@@ -(?:[0-9]*,([0-9]{1,9})|[0-9]+) \+(?:[0-9]*,([0-9]{1,9})|[0-9]+)")
+# the usual well-formed header (counts short enough for atoi to be exact;
+# the lookaheads send a longer or signed second count to the slow path)
+_HUNK = re.compile(rb"@@ -(?:[0-9]*,([0-9]{1,9})|[0-9]+) \+(?:[0-9]*,([0-9]{1,9})(?![0-9])|[0-9]+(?![0-9,]))")
 
 
 def _scan_hunk_header(line: bytes, before: int, after: int) -> tuple[int, int]:
@@ -217,6 +221,23 @@ def _iter(data: bytes, undefined: list[bool] | None = None) -> list[tuple[str, s
     return out
 
 
+def _first_id_py(data: bytes) -> str | None:
+    """The id of the first patch of *data*, which starts with a ``diff `` line."""
+    ids = _iter(data)
+    return ids[0][0] if ids else None
+
+
+def _first_id_c(data: bytes) -> str | None:
+    """:func:`_first_id_py` with the lines gathered in C (``_native.patch_parts``:
+    what each SHA-1 of the first patch covers)."""
+    assert _NATIVE is not None
+    total = sum(int.from_bytes(hashlib.sha1(p).digest(), "little") for p in _NATIVE.patch_parts(data))
+    return (total % _MOD160).to_bytes(20, "little").hex()
+
+
+_first_id = _first_id_c if _NATIVE is not None else _first_id_py
+
+
 def _as_bytes(text: str | bytes) -> bytes:
     if isinstance(text, bytes):
         return text
@@ -237,8 +258,7 @@ def patch_id_stable(text: str | bytes) -> str | None:
         # started (no id printed) and set the commit id, which is not
         # returned here: the first id is the same from that line on.
         at = 0 if data.startswith(b"diff ") else data.find(b"\ndiff ") + 1
-        ids = _iter(data[at:] if at else data)
-        return ids[0][0] if ids else None
+        return _first_id(data[at:] if at else data)
     except Exception:  # noqa: BLE001 - hostile input must never raise
         return None
 

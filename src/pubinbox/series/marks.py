@@ -12,8 +12,10 @@ that gives no review trailer has none.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from pubinbox import native
 from pubinbox.search.patchid import patch_id_stable
 from pubinbox.series.subject import parse_subject
 
@@ -56,10 +58,11 @@ class Marks:
         return Marks, (self.patchid, self.change_id, self.base_commit, self.reviews)
 
 
-def reviews_of(raw: bytes, *, patch: bool) -> str | None:
-    """The ``Reviewed-by``/``Acked-by`` trailers in *raw*'s body, one
-    ``Kind\tvalue`` a line: a patch's above its ``---`` line, another
-    message's above its signature or the patch it carries; None if none."""
+def review_matches_py(raw: bytes, *, patch: bool) -> list[tuple[bytes, bytes]] | None:
+    """The (kind, value) of each review trailer line in *raw*'s body: a
+    patch's above its ``---`` line, another message's above its signature
+    or the patch it carries; None when the body has no marker at all
+    (:func:`reviews_of` uses the C version when it is built)."""
     start = raw.find(b"\n\n")
     # the cheap test on the body only (the header is half of a list
     # message): a third of the parsing time of a message otherwise
@@ -70,9 +73,24 @@ def reviews_of(raw: bytes, *, patch: bool) -> str | None:
         at = body.find(stop)
         if at >= 0:
             body = body[:at]
+    return [(m.group(1), m.group(2)) for m in _REVIEW.finditer(body)]
+
+
+_NATIVE = native.load()
+review_matches: Callable[..., list[tuple[bytes, bytes]] | None] = (
+    _NATIVE.review_matches if _NATIVE else lambda raw, patch: review_matches_py(raw, patch=patch)
+)
+
+
+def reviews_of(raw: bytes, *, patch: bool) -> str | None:
+    """The ``Reviewed-by``/``Acked-by`` trailers in *raw*'s body, one
+    ``Kind\tvalue`` a line (see :func:`review_matches_py`); None if none."""
+    found = review_matches(raw, patch)
+    if not found:
+        return None
     out: list[str] = []
-    for m in _REVIEW.finditer(body):
-        line = f"{_KIND[m.group(1).lower()]}\t{m.group(2).decode('utf-8', 'replace')}"
+    for kind, value in found:
+        line = f"{_KIND[kind.lower()]}\t{value.decode('utf-8', 'replace')}"
         if line not in out:
             out.append(line)
         if len(out) >= MAX_REVIEWS:
