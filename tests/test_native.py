@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from pubinbox import native
 from pubinbox.mail.mbox import iter_mbox
-from pubinbox.mail.parse import header_and_body_at, index_fields_py, line_counts_py
+from pubinbox.mail.parse import header_and_body_at, index_fields_py, line_counts_py, unfolded_fields_py
 from pubinbox.search import patchid
 from pubinbox.series.marks import review_matches_py
 from tests.search.test_patchid import _POOL
@@ -58,6 +58,7 @@ def _check_message(c: ModuleType, raw: bytes) -> None:
     got = c.index_fields(hdr)
     want = index_fields_py(hdr)
     assert got == want and list(got) == list(want), hdr[:300]
+    assert c.index_fields(hdr, True) == unfolded_fields_py(hdr), hdr[:300]
     # the whole message too: a body is a header block that goes wrong
     assert c.index_fields(raw) == index_fields_py(raw)
     assert c.line_counts(raw, body_at) == line_counts_py(raw, body_at)
@@ -95,7 +96,9 @@ def test_whole_lists_give_the_same(c: ModuleType, corpus_dir: Path, tmp_path: Pa
 
 # ----------------------------------------------------------- generated input
 
-_HEADER_BYTES = st.sampled_from([b"a", b"B", b":", b" ", b"\t", b"\r", b"\n", b"\n", b"x-y", b"\x00", b"\xe9"])
+_HEADER_BYTES = st.sampled_from(
+    [b"a", b"B", b":", b" ", b"\t", b"\r", b"\n", b"\n", b"x-y", b"\x00", b"\xe9", b"\x0b", b"\x0c", b"\r\n "]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -104,6 +107,7 @@ def test_index_fields_generated(data: bytes) -> None:
     c = _built()
     assert c.index_fields(data) == index_fields_py(data)
     assert list(c.index_fields(data)) == list(index_fields_py(data))
+    assert c.index_fields(data, True) == unfolded_fields_py(data)
 
 
 _FIELD_LINES = st.sampled_from(
@@ -131,6 +135,7 @@ def test_index_fields_generated_lines(lines: list[bytes], final_newline: bool) -
     c = _built()
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
     assert c.index_fields(data) == index_fields_py(data)
+    assert c.index_fields(data, True) == unfolded_fields_py(data)
 
 
 @settings(max_examples=300, deadline=None)

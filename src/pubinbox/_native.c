@@ -7,7 +7,7 @@
  * whole lists in the corpus tier, and generated input).  Each function does
  * exactly what its reference does, byte for byte; nothing else belongs here.
  *
- *   index_fields(header)      mail.parse.index_fields_py
+ *   index_fields(header, u)   mail.parse.index_fields_py (u: with _unfold)
  *   line_counts(raw, at)      mail.parse.line_counts_py
  *   patch_parts(data)         search.patchid._iter (its first patch)
  *   review_matches(raw, p)    series.marks.review_matches_py
@@ -32,8 +32,45 @@ first_stop(const char *p, const char *end)
     return end;
 }
 
+/* bytes.strip()'s white space */
 static int
-add_field(PyObject *out, const char *name, Py_ssize_t nlen, const char *val, Py_ssize_t vlen)
+is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* mail.parse._unfold: stripped, each \r?\n[ \t]* made one space. */
+static PyObject *
+unfolded(const char *v, Py_ssize_t n)
+{
+    const char *a = v, *z = v + n;
+    while (a < z && is_ws(*a))
+        a++;
+    while (z > a && is_ws(z[-1]))
+        z--;
+    if (memchr(a, '\n', (size_t)(z - a)) == NULL)
+        return PyBytes_FromStringAndSize(a, z - a);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, z - a);
+    if (out == NULL)
+        return NULL;
+    char *o = PyBytes_AS_STRING(out), *start = o;
+    for (const char *p = a; p < z;) {
+        if (*p == '\n' || (*p == '\r' && p + 1 < z && p[1] == '\n')) {
+            p += *p == '\r' ? 2 : 1;
+            while (p < z && (*p == ' ' || *p == '\t'))
+                p++;
+            *o++ = ' ';
+        } else {
+            *o++ = *p++;
+        }
+    }
+    if (_PyBytes_Resize(&out, o - start) < 0)
+        return NULL;
+    return out;
+}
+
+static int
+add_field(PyObject *out, const char *name, Py_ssize_t nlen, const char *val, Py_ssize_t vlen, int unfold)
 {
     char small[64];
     char *low = nlen <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)nlen);
@@ -50,7 +87,7 @@ add_field(PyObject *out, const char *name, Py_ssize_t nlen, const char *val, Py_
         PyMem_Free(low);
     if (key == NULL)
         return -1;
-    PyObject *value = PyBytes_FromStringAndSize(val, vlen);
+    PyObject *value = unfold ? unfolded(val, vlen) : PyBytes_FromStringAndSize(val, vlen);
     if (value == NULL) {
         Py_DECREF(key);
         return -1;
@@ -87,18 +124,22 @@ add_field(PyObject *out, const char *name, Py_ssize_t nlen, const char *val, Py_
  * first colon, then the value from after the blanks that follow it to the
  * end of that line (its '\n' included; a line without '\n' is none), then
  * every following line, '\n'-terminated, whose first ':', ' ', '\t' or '\n'
- * is a blank.  A line start that is no field is skipped.
+ * is a blank.  A line start that is no field is skipped.  With unfold, each
+ * value is as mail.parse._unfold makes it (index_fields_py's, unfolded).
  */
 static PyObject *
-native_index_fields(PyObject *self, PyObject *arg)
+native_index_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "index_fields() needs bytes");
+    if (nargs < 1 || nargs > 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "index_fields(header: bytes, unfold: bool = False)");
         return NULL;
     }
-    const char *s = PyBytes_AS_STRING(arg);
-    const char *end = s + PyBytes_GET_SIZE(arg);
+    int unfold = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (unfold < 0)
+        return NULL;
+    const char *s = PyBytes_AS_STRING(args[0]);
+    const char *end = s + PyBytes_GET_SIZE(args[0]);
     PyObject *out = PyDict_New();
     if (out == NULL)
         return NULL;
@@ -126,7 +167,7 @@ native_index_fields(PyObject *self, PyObject *arg)
                 break;
             vend = cnl + 1;
         }
-        if (add_field(out, line, colon - line, v, vend - v) < 0) {
+        if (add_field(out, line, colon - line, v, vend - v, unfold) < 0) {
             Py_DECREF(out);
             return NULL;
         }
@@ -587,8 +628,8 @@ native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef native_methods[] = {
-    {"index_fields", native_index_fields, METH_O,
-     "index_fields(header) -> {lower-case name: [folded values]} (see mail.parse)"},
+    {"index_fields", (PyCFunction)(void (*)(void))native_index_fields, METH_FASTCALL,
+     "index_fields(header, unfold=False) -> {lower-case name: [values]} (see mail.parse)"},
     {"line_counts", (PyCFunction)(void (*)(void))native_line_counts, METH_FASTCALL,
      "line_counts(raw, at) -> (newlines, newlines from at, CRLFs)"},
     {"patch_parts", native_patch_parts, METH_O,

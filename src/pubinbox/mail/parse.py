@@ -44,6 +44,7 @@ __all__ = [
     "parse_layout",
     "split_message",
     "strip_from_line",
+    "unfolded_fields_py",
     "whole_header",
 ]
 
@@ -192,8 +193,27 @@ def line_counts_py(raw: bytes, at: int) -> tuple[int, int, int]:
     return raw.count(b"\n"), raw.count(b"\n", max(at, 0)), crlf
 
 
+def unfolded_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
+    """:func:`index_fields_py` with each value unfolded and trimmed
+    (``header_raw``'s values)."""
+    return {k: [_unfold(v) for v in vs] for k, vs in index_fields_py(header).items()}
+
+
 _C = native.load()
 index_fields: Callable[[bytes], dict[bytes, list[bytes]]] = _C.index_fields if _C else index_fields_py
+#: what :class:`Headers` indexes a header block with: in C, every value
+#: unfolded at once (cheaper there than finding which are needed); in
+#: Python, folded, and only the values asked for are unfolded
+_INDEX_UNFOLDED = _C is not None
+
+
+def _header_index(header: bytes) -> dict[bytes, list[bytes]]:
+    if _C is None:
+        return index_fields_py(header)
+    got: dict[bytes, list[bytes]] = _C.index_fields(header, True)
+    return got
+
+
 line_counts: Callable[[bytes, int], tuple[int, int, int]] = _C.line_counts if _C else line_counts_py
 
 
@@ -280,17 +300,21 @@ class Headers:
         """The raw header block (possibly truncated at 100 KiB)."""
         return self._hdr
 
-    def _folded(self, name: str) -> list[bytes]:
+    def _indexed(self, name: str) -> list[bytes]:
+        """The values of *name* as :data:`_header_index` gives them."""
         fields = self._fields
         if fields is None:
-            fields = self._fields = index_fields(self._hdr)
+            fields = self._fields = _header_index(self._hdr)
         return fields.get(name.lower().encode("ascii", "replace")) or []
 
     def _values(self, name: str) -> list[bytes]:
         """The memoised ``header_raw`` values (callers must not change the list)."""
         got = self._memo.get(name)
         if got is None:
-            got = self._memo[name] = [_unfold(v) for v in self._folded(name)]
+            got = self._indexed(name)
+            if not _INDEX_UNFOLDED:
+                got = [_unfold(v) for v in got]
+            self._memo[name] = got
         return got
 
     def raw_bytes(self, name: str) -> list[bytes]:
@@ -306,8 +330,8 @@ class Headers:
             for v in got:
                 yield v.decode("latin-1")
             return
-        for v in self._folded(name):
-            yield _unfold(v).decode("latin-1")
+        for v in self._indexed(name):
+            yield (v if _INDEX_UNFOLDED else _unfold(v)).decode("latin-1")
 
     def raw(self, name: str) -> list[str]:
         """``header_raw`` values; each decoded as UTF-8, else latin-1."""
