@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.ingest.message import all_mids, content_key, generated_mid
-from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk
+from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk, unpack
 from pubinbox.ingest.pool import ordered_map
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
@@ -366,7 +366,8 @@ class Indexer:
             (inboxdir, n, [(c.blob, c.commit_time) for c in adds[i : i + CHUNK]], want)
             for i in range(0, len(adds), CHUNK)
         )
-        results = itertools.chain.from_iterable(ordered_map(parse_chunk, chunks, jobs=workers, window=4 * workers))
+        packed = ordered_map(parse_chunk, chunks, jobs=workers, window=4 * workers)
+        results = itertools.chain.from_iterable(map(unpack, packed))
         for c in changes:
             yield None if c.kind != "m" else next(results)
 

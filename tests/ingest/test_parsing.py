@@ -1,0 +1,31 @@
+"""What a parsing process sends back (pack) is what the indexer reads (unpack)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pubinbox.ingest.parsing import Parsed, Unreadable, pack, parse_blob, unpack
+from pubinbox.mail.mbox import iter_mbox
+from pubinbox.search.schema import StemMaker
+
+
+def test_pack_then_unpack_gives_the_same_results(sample_mbox: Path) -> None:
+    with sample_mbox.open("rb") as fp:
+        raws = list(iter_mbox(fp))
+    stems = StemMaker()
+    results: list[Parsed | Unreadable] = []
+    for i, raw in enumerate(raws):
+        blob = f"{i:040x}"
+        # overview only, with the search document, and with its stem texts too
+        results.append(parse_blob(raw, blob, commit_time=1_700_000_000 + i, search=i % 3 != 0))
+        if i % 3 == 2:
+            results[-1] = parse_blob(raw, blob, commit_time=1_700_000_000 + i, search=True, stems=stems)
+        if i % 50 == 0:
+            results.append(Unreadable(f"object {blob} is corrupt"))
+    assert any(isinstance(r, Parsed) and r.message.series is not None for r in results)
+    assert any(isinstance(r, Parsed) and r.stems is not None for r in results)
+    assert unpack(pack(results)) == results
+
+
+def test_an_empty_chunk() -> None:
+    assert unpack(pack([])) == []
