@@ -203,9 +203,12 @@ def mid_escape(mid: str) -> str:
     return quote(mid.encode("utf-8", "surrogatepass"), safe="-._~!$&'()*+,;=:@")
 
 
+_NOT_ID_CHAR = re.compile(r"[^a-zA-Z0-9_\-]")
+
+
 def id_compress(s: str, force: bool = False) -> str:
     """Keep short ``[A-Za-z0-9_-]`` ids, else their SHA-1 hex."""
-    if force or re.search(r"[^a-zA-Z0-9_\-]", s) or len(s) > _ID_MAX:
+    if force or _NOT_ID_CHAR.search(s) or len(s) > _ID_MAX:
         return hashlib.sha1(s.encode("utf-8", "surrogatepass")).hexdigest()
     return s
 

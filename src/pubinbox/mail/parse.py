@@ -288,12 +288,13 @@ class Headers:
     Lookups are case-insensitive and return every occurrence in order.
     """
 
-    __slots__ = ("_fields", "_hdr", "_memo")
+    __slots__ = ("_fields", "_hdr", "_latin", "_memo")
 
     def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
         self._hdr = raw if header_only else parse_layout(raw).header
         self._fields: dict[bytes, list[bytes]] | None = None
         self._memo: dict[str, list[bytes]] = {}
+        self._latin: dict[str, list[str]] = {}
 
     @property
     def block(self) -> bytes:
@@ -338,8 +339,13 @@ class Headers:
         return [friendly_bytes(v) for v in self._values(name)]
 
     def perl_raw(self, name: str) -> list[str]:
-        """``header_raw`` values as Perl byte strings (latin-1 view)."""
-        return [v.decode("latin-1") for v in self._values(name)]
+        """``header_raw`` values as Perl byte strings (latin-1 view);
+        memoised (callers must not change the list): Message-ID, From, To
+        and Cc are each read by several parts of a parse."""
+        got = self._latin.get(name)
+        if got is None:
+            got = self._latin[name] = [v.decode("latin-1") for v in self._values(name)]
+        return got
 
     def perl_decoded(self, name: str) -> list[PerlStr]:
         """``header_str`` values as Perl strings with their utf8 flag.
