@@ -10,6 +10,7 @@ Message-ID share a thread.
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,62 @@ class NewRow:
     epoch: int
 
 
+class _Threads:
+    """Which rows carry each Message-ID and the thread of each row: what
+    :meth:`OverWriter._rows_for_mid` asks SQLite for every reference of
+    every message, kept by the writer itself while it knows every row
+    (a new overview: each change to ``over`` and ``id2num`` is made here
+    too).  Bounded with the Message-ID cache: dropped when that is cut."""
+
+    __slots__ = ("ids", "members", "nums", "tid")
+
+    def __init__(self) -> None:
+        self.nums: dict[int, list[int]] = {}  # msgid id -> row nums, ascending
+        self.ids: dict[int, list[int]] = {}  # row num -> msgid ids
+        self.tid: dict[int, int] = {}  # row num -> thread id
+        self.members: dict[int, set[int]] = {}  # thread id -> row nums
+
+    def rows(self, mid_id: int) -> list[tuple[int, int]]:
+        nums = self.nums.get(mid_id)
+        if not nums:
+            return []
+        tid = self.tid
+        return [(n, tid[n]) for n in nums]
+
+    def add(self, num: int, tid: int) -> None:
+        self.tid[num] = tid
+        self.members.setdefault(tid, set()).add(num)
+
+    def link(self, mid_id: int, num: int) -> None:
+        nums = self.nums.setdefault(mid_id, [])
+        at = bisect.bisect_left(nums, num)
+        if at == len(nums) or nums[at] != num:  # INSERT OR IGNORE
+            nums.insert(at, num)
+            self.ids.setdefault(num, []).append(mid_id)
+
+    def merge(self, winner: int, loser: int) -> None:
+        moved = self.members.pop(loser, None)
+        if not moved:
+            return
+        for num in moved:
+            self.tid[num] = winner
+        self.members.setdefault(winner, set()).update(moved)
+
+    def drop(self, num: int) -> None:
+        tid = self.tid.pop(num, None)
+        if tid is None:
+            return
+        members = self.members[tid]
+        members.discard(num)
+        if not members:
+            del self.members[tid]
+        for mid_id in self.ids.pop(num, ()):
+            nums = self.nums[mid_id]
+            nums.remove(num)
+            if not nums:
+                del self.nums[mid_id]
+
+
 class OverWriter:
     """The single writer of an overview database (caller holds inbox.lock)."""
 
@@ -63,6 +120,8 @@ class OverWriter:
         # and has not been cut since): a Message-ID missing from it is in
         # no row, and the lookups are skipped (a first index, --reindex)
         self._all_ids = self.db.execute("SELECT 1 FROM msgid LIMIT 1").fetchone() is None
+        # the rows and threads of every Message-ID, while _all_ids holds
+        self._threads: _Threads | None = _Threads() if self._all_ids else None
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -83,6 +142,7 @@ class OverWriter:
             self._in_txn = False
         self._id_cache.clear()
         self._all_ids = False
+        self._threads = None
         self._sid_cache.clear()
         self._counters.clear()
 
@@ -138,6 +198,7 @@ class OverWriter:
         if len(self._id_cache) >= _ID_CACHE_MAX:
             self._id_cache.clear()
             self._all_ids = False
+            self._threads = None
         self._id_cache[mid] = mid_id
         return mid_id
 
@@ -161,8 +222,12 @@ class OverWriter:
 
     def _rows_for_mid(self, mid: str) -> list[tuple[int, int]]:
         """(num, tid) of every row (ghosts included) carrying *mid*, by num."""
-        if self._all_ids and mid not in self._id_cache:
-            return []
+        if self._all_ids:
+            mid_id = self._id_cache.get(mid)
+            if mid_id is None:
+                return []
+            if self._threads is not None:
+                return self._threads.rows(mid_id)
         return [
             (int(n), int(t))
             for n, t in self.db.execute(
@@ -176,6 +241,8 @@ class OverWriter:
     def _merge(self, winner: int, loser: int) -> None:
         if winner != loser:
             self.db.execute("UPDATE over SET tid = ? WHERE tid = ?", (winner, loser))
+            if self._threads is not None:
+                self._threads.merge(winner, loser)
 
     def _resolve(self, mid: str) -> int:
         """Thread id of *mid*, creating a ghost when it is unknown."""
@@ -190,7 +257,11 @@ class OverWriter:
         num = self._next_ghost()
         tid = self._next_tid()
         self.db.execute("INSERT INTO over (num, tid) VALUES (?, ?)", (num, tid))
-        self.db.execute("INSERT INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), num))
+        mid_id = self._mid_id(mid)
+        self.db.execute("INSERT INTO id2num (id, num) VALUES (?, ?)", (mid_id, num))
+        if self._threads is not None:
+            self._threads.add(num, tid)
+            self._threads.link(mid_id, num)
         return tid
 
     def _link_refs(self, refs: tuple[str, ...], old_tid: int | None) -> int:
@@ -244,8 +315,13 @@ class OverWriter:
                 row.epoch,
             ),
         )
+        if self._threads is not None:
+            self._threads.add(row.num, tid)
         for mid in row.mids:
-            self.db.execute("INSERT OR IGNORE INTO id2num (id, num) VALUES (?, ?)", (self._mid_id(mid), row.num))
+            mid_id = self._mid_id(mid)
+            self.db.execute("INSERT OR IGNORE INTO id2num (id, num) VALUES (?, ?)", (mid_id, row.num))
+            if self._threads is not None:
+                self._threads.link(mid_id, row.num)
         return tid
 
     def _delete(self, num: int) -> int | None:
@@ -254,6 +330,8 @@ class OverWriter:
             return None
         self.db.execute("DELETE FROM over WHERE num = ?", (num,))
         self.db.execute("DELETE FROM id2num WHERE num = ?", (num,))
+        if self._threads is not None:
+            self._threads.drop(num)
         return int(r[0])
 
     def remove(self, num: int) -> None:
@@ -295,5 +373,6 @@ class OverWriter:
         self.db.execute("DELETE FROM meta WHERE key != 'schema_version'")
         self._id_cache.clear()
         self._all_ids = True
+        self._threads = _Threads()
         self._sid_cache.clear()
         self._counters.clear()
