@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from pubinbox import native
 from pubinbox.mail.mbox import iter_mbox
-from pubinbox.mail.parse import header_and_body_at, index_fields_py, line_counts_py, unfolded_fields_py
+from pubinbox.mail.parse import _blank_line_py, header_and_body_at, index_fields_py, line_counts_py, unfolded_fields_py
 from pubinbox.search import patchid
-from pubinbox.series.marks import review_matches_py
+from pubinbox.series.marks import _has_marker_py, review_matches_py
 from tests.search.test_patchid import _POOL
 
 
@@ -62,6 +62,8 @@ def _check_message(c: ModuleType, raw: bytes) -> None:
     # the whole message too: a body is a header block that goes wrong
     assert c.index_fields(raw) == index_fields_py(raw)
     assert c.line_counts(raw, body_at) == line_counts_py(raw, body_at)
+    assert c.blank_line(raw) == _blank_line_py(raw)
+    assert c.has_marker(raw) == _has_marker_py(raw)
     for patch in (True, False):
         assert c.review_matches(raw, patch) == review_matches_py(raw, patch=patch), raw[:300]
     if patchid._has_diff_line(raw):
@@ -214,6 +216,25 @@ def test_review_matches_generated(lines: list[bytes], final_newline: bool, patch
     c = _built()
     raw = b"Subject: x\n\n" + b"\n".join(lines) + (b"\n" if final_newline else b"")
     assert c.review_matches(raw, patch) == review_matches_py(raw, patch=patch)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"a: b", b"\n\n", b"\n\r\n", b" "]), max_size=30).map(b"".join))
+def test_blank_line_generated(data: bytes) -> None:
+    c = _built()
+    assert c.blank_line(data) == _blank_line_py(data)
+
+
+_MARKER_PIECES = st.sampled_from(
+    [b"change-id:", b"Change-Id: x", b"BASE-COMMIT: abc", b"base-commit", b"change-id :", b" change-id:", b"\n", b"x"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_MARKER_PIECES, max_size=12).map(b"".join))
+def test_has_marker_generated(data: bytes) -> None:
+    c = _built()
+    assert c.has_marker(data) == _has_marker_py(data)
 
 
 def test_no_native_turns_it_off() -> None:

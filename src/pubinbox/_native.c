@@ -11,6 +11,8 @@
  *   line_counts(raw, at)      mail.parse.line_counts_py
  *   patch_parts(data)         search.patchid._iter (its first patch)
  *   review_matches(raw, p)    series.marks.review_matches_py
+ *   blank_line(raw)           mail.parse._blank_line_py
+ *   has_marker(raw)           series.marks._has_marker_py
  *
  * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
  */
@@ -627,6 +629,64 @@ native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+
+/* ------------------------------------------------------- small scans */
+
+/*
+ * blank_line(raw: bytes) -> tuple[int, bytes] | None
+ *
+ * mail.parse._blank_line_py: (end, eol) of the blank line that ends the
+ * header, "\r\n" when a "\n\r\n" comes before the first "\n\n".
+ */
+static PyObject *
+native_blank_line(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "blank_line() needs bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    const char *k1 = memmem(s, (size_t)n, "\n\n", 2);
+    Py_ssize_t stop = k1 ? (k1 - s) + 2 : n;
+    if (memchr(s, '\r', (size_t)stop) != NULL) {
+        const char *k2 = memmem(s, (size_t)stop, "\n\r\n", 3);
+        if (k2 != NULL)
+            return Py_BuildValue("(ny#)", (Py_ssize_t)(k2 - s) + 3, "\r\n", (Py_ssize_t)2);
+    }
+    if (k1 != NULL)
+        return Py_BuildValue("(ny#)", (Py_ssize_t)(k1 - s) + 2, "\n", (Py_ssize_t)1);
+    Py_RETURN_NONE;
+}
+
+/*
+ * has_marker(raw: bytes) -> bool
+ *
+ * series.marks._has_marker_py: a line that starts with "change-id:" or
+ * "base-commit:", in any case.
+ */
+static PyObject *
+native_has_marker(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "has_marker() needs bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    const char *end = s + PyBytes_GET_SIZE(arg);
+    for (const char *line = s; line < end;) {
+        if (ci_starts(line, end, "change-id:") || ci_starts(line, end, "base-commit:"))
+            Py_RETURN_TRUE;
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef native_methods[] = {
     {"index_fields", (PyCFunction)(void (*)(void))native_index_fields, METH_FASTCALL,
      "index_fields(header, unfold=False) -> {lower-case name: [values]} (see mail.parse)"},
@@ -634,6 +694,8 @@ static PyMethodDef native_methods[] = {
      "line_counts(raw, at) -> (newlines, newlines from at, CRLFs)"},
     {"patch_parts", native_patch_parts, METH_O,
      "patch_parts(data) -> what the first patch of data hashes (see search.patchid)"},
+    {"blank_line", native_blank_line, METH_O, "blank_line(raw) -> (end, eol) | None (see mail.parse)"},
+    {"has_marker", native_has_marker, METH_O, "has_marker(raw) -> a change-id:/base-commit: line (see series.marks)"},
     {"review_matches", (PyCFunction)(void (*)(void))native_review_matches, METH_FASTCALL,
      "review_matches(raw, patch) -> the review trailers' (kind, value) pairs (see series.marks)"},
     {NULL, NULL, 0, NULL},

@@ -122,6 +122,8 @@ class OverWriter:
         self._all_ids = self.db.execute("SELECT 1 FROM msgid LIMIT 1").fetchone() is None
         # the rows and threads of every Message-ID, while _all_ids holds
         self._threads: _Threads | None = _Threads() if self._all_ids else None
+        # the same for subjects: _sid_cache holds every row of subject
+        self._all_sids = self.db.execute("SELECT 1 FROM subject LIMIT 1").fetchone() is None
 
     # -- transactions ------------------------------------------------------
     def begin(self) -> None:
@@ -144,6 +146,7 @@ class OverWriter:
         self._all_ids = False
         self._threads = None
         self._sid_cache.clear()
+        self._all_sids = False
         self._counters.clear()
 
     def close(self) -> None:
@@ -208,7 +211,7 @@ class OverWriter:
         sid = self._sid_cache.get(path)
         if sid is not None:
             return sid
-        row = self.db.execute("SELECT sid FROM subject WHERE path = ?", (path,)).fetchone()
+        row = None if self._all_sids else self.db.execute("SELECT sid FROM subject WHERE path = ?", (path,)).fetchone()
         if row is not None:
             sid = int(row[0])
         else:
@@ -217,6 +220,7 @@ class OverWriter:
             sid = int(cur.lastrowid)
         if len(self._sid_cache) > 100_000:
             self._sid_cache.clear()
+            self._all_sids = False
         self._sid_cache[path] = sid
         return sid
 
@@ -375,4 +379,5 @@ class OverWriter:
         self._all_ids = True
         self._threads = _Threads()
         self._sid_cache.clear()
+        self._all_sids = True
         self._counters.clear()

@@ -30,7 +30,7 @@ _MARKER = re.compile(rb"(?:[cC][hH][aA][nN][gG][eE]-[iI][dD]|[bB][aA][sS][eE]-[c
 _MARKER_LINE = re.compile(rb"\n" + _MARKER.pattern)
 
 
-def _has_marker(raw: bytes) -> bool:
+def _has_marker_py(raw: bytes) -> bool:
     return _MARKER_LINE.search(raw) is not None or _MARKER.match(raw) is not None
 
 
@@ -77,6 +77,8 @@ def review_matches_py(raw: bytes, *, patch: bool) -> list[tuple[bytes, bytes]] |
 
 
 _NATIVE = native.load()
+#: a line starting with either marker, any case (:func:`_has_marker_py`)
+_has_marker: Callable[[bytes], bool] = _NATIVE.has_marker if _NATIVE else _has_marker_py
 review_matches: Callable[..., list[tuple[bytes, bytes]] | None] = (
     _NATIVE.review_matches if _NATIVE else lambda raw, patch: review_matches_py(raw, patch=patch)
 )
