@@ -25,8 +25,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pubinbox import native
+from pubinbox.mail.address import _simple_emails_py
 from pubinbox.mail.mbox import iter_mbox
-from pubinbox.mail.parse import _blank_line_py, header_and_body_at, index_fields_py, line_counts_py, unfolded_fields_py
+from pubinbox.mail.parse import (
+    Headers,
+    _blank_line_py,
+    header_and_body_at,
+    index_fields_py,
+    line_counts_py,
+    unfolded_fields_py,
+)
 from pubinbox.search import patchid
 from pubinbox.series.marks import _has_marker_py, review_matches_py
 from tests.search.test_patchid import _POOL
@@ -66,6 +74,10 @@ def _check_message(c: ModuleType, raw: bytes) -> None:
     assert c.has_marker(raw) == _has_marker_py(raw)
     for patch in (True, False):
         assert c.review_matches(raw, patch) == review_matches_py(raw, patch=patch), raw[:300]
+    h = Headers(raw)
+    for field in ("From", "To", "Cc", "Sender", "Reply-To"):
+        for v in h.perl_raw(field) + [v for v, _ in h.perl_decoded(field)]:
+            assert c.simple_emails(v) == _simple_emails_py(v), v
     if patchid._has_diff_line(raw):
         at = 0 if raw.startswith(b"diff ") else raw.find(b"\ndiff ") + 1
         assert patchid._first_id_c(raw[at:]) == patchid._first_id_py(raw[at:]), raw[:300]
@@ -235,6 +247,35 @@ _MARKER_PIECES = st.sampled_from(
 def test_has_marker_generated(data: bytes) -> None:
     c = _built()
     assert c.has_marker(data) == _has_marker_py(data)
+
+
+_ADDRESS_PIECES = st.sampled_from(
+    [
+        "a", "Bo", "x.y", "@", ".", "a@b", "a@b.c", " ", "\t", ",", "<", ">", "<a@b.c>", '"', '"q p"', '"a\\"b"',
+        "\\", "\r", "\n", "(c)", ":", ";", "\x00", "é", "ű", "!#$%&'*+/=?^_`{|}~-", "[1.2.3.4]",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=14).map("".join))
+def test_simple_emails_generated(value: str) -> None:
+    c = _built()
+    assert c.simple_emails(value) == _simple_emails_py(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["A B <a@b.c>", '"Q, R" <q.r@s>', "x@y.z", "<p@q>", "bad <x>", "m@n."]), min_size=1, max_size=5
+    ),
+    st.sampled_from([",", ", ", " ,\t", ",,"]),
+    st.sampled_from(["", ",", " , ", "\t"]),
+)
+def test_simple_emails_generated_lists(items: list[str], sep: str, tail: str) -> None:
+    c = _built()
+    value = sep.join(items) + tail
+    assert c.simple_emails(value) == _simple_emails_py(value)
 
 
 def test_no_native_turns_it_off() -> None:

@@ -17,6 +17,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from pubinbox import native
+
 __all__ = ["Mailbox", "emails", "format_groups", "names", "pairs", "parse_groups"]
 
 _SPECIAL_ATEXT = set("!#$%&'*+-/=?^_`{|}~")
@@ -525,10 +527,26 @@ def emails(value: str, utf8: bool = True) -> list[str]:
     return list(_emails(value))
 
 
+def _simple_emails_py(value: str) -> tuple[str, ...] | None:
+    """The addresses of a plain list (:func:`_simple_boxes`), None for
+    any other (``_native.simple_emails`` is this, in C)."""
+    boxes = _simple_boxes(value)
+    if boxes is None:
+        return None
+    return tuple(a for a in (b.address() for b in boxes) if a is not None)
+
+
+_NATIVE = native.load()
+
+
 @functools.lru_cache(maxsize=16384)
 def _emails(value: str) -> tuple[str, ...]:
     # memoised like _all_boxes: every message's To/From/Cc are read for
     # threading, and a thread's lists repeat
+    if _NATIVE is not None:  # a plain list without the regular expressions
+        got: tuple[str, ...] | None = _NATIVE.simple_emails(value)
+        if got is not None:
+            return got
     return tuple(a for a in (b.address() for b in _all_boxes(value)) if a is not None)
 
 
