@@ -282,7 +282,7 @@ def test_no_native_turns_it_off() -> None:
     """PUBINBOX_NO_NATIVE=1: the Python functions, whether it is built or not."""
     code = (
         "from pubinbox.mail import parse; from pubinbox.search import patchid; "
-        "print(parse.index_fields is parse.index_fields_py, patchid._first_id is patchid._first_id_py)"
+        "print(parse.line_counts is parse.line_counts_py, patchid._first_id is patchid._first_id_py)"
     )
     env = {**os.environ, "PUBINBOX_NO_NATIVE": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

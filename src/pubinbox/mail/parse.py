@@ -37,7 +37,6 @@ __all__ = [
     "header_and_body_at",
     "header_raw",
     "header_str",
-    "index_fields",
     "index_fields_py",
     "line_counts",
     "line_counts_py",
@@ -173,7 +172,7 @@ _ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n \t]*[ \t][^\n]*
 
 def index_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
     """{lower-case field name: [values, still folded]} in one pass
-    (:func:`index_fields` is this, in C when it is built)."""
+    (``_native.index_fields`` is this, in C)."""
     out: dict[bytes, list[bytes]] = {}
     for name, value in _ANY_FIELD.findall(header):
         key = name.lower()
@@ -200,10 +199,9 @@ def unfolded_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
 
 
 _C = native.load()
-index_fields: Callable[[bytes], dict[bytes, list[bytes]]] = _C.index_fields if _C else index_fields_py
-#: what :class:`Headers` indexes a header block with: in C, every value
-#: unfolded at once (cheaper there than finding which are needed); in
-#: Python, folded, and only the values asked for are unfolded
+#: how :class:`Headers` indexes a header block: in C, every value unfolded
+#: at once (cheaper there than finding which are needed); in Python,
+#: folded, and only the values asked for are unfolded
 _INDEX_UNFOLDED = _C is not None
 
 
