@@ -1,0 +1,48 @@
+/*
+ * pubinbox._native: the byte scans of the parsing path, in C (this file: the
+ * module; the functions are in headers.c, patchid.c, trailers.c, addresses.c).
+ *
+ * Optional: setup.py builds it when a C compiler is there, and every
+ * function here has a pure-Python reference that is used without it and
+ * that the tests hold it equal to (tests/test_native.py: the hard corpus,
+ * whole lists in the corpus tier, and generated input).  Each function does
+ * exactly what its reference does, byte for byte; nothing else belongs here.
+ *
+ *   index_fields(header, u)   mail.parse.index_fields_py (u: with _unfold)
+ *   line_counts(raw, at)      mail.parse.line_counts_py
+ *   patch_parts(data)         search.patchid._iter (its first patch)
+ *   review_matches(raw, p)    series.marks.review_matches_py
+ *   blank_line(raw)           mail.parse._blank_line_py
+ *   has_marker(raw)           series.marks._has_marker_py
+ *   simple_emails(value)      mail.address._simple_emails_py
+ *
+ * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
+ */
+#include "native.h"
+
+static PyMethodDef native_methods[] = {
+    {"index_fields", (PyCFunction)(void (*)(void))native_index_fields, METH_FASTCALL,
+     "index_fields(header, unfold=False) -> {lower-case name: [values]} (see mail.parse)"},
+    {"line_counts", (PyCFunction)(void (*)(void))native_line_counts, METH_FASTCALL,
+     "line_counts(raw, at) -> (newlines, newlines from at, CRLFs)"},
+    {"patch_parts", native_patch_parts, METH_O,
+     "patch_parts(data) -> what the first patch of data hashes (see search.patchid)"},
+    {"blank_line", native_blank_line, METH_O, "blank_line(raw) -> (end, eol) | None (see mail.parse)"},
+    {"has_marker", native_has_marker, METH_O, "has_marker(raw) -> a change-id:/base-commit: line (see series.marks)"},
+    {"simple_emails", native_simple_emails, METH_O,
+     "simple_emails(value) -> the addresses of a plain list, or None (see mail.address)"},
+    {"review_matches", (PyCFunction)(void (*)(void))native_review_matches, METH_FASTCALL,
+     "review_matches(raw, patch) -> the review trailers' (kind, value) pairs (see series.marks)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "pubinbox._native", "The byte scans of the parsing path, in C.", -1, native_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModule_Create(&native_module);
+}

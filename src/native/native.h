@@ -1,0 +1,23 @@
+/*
+ * pubinbox._native's functions, one file a concern (see module.c).
+ *
+ * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
+ */
+#ifndef PUBINBOX_NATIVE_H
+#define PUBINBOX_NATIVE_H
+
+#define _GNU_SOURCE /* memmem */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+PyObject *native_blank_line(PyObject *self, PyObject *arg);
+PyObject *native_has_marker(PyObject *self, PyObject *arg);
+PyObject *native_index_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *native_line_counts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *native_patch_parts(PyObject *self, PyObject *arg);
+PyObject *native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *native_simple_emails(PyObject *self, PyObject *arg);
+
+#endif
