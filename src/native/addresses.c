@@ -137,13 +137,10 @@ native_simple_emails(PyObject *self, PyObject *arg)
         } else {
             goto plain_not;
         }
-        PyObject *addr = PyUnicode_Substring(arg, a0, a1);
-        if (addr == NULL || PyList_Append(out, addr) < 0) {
-            Py_XDECREF(addr);
+        if (append_new(out, PyUnicode_Substring(arg, a0, a1)) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        Py_DECREF(addr);
         i = skip_blanks(&t, i);
         if (i >= t.n)
             break;

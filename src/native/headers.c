@@ -117,8 +117,9 @@ PyObject *
 native_index_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 1 || nargs > 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "index_fields(header: bytes, unfold: bool = False)");
+    if (nargs < 1 || nargs > 2 || need_bytes(args[0], "index_fields(header: bytes, unfold: bool = False)") < 0) {
+        if (nargs < 1 || nargs > 2)
+            PyErr_SetString(PyExc_TypeError, "index_fields(header: bytes, unfold: bool = False)");
         return NULL;
     }
     int unfold = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
@@ -172,8 +173,9 @@ PyObject *
 native_line_counts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "line_counts(raw: bytes, at: int)");
+    if (nargs != 2 || need_bytes(args[0], "line_counts(raw: bytes, at: int)") < 0) {
+        if (nargs != 2)
+            PyErr_SetString(PyExc_TypeError, "line_counts(raw: bytes, at: int)");
         return NULL;
     }
     Py_ssize_t at = PyLong_AsSsize_t(args[1]);
@@ -207,10 +209,8 @@ PyObject *
 native_blank_line(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "blank_line() needs bytes");
+    if (need_bytes(arg, "blank_line() needs bytes") < 0)
         return NULL;
-    }
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
     const char *k1 = memmem(s, (size_t)n, "\n\n", 2);

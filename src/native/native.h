@@ -12,6 +12,28 @@
 #include <stdint.h>
 #include <string.h>
 
+/* arg is bytes, else a TypeError naming the function: 0 / -1 */
+static inline int
+need_bytes(PyObject *arg, const char *usage)
+{
+    if (PyBytes_Check(arg))
+        return 0;
+    PyErr_SetString(PyExc_TypeError, usage);
+    return -1;
+}
+
+/* Append item (a new reference, NULL if making it failed) to list and drop
+ * it: 0, or -1 with the error set. */
+static inline int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL)
+        return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
 PyObject *native_blank_line(PyObject *self, PyObject *arg);
 PyObject *native_has_marker(PyObject *self, PyObject *arg);
 PyObject *native_index_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

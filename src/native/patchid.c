@@ -40,13 +40,9 @@ part_add(Part *part, const char *p, Py_ssize_t n)
 static int
 part_flush(Part *part, PyObject *out)
 {
-    PyObject *b = PyBytes_FromStringAndSize(part->buf ? part->buf : "", part->len);
-    if (b == NULL)
-        return -1;
-    int rc = PyList_Append(out, b);
-    Py_DECREF(b);
+    Py_ssize_t n = part->len;
     part->len = 0;
-    return rc;
+    return append_new(out, PyBytes_FromStringAndSize(part->buf ? part->buf : "", n));
 }
 
 static int
@@ -148,10 +144,8 @@ PyObject *
 native_patch_parts(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "patch_parts() needs bytes");
+    if (need_bytes(arg, "patch_parts() needs bytes") < 0)
         return NULL;
-    }
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t size = PyBytes_GET_SIZE(arg);
     const char *end = s + size;

@@ -42,8 +42,9 @@ PyObject *
 native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "review_matches(raw: bytes, patch: bool)");
+    if (nargs != 2 || need_bytes(args[0], "review_matches(raw: bytes, patch: bool)") < 0) {
+        if (nargs != 2)
+            PyErr_SetString(PyExc_TypeError, "review_matches(raw: bytes, patch: bool)");
         return NULL;
     }
     int patch = PyObject_IsTrue(args[1]);
@@ -122,13 +123,10 @@ native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if (v_end - v > 300)
             continue;
-        PyObject *item = Py_BuildValue("(y#y#)", kind, kind_n, v, (Py_ssize_t)(v_end - v));
-        if (item == NULL || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
+        if (append_new(out, Py_BuildValue("(y#y#)", kind, kind_n, v, (Py_ssize_t)(v_end - v))) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        Py_DECREF(item);
     }
     return out;
 }
@@ -143,10 +141,8 @@ PyObject *
 native_has_marker(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "has_marker() needs bytes");
+    if (need_bytes(arg, "has_marker() needs bytes") < 0)
         return NULL;
-    }
     const char *s = PyBytes_AS_STRING(arg);
     const char *end = s + PyBytes_GET_SIZE(arg);
     for (const char *line = s; line < end;) {

@@ -24,6 +24,7 @@ from pubinbox.mail.msgid import drop_primary
 from pubinbox.mail.msgid import mids as mids_of
 from pubinbox.over.writer import NewRow
 from pubinbox.search.extract import SearchDoc, extract
+from pubinbox.search.writer import crlf_size
 from pubinbox.series.marks import Marks, marks_of
 
 __all__ = [
@@ -95,8 +96,7 @@ def _message(raw: bytes, now: int, *, commit: bool = True) -> Message:
     hdr, body_at = parse.header_and_body_at(raw)
     m = meta.extract_meta(raw, now, commit=commit, headers=parse.Headers(hdr, header_only=True))
     newlines, lines, crlfs = parse.line_counts(raw, body_at)
-    # the size with CRLF line ends (search.writer.crlf_size)
-    return Message(m, len(raw), lines, len(raw) + newlines - crlfs, marks_of(raw, m.subject))
+    return Message(m, len(raw), lines, crlf_size(raw, counts=(newlines, crlfs)), marks_of(raw, m.subject))
 
 
 def search_doc(raw: bytes, msg: Message) -> SearchDoc:

@@ -85,13 +85,14 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
     return index
 
 
-def crlf_size(raw: bytes, *, newlines: int | None = None) -> int:
+def crlf_size(raw: bytes, *, counts: tuple[int, int] | None = None) -> int:
     """The size with CRLF line ends (IMAP RFC822.SIZE), which is what
-    public-inbox's ``z:`` ranges compare; *newlines*: ``raw.count(b"\\n")``
-    when the caller has counted them."""
-    nl = raw.count(b"\n") if newlines is None else newlines
-    # most mail has no CR: one memchr instead of a second scan
-    return len(raw) + nl - (raw.count(b"\r\n") if raw.find(b"\r") >= 0 else 0)
+    public-inbox's ``z:`` ranges compare; *counts*: ``raw.count(b"\\n")`` and
+    ``raw.count(b"\\r\\n")`` when the caller has them (``mail.parse.line_counts``)."""
+    if counts is None:
+        # most mail has no CR: one memchr instead of a second scan
+        counts = raw.count(b"\n"), (raw.count(b"\r\n") if raw.find(b"\r") >= 0 else 0)
+    return len(raw) + counts[0] - counts[1]
 
 
 def check_readable(index: Any) -> None:
