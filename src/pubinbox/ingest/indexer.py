@@ -14,7 +14,8 @@ public-inbox's does, the object is remembered in the overview's ``meta``
 (``unreadable:OID``), tried again by later runs, and counted in the stats.
 
 Parsing, the costly part, runs in worker processes when there is a lot to
-do; numbering and threading stay in this process, in commit order.
+do (the newest messages already while the walk goes on, :mod:`.prefetch`);
+numbering and threading stay in this process, in commit order.
 
 The search index is kept equal to the overview by :meth:`Indexer.search_sync`:
 what the overview has past the index's highest number is added; then, when
@@ -31,11 +32,13 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.ingest.message import all_mids, content_key, generated_mid
 from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk, unpack
-from pubinbox.ingest.pool import ordered_map
+from pubinbox.ingest.pool import Pool
+from pubinbox.ingest.prefetch import Prefetch
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
@@ -54,6 +57,10 @@ BATCH = 5000
 PARALLEL_MIN = 2000
 #: messages per task sent to a parsing process
 CHUNK = 128
+#: messages parsed ahead during the walk, at most (their results wait in
+#: memory: a few hundred bytes each, tens of KiB with a search document)
+PREFETCH = 8192
+PREFETCH_SEARCH = 1024
 #: prefix of the overview meta keys naming git objects that could not be read
 UNREADABLE = "unreadable:"
 #: the overview's copy of msgmap's meta (restores a lost msgmap's UIDVALIDITY)
@@ -110,6 +117,9 @@ class Indexer:
         self._msgmap_had_rows = mm.max_num() != 0
         # blob -> series marks of the patches indexed since the last commit
         self._marks: dict[str, Marks] = {}
+        # the parsing processes, kept from the walk to the last epoch
+        self._pool: Pool | None = None
+        self._prefetch: Prefetch | None = None
 
     def _blob_indexed(self, blob: str) -> bool:
         if self._seen_blobs is not None:
@@ -119,24 +129,54 @@ class Indexer:
             return False
         return bool(self.over.nums_for_blob(blob))
 
-    def _walk(self) -> list[tuple[int, str, bool, list[Change]]]:
+    def _walk(self, jobs: int | None) -> list[tuple[int, str, bool, list[Change]]]:
         """Per epoch with commits not indexed yet: (epoch, tip, whether its
-        history was rewritten since, the commits to index)."""
+        history was rewritten since, the commits to index).  With more
+        than one job, the newest messages are parsed meanwhile."""
         walked = []
+        if jobs is None or jobs > 1:
+            self._pool = Pool(jobs or max(1, os.cpu_count() or 2))
+            self._prefetch = Prefetch(
+                self._pool,
+                str(self.layout.inboxdir),
+                search=self.search is not None,
+                chunk=CHUNK,
+                start_after=PARALLEL_MIN,
+                limit=PREFETCH if self.search is None else PREFETCH_SEARCH,
+            )
         for n in self.layout.epochs():
             tip = self.git.tip(n)
             last = self.over.meta_get(_last_key(n))
             if tip is None or tip == last:
                 continue
             rewritten = last is not None and not self.git.is_ancestor(n, last, tip)
-            walked.append((n, tip, rewritten, list(self.git.changes(n, None if rewritten else last, tip))))
+            pre = self._prefetch
+            walked.append(
+                (
+                    n,
+                    tip,
+                    rewritten,
+                    self.git.changes(
+                        n, None if rewritten else last, tip, walked=None if pre is None else partial(pre.walked, n)
+                    ),
+                )
+            )
         return walked
 
-    def pending(self) -> int:
+    def pending(self, *, jobs: int | None = None) -> int:
         """How many commits are not indexed yet (for a progress bar); the
-        walk is kept for :meth:`run`."""
-        self._walked = self._walk()
+        walk is kept for :meth:`run` (which should get the same *jobs*)."""
+        self._walked = self._walk(jobs)
         return sum(len(w[3]) for w in self._walked)
+
+    def close(self) -> None:
+        """Stop the parsing processes (:meth:`run` does when it is done)."""
+        if self._prefetch is not None:
+            self._prefetch.clear()
+            self._prefetch = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def run(
         self,
@@ -149,20 +189,23 @@ class Indexer:
         index (if any) in line with the overview; *search_catch_up_max*
         bounds that search work (a writer's), leaving more to `pubinbox index`."""
         stats = IndexStats()
-        walked = self._walked if self._walked is not None else self._walk()
-        self._walked = None
-        plan: list[tuple[int, str, list[Change]]] = []
-        for n, tip, rewritten, changes in walked:
-            if rewritten:
-                # history was rewritten (purge/edit): forget this epoch and redo it
-                log.warning("epoch %d history was rewritten; reindexing it", n)
-                self._forget_epoch(n)
-            plan.append((n, tip, changes))
-        _drop_removed_pairs(plan)
-        for n, tip, changes in plan:
-            self._index_changes(n, changes, stats, progress, jobs)
-            self.over.meta_set(_last_key(n), tip)
-            self.commit()
+        try:
+            walked = self._walked if self._walked is not None else self._walk(jobs)
+            self._walked = None
+            plan: list[tuple[int, str, list[Change]]] = []
+            for n, tip, rewritten, changes in walked:
+                if rewritten:
+                    # history was rewritten (purge/edit): forget this epoch and redo it
+                    log.warning("epoch %d history was rewritten; reindexing it", n)
+                    self._forget_epoch(n)
+                plan.append((n, tip, changes))
+            _drop_removed_pairs(plan)
+            for n, tip, changes in plan:
+                self._index_changes(n, changes, stats, progress, jobs)
+                self.over.meta_set(_last_key(n), tip)
+                self.commit()
+        finally:
+            self.close()
         bounded = search_catch_up_max is not None  # a writer's run, before its own work
         if not bounded:
             self._retry_unreadable(stats)
@@ -345,10 +388,12 @@ class Indexer:
             self.over.remove(int(num))
 
     def _parsed(self, n: int, changes: list[Change], jobs: int | None) -> Iterator[Parsed | Unreadable | None]:
-        adds = [c for c in changes if c.kind == "m"]
-        want_pool = len(adds) >= PARALLEL_MIN and (jobs is None or jobs > 1)
+        pre = self._prefetch
+        ahead = pre if pre is not None and len(pre) else None
+        adds = [c for c in changes if c.kind == "m" and (ahead is None or c.commit not in ahead)]
+        pool = self._pool if len(adds) >= PARALLEL_MIN or ahead is not None else None
         want = self.search is not None
-        if not want_pool:
+        if pool is None:
             for c in changes:
                 if c.kind != "m":
                     yield None
@@ -360,16 +405,20 @@ class Indexer:
                     continue
                 yield parse_blob(raw, c.blob, commit_time=c.commit_time, search=want)
             return
-        workers = jobs or max(1, (os.cpu_count() or 2))
         inboxdir = str(self.layout.inboxdir)
         chunks = (
             (inboxdir, n, [(c.blob, c.commit_time) for c in adds[i : i + CHUNK]], want)
             for i in range(0, len(adds), CHUNK)
         )
-        packed = ordered_map(parse_chunk, chunks, jobs=workers, window=4 * workers)
+        packed = pool.ordered_map(parse_chunk, chunks, window=4 * pool.jobs)
         results = itertools.chain.from_iterable(map(unpack, packed))
         for c in changes:
-            yield None if c.kind != "m" else next(results)
+            if c.kind != "m":
+                yield None
+            elif ahead is not None and c.commit in ahead:
+                yield ahead.take(c.commit)
+            else:
+                yield next(results)
 
     def _index_changes(
         self,

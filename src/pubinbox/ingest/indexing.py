@@ -130,7 +130,7 @@ def _update(
         search = open_search(layout, ibx.indexlevel)
         idx = Indexer(layout, GitReader(layout), mm, over, search)
         if on_total is not None:
-            on_total(idx.pending())
+            on_total(idx.pending(jobs=jobs))
         stats = idx.run(progress=progress, jobs=jobs)
         _finish(idx)
         return stats
@@ -174,7 +174,7 @@ def _rebuild(
         try:
             idx = Indexer(layout, git, mm, over, search if one_pass else None)
             if on_total is not None:
-                on_total(idx.pending())
+                on_total(idx.pending(jobs=jobs))
             stats = idx.run(progress=progress, jobs=jobs)
             _finish(idx)
         finally:

@@ -18,7 +18,7 @@ that the indexer can skip it with a warning, as public-inbox does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,34 +174,70 @@ class GitReader:
         except (_pygit2().GitError, KeyError, ValueError):
             return False
 
-    def changes(self, n: int, since: str | None, until: str | None = None) -> Iterator[Change]:
+    def changes(
+        self, n: int, since: str | None, until: str | None = None, *, walked: Callable[[Change], None] | None = None
+    ) -> list[Change]:
         """Commits of epoch *n* after *since* up to *until* (default: tip),
-        oldest first."""
+        oldest first.  A v2 history is a line: it is walked from the tip
+        back without sorting, so that *walked* sees each change as soon as
+        it is read, newest first (the indexer starts parsing before the walk
+        ends: sorting first reads every commit before giving the first);
+        a history with a merge in it is walked again in topological order
+        (*walked* may then see a change twice)."""
         repo = self.epoch_repo(n)
         tip = until or self.tip(n)
         if tip is None:
-            return
+            return []
         pg = _pygit2()
-        walker = repo.walk(tip, pg.enums.SortMode.TOPOLOGICAL | pg.enums.SortMode.REVERSE)
+        line = self._walk(repo, tip, since, pg.enums.SortMode.NONE, walked)
+        if line is not None:
+            line.reverse()
+            return line
+        got = self._walk(repo, tip, since, pg.enums.SortMode.TOPOLOGICAL | pg.enums.SortMode.REVERSE, None)
+        assert got is not None
+        return got
+
+    @staticmethod
+    def _walk(
+        repo: pygit2.Repository, tip: str, since: str | None, mode: Any, walked: Callable[[Change], None] | None
+    ) -> list[Change] | None:
+        """The changes in *mode*'s order; with SortMode.NONE, None as soon as
+        a commit is not the single parent of the one before (a merge)."""
+        pg = _pygit2()
+        walker = repo.walk(tip, mode)
         if since is not None:
             try:
                 walker.hide(since)
             except (KeyError, ValueError, pg.GitError):
                 pass
+        linear = mode == pg.enums.SortMode.NONE
+        out: list[Change] = []
+        parent: Any = None
         for commit in walker:
+            if linear:
+                parents = commit.parent_ids
+                if len(parents) > 1 or (parent is not None and commit.id != parent):
+                    return None
+                parent = parents[0] if parents else None
             cid = str(commit.id)
             try:
                 tree = commit.tree
             except pg.GitError:
-                yield Change(cid, "x", str(commit.tree_id), int(commit.commit_time))
-                continue
-            for kind in ("m", "d"):
-                try:
-                    entry = tree[kind]
-                except KeyError:
+                change = Change(cid, "x", str(commit.tree_id), int(commit.commit_time))
+            else:
+                for kind in ("m", "d"):
+                    try:
+                        entry = tree[kind]
+                    except KeyError:
+                        continue
+                    change = Change(cid, kind, str(entry.id), int(commit.commit_time))
+                    break
+                else:
                     continue
-                yield Change(cid, kind, str(entry.id), int(commit.commit_time))
-                break
+            out.append(change)
+            if walked is not None:
+                walked(change)
+        return out
 
 
 def packed_size(git_dir: Path) -> int:
