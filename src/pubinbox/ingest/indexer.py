@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from pubinbox.errors import CorruptObject, IndexingError
-from pubinbox.ingest.message import all_mids, content_key, generated_mid
+from pubinbox.ingest.message import SameContent, all_mids, generated_mid
 from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk, unpack
 from pubinbox.ingest.pool import Pool
 from pubinbox.ingest.prefetch import Prefetch
@@ -527,11 +527,11 @@ class Indexer:
         return None
 
     def _is_copy(self, raw: bytes, mids: list[str]) -> bool:
-        key = content_key(raw)
+        same = SameContent(raw)
         for mid in mids:
             for _num, blob in self.over.blobs_for_mid(mid):
                 try:
-                    if content_key(self.git.blob(blob)) == key:
+                    if same(self.git.blob(blob)):
                         return True
                 except CorruptObject:
                     continue  # that copy cannot be read: it cannot be compared

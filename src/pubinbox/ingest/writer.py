@@ -27,7 +27,7 @@ from pubinbox.extindex.writer import keep_current as extindex_keep_current
 from pubinbox.ingest import history
 from pubinbox.ingest.indexer import Indexer, IndexStats
 from pubinbox.ingest.indexing import open_search
-from pubinbox.ingest.message import Incoming, all_mids, content_key, generated_mid, prepare, search_doc, with_extra_mid
+from pubinbox.ingest.message import Incoming, SameContent, all_mids, generated_mid, prepare, search_doc, with_extra_mid
 from pubinbox.mail.parse import strip_from_line
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.writer import SearchWriter
@@ -323,9 +323,9 @@ class InboxWriter:
             num = self._mm.mid_insert(mids[0])
             if num is not None:
                 return num, mids[0], None
-            key = content_key(inc.raw)
+            same = SameContent(inc.raw)
             for mid in mids:
-                if self._content_exists(mid, key):
+                if self._content_exists(mid, same):
                     return None, mid, None
             log.warning("<%s> reused for mismatched content", mids[0])
             for mid in mids[:0:-1]:
@@ -338,7 +338,7 @@ class InboxWriter:
                 return num, mid, mids[0] if mids else None
         raise AssertionError("unreachable: generated_mid is endless")
 
-    def _content_exists(self, mid: str, key: bytes) -> bool:
+    def _content_exists(self, mid: str, same: SameContent) -> bool:
         assert self._over is not None and self._git is not None
         for _num, blob in self._over.blobs_for_mid(mid):
             raw = self._batch_raw.get(blob)
@@ -347,8 +347,7 @@ class InboxWriter:
                     raw = self._git.blob(blob)
                 except PubinboxError:
                     continue
-            have = content_key(raw)
-            if have == key:
+            if same(raw):
                 return True
         return False
 
@@ -383,7 +382,7 @@ class InboxWriter:
         message is not archived."""
         assert self._over is not None and self._git is not None
         raw = strip_from_line(raw)
-        key = content_key(raw)
+        same = SameContent(raw)
         done: list[tuple[int, str]] = []
         seen: set[str] = set()
         for mid in all_mids(raw):
@@ -397,7 +396,7 @@ class InboxWriter:
                         stored = self._git.blob(blob)
                     except PubinboxError:
                         continue
-                if content_key(stored) != key:
+                if not same(stored):
                     continue
                 if self.remove_blob(blob, reason):
                     done.append((num, mid))

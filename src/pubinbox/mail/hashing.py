@@ -26,10 +26,17 @@ from collections.abc import Iterator
 from pubinbox.mail.dates import msg_datestamp
 from pubinbox.mail.mime import Part, iter_parts
 from pubinbox.mail.msgid import mids_perl, references_perl
-from pubinbox.mail.parse import Headers, header_str
+from pubinbox.mail.parse import Headers, header_str, parse_layout
 from pubinbox.mail.perlstr import ASCII_SPACE, UNICODE_SPACE, perl_utf8_encode
 
-__all__ = ["content_chunks", "content_digest", "content_hash", "digest2mid"]
+__all__ = ["HASHED_FIELDS", "content_chunks", "content_digest", "content_hash", "content_inputs", "digest2mid"]
+
+#: every field :func:`content_chunks` reads from a message's header (the
+#: message's own, and the top-level part's in :func:`iter_parts`)
+HASHED_FIELDS = (
+    "Message-ID", "References", "In-Reply-To", "From", "Sender", "Subject", "Date", "To", "Cc",
+    "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description",
+)  # fmt: skip
 
 # digest_addr: s/@([a-z0-9\_\.\-\(\)]*([A-Z])\S*)/'@'.lc($1)/ge
 _AT_LC = {
@@ -89,6 +96,17 @@ def content_chunks(raw: bytes) -> Iterator[bytes]:
             yield _digest_addr(name, v, flagged)
     for part in iter_parts(raw):
         yield from _part_chunks(part)
+
+
+def content_inputs(raw: bytes) -> tuple[bytes, bytes | None, tuple[tuple[bytes, ...], ...]]:
+    """All that :func:`content_hash` depends on: the header's line ending,
+    the body, and the raw values of :data:`HASHED_FIELDS`.  Two messages
+    with equal inputs have the same content hash (the same message stored
+    twice, a copy differing in ``Received:`` or list headers), found
+    without walking their MIME parts; unequal inputs say nothing."""
+    lay = parse_layout(raw)
+    h = Headers(lay.header, header_only=True)
+    return lay.eol, lay.body, tuple(tuple(h.raw_bytes(name)) for name in HASHED_FIELDS)
 
 
 def content_digest(raw: bytes) -> hashlib._Hash:
