@@ -15,10 +15,8 @@ nothing but when they are parsed.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-
 from pubinbox.ingest.parsing import Parsed, Unreadable, parse_chunk, unpack
-from pubinbox.ingest.pool import Pool
+from pubinbox.ingest.pool import Pool, Task
 from pubinbox.store.git import Change
 
 __all__ = ["Prefetch"]
@@ -39,10 +37,10 @@ class Prefetch:
         self._seen = 0
         self._queued: list[Change] = []
         self._epoch = -1
-        self._flying: list[Future[bytes]] = []
-        #: commit -> (its chunk's future, its place in the chunk)
-        self._at: dict[str, tuple[Future[bytes], int]] = {}
-        #: id(future) -> its results, and how many of them are still to take
+        self._flying: list[Task[bytes]] = []
+        #: commit -> (its chunk's task, its place in the chunk)
+        self._at: dict[str, tuple[Task[bytes], int]] = {}
+        #: id(task) -> its results, and how many of them are still to take
         self._done: dict[int, tuple[list[Parsed | Unreadable], list[int]]] = {}
 
     def walked(self, epoch: int, change: Change) -> None:
@@ -61,12 +59,12 @@ class Prefetch:
         self._flying = [f for f in self._flying if not f.done()]
         if len(self._flying) >= 2 * self.pool.jobs or len(self._at) + len(batch) > self.limit:
             return  # the workers are busy: these are parsed in their turn
-        fut = self.pool.submit(
+        task = self.pool.submit(
             parse_chunk, (self.inboxdir, epoch, [(c.blob, c.commit_time) for c in batch], self.search)
         )
-        self._flying.append(fut)
+        self._flying.append(task)
         for i, c in enumerate(batch):
-            self._at[c.commit] = (fut, i)
+            self._at[c.commit] = (task, i)
 
     def __len__(self) -> int:
         return len(self._at)
@@ -76,11 +74,11 @@ class Prefetch:
 
     def take(self, commit: str) -> Parsed | Unreadable:
         """The result of a commit parsed ahead (once)."""
-        fut, i = self._at.pop(commit)
-        key = id(fut)
+        task, i = self._at.pop(commit)
+        key = id(task)
         got = self._done.get(key)
         if got is None:
-            results = unpack(fut.result())
+            results = unpack(task.result())
             got = self._done[key] = (results, [len(results)])
         got[1][0] -= 1
         if not got[1][0]:
