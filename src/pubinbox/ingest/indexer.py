@@ -17,12 +17,8 @@ Parsing, the costly part, runs in worker processes when there is a lot to
 do (the newest messages already while the walk goes on, :mod:`.prefetch`);
 numbering and threading stay in this process, in commit order.
 
-The search index is kept equal to the overview by :meth:`Indexer.search_sync`:
-what the overview has past the index's highest number is added; then, when
-the index's document count or highest number disagrees with the overview's,
-the two are compared number by number and blob key by blob key, and every
-document that is not the overview's (a duplicate, a removed message, another
-message under that number) is deleted and redone.
+The search index is then made to agree with the overview
+(:mod:`.searchsync`).
 """
 
 from __future__ import annotations
@@ -33,17 +29,19 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from pubinbox.errors import CorruptObject, IndexingError
 from pubinbox.ingest.message import SameContent, all_mids, generated_mid
-from pubinbox.ingest.parsing import Parsed, Unreadable, extract_job, parse_blob, parse_chunk, unpack
-from pubinbox.ingest.pool import Pool
+from pubinbox.ingest.parsing import Parsed, Unreadable, parse_blob, parse_chunk, unpack
+from pubinbox.ingest.pool import Pool, Task
 from pubinbox.ingest.prefetch import Prefetch
+from pubinbox.ingest.searchsync import SearchSync
 from pubinbox.over.writer import OverWriter
-from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
+from pubinbox.search.writer import SearchWriter
 from pubinbox.series.marks import Marks
 from pubinbox.series.store import remember as series_remember
+from pubinbox.series.store import sync as series_sync
 from pubinbox.store.git import Change, GitReader
 from pubinbox.store.layout import Layout
 from pubinbox.store.msgmap import Msgmap
@@ -68,9 +66,6 @@ MSGMAP_META = {"created_at": "msgmap_created_at", "num_highwater": "msgmap_num_h
 
 #: what a purged message's commit holds (public-inbox-purge, pubinbox purge)
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
-
-#: an overview row as the search side needs it: (num, blob, epoch, ts, ds)
-Row = tuple[int, str, int, int, int]
 
 
 @dataclass(slots=True)
@@ -120,6 +115,8 @@ class Indexer:
         # the parsing processes, kept from the walk to the last epoch
         self._pool: Pool | None = None
         self._prefetch: Prefetch | None = None
+        # the series brought up to date in one of them, near the end
+        self._series_ahead: Task[None] | None = None
 
     def _blob_indexed(self, blob: str) -> bool:
         if self._seen_blobs is not None:
@@ -200,10 +197,12 @@ class Indexer:
                     self._forget_epoch(n)
                 plan.append((n, tip, changes))
             _drop_removed_pairs(plan)
-            for n, tip, changes in plan:
-                self._index_changes(n, changes, stats, progress, jobs)
+            for i, (n, tip, changes) in enumerate(plan):
+                self._index_changes(n, changes, stats, progress, jobs, last=i == len(plan) - 1)
                 self.over.meta_set(_last_key(n), tip)
                 self.commit()
+            if self._series_ahead is not None:
+                self._series_ahead.result()  # the caller's series sync takes it from there
         finally:
             self.close()
         bounded = search_catch_up_max is not None  # a writer's run, before its own work
@@ -269,117 +268,17 @@ class Indexer:
     def search_sync(
         self, stats: IndexStats | None = None, *, jobs: int | None = None, limit: int | None = None, full: bool = False
     ) -> int:
-        """Make the search index hold one document per overview message,
-        made from that message's blob; returns how many documents were
-        added or deleted.  With *limit*, more work than that is left alone
-        (logged) for `pubinbox index`; *full* compares every document even
-        when the counts agree."""
+        """Make the search index hold one document per overview message
+        (:class:`~.searchsync.SearchSync`); returns how many documents were
+        added or deleted."""
         if self.search is None:
             return 0
         stats = stats if stats is not None else IndexStats()
-        full = full or self.search.fresh
-        tail = self._rows("num > ?", (self.search.max_num,))
-        if limit is not None and len(tail) > limit:
-            log.warning("search index is %d messages behind: run `pubinbox index`", len(tail))
-            return 0
-        done = 0
-        if tail:
-            done += self._add_docs(tail, jobs, stats, replace=not self.search.fresh)
-            self.search.commit()
-            stats.search_fixed += done
-        count, top = self.over.db.execute("SELECT COUNT(*), MAX(num) FROM over WHERE num > 0").fetchone()
-        have_count, have_top = self.search.stats()
-        if not full and (have_count, have_top) == (int(count), int(top or 0)):
-            return done
-        if not full:
-            log.warning(
-                "search index disagrees with the overview (%d documents up to #%d, %d messages up to #%d): repairing",
-                have_count,
-                have_top,
-                count,
-                top or 0,
-            )
-        budget = None if limit is None else limit - done
-        fixed, complete = self._search_repair(max(int(top or 0), have_top), jobs, stats, budget)
-        stats.search_fixed += fixed
-        if complete:
-            self.search.fresh = False
-            self.search.set_max_num(int(top or 0))
-            self.search.commit()
-        return done + fixed
-
-    def _search_repair(self, top: int, jobs: int | None, stats: IndexStats, budget: int | None) -> tuple[int, bool]:
-        """Compare the index with the overview, one range of numbers at a
-        time (memory stays bounded on the largest lists); returns how many
-        documents were deleted or added, and whether it got to the end."""
-        assert self.search is not None
-        fixed = 0
-        for lo in range(1, top + 1, SCAN_CHUNK):
-            hi = lo + SCAN_CHUNK - 1
-            have = self.search.doc_keys(lo, hi)
-            rows = self._rows("num BETWEEN ? AND ?", (lo, hi))
-            want = {r[0]: blob_key(r[1]) for r in rows}
-            stale = [num for num, keys in have.items() if keys != [want.get(num)]]
-            stale_set = set(stale)
-            redo = [r for r in rows if r[0] not in have or r[0] in stale_set]
-            work = len(stale) + len(redo)
-            if budget is not None and fixed + work > budget:
-                log.warning("search index needs %d documents redone: run `pubinbox index`", work)
-                return fixed, False
-            if stale:
-                self.search.delete(stale)
-            if redo:
-                self._add_docs(redo, jobs, stats, replace=False)
-            if work:
-                self.search.commit()
-            fixed += work
-        return fixed, True
-
-    def _rows(self, where: str, args: tuple[int, ...]) -> list[Row]:
-        sql = f"SELECT num, blob, epoch, ts, ds FROM over WHERE num > 0 AND {where} ORDER BY num"
-        return [
-            (int(a), str(b), int(c or 0), int(d or 0), int(e or 0)) for a, b, c, d, e in self.over.db.execute(sql, args)
-        ]
-
-    def _add_docs(self, rows: list[Row], jobs: int | None, stats: IndexStats, *, replace: bool = True) -> int:
-        """Add the search documents of these overview rows."""
-        args = [(str(self.layout.inboxdir), r[2], r[1]) for r in rows]
-        if len(rows) >= PARALLEL_MIN and (jobs is None or jobs > 1):
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 2)) as pool:
-                return self._add_each(rows, pool.map(extract_job, args, chunksize=64), stats, replace)
-        return self._add_each(rows, (self._extract_here(*a) for a in args), stats, replace)
-
-    def _extract_here(self, _inboxdir: str, epoch: int, blob: str) -> tuple[SearchDoc, int, None] | Unreadable:
-        """:func:`extract_job` in this process (the writer makes the stems)."""
-        try:
-            raw = self.git.blob(blob, epoch)
-        except CorruptObject as e:
-            return Unreadable(str(e))
-        return extract(raw), crlf_size(raw), None
-
-    def _add_each(
-        self,
-        rows: list[Row],
-        docs: Iterator[tuple[SearchDoc, int, tuple[str, ...] | None] | Unreadable],
-        stats: IndexStats,
-        replace: bool,
-    ) -> int:
-        assert self.search is not None
-        added = 0
-        for (num, blob, _epoch, ts, ds), got in zip(rows, docs, strict=True):
-            if isinstance(got, Unreadable):
-                log.warning("W: message #%d: %s; it is not in the search index", num, got.reason)
-                stats.unreadable += 1
-                continue
-            doc, size, stems = got
-            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace, stems=stems)
-            added += 1
-            if added % BATCH == 0:
-                # a long rebuild that is interrupted resumes from here
-                self.search.commit()
-        return added
+        sync = SearchSync(self.layout, self.git, self.over, self.search)
+        done = sync.run(jobs=jobs, limit=limit, full=full)
+        stats.search_fixed += done
+        stats.unreadable += sync.unreadable
+        return done
 
     # -- the overview --------------------------------------------------------------------
     def _forget_epoch(self, n: int) -> None:
@@ -427,6 +326,8 @@ class Indexer:
         stats: IndexStats,
         progress: Callable[[int], None] | None,
         jobs: int | None,
+        *,
+        last: bool = False,
     ) -> None:
         done = 0
         for change, parsed in zip(changes, self._parsed(n, changes, jobs), strict=True):
@@ -456,8 +357,22 @@ class Indexer:
                 # record progress only at a commit boundary we know is complete
                 self.over.meta_set(_last_key(n), change.commit)
                 self.commit()
+                if last and len(changes) - done < BATCH:
+                    self._series_start()
         if progress is not None:
             progress(done % 256)
+
+    def _series_start(self) -> None:
+        """At the last commit before the end of a long run: bring the
+        series (:mod:`pubinbox.series.store`) up to date with what is
+        committed in a parsing process, whose work is nearly done, while
+        this one numbers the last messages.  The caller's sync after the
+        run then has only those last messages to look at, not all of them
+        (from scratch, a third of a second for 22,000 messages with a
+        core idle)."""
+        if self._pool is None or self._series_ahead is not None or not self._pool.started:
+            return
+        self._series_ahead = self._pool.submit(series_job, (str(self.layout.inboxdir), str(self.over.path)))
 
     def index_one(self, epoch: int, p: Parsed, stats: IndexStats) -> int | None:
         """Number and store one message; returns its number."""
@@ -548,6 +463,13 @@ class Indexer:
         for num in stale:
             self.mm.delete_num(num)
         return len(stale)
+
+
+def series_job(args: tuple[str, str]) -> None:
+    """In a parsing process: the series of an inbox brought up to date
+    with the committed rows of an overview file (see :meth:`Indexer._series_start`)."""
+    inboxdir, over_db = args
+    series_sync(Layout(Path(inboxdir)), over_db=Path(over_db))
 
 
 def _drop_removed_pairs(plan: list[tuple[int, str, list[Change]]]) -> None:

@@ -164,6 +164,11 @@ class Pool:
         self._workers: list[_Worker] = []
         self._next = 0
 
+    @property
+    def started(self) -> bool:
+        """Whether the workers are running (a task was sent)."""
+        return bool(self._workers)
+
     def submit(self, fn: Callable[[T], R], item: T) -> Task[R]:
         if not self._workers:
             for _ in range(self.jobs):

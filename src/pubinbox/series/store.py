@@ -103,8 +103,9 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
     return db
 
 
-def sync(layout: Layout) -> None:
-    """Bring the series up to date with the overview; never raises.
+def sync(layout: Layout, *, over_db: Path | None = None) -> None:
+    """Bring the series up to date with the overview (*over_db*: the file
+    being built for it, ``over.sqlite3.rebuild``); never raises.
     The cyclic garbage collector waits meanwhile: a sync from scratch makes
     a hundred thousand small objects, none in a cycle, and the collections
     they set off in a process holding a whole index's worth cost a fifth
@@ -112,7 +113,7 @@ def sync(layout: Layout) -> None:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _sync(layout)
+        _sync(layout, layout.over_db if over_db is None else over_db)
     except Exception as e:  # noqa: BLE001 - derived data: the next writer retries
         log.warning("%s: series not updated: %s", layout.inboxdir, e)
     finally:
@@ -120,15 +121,15 @@ def sync(layout: Layout) -> None:
             gc.enable()
 
 
-def _sync(layout: Layout) -> None:
-    if not layout.over_db.exists():
+def _sync(layout: Layout, over_db: Path) -> None:
+    if not over_db.exists():
         return
     path = series_db(layout)
     db = _connect_rw(path)
-    over = OverReader(layout.over_db)
+    over = OverReader(over_db)
     git = GitReader(layout)
     try:
-        ident = file_identity(layout.over_db)
+        ident = file_identity(over_db)
         got = dict(db.execute("SELECT key, val FROM meta").fetchall())
         last = int(got.get("last_num") or 0)
         if got.get("over") != ident:
