@@ -90,3 +90,20 @@ def test_close_stops_every_worker_and_drops_queued_tasks() -> None:
     for w in workers:
         assert not w.proc.is_alive()
         assert w.proc.exitcode == 0  # not killed after the grace time
+
+
+def test_the_worker_aside_is_another_process() -> None:
+    with Pool(1, aside=True) as pool:
+        with pytest.raises(ValueError, match="not started"):
+            pool.submit_aside(_pid, 0)
+        slow = [pool.submit(_slow, x) for x in range(5)]  # a second of work queued
+        aside = pool.submit_aside(_pid, 0)
+        assert [t.result() for t in slow] == list(range(5))
+        assert aside.result() not in (os.getpid(), pool.submit(_pid, 0).result())
+
+
+def test_a_task_aside_is_done_while_the_others_are_busy() -> None:
+    with Pool(1, aside=True) as pool:
+        slow = [pool.submit(_slow, x) for x in range(10)]  # two seconds of work queued
+        assert pool.submit_aside(_square, 7).result() == 49
+        assert not slow[-1].done()  # answered long before the queue is through

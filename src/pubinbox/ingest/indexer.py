@@ -55,6 +55,9 @@ BATCH = 5000
 PARALLEL_MIN = 2000
 #: messages per task sent to a parsing process
 CHUNK = 128
+#: the part of a long run left when the series are brought up to date in a
+#: process of their own (:meth:`Indexer._series_start`)
+SERIES_AHEAD = 0.15
 #: messages parsed ahead during the walk, at most (their results wait in
 #: memory: a few hundred bytes each, tens of KiB with a search document)
 PREFETCH = 8192
@@ -132,7 +135,7 @@ class Indexer:
         than one job, the newest messages are parsed meanwhile."""
         walked = []
         if jobs is None or jobs > 1:
-            self._pool = Pool(jobs or max(1, os.cpu_count() or 2))
+            self._pool = Pool(jobs or max(1, os.cpu_count() or 2), aside=True)
             self._prefetch = Prefetch(
                 self._pool,
                 str(self.layout.inboxdir),
@@ -197,8 +200,11 @@ class Indexer:
                     self._forget_epoch(n)
                 plan.append((n, tip, changes))
             _drop_removed_pairs(plan)
-            for i, (n, tip, changes) in enumerate(plan):
-                self._index_changes(n, changes, stats, progress, jobs, last=i == len(plan) - 1)
+            total = sum(len(changes) for _n, _tip, changes in plan)
+            series_at = total - int(total * SERIES_AHEAD)  # the series sync starts aside
+            for n, tip, changes in plan:
+                self._index_changes(n, changes, stats, progress, jobs, series_at=series_at)
+                series_at -= len(changes)
                 self.over.meta_set(_last_key(n), tip)
                 self.commit()
             if self._series_ahead is not None:
@@ -327,7 +333,7 @@ class Indexer:
         progress: Callable[[int], None] | None,
         jobs: int | None,
         *,
-        last: bool = False,
+        series_at: int = -1,
     ) -> None:
         done = 0
         for change, parsed in zip(changes, self._parsed(n, changes, jobs), strict=True):
@@ -353,26 +359,26 @@ class Indexer:
             done += 1
             if progress is not None and done % 256 == 0:
                 progress(256)
-            if done % BATCH == 0:
+            ahead = done == series_at and self._series_ahead is None
+            if done % BATCH == 0 or ahead:
                 # record progress only at a commit boundary we know is complete
                 self.over.meta_set(_last_key(n), change.commit)
                 self.commit()
-                if last and len(changes) - done < BATCH:
+                if ahead:
                     self._series_start()
         if progress is not None:
             progress(done % 256)
 
     def _series_start(self) -> None:
-        """At the last commit before the end of a long run: bring the
+        """Most of the way through a long run (just committed): bring the
         series (:mod:`pubinbox.series.store`) up to date with what is
-        committed in a parsing process, whose work is nearly done, while
-        this one numbers the last messages.  The caller's sync after the
-        run then has only those last messages to look at, not all of them
-        (from scratch, a third of a second for 22,000 messages with a
-        core idle)."""
+        committed, in the pool's process aside, while this one goes on.
+        The caller's sync after the run then looks at the rest only, not
+        at everything (from scratch, a third of a second for 22,000
+        messages, with a core idle)."""
         if self._pool is None or self._series_ahead is not None or not self._pool.started:
             return
-        self._series_ahead = self._pool.submit(series_job, (str(self.layout.inboxdir), str(self.over.path)))
+        self._series_ahead = self._pool.submit_aside(series_job, (str(self.layout.inboxdir), str(self.over.path)))
 
     def index_one(self, epoch: int, p: Parsed, stats: IndexStats) -> int | None:
         """Number and store one message; returns its number."""

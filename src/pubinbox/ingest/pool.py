@@ -157,11 +157,14 @@ def _serve(conn: Connection, parent_ends: list[Connection]) -> None:
 
 
 class Pool:
-    """*jobs* worker processes, started on the first task."""
+    """*jobs* worker processes, started on the first task; with *aside*,
+    one more, for :meth:`submit_aside` only."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, *, aside: bool = False) -> None:
         self.jobs = jobs
+        self.aside = aside
         self._workers: list[_Worker] = []
+        self._aside: _Worker | None = None
         self._next = 0
 
     @property
@@ -169,13 +172,26 @@ class Pool:
         """Whether the workers are running (a task was sent)."""
         return bool(self._workers)
 
+    def _start(self) -> None:
+        # all at once: forked while the caller holds no database lock
+        for _ in range(self.jobs):
+            self._workers.append(_Worker(self._workers))
+        if self.aside:
+            self._aside = _Worker(self._workers)
+
     def submit(self, fn: Callable[[T], R], item: T) -> Task[R]:
         if not self._workers:
-            for _ in range(self.jobs):
-                self._workers.append(_Worker(self._workers))
+            self._start()
         w = self._workers[self._next]
         self._next = (self._next + 1) % len(self._workers)
         return w.send(fn, item)
+
+    def submit_aside(self, fn: Callable[[T], R], item: T) -> Task[R]:
+        """A task for the process kept aside: it never waits behind the
+        others' tasks, nor they behind it (the pool must be started)."""
+        if self._aside is None:
+            raise ValueError("no worker aside, or the pool is not started")
+        return self._aside.send(fn, item)
 
     def ordered_map(self, fn: Callable[[T], R], items: Iterable[T], *, window: int) -> Iterator[R]:
         """``map(fn, items)``, at most *window* items submitted ahead of the
@@ -191,6 +207,9 @@ class Pool:
     def close(self) -> None:
         """Stop the workers (tasks not done are dropped)."""
         workers, self._workers = self._workers, []
+        if self._aside is not None:
+            workers.append(self._aside)
+            self._aside = None
         for w in workers:
             w.close()
 
