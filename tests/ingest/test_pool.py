@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,21 @@ def test_a_task_aside_is_done_while_the_others_are_busy() -> None:
         slow = [pool.submit(_slow, x) for x in range(10)]  # two seconds of work queued
         assert pool.submit_aside(_square, 7).result() == 49
         assert not slow[-1].done()  # answered long before the queue is through
+
+
+def _touch_and_answer(path: str) -> bytes:
+    Path(path).touch()
+    return b"r" * (100 << 10)  # a parsed chunk's size
+
+
+def test_a_worker_goes_on_while_its_results_are_not_read(tmp_path: Path) -> None:
+    """Five results of 100 KiB wait in the socket: the worker is not held
+    until the writer reads them (it would be with the default buffer)."""
+    marks = [tmp_path / f"task{i}" for i in range(5)]
+    with Pool(1) as pool:
+        tasks = [pool.submit(_touch_and_answer, str(m)) for m in marks]
+        deadline = time.monotonic() + 10
+        while not all(m.exists() for m in marks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(m.exists() for m in marks)
+        assert all(len(t.result()) == 100 << 10 for t in tasks)
