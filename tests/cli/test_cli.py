@@ -135,3 +135,33 @@ def test_serve_checks_server_settings_at_start(tmp_path: Path) -> None:
         err = p.stderr.decode()
         assert p.returncode == 78 and key.split(".")[1] in err and "Traceback" not in err, (key, err)
         subprocess.run(["git", "config", "-f", str(cfg), "--unset", key], check=True)
+
+
+def test_every_verb_is_found_and_imports_only_its_module() -> None:
+    """Verbs are imported when asked for (cli.VERBS): every ``@cli.command``
+    in pubinbox/cli is listed there, and ``index`` starts without the web
+    server's modules."""
+    import re
+    import sys
+
+    import click
+
+    from pubinbox.cli import VERBS, cli
+
+    declared = set()
+    for path in (REPO / "src" / "pubinbox" / "cli").glob("*.py"):
+        for name in re.findall(r'@cli\.command\("([a-z]+)"\)', path.read_text()):
+            declared.add(name)
+            assert VERBS.get(name) == path.stem, (name, path.stem)
+    assert declared == set(VERBS)
+    with click.Context(cli) as ctx:
+        assert all(cli.get_command(ctx, name) is not None for name in VERBS)
+        assert sorted(cli.list_commands(ctx)) == sorted(VERBS)
+    code = (
+        "import sys; from pubinbox.cli import cli; cli(['index', '--help'], standalone_mode=False);"
+        " print(sorted(m for m in sys.modules if m.startswith(('pubinbox.cli.', 'asyncio', 'pubinbox.web'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert (
+        "'pubinbox.cli.index'" in out and "serve" not in out and "asyncio" not in out and "pubinbox.web" not in out
+    ), out

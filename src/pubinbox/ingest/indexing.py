@@ -25,6 +25,7 @@ Under ``inbox.lock``, in this order:
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
@@ -80,10 +81,18 @@ def index_inbox(
         ensure_all_git(layout)
         clear_stale_git_locks(layout)
         layout.own_dir.mkdir(exist_ok=True)
+        # no cyclic garbage collection meanwhile: indexing makes none (f2fs:
+        # nothing unreachable after 22,000 messages), and the collections
+        # that its objects set off were 4% of this process's time
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             stats = _index(ibx, layout, reindex, jobs, progress, on_total)
         except sqlite3.Error as e:
             raise IndexingError(f"{ibx.inboxdir}: {e}") from e
+        finally:
+            if collecting:
+                gc.enable()
         series_sync(layout)  # patch series, from the overview (issue 12)
         extindex_keep_current(ibx)  # the cross-inbox index /all/ (issue 9)
         return stats
