@@ -94,6 +94,12 @@ def smsg_value(vals: list[PerlStr]) -> PerlStr:
 
 def _populate_field(h: Headers, field: str) -> tuple[str, bool, str | None, bool]:
     """(lower-case field value, its flag, Capitalised value|None, its flag)."""
+    raw = h.raw_values(field)
+    if len(raw) == 1 and raw[0].isascii() and b"=?" not in raw[0]:
+        # the usual field: one value, plain ASCII, no encoded word, where
+        # header_str gives the value itself and utf8::decode leaves it
+        v = _clean(raw[0].decode("ascii"))
+        return v, False, (v if v != "" else None), False
     vals = h.perl_decoded(field)
     low, low_flag = smsg_value(vals)
     if len(vals) > 1:

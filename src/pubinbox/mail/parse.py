@@ -318,6 +318,10 @@ class Headers:
             self._memo[name] = got
         return got
 
+    def raw_values(self, name: str) -> list[bytes]:
+        """:meth:`raw_bytes` without the copy (callers must not change it)."""
+        return self._values(name)
+
     def raw_bytes(self, name: str) -> list[bytes]:
         """``header_raw`` values as exact bytes (unfolded and trimmed)."""
         return list(self._values(name))
