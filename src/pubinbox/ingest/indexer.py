@@ -232,11 +232,14 @@ class Indexer:
             if self.over.meta_get(MSGMAP_META[key]) != str(val):
                 self.over.meta_set(MSGMAP_META[key], str(val))
 
-    def commit(self) -> None:
+    def commit(self, *, background: bool = False) -> None:
+        """Commit msgmap, the overview, the search index and the series
+        marks; *background*: the search index in a thread (a batch in the
+        middle of a run: :meth:`SearchWriter.commit`)."""
         self.mm.commit()
         self.over.commit()
         if self.search is not None:
-            self.search.commit()
+            self.search.commit(background=background)
         series_remember(self.layout, self._marks)
         self._marks.clear()
 
@@ -363,7 +366,7 @@ class Indexer:
             if done % BATCH == 0 or ahead:
                 # record progress only at a commit boundary we know is complete
                 self.over.meta_set(_last_key(n), change.commit)
-                self.commit()
+                self.commit(background=True)
                 if ahead:
                     self._series_start()
         if progress is not None:

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -167,6 +168,11 @@ class SearchWriter:
         self.max_num = self._read_state()
         self._pending_max = self.max_num
         self._dirty = False
+        # a commit going on in a thread (commit(background=True)), the
+        # documents made meanwhile, and what the commit raised
+        self._committing: threading.Thread | None = None
+        self._held: list[Any] = []
+        self._commit_error: BaseException | None = None
 
     def _move_aside(self, error: IndexingError | None) -> None:
         """Take the index out of the way of a new one.  A rename, never a
@@ -224,9 +230,9 @@ class SearchWriter:
         if stems is None:
             stems = doc_stems(doc, self._stems)
 
-        w = self._w()
         if replace:
-            w.delete_documents_by_query(self._num_query([num]))
+            self._settle()
+            self._w().delete_documents_by_query(self._num_query([num]))
         d = tantivy.Document()
         d.add_unsigned("num", num)
         d.add_unsigned("bkey", blob_key(blob))
@@ -255,7 +261,11 @@ class SearchWriter:
                     d.add_text(name, ab)
         for pid in doc.patchid:
             d.add_text("patchid", pid)
-        w.add_document(d)
+        if self._committing is not None and self._committing.is_alive():
+            self._held.append(d)  # the writer is the commit's until it is done
+        else:
+            self._settle()
+            self._w().add_document(d)
         self._pending_max = max(self._pending_max, num)
         self._dirty = True
 
@@ -274,6 +284,7 @@ class SearchWriter:
         todo = sorted(set(nums))
         if not todo:
             return
+        self._settle()
         w = self._w()
         for i in range(0, len(todo), SCAN_CHUNK):
             w.delete_documents_by_query(self._num_query(todo[i : i + SCAN_CHUNK]))
@@ -281,6 +292,7 @@ class SearchWriter:
 
     # -- what the index holds (after a commit) ----------------------------------
     def _searcher(self) -> Any:
+        self._settle()
         self.index.reload()
         return self.index.searcher()
 
@@ -330,28 +342,77 @@ class SearchWriter:
             self._dirty = True
 
     def clear(self) -> None:
+        self._settle()
         self.fresh = True
         self._w().delete_all_documents()
         self._pending_max = 0
         self._dirty = True
 
-    def commit(self) -> None:
+    def commit(self, *, background: bool = False) -> None:
+        """Make what was added durable and visible.  *background*: in a
+        thread, while the caller goes on (tantivy lets go of the
+        interpreter while it commits, and a commit is mostly indexing the
+        documents added since the last one: a quarter of ``index -L full``
+        went by with everything else waiting for it); documents made
+        meanwhile wait in memory, and the next call of any kind finishes
+        the commit first."""
+        self._settle()
         if not self._dirty:
             return
+        top = self._pending_max
+        self._dirty = False
+        if not background:
+            self._commit_now(top)
+            return
+        self._commit_error = None
+        self._committing = threading.Thread(target=self._commit_bg, args=(top,), name="search-commit", daemon=True)
+        self._committing.start()
+
+    def _commit_now(self, top: int) -> None:
         self._w().commit()
         tmp = self.path / f".{STATE}.tmp"
-        tmp.write_text(json.dumps({"max_num": self._pending_max, "level": self.level, "schema": SCHEMA_VERSION}))
+        tmp.write_text(json.dumps({"max_num": top, "level": self.level, "schema": SCHEMA_VERSION}))
         os.replace(tmp, self.path / STATE)
-        self.max_num = self._pending_max
-        self._dirty = False
+        self.max_num = top
+
+    def _commit_bg(self, top: int) -> None:
+        try:
+            self._commit_now(top)
+        except BaseException as e:  # noqa: BLE001 - raised by _settle, in the caller's thread
+            self._commit_error = e
+
+    def _settle(self) -> None:
+        """Wait for a commit going on in a thread, then add what was made meanwhile."""
+        t = self._committing
+        if t is None:
+            return
+        t.join()
+        self._committing = None
+        held, self._held = self._held, []
+        err, self._commit_error = self._commit_error, None
+        if err is not None:
+            self._dirty = True  # not committed: everything since the last commit is still to do
+            if isinstance(err, (ValueError, OSError, RuntimeError)):
+                raise IndexingError(f"{self.path}: search index commit: {err}") from err
+            raise err
+        if held:
+            w = self._w()
+            for d in held:
+                w.add_document(d)
+            self._dirty = True
 
     def rollback(self) -> None:
+        try:
+            self._settle()
+        except IndexingError:
+            pass  # what it did not commit is rolled back below
         if self._writer is not None and self._dirty:
             self._writer.rollback()
         self._pending_max = self.max_num
         self._dirty = False
 
     def close(self) -> None:
+        self._settle()
         if self._writer is not None:
             self._writer.wait_merging_threads()
             self._writer = None
