@@ -5,6 +5,7 @@ fails is raised where the writer is next used."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,18 +65,23 @@ def test_a_failed_background_commit_is_raised_and_nothing_is_lost(
         w.commit()
         real = SearchWriter._commit_now
 
+        go = threading.Event()
+
         def failing(self: SearchWriter, top: int) -> None:
+            go.wait(30)  # fails after the documents below are made
             raise OSError("disk full")
 
         monkeypatch.setattr(search_writer.SearchWriter, "_commit_now", failing)
         _add(w, range(101, 201))
         w.commit(background=True)
+        _add(w, range(201, 211))  # made while it runs
+        go.set()
         with pytest.raises(IndexingError, match="disk full"):
             w.commit()
         monkeypatch.setattr(search_writer.SearchWriter, "_commit_now", real)
         assert w.max_num == 100  # the state says what is committed
-        w.commit()  # the documents of the failed commit are still in the writer
-        assert w.stats() == (200, 200)
+        w.commit()  # the documents of the failed commit, and those made meanwhile, are still there
+        assert w.stats() == (210, 210)
     finally:
         w.close()
 
@@ -83,8 +89,6 @@ def test_a_failed_background_commit_is_raised_and_nothing_is_lost(
 def test_documents_wait_while_the_commit_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commit held back until documents were made meanwhile: they wait
     in memory, not in the writer the commit is using, and come next."""
-    import threading
-
     go = threading.Event()
     real = SearchWriter._commit_now
 

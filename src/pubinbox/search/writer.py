@@ -390,16 +390,16 @@ class SearchWriter:
         self._committing = None
         held, self._held = self._held, []
         err, self._commit_error = self._commit_error, None
-        if err is not None:
-            self._dirty = True  # not committed: everything since the last commit is still to do
-            if isinstance(err, (ValueError, OSError, RuntimeError)):
-                raise IndexingError(f"{self.path}: search index commit: {err}") from err
-            raise err
         if held:
             w = self._w()
             for d in held:
                 w.add_document(d)
             self._dirty = True
+        if err is not None:
+            self._dirty = True  # not committed: everything since the last commit is still to do
+            if isinstance(err, (ValueError, OSError, RuntimeError)):
+                raise IndexingError(f"{self.path}: search index commit: {err}") from err
+            raise err
 
     def rollback(self) -> None:
         try:
