@@ -19,6 +19,7 @@ POP3 sessions go after :data:`IDLE_BASES` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -43,6 +44,9 @@ PACK_WINDOW = 1 << 20
 BEAT_TICKS = 10
 #: seconds without a request after which memory is given back
 IDLE = 0.5
+#: seconds a leaving worker waits, no longer accepting, before closing the
+#: connections that have no request in progress (:meth:`Server.shutdown`)
+LINGER = 0.3
 #: seconds without a request after which the delta bases of NNTP and POP3
 #: sessions (:mod:`pubinbox.store.packread`, ``pubinbox.deltacache``) go
 #: too: a newsreader or mail client comes back to them after a pause (the
@@ -102,6 +106,14 @@ def _server(config: Any, beat_fd: int, site: Site, others: list[tuple[str, socke
             for srv in self.others:
                 srv.close()
             self.hub.close_all()
+            # Stop taking connections (the other workers take them), then
+            # give those just taken time to send their request: uvicorn
+            # closes a connection with no request read yet at once, and one
+            # whose request had arrived unread got a reset (seen under load
+            # when SIGHUP replaced the workers).
+            for server in self.servers:
+                server.close()
+            await asyncio.sleep(LINGER)
             await super().shutdown(sockets)
 
         async def on_tick(self, counter: int) -> bool:
