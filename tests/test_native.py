@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from pubinbox import native
 from pubinbox.mail.address import _simple_emails_py
 from pubinbox.mail.mbox import iter_mbox
+from pubinbox.mail.meta import META_FIELDS
 from pubinbox.mail.parse import (
     Headers,
     _blank_line_py,
@@ -61,12 +62,22 @@ def _real_mail(hard_dir: Path, sample_mbox: Path) -> Iterator[bytes]:
         yield from iter_mbox(fp)
 
 
+#: index_fields' *only*: the parse's fields, none, a name of 64 bytes and one longer
+_ONLY = (
+    tuple(sorted(META_FIELDS)),
+    (),
+    (b"received", b"x" * 64, b"y" * 65, b"subject:"),
+)
+
+
 def _check_message(c: ModuleType, raw: bytes) -> None:
     hdr, body_at = header_and_body_at(raw)
     got = c.index_fields(hdr)
     want = index_fields_py(hdr)
     assert got == want and list(got) == list(want), hdr[:300]
     assert c.index_fields(hdr, True) == unfolded_fields_py(hdr), hdr[:300]
+    for only in _ONLY:
+        assert c.index_fields(hdr, True, only) == unfolded_fields_py(hdr, only), hdr[:300]
     # the whole message too: a body is a header block that goes wrong
     assert c.index_fields(raw) == index_fields_py(raw)
     assert c.line_counts(raw, body_at) == line_counts_py(raw, body_at)
@@ -122,6 +133,9 @@ def test_index_fields_generated(data: bytes) -> None:
     assert c.index_fields(data) == index_fields_py(data)
     assert list(c.index_fields(data)) == list(index_fields_py(data))
     assert c.index_fields(data, True) == unfolded_fields_py(data)
+    for only in ((b"a", b"b", b"x-y", b"\xe9", b"a\x00b"), (b"",)):
+        assert c.index_fields(data, True, only) == unfolded_fields_py(data, only)
+        assert list(c.index_fields(data, False, only)) == list(index_fields_py(data, only))
 
 
 _FIELD_LINES = st.sampled_from(
@@ -150,6 +164,8 @@ def test_index_fields_generated_lines(lines: list[bytes], final_newline: bool) -
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
     assert c.index_fields(data) == index_fields_py(data)
     assert c.index_fields(data, True) == unfolded_fields_py(data)
+    only = (b"subject", b"to ", b"x", b"cc", b"weird\x00", b"folded")
+    assert c.index_fields(data, True, only) == unfolded_fields_py(data, only)
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,7 +8,7 @@
  * whole lists in the corpus tier, and generated input).  Each function does
  * exactly what its reference does, byte for byte; nothing else belongs here.
  *
- *   index_fields(header, u)   mail.parse.index_fields_py (u: with _unfold)
+ *   index_fields(h, u, only) mail.parse.index_fields_py (u: with _unfold)
  *   line_counts(raw, at)      mail.parse.line_counts_py
  *   patch_parts(data)         search.patchid._iter (its first patch)
  *   review_matches(raw, p)    series.marks.review_matches_py
@@ -22,7 +22,7 @@
 
 static PyMethodDef native_methods[] = {
     {"index_fields", (PyCFunction)(void (*)(void))native_index_fields, METH_FASTCALL,
-     "index_fields(header, unfold=False) -> {lower-case name: [values]} (see mail.parse)"},
+     "index_fields(header, unfold=False, only=None) -> {lower-case name: [values]} (see mail.parse)"},
     {"line_counts", (PyCFunction)(void (*)(void))native_line_counts, METH_FASTCALL,
      "line_counts(raw, at) -> (newlines, newlines from at, CRLFs)"},
     {"patch_parts", native_patch_parts, METH_O,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
+from pubinbox.mail.mbox import iter_mbox
+from pubinbox.mail.meta import META_FIELDS
 from pubinbox.mail.parse import Headers, header_raw, header_str, parse_layout, split_message, strip_from_line
 
 LF = b"From: a@b\nSubject: hi\n\nbody\n"
@@ -91,3 +96,38 @@ def test_decoded_paths() -> None:
     assert h.decoded("Subject") == ["caf\xc3\xa9 \xe0", "caf\xe9"]
     assert h.decoded("X-L") == ["caf\xe9"]
     assert header_str(h.block, "subject") == h.perl_decoded("Subject")
+
+
+def test_headers_indexed_for_some_fields_read_every_field(hard_dir: Path, sample_mbox: Path) -> None:
+    # Headers(only=...) indexes those fields only, and the whole block the
+    # first time another is read: every field reads the same either way
+    from pubinbox.mail import parse
+
+    raws = [f.read_bytes() for f in sorted(hard_dir.rglob("*.eml"))]
+    with sample_mbox.open("rb") as fp:
+        raws += list(itertools.islice(iter_mbox(fp), 60))
+    assert len(raws) > 150
+    indexed: list[tuple[bytes, ...] | None] = []
+    real = parse._header_index
+
+    def spy(header: bytes, only: tuple[bytes, ...] | None) -> dict[bytes, list[bytes]]:
+        indexed.append(only)
+        return real(header, only)
+
+    for raw in raws:
+        full = Headers(raw)
+        full.raw_bytes("x")  # indexed before the spy
+        names = full.names() + ["Message-ID", "nosuch", "SUBJECT", "x-ALT-message-id"]
+        parse._header_index = spy
+        try:
+            some = Headers(raw, only=META_FIELDS)
+            for name in ["Subject", "received", "Message-Id"]:
+                assert some.raw_bytes(name) == full.raw_bytes(name), name
+            assert indexed == [tuple(sorted(META_FIELDS))]  # one index, of those fields only
+            for name in names:
+                assert some.raw_bytes(name) == full.raw_bytes(name), name
+                assert some.perl_decoded(name) == full.perl_decoded(name), name
+            assert indexed[1:] == [None]  # another field: the whole block, once
+        finally:
+            parse._header_index = real
+            indexed.clear()

@@ -95,7 +95,7 @@ def _message(raw: bytes, now: int, *, commit: bool = True) -> Message:
     """Parse *raw* once: the header block is split off and read once, the
     body only counted."""
     hdr, body_at = parse.header_and_body_at(raw)
-    m = meta.extract_meta(raw, now, commit=commit, headers=parse.Headers(hdr, header_only=True))
+    m = meta.extract_meta(raw, now, commit=commit, headers=parse.Headers(hdr, header_only=True, only=meta.META_FIELDS))
     newlines, lines, crlfs = parse.line_counts(raw, body_at)
     return Message(m, len(raw), lines, crlf_size(raw, counts=(newlines, crlfs)), marks_of(raw, m.subject))
 

@@ -28,7 +28,25 @@ from pubinbox.mail.msgid import (
 from pubinbox.mail.parse import Headers
 from pubinbox.mail.perlstr import PerlStr, friendly, perl_utf8_decode, perl_utf8_encode
 
-__all__ = ["MessageMeta", "extract_meta", "smsg_value"]
+__all__ = ["META_FIELDS", "MessageMeta", "extract_meta", "smsg_value"]
+
+#: the header fields :func:`extract_meta` reads (lower-case): what its
+#: :class:`Headers` need index (``Headers(..., only=META_FIELDS)``)
+META_FIELDS = frozenset(
+    (
+        b"subject",
+        b"from",
+        b"to",
+        b"cc",
+        b"sender",
+        b"date",
+        b"received",
+        b"message-id",
+        b"x-alt-message-id",
+        b"references",
+        b"in-reply-to",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +161,7 @@ def extract_meta(raw: bytes, now: int, *, commit: bool = True, headers: Headers 
     already in git does not need them.  *headers*: ``Headers(raw)`` when the
     caller has it already.
     """
-    h = headers if headers is not None else Headers(raw)
+    h = headers if headers is not None else Headers(raw, only=META_FIELDS)
     subj, subj_flag, subj_cap, _ = _populate_field(h, "Subject")
     frm, _, from_cap, from_cap_flag = _populate_field(h, "From")
     to = _populate_field(h, "To")[0]

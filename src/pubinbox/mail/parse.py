@@ -170,12 +170,15 @@ def _unfold(v: bytes) -> bytes:
 _ANY_FIELD = re.compile(rb"^([^:\n]+):[ \t]*([^\n]*\r?\n(?:[^:\n \t]*[ \t][^\n]*\r?\n)*)", re.MULTILINE)
 
 
-def index_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
-    """{lower-case field name: [values, still folded]} in one pass
+def index_fields_py(header: bytes, only: tuple[bytes, ...] | None = None) -> dict[bytes, list[bytes]]:
+    """{lower-case field name: [values, still folded]} in one pass; with
+    *only* (lower-case names of at most 64 bytes), just those fields
     (``_native.index_fields`` is this, in C)."""
     out: dict[bytes, list[bytes]] = {}
     for name, value in _ANY_FIELD.findall(header):
         key = name.lower()
+        if only is not None and key not in only:
+            continue
         got = out.get(key)
         if got is None:
             out[key] = [value]
@@ -192,10 +195,10 @@ def line_counts_py(raw: bytes, at: int) -> tuple[int, int, int]:
     return raw.count(b"\n"), raw.count(b"\n", max(at, 0)), crlf
 
 
-def unfolded_fields_py(header: bytes) -> dict[bytes, list[bytes]]:
+def unfolded_fields_py(header: bytes, only: tuple[bytes, ...] | None = None) -> dict[bytes, list[bytes]]:
     """:func:`index_fields_py` with each value unfolded and trimmed
     (``header_raw``'s values)."""
-    return {k: [_unfold(v) for v in vs] for k, vs in index_fields_py(header).items()}
+    return {k: [_unfold(v) for v in vs] for k, vs in index_fields_py(header, only).items()}
 
 
 _C = native.load()
@@ -205,11 +208,21 @@ _C = native.load()
 _INDEX_UNFOLDED = _C is not None
 
 
-def _header_index(header: bytes) -> dict[bytes, list[bytes]]:
+def _header_index(header: bytes, only: tuple[bytes, ...] | None) -> dict[bytes, list[bytes]]:
     if _C is None:
-        return index_fields_py(header)
-    got: dict[bytes, list[bytes]] = _C.index_fields(header, True)
+        return index_fields_py(header, only)
+    got: dict[bytes, list[bytes]] = _C.index_fields(header, True, only)
     return got
+
+
+@functools.lru_cache(maxsize=64)
+def _as_tuple(only: frozenset[bytes]) -> tuple[bytes, ...]:
+    return tuple(sorted(only))
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_key(name: str) -> bytes:
+    return name.lower().encode("ascii", "replace")
 
 
 line_counts: Callable[[bytes, int], tuple[int, int, int]] = _C.line_counts if _C else line_counts_py
@@ -286,15 +299,20 @@ class Headers:
     """Read-only view of a message's header block.
 
     Lookups are case-insensitive and return every occurrence in order.
+    *only* (lower-case field names, each at most 64 bytes) are the fields
+    the caller expects to read: the header block is indexed for those only
+    (a list message has four times as many), and again in full the first
+    time another is asked for.
     """
 
-    __slots__ = ("_fields", "_hdr", "_latin", "_memo")
+    __slots__ = ("_fields", "_hdr", "_latin", "_memo", "_only")
 
-    def __init__(self, raw: bytes, *, header_only: bool = False) -> None:
+    def __init__(self, raw: bytes, *, header_only: bool = False, only: frozenset[bytes] | None = None) -> None:
         self._hdr = raw if header_only else parse_layout(raw).header
         self._fields: dict[bytes, list[bytes]] | None = None
         self._memo: dict[str, list[bytes]] = {}
         self._latin: dict[str, list[str]] = {}
+        self._only = only
 
     @property
     def block(self) -> bytes:
@@ -303,10 +321,15 @@ class Headers:
 
     def _indexed(self, name: str) -> list[bytes]:
         """The values of *name* as :data:`_header_index` gives them."""
+        key = _field_key(name)
+        only = self._only
+        if only is not None and key not in only:
+            self._fields = None  # indexed for *only*: index it all
+            self._only = only = None
         fields = self._fields
         if fields is None:
-            fields = self._fields = _header_index(self._hdr)
-        return fields.get(name.lower().encode("ascii", "replace")) or []
+            fields = self._fields = _header_index(self._hdr, None if only is None else _as_tuple(only))
+        return fields.get(key) or []
 
     def _values(self, name: str) -> list[bytes]:
         """The memoised ``header_raw`` values (callers must not change the list)."""
