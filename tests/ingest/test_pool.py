@@ -103,6 +103,19 @@ def test_the_worker_aside_is_another_process() -> None:
         assert aside.result() not in (os.getpid(), pool.submit(_pid, 0).result())
 
 
+def _niceness(_x: int) -> int:
+    return os.nice(0)
+
+
+def test_workers_run_lower_by_nice_and_the_aside_does_not() -> None:
+    here = os.nice(0)
+    with Pool(2, aside=True, nice=7) as pool:
+        assert [pool.submit(_niceness, x).result() for x in range(2)] == [min(here + 7, 19)] * 2
+        assert pool.submit_aside(_niceness, 0).result() == here
+    with Pool(1) as pool:
+        assert pool.submit(_niceness, 0).result() == here
+
+
 def test_a_task_aside_is_done_while_the_others_are_busy() -> None:
     with Pool(1, aside=True) as pool:
         slow = [pool.submit(_slow, x) for x in range(10)]  # two seconds of work queued

@@ -76,7 +76,7 @@ class Task(Generic[R]):
 class _Worker:
     """One forked process, its pipe, and the tasks it has not answered."""
 
-    def __init__(self, others: list[_Worker]) -> None:
+    def __init__(self, others: list[_Worker], nice: int = 0) -> None:
         here, there = multiprocessing.Pipe(duplex=True)  # a socket pair
         for end in (here, there):
             _roomy(end)
@@ -84,7 +84,7 @@ class _Worker:
         # the child closes our ends of its pipe and of the workers forked
         # before it: a worker must see EOF when this process closes its pipe
         ends = [here, *(w.conn for w in others)]
-        self.proc = ctx.Process(target=_serve, args=(there, ends), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(there, ends, nice), daemon=True)
         self.proc.start()
         there.close()
         self.conn: Connection = here
@@ -143,12 +143,15 @@ def _roomy(conn: Connection) -> None:
                 sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
 
 
-def _serve(conn: Connection, parent_ends: list[Connection]) -> None:
+def _serve(conn: Connection, parent_ends: list[Connection], nice: int) -> None:
     """A worker: tasks read by a thread, done in order, answered in order,
     until the parent closes the pipe (what is still queued is dropped)."""
     for end in parent_ends:
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     tasks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     closed = threading.Event()
 
@@ -179,11 +182,14 @@ def _serve(conn: Connection, parent_ends: list[Connection]) -> None:
 
 class Pool:
     """*jobs* worker processes, started on the first task; with *aside*,
-    one more, for :meth:`submit_aside` only."""
+    one more, for :meth:`submit_aside` only.  *nice*: the workers' (not
+    the aside's) priority below this process's (``os.nice``): what runs
+    here waits for no one when it has work, they take the rest."""
 
-    def __init__(self, jobs: int, *, aside: bool = False) -> None:
+    def __init__(self, jobs: int, *, aside: bool = False, nice: int = 0) -> None:
         self.jobs = jobs
         self.aside = aside
+        self.nice = nice
         self._workers: list[_Worker] = []
         self._aside: _Worker | None = None
         self._next = 0
@@ -196,7 +202,7 @@ class Pool:
     def _start(self) -> None:
         # all at once: forked while the caller holds no database lock
         for _ in range(self.jobs):
-            self._workers.append(_Worker(self._workers))
+            self._workers.append(_Worker(self._workers, self.nice))
         if self.aside:
             self._aside = _Worker(self._workers)
 
