@@ -1,6 +1,6 @@
 /*
  * pubinbox._native: the byte scans of the parsing path, in C (this file: the
- * module; the functions are in headers.c, patchid.c, trailers.c, addresses.c).
+ * module; the functions are in headers.c, patchid.c, trailers.c, addresses.c, stems.c).
  *
  * Optional: setup.py builds it when a C compiler is there, and every
  * function here has a pure-Python reference that is used without it and
@@ -15,6 +15,7 @@
  *   blank_line(raw)           mail.parse._blank_line_py
  *   has_marker(raw)           series.marks._has_marker_py
  *   simple_emails(value)      mail.address._simple_emails_py
+ *   stem_scan(text, p, s)     search.schema.StemMaker._call_py's lookups
  *
  * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
  */
@@ -33,6 +34,8 @@ static PyMethodDef native_methods[] = {
      "simple_emails(value) -> the addresses of a plain list, or None (see mail.address)"},
     {"review_matches", (PyCFunction)(void (*)(void))native_review_matches, METH_FASTCALL,
      "review_matches(raw, patch) -> the review trailers' (kind, value) pairs (see series.marks)"},
+    {"stem_scan", (PyCFunction)(void (*)(void))native_stem_scan, METH_FASTCALL,
+     "stem_scan(text, plain, stemmed) -> the stems of text's pieces, or the pieces in neither cache (see search.schema)"},
     {NULL, NULL, 0, NULL},
 };
 

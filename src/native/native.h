@@ -41,5 +41,6 @@ PyObject *native_line_counts(PyObject *self, PyObject *const *args, Py_ssize_t n
 PyObject *native_patch_parts(PyObject *self, PyObject *arg);
 PyObject *native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *native_simple_emails(PyObject *self, PyObject *arg);
+PyObject *native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -1,0 +1,131 @@
+/*
+ * Stem fields: the white-space pieces of a text looked up in the caches of
+ * search.schema.StemMaker (stem_scan).
+ *
+ * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
+ */
+#include "native.h"
+
+/* An ASCII piece none of whose words starts with a letter: a letter with no
+ * [0-9A-Za-z_] before it (search.schema._ASCII_LETTER_WORD finds none). */
+static int
+no_stem(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    int prev_word = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0x80)
+            return 0;
+        int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (letter && !prev_word)
+            return 0;
+        prev_word = letter || (c >= '0' && c <= '9') || c == '_';
+    }
+    return 1;
+}
+
+/*
+ * stem_scan(text: str, plain: set[str], stemmed: dict[str, str]) -> str | list[str]
+ *
+ * The pieces of text.split() (the same white space: Py_UNICODE_ISSPACE),
+ * each looked up in plain (pieces that add no stem) and then in stemmed
+ * (piece -> the stems it adds); an ASCII piece where no word starts with a
+ * letter adds none and is not looked up.  When every piece is known: the
+ * stems of the pieces in stemmed, in the order of the pieces, joined with
+ * " " ("" when none).  Otherwise: the pieces in neither, each once, in the
+ * order they come (the caller analyzes them, fills the caches and asks
+ * again).  StemMaker._call_py is this, in Python.
+ */
+PyObject *
+native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    static const char usage[] = "stem_scan(text: str, plain: set, stemmed: dict)";
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PySet_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    PyObject *text = args[0], *plain = args[1], *stemmed = args[2];
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *hits = NULL, *unknown = NULL, *seen = NULL;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t start = i;
+        while (i < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (no_stem(kind, data, start, i))
+            continue;
+        PyObject *piece = PyUnicode_Substring(text, start, i);
+        if (piece == NULL)
+            goto fail;
+        int in_plain = PySet_Contains(plain, piece);
+        if (in_plain < 0) {
+            Py_DECREF(piece);
+            goto fail;
+        }
+        if (in_plain) {
+            Py_DECREF(piece);
+            continue;
+        }
+        PyObject *stems = PyDict_GetItemWithError(stemmed, piece); /* borrowed */
+        if (stems != NULL) {
+            Py_DECREF(piece);
+            if (unknown != NULL)
+                continue; /* the answer is the unknown pieces now */
+            if (!PyUnicode_Check(stems)) {
+                PyErr_SetString(PyExc_TypeError, "stem_scan: stemmed values must be str");
+                goto fail;
+            }
+            if (hits == NULL && (hits = PyList_New(0)) == NULL)
+                goto fail;
+            if (PyList_Append(hits, stems) < 0)
+                goto fail;
+            continue;
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(piece);
+            goto fail;
+        }
+        if (unknown == NULL) {
+            unknown = PyList_New(0);
+            seen = PySet_New(NULL);
+            if (unknown == NULL || seen == NULL) {
+                Py_DECREF(piece);
+                goto fail;
+            }
+        }
+        int dup = PySet_Contains(seen, piece);
+        if (dup < 0 || (!dup && (PySet_Add(seen, piece) < 0 || PyList_Append(unknown, piece) < 0))) {
+            Py_DECREF(piece);
+            goto fail;
+        }
+        Py_DECREF(piece);
+    }
+    if (unknown != NULL) {
+        Py_XDECREF(hits);
+        Py_DECREF(seen);
+        return unknown;
+    }
+    if (hits == NULL)
+        return PyUnicode_New(0, 0);
+    PyObject *sep = PyUnicode_FromStringAndSize(" ", 1);
+    if (sep == NULL)
+        goto fail;
+    PyObject *out = PyUnicode_Join(sep, hits);
+    Py_DECREF(sep);
+    Py_DECREF(hits);
+    return out;
+fail:
+    Py_XDECREF(hits);
+    Py_XDECREF(unknown);
+    Py_XDECREF(seen);
+    return NULL;
+}
