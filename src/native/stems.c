@@ -129,3 +129,48 @@ fail:
     Py_XDECREF(seen);
     return NULL;
 }
+
+/*
+ * ascii_words(text: str) -> str | None
+ *
+ * For an ASCII text, the words search.schema.word_tokenizer finds (runs of
+ * \w, which on ASCII is [0-9A-Za-z_]), as written, joined with " "; None
+ * for any other text.  search.schema._ascii_words_py is this, in Python.
+ */
+PyObject *
+native_ascii_words(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "ascii_words(text: str)");
+        return NULL;
+    }
+    if (PyUnicode_READY(arg) < 0)
+        return NULL;
+    if (!PyUnicode_IS_ASCII(arg))
+        Py_RETURN_NONE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    PyObject *out = PyUnicode_New(n, 127);
+    if (out == NULL)
+        return NULL;
+    unsigned char *o = PyUnicode_1BYTE_DATA(out), *start = o;
+    int in_word = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
+            if (!in_word && o != start)
+                *o++ = ' ';
+            *o++ = c;
+            in_word = 1;
+        } else {
+            in_word = 0;
+        }
+    }
+    Py_ssize_t len = o - start;
+    if (len == n)
+        return out;
+    PyObject *cut = PyUnicode_Substring(out, 0, len);
+    Py_DECREF(out);
+    return cut;
+}

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pubinbox.ingest.message import parse_stored, search_doc
 from pubinbox.mail.mbox import iter_mbox
 from pubinbox.search import schema
-from pubinbox.search.schema import WORD_FIELDS, StemMaker, analyzer
+from pubinbox.search.schema import WORD_FIELDS, StemMaker, analyzer, word_tokenizer
 
 pytest.importorskip("tantivy")
 
@@ -91,3 +91,120 @@ def test_generated_text_gets_the_reference_stems(first: str, second: str) -> Non
     for text in (first, second, first):
         assert make(text) == _reference(text)
         assert make._call_py(text) == _reference(text)
+
+
+# ------------------------------------------------------------------ words
+
+
+_TOKENS = word_tokenizer()
+_SPLIT = analyzer(stem=False, split=True)
+
+
+def _analyzer_words(text: str) -> list[str]:
+    return [t for t in _WORDS.analyze(text) if t]
+
+
+def _made_words(make: StemMaker, text: str) -> list[str]:
+    # what the writer's words fields are given, as the tokenizer finds the
+    # words; and what they index of it: what the words analyzer makes of the text
+    got = make.words(text)
+    words = got.split(" ") if got else []
+    assert words == _TOKENS.analyze(text), text
+    assert _SPLIT.analyze(got) == _WORDS.analyze(text), text
+    return words
+
+
+def test_words_of_real_mail_are_the_analyzers(hard_dir: Path, sample_mbox: Path) -> None:
+    make = StemMaker()
+    n = 0
+    for joined in _texts(hard_dir, sample_mbox):
+        for text in joined.split("\n"):
+            _made_words(make, text)
+            if text.isascii():
+                assert schema._ascii_words_py(text) == schema._ascii_words(text)
+                n += 1
+    assert n > 10000
+
+
+_WORD_PARTS = st.sampled_from(
+    [
+        "a", "Z", "_", "0", "9", "-", ".", "(", "'", " ", "\t", "\n", "\x00", "\x7f", "\x1f", "\u00e9", "\u00c9",
+        "\u0301", "\u00b2", "\u203f", "\u200d", "\u0130", "\u4e2d", "\U0001d400", "\xa0", "\u2028",
+        "x" * 62, "y" * 63, "Q" * 64, "\u00e9" * 32,
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_WORD_PARTS, max_size=30).map("".join))
+def test_words_of_generated_text_are_the_analyzers(text: str) -> None:
+    _made_words(StemMaker(), text)
+    if text.isascii():
+        assert schema._ascii_words_py(text) == schema._ascii_words(text)
+    else:
+        assert schema._ascii_words_py(text) is None is schema._ascii_words(text)
+
+
+def _terms(index_dir: Path, level: str) -> dict[str, list[tuple[str, int]]]:
+    import tantivy
+
+    idx = tantivy.Index.open(str(index_dir))
+    searcher = idx.searcher()
+    fields = [*schema.TEXT_FIELDS, *WORD_FIELDS.values()]
+    if level != "full":
+        fields += schema.ADDRESS_FIELDS.values()
+    return {f: list(searcher.terms_with_prefix(f, "", limit=10**7)) for f in fields}
+
+
+@pytest.mark.parametrize("level", ["medium", "full"])
+def test_an_index_of_made_words_holds_what_one_of_the_texts_does(
+    level: str, sample_mbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the writer gives its words fields the words made here (split at
+    # spaces there); tantivy's regex tokenizer on the texts themselves, as
+    # before, gives the same terms, counts and phrases
+    from pubinbox.search import writer as writer_mod
+    from pubinbox.search.writer import SearchWriter, doc_stems
+
+    with sample_mbox.open("rb") as fp:
+        raws = list(iter_mbox(fp))
+    docs = [search_doc(raw, parse_stored(raw, fallback_ts=0)) for raw in raws]
+    make = StemMaker()
+    dirs = {}
+    for way in ("made", "texts"):
+        own = tmp_path / way
+        own.mkdir()
+        if way == "texts":
+            monkeypatch.setattr(
+                writer_mod, "register_analyzers", lambda index, writing=False: schema.register_analyzers(index)
+            )
+        w = SearchWriter(own, level)
+        for num, doc in enumerate(docs, 1):
+            words = None
+            if way == "texts":
+                words = tuple(tuple(t for t in getattr(doc, name) if t) for name in WORD_FIELDS)
+            w.add(num, doc, blob=f"{num:040x}", ts=num, ds=num, size=1, stems=doc_stems(doc, make), words=words)
+        w.commit()
+        w.close()
+        monkeypatch.undo()
+        dirs[way] = writer_mod.search_dir(own)
+    made, texts = _terms(dirs["made"], level), _terms(dirs["texts"], level)
+    assert made == texts
+    assert sum(len(v) for v in made.values()) > 5000
+    # positions: phrases of two words, within a text and across two of a field
+    import tantivy
+
+    searchers = {way: tantivy.Index.open(str(d)).searcher() for way, d in dirs.items()}
+    schema_ = tantivy.Index.open(str(dirs["made"])).schema
+    checked = 0
+    for doc in docs[:60]:
+        for name, field in WORD_FIELDS.items():
+            words = [w for t in getattr(doc, name) if t for w in _analyzer_words(t)]
+            if field not in schema.positional_fields(level):
+                continue
+            for a, b in zip(words[:40], words[1:41], strict=False):
+                q = tantivy.Query.phrase_query(schema_, field, [a, b])
+                got = {way: sorted(addr.doc for _s, addr in s.search(q, 1000).hits) for way, s in searchers.items()}
+                assert got["made"] == got["texts"], (field, a, b)
+                checked += 1
+    assert checked > 500

@@ -407,7 +407,15 @@ class Indexer:
         if self.search is not None and p.doc is not None:
             m = msg.meta
             self.search.add(
-                num, p.doc, blob=p.blob, ts=m.ts, ds=m.ds, size=msg.crlf_size, replace=not fresh, stems=p.stems
+                num,
+                p.doc,
+                blob=p.blob,
+                ts=m.ts,
+                ds=m.ds,
+                size=msg.crlf_size,
+                replace=not fresh,
+                stems=p.stems,
+                words=p.words,
             )
         stats.added += 1
         return num

@@ -22,7 +22,7 @@ from pubinbox.ingest.message import Message, parse_stored, search_doc
 from pubinbox.mail.meta import MessageMeta
 from pubinbox.search.extract import SearchDoc, extract
 from pubinbox.search.schema import StemMaker
-from pubinbox.search.writer import crlf_size, doc_stems
+from pubinbox.search.writer import DocWords, crlf_size, doc_stems, doc_words
 from pubinbox.series.marks import Marks
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
@@ -41,21 +41,26 @@ class Parsed:
     doc: SearchDoc | None = None
     #: the stem texts of *doc* (search.writer.doc_stems), when a parsing process made them
     stems: tuple[str, ...] | None = None
+    #: the words of *doc* (search.writer.doc_words), made with *stems*
+    words: DocWords | None = None
 
     def __reduce__(
         self,
-    ) -> tuple[type[Parsed], tuple[str, Message, SearchDoc | None, tuple[str, ...] | None]]:
-        return Parsed, (self.blob, self.message, self.doc, self.stems)
+    ) -> tuple[type[Parsed], tuple[str, Message, SearchDoc | None, tuple[str, ...] | None, DocWords | None]]:
+        return Parsed, (self.blob, self.message, self.doc, self.stems, self.words)
 
 
 def parse_blob(raw: bytes, blob: str, *, commit_time: int, search: bool, stems: StemMaker | None = None) -> Parsed:
     """Parse a blob found in git once, for the overview and the search
-    index; with *stems*, the search document's stem texts are made too."""
+    index; with *stems*, the search document's stem texts and words are
+    made too."""
     msg = parse_stored(raw, fallback_ts=commit_time)
     if not search:
         return Parsed(blob, msg)
     doc = search_doc(raw, msg)
-    return Parsed(blob, msg, doc, doc_stems(doc, stems) if stems is not None else None)
+    if stems is None:
+        return Parsed(blob, msg, doc)
+    return Parsed(blob, msg, doc, doc_stems(doc, stems), doc_words(doc, stems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ def pack(results: list[Parsed | Unreadable]) -> bytes:
                 None if m.series is None else m.series.__reduce__()[1],
                 None if r.doc is None else r.doc.__reduce__()[1],
                 r.stems,
+                r.words,
             )
         )
     return marshal.dumps(rows)
@@ -114,21 +120,23 @@ def unpack(data: bytes) -> list[Parsed | Unreadable]:
         if isinstance(row, str):
             out.append(Unreadable(row))
             continue
-        blob, meta, size, lines, crlf, marks, doc, stems = row
+        blob, meta, size, lines, crlf, marks, doc, stems, words = row
         message = Message(MessageMeta(*meta), size, lines, crlf, None if marks is None else Marks(*marks))
-        out.append(Parsed(blob, message, None if doc is None else SearchDoc(*doc), stems))
+        out.append(Parsed(blob, message, None if doc is None else SearchDoc(*doc), stems, words))
     return out
 
 
-def extract_job(args: tuple[str, int, str]) -> tuple[SearchDoc, int, tuple[str, ...] | None] | Unreadable:
-    """The search document of one blob (with its stem texts in a worker)."""
+def extract_job(
+    args: tuple[str, int, str],
+) -> tuple[SearchDoc, int, tuple[str, ...] | None, DocWords | None] | Unreadable:
+    """The search document of one blob (with its stem texts and words in a worker)."""
     inboxdir, epoch, blob = args
     try:
         raw = _worker_reader(inboxdir).blob(blob, epoch)
     except CorruptObject as e:
         return Unreadable(str(e))
     doc = extract(raw)
-    return doc, crlf_size(raw), doc_stems(doc, _worker_stems())
+    return doc, crlf_size(raw), doc_stems(doc, _worker_stems()), doc_words(doc, _worker_stems())
 
 
 # what a parsing process keeps between tasks

@@ -18,7 +18,7 @@ from pubinbox.errors import CorruptObject
 from pubinbox.ingest.parsing import Unreadable, extract_job
 from pubinbox.over.writer import OverWriter
 from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.writer import SCAN_CHUNK, SearchWriter, blob_key, crlf_size
+from pubinbox.search.writer import SCAN_CHUNK, DocWords, SearchWriter, blob_key, crlf_size
 from pubinbox.store.git import GitReader
 from pubinbox.store.layout import Layout
 
@@ -123,18 +123,18 @@ class SearchSync:
                 return self._add_each(rows, pool.map(extract_job, args, chunksize=64), replace)
         return self._add_each(rows, (self._extract_here(*a) for a in args), replace)
 
-    def _extract_here(self, _inboxdir: str, epoch: int, blob: str) -> tuple[SearchDoc, int, None] | Unreadable:
-        """:func:`extract_job` in this process (the writer makes the stems)."""
+    def _extract_here(self, _inboxdir: str, epoch: int, blob: str) -> tuple[SearchDoc, int, None, None] | Unreadable:
+        """:func:`extract_job` in this process (the writer makes the stems and words)."""
         try:
             raw = self.git.blob(blob, epoch)
         except CorruptObject as e:
             return Unreadable(str(e))
-        return extract(raw), crlf_size(raw), None
+        return extract(raw), crlf_size(raw), None, None
 
     def _add_each(
         self,
         rows: list[Row],
-        docs: Iterator[tuple[SearchDoc, int, tuple[str, ...] | None] | Unreadable],
+        docs: Iterator[tuple[SearchDoc, int, tuple[str, ...] | None, DocWords | None] | Unreadable],
         replace: bool,
     ) -> int:
         added = 0
@@ -143,8 +143,8 @@ class SearchSync:
                 log.warning("W: message #%d: %s; it is not in the search index", num, got.reason)
                 self.unreadable += 1
                 continue
-            doc, size, stems = got
-            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace, stems=stems)
+            doc, size, stems, words = got
+            self.search.add(num, doc, blob=blob, ts=ts, ds=ds, size=size, replace=replace, stems=stems, words=words)
             added += 1
             if added % BATCH == 0:
                 # a long rebuild that is interrupted resumes from here

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from pubinbox import native
@@ -109,28 +110,48 @@ XAPIAN_FIELD: dict[str, str] = {
 RANGE_FIELDS: dict[str, str] = {"d": "ds", "dt": "ds", "rt": "ts", "z": "bytes", "uid": "num"}
 
 
-def analyzer(*, stem: bool = True) -> Any:
+def analyzer(*, stem: bool = True, split: bool = False) -> Any:
     """Tokenise like the index does: words, lower-cased, and (*stem*) their
-    English stems."""
+    English stems.  *split*: the words are given, as :func:`word_tokenizer`
+    finds them, joined with spaces: only split there (what a writer's
+    words and stem fields take: :func:`register_analyzers`)."""
     import tantivy
 
     # words are runs of \w (letters, digits, "_"), as Xapian splits them:
-    # kernel identifiers like read_folio stay one term
-    b = (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
-        .filter(tantivy.Filter.remove_long(64))
-        .filter(tantivy.Filter.lowercase())
-    )
+    # kernel identifiers like read_folio stay one term; a long one is
+    # dropped after the tokenizer numbered it (the next word's position is
+    # the same either way)
+    tok = tantivy.Tokenizer.whitespace() if split else tantivy.Tokenizer.regex(_WORD)
+    b = tantivy.TextAnalyzerBuilder(tok).filter(tantivy.Filter.remove_long(64)).filter(tantivy.Filter.lowercase())
     if stem:
         b = b.filter(tantivy.Filter.stemmer("english"))
     return b.build()
 
 
-def register_analyzers(index: Any) -> None:
-    """Make *index* know our tokenizers (they are not stored in it)."""
+_WORD = r"\w+"
+
+
+def word_tokenizer() -> Any:
+    """The words of a text as :func:`analyzer` finds them, before any
+    filter (as written, long ones too)."""
+    import tantivy
+
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(_WORD)).build()
+
+
+def register_analyzers(index: Any, *, writing: bool = False) -> None:
+    """Make *index* know our tokenizers (they are not stored in it).
+
+    *writing*: for a writer, which gives the words and stem fields their
+    words already made (:meth:`StemMaker.words`, the stem texts), joined
+    with spaces: they are only split there.  tantivy's regex tokenizer
+    costs about 0.35 us a word, which was most of its indexing thread
+    (12 of 33 CPU-s of ``-L full`` on linux-f2fs-devel); what the index
+    holds is the same.  The reader makes its terms with :func:`analyzer`.
+    """
     index.register_tokenizer(ANALYZER, analyzer())
-    index.register_tokenizer(WORDS_ANALYZER, analyzer(stem=False))
-    index.register_tokenizer(STEMS_ANALYZER, analyzer(stem=False))
+    index.register_tokenizer(WORDS_ANALYZER, analyzer(stem=False, split=writing))
+    index.register_tokenizer(STEMS_ANALYZER, analyzer(stem=False, split=writing))
 
 
 #: Unicode categories of a first letter that Xapian stems (``should_stem``)
@@ -160,6 +181,7 @@ class StemMaker:
     def __init__(self) -> None:
         self._words = analyzer(stem=False)
         self._stems = analyzer()
+        self._tokens: Any = None
         #: pieces whose words all are their own stems (or are not stemmed)
         self._plain: set[str] = set()
         #: the other pieces and the stems they add, space-separated
@@ -169,6 +191,17 @@ class StemMaker:
         if piece.isascii() and not _ASCII_LETTER_WORD.search(piece):
             return ()  # every word starts with a digit or "_": no stem
         return _added(self._words.analyze(piece), self._stems.analyze(piece))
+
+    def words(self, text: str) -> str:
+        """The words of *text* as :func:`word_tokenizer` finds them, joined
+        with spaces: what a writer gives a words field for it
+        (:func:`register_analyzers`); in C for an ASCII text."""
+        got = _ascii_words(text)
+        if got is None:
+            if self._tokens is None:
+                self._tokens = word_tokenizer()
+            got = " ".join(self._tokens.analyze(text))
+        return got
 
     def _learn(self, pieces: list[str]) -> None:
         """Analyze *pieces* (none of them known) and remember each: in two
@@ -242,6 +275,21 @@ _NATIVE = native.load()
 #: time), its own stem: what StemMaker._learn puts between pieces
 _SEPARATOR = "qzxqpiecesqzxq"
 _BETWEEN = f" {_SEPARATOR} "
+
+
+_ASCII_WORD = re.compile(r"[0-9A-Za-z_]+")
+
+
+def _ascii_words_py(text: str) -> str | None:
+    """:meth:`StemMaker.words` of an ASCII *text* (on ASCII, ``\\w`` is
+    ``[0-9A-Za-z_]``), None for another (``_native.ascii_words`` is this,
+    in C)."""
+    if not text.isascii():
+        return None
+    return " ".join(_ASCII_WORD.findall(text))
+
+
+_ascii_words: Callable[[str], str | None] = _NATIVE.ascii_words if _NATIVE else _ascii_words_py
 
 
 def _split_at(tokens: list[str]) -> list[list[str]]:

@@ -82,7 +82,7 @@ def open_index(path: Path, level: str, *, create: bool) -> Any:
         if not _is_panic(e):
             raise
         raise IndexingError(f"{path}: unreadable search index: {e}") from e
-    register_analyzers(index)
+    register_analyzers(index, writing=True)
     return index
 
 
@@ -127,6 +127,19 @@ def doc_stems(doc: SearchDoc, stems: StemMaker) -> tuple[str, ...]:
         texts = [text for text in getattr(doc, name) if text]
         out.append(stems("\n".join(texts)) if texts else "")
     return tuple(out)
+
+
+#: :func:`doc_words`: per words field, a text's words for each of its texts
+DocWords = tuple[tuple[str, ...], ...]
+
+
+def doc_words(doc: SearchDoc, stems: StemMaker) -> DocWords:
+    """The words field texts of *doc*: per :data:`WORD_FIELDS` entry, each
+    of its (non-empty) texts' words as :meth:`StemMaker.words` joins them,
+    what the writer's words fields take (one value a text, as the texts
+    were: the positions of a value's words are the same); made where the
+    document is parsed, with :func:`doc_stems`."""
+    return tuple(tuple(stems.words(text) for text in getattr(doc, name) if text) for name in WORD_FIELDS)
 
 
 def _abbrevs(oid: str) -> list[str]:
@@ -221,14 +234,18 @@ class SearchWriter:
         size: int,
         replace: bool = False,
         stems: tuple[str, ...] | None = None,
+        words: DocWords | None = None,
     ) -> None:
         """Add the document of message *num* (stored as *blob*); *replace*
-        first deletes whatever the index holds under *num*.  *stems*:
-        :func:`doc_stems` of *doc*, when a parsing process made them."""
+        first deletes whatever the index holds under *num*.  *stems*,
+        *words*: :func:`doc_stems` and :func:`doc_words` of *doc*, when a
+        parsing process made them."""
         import tantivy
 
         if stems is None:
             stems = doc_stems(doc, self._stems)
+        if words is None:
+            words = doc_words(doc, self._stems)
 
         if replace:
             self._settle()
@@ -239,18 +256,17 @@ class SearchWriter:
         d.add_integer("ts", ts)
         d.add_integer("ds", ds)
         d.add_unsigned("bytes", size)
-        for (name, words), stem_text in zip(WORD_FIELDS.items(), stems, strict=True):
+        for (name, words_field), stem_text, texts in zip(WORD_FIELDS.items(), stems, words, strict=True):
             # the words as written and their stems, as Xapian's TermGenerator
-            for text in getattr(doc, name):
-                if text:
-                    d.add_text(words, text)
+            for text in texts:
+                d.add_text(words_field, text)
             if stem_text:
                 d.add_text(name, stem_text)  # no positions: one text will do
         if self.level != "full":  # each address as a phrase (public-inbox's index_headers at medium)
             for name, alt in ADDRESS_FIELDS.items():
                 for text in getattr(doc, name):
                     for addr in emails(text):
-                        d.add_text(alt, addr)
+                        d.add_text(alt, self._stems.words(addr))
         for mid in doc.mids:
             d.add_text("mid", mid)
         for lid in doc.listid_exact:
