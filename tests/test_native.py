@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pubinbox import native
+from pubinbox.mail import dates
 from pubinbox.mail.address import _simple_emails_py
 from pubinbox.mail.mbox import iter_mbox
 from pubinbox.mail.meta import META_FIELDS
@@ -70,6 +71,18 @@ _ONLY = (
 )
 
 
+#: dates the C parser took (it leaves some to Python), of those it was asked
+_DATES = {"taken": 0, "asked": 0}
+
+
+def _check_date(c: ModuleType, s: str, *, count: bool = True) -> None:
+    got = c.rfc822_date(s)
+    _DATES["asked"] += count
+    if got is not None:
+        _DATES["taken"] += count
+        assert got == dates.str2date_zone_py(s), s
+
+
 def _check_message(c: ModuleType, raw: bytes) -> None:
     hdr, body_at = header_and_body_at(raw)
     got = c.index_fields(hdr)
@@ -86,6 +99,13 @@ def _check_message(c: ModuleType, raw: bytes) -> None:
     for patch in (True, False):
         assert c.review_matches(raw, patch) == review_matches_py(raw, patch=patch), raw[:300]
     h = Headers(raw)
+    for v in h.perl_raw("Date"):
+        _check_date(c, v)
+    for v in h.perl_raw("Received"):
+        _check_date(c, v, count=False)  # not a date: "from host by host ...; date"
+        m = dates._RECEIVED.search(v)
+        if m is not None:
+            _check_date(c, m.group(1))
     for field in ("From", "To", "Cc", "Sender", "Reply-To"):
         for v in h.perl_raw(field) + [v for v, _ in h.perl_decoded(field)]:
             assert c.simple_emails(v) == _simple_emails_py(v), v
@@ -96,10 +116,12 @@ def _check_message(c: ModuleType, raw: bytes) -> None:
 
 def test_real_mail_gives_the_same(c: ModuleType, hard_dir: Path, sample_mbox: Path) -> None:
     n = 0
+    _DATES.update(taken=0, asked=0)
     for raw in _real_mail(hard_dir, sample_mbox):
         _check_message(c, raw)
         n += 1
     assert n > 350  # 93 hard cases and 295 sample messages
+    assert _DATES["taken"] > _DATES["asked"] * 0.95  # the usual dates: nearly all
 
 
 @pytest.mark.corpus
@@ -303,3 +325,23 @@ def test_no_native_turns_it_off() -> None:
     env = {**os.environ, "PUBINBOX_NO_NATIVE": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True"]
+
+
+_DATE_PARTS = st.sampled_from(
+    [
+        "Wed", "wed,", "Thursday, ", "5", "05", "31", "29", "0", "123", " ", "  ", "\t", "\n", ",", "Dec", "feb",
+        "FEBRUARY", "Sept", "2018", "1969", "1970", "2000", "2100", "0999", "18", "10000", "10:11:12", "23:59:60",
+        "24:00", "1:2", "10.11", "10:1", "10:11:1", ":", ".", "+0100", "-0000", "+1400", "-1359", "+0075", "--500",
+        "+-0100", "0100", "+01000", "EST", "UT", "UTC", "GMT", "Z", "(CET)", "x", "\u00e9", "\xa0",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_DATE_PARTS, max_size=14).map("".join), st.lists(_DATE_PARTS, max_size=14).map(" ".join))
+def test_rfc822_date_generated(glued: str, spaced: str) -> None:
+    c = _built()
+    for s in (glued, spaced, "Wed, 5 Dec 2018 " + spaced, "5 Dec 2018 10:11:12 " + glued):
+        got = c.rfc822_date(s)
+        if got is not None:
+            assert got == dates.str2date_zone_py(s), s

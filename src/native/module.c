@@ -1,6 +1,6 @@
 /*
  * pubinbox._native: the byte scans of the parsing path, in C (this file: the
- * module; the functions are in headers.c, patchid.c, trailers.c, addresses.c, stems.c).
+ * module; the functions are in headers.c, patchid.c, trailers.c, addresses.c, stems.c, dates.c).
  *
  * Optional: setup.py builds it when a C compiler is there, and every
  * function here has a pure-Python reference that is used without it and
@@ -17,6 +17,7 @@
  *   simple_emails(value)      mail.address._simple_emails_py
  *   stem_scan(text, p, s)     search.schema.StemMaker._call_py's lookups
  *   ascii_words(text)         search.schema._ascii_words_py
+ *   rfc822_date(s)            mail.dates.str2date_zone_py, the usual dates
  *
  * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
  */
@@ -39,6 +40,8 @@ static PyMethodDef native_methods[] = {
      "stem_scan(text, plain, stemmed) -> the stems of text's pieces, or the pieces in neither cache (see search.schema)"},
     {"ascii_words", native_ascii_words, METH_O,
      "ascii_words(text) -> an ASCII text's words as the words analyzer makes them, or None (see search.schema)"},
+    {"rfc822_date", native_rfc822_date, METH_O,
+     "rfc822_date(s) -> (time, zone) of a date in the usual form, or None (see mail.dates)"},
     {NULL, NULL, 0, NULL},
 };
 

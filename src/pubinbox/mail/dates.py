@@ -18,6 +18,8 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from pubinbox import native
+
 if TYPE_CHECKING:
     from pubinbox.mail.parse import Headers
 
@@ -76,6 +78,7 @@ _RECEIVED = re.compile(
     r"([0-9]+" + _SP + r"+[a-zA-Z]+" + _SP + r"+[0-9]{2,4}" + _SP + r"+"
     r"[0-9]+[^0-9][0-9]+(?:[^0-9][0-9]+)" + _SP + r"+([+-][0-9]+))"
 )
+_C = native.load()
 _MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -158,8 +161,19 @@ def str2date_zone(s: str, now: float | None = None) -> tuple[int, str] | None:
     """Parse a date string into (unix time, "+HHMM") or None.
 
     ``now`` only matters for dates without a year in the fallback parser.
-    Out-of-range fields in an RFC 822 looking date give None.
+    Out-of-range fields in an RFC 822 looking date give None.  A date in
+    the usual form is parsed in C when it is built (``_native.rfc822_date``,
+    tested equal to :func:`str2date_zone_py`).
     """
+    if _C is not None:
+        got: tuple[int, str] | None = _C.rfc822_date(s)
+        if got is not None:
+            return got
+    return str2date_zone_py(s, now)
+
+
+def str2date_zone_py(s: str, now: float | None = None) -> tuple[int, str] | None:
+    """:func:`str2date_zone` in Python."""
     m = _RFC822.search(s)
     if m is not None:
         try:
