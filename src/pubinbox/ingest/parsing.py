@@ -21,7 +21,7 @@ from pubinbox.errors import CorruptObject
 from pubinbox.ingest.message import Message, parse_stored, search_doc
 from pubinbox.mail.meta import MessageMeta
 from pubinbox.search.extract import SearchDoc, extract
-from pubinbox.search.schema import StemMaker
+from pubinbox.search.schema import ADDRESS_FIELDS, WORD_FIELDS, StemMaker
 from pubinbox.search.writer import DocWords, crlf_size, doc_stems, doc_words
 from pubinbox.series.marks import Marks
 from pubinbox.store.git import GitReader
@@ -41,7 +41,9 @@ class Parsed:
     doc: SearchDoc | None = None
     #: the stem texts of *doc* (search.writer.doc_stems), when a parsing process made them
     stems: tuple[str, ...] | None = None
-    #: the words of *doc* (search.writer.doc_words), made with *stems*
+    #: the words of *doc* (search.writer.doc_words), made with *stems*; when
+    #: they came from a parsing process (:func:`unpack`), *doc* has no texts
+    #: of the words fields but the address ones: the words stand for them
     words: DocWords | None = None
 
     def __reduce__(
@@ -90,7 +92,11 @@ def pack(results: list[Parsed | Unreadable]) -> bytes:
     """*results* as plain tuples in :mod:`marshal`'s format: what a parsing
     process sends back.  Read back five times faster than a pickle of the
     objects (which is read in the one indexing process, the pipeline's
-    narrow end)."""
+    narrow end).  With the words of a search document, its texts that the
+    words stand for are left out (the writer reads only the words of those
+    fields: :meth:`SearchWriter.add`), and each field's words travel as one
+    string: a patch has a text a line, and reading them back was most of
+    the indexing process's Python time at ``-L full``."""
     rows: list[object] = []
     for r in results:
         if isinstance(r, Unreadable):
@@ -105,9 +111,9 @@ def pack(results: list[Parsed | Unreadable]) -> bytes:
                 m.lines,
                 m.crlf_size,
                 None if m.series is None else m.series.__reduce__()[1],
-                None if r.doc is None else r.doc.__reduce__()[1],
+                None if r.doc is None else _doc_row(r.doc, r.words is not None),
                 r.stems,
-                r.words,
+                None if r.words is None else tuple("\n".join(texts) if texts else None for texts in r.words),
             )
         )
     return marshal.dumps(rows)
@@ -122,8 +128,22 @@ def unpack(data: bytes) -> list[Parsed | Unreadable]:
             continue
         blob, meta, size, lines, crlf, marks, doc, stems, words = row
         message = Message(MessageMeta(*meta), size, lines, crlf, None if marks is None else Marks(*marks))
+        if words is not None:  # a words text never has a newline
+            words = tuple(() if joined is None else tuple(joined.split("\n")) for joined in words)
         out.append(Parsed(blob, message, None if doc is None else SearchDoc(*doc), stems, words))
     return out
+
+
+#: positions in a SearchDoc's fields of the texts its words stand for (the
+#: address fields' texts are read by the writer at indexlevel medium)
+_WORDS_STAND_FOR = frozenset(i for i, f in enumerate(SearchDoc.__slots__) if f in WORD_FIELDS and f not in ADDRESS_FIELDS)
+
+
+def _doc_row(doc: SearchDoc, with_words: bool) -> tuple[tuple[str, ...], ...]:
+    row = doc.__reduce__()[1]
+    if not with_words:
+        return row
+    return tuple(() if i in _WORDS_STAND_FOR else texts for i, texts in enumerate(row))
 
 
 def extract_job(
