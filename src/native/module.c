@@ -16,7 +16,7 @@
  *   has_marker(raw)           series.marks._has_marker_py
  *   simple_emails(value)      mail.address._simple_emails_py
  *   stem_scan(text, p, s)     search.schema.StemMaker._call_py's lookups
- *   ascii_words(text)         search.schema._ascii_words_py
+ *   ascii_words(text, a)      search.schema._ascii_words_py
  *   rfc822_date(s)            mail.dates.str2date_zone_py, the usual dates
  *
  * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
@@ -38,8 +38,8 @@ static PyMethodDef native_methods[] = {
      "review_matches(raw, patch) -> the review trailers' (kind, value) pairs (see series.marks)"},
     {"stem_scan", (PyCFunction)(void (*)(void))native_stem_scan, METH_FASTCALL,
      "stem_scan(text, plain, stemmed) -> the stems of text's pieces, or the pieces in neither cache (see search.schema)"},
-    {"ascii_words", native_ascii_words, METH_O,
-     "ascii_words(text) -> an ASCII text's words as the words analyzer makes them, or None (see search.schema)"},
+    {"ascii_words", (PyCFunction)(void (*)(void))native_ascii_words, METH_FASTCALL,
+     "ascii_words(text, analyzed=False) -> an ASCII text's words, or None (see search.schema)"},
     {"rfc822_date", native_rfc822_date, METH_O,
      "rfc822_date(s) -> (time, zone) of a date in the usual form, or None (see mail.dates)"},
     {NULL, NULL, 0, NULL},

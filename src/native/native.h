@@ -34,7 +34,7 @@ append_new(PyObject *list, PyObject *item)
     return rc;
 }
 
-PyObject *native_ascii_words(PyObject *self, PyObject *arg);
+PyObject *native_ascii_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *native_blank_line(PyObject *self, PyObject *arg);
 PyObject *native_has_marker(PyObject *self, PyObject *arg);
 PyObject *native_index_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

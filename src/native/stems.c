@@ -25,16 +25,17 @@ no_stem(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
 }
 
 /*
- * stem_scan(text: str, plain: set[str], stemmed: dict[str, str]) -> str | list[str]
+ * stem_scan(text: str, plain: set[str], stemmed: dict[str, str]) -> str | tuple[list[str], list[str]]
  *
  * The pieces of text.split() (the same white space: Py_UNICODE_ISSPACE),
  * each looked up in plain (pieces that add no stem) and then in stemmed
  * (piece -> the stems it adds); an ASCII piece where no word starts with a
  * letter adds none and is not looked up.  When every piece is known: the
  * stems of the pieces in stemmed, in the order of the pieces, joined with
- * " " ("" when none).  Otherwise: the pieces in neither, each once, in the
- * order they come (the caller analyzes them, fills the caches and asks
- * again).  StemMaker._call_py is this, in Python.
+ * " " ("" when none).  Otherwise: (the pieces in neither, each once, in the
+ * order they come; every piece not in plain, in order): the caller
+ * analyzes the first, fills the caches and joins the stems of the second
+ * itself.  StemMaker._call_py is this, in Python.
  */
 PyObject *
 native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -51,7 +52,9 @@ native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    PyObject *hits = NULL, *unknown = NULL, *seen = NULL;
+    PyObject *hits = NULL, *unknown = NULL, *seen = NULL, *cands = PyList_New(0);
+    if (cands == NULL)
+        return NULL;
     Py_ssize_t i = 0;
     while (i < n) {
         while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
@@ -74,6 +77,10 @@ native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (in_plain) {
             Py_DECREF(piece);
             continue;
+        }
+        if (PyList_Append(cands, piece) < 0) {
+            Py_DECREF(piece);
+            goto fail;
         }
         PyObject *stems = PyDict_GetItemWithError(stemmed, piece); /* borrowed */
         if (stems != NULL) {
@@ -112,8 +119,12 @@ native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (unknown != NULL) {
         Py_XDECREF(hits);
         Py_DECREF(seen);
-        return unknown;
+        PyObject *both = PyTuple_Pack(2, unknown, cands);
+        Py_DECREF(unknown);
+        Py_DECREF(cands);
+        return both;
     }
+    Py_DECREF(cands);
     if (hits == NULL)
         return PyUnicode_New(0, 0);
     PyObject *sep = PyUnicode_FromStringAndSize(" ", 1);
@@ -127,24 +138,31 @@ fail:
     Py_XDECREF(hits);
     Py_XDECREF(unknown);
     Py_XDECREF(seen);
+    Py_XDECREF(cands);
     return NULL;
 }
 
 /*
- * ascii_words(text: str) -> str | None
+ * ascii_words(text: str, analyzed: bool = False) -> str | None
  *
  * For an ASCII text, the words search.schema.word_tokenizer finds (runs of
- * \w, which on ASCII is [0-9A-Za-z_]), as written, joined with " "; None
- * for any other text.  search.schema._ascii_words_py is this, in Python.
+ * \w, which on ASCII is [0-9A-Za-z_]), as written, joined with " "; with
+ * analyzed, the words the words analyzer gives (those of 64 bytes or more
+ * dropped, lower-cased).  None for any other text.
+ * search.schema._ascii_words_py is this, in Python.
  */
 PyObject *
-native_ascii_words(PyObject *self, PyObject *arg)
+native_ascii_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "ascii_words(text: str)");
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "ascii_words(text: str, analyzed: bool = False)");
         return NULL;
     }
+    int analyzed = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (analyzed < 0)
+        return NULL;
+    PyObject *arg = args[0];
     if (PyUnicode_READY(arg) < 0)
         return NULL;
     if (!PyUnicode_IS_ASCII(arg))
@@ -155,16 +173,27 @@ native_ascii_words(PyObject *self, PyObject *arg)
     if (out == NULL)
         return NULL;
     unsigned char *o = PyUnicode_1BYTE_DATA(out), *start = o;
-    int in_word = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    while (i < n) {
         unsigned char c = s[i];
-        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
-            if (!in_word && o != start)
-                *o++ = ' ';
-            *o++ = c;
-            in_word = 1;
-        } else {
-            in_word = 0;
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_')) {
+            i++;
+            continue;
+        }
+        Py_ssize_t a = i;
+        while (i < n) {
+            c = s[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'))
+                break;
+            i++;
+        }
+        if (analyzed && i - a >= 64)
+            continue; /* remove_long(64) */
+        if (o != start)
+            *o++ = ' ';
+        for (Py_ssize_t k = a; k < i; k++) {
+            c = s[k];
+            *o++ = (unsigned char)(analyzed && c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
     }
     Py_ssize_t len = o - start;

@@ -111,6 +111,10 @@ def _made_words(make: StemMaker, text: str) -> list[str]:
     words = got.split(" ") if got else []
     assert words == _TOKENS.analyze(text), text
     assert _SPLIT.analyze(got) == _WORDS.analyze(text), text
+    analyzed = schema._ascii_words(text, True)
+    assert analyzed == schema._ascii_words_py(text, True)
+    if analyzed is not None:  # what StemMaker._learn asks of the words analyzer, for an ASCII text
+        assert analyzed.split() == _WORDS.analyze(text), text
     return words
 
 

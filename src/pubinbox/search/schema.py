@@ -217,7 +217,8 @@ class StemMaker:
         if not todo:
             return
         text = _BETWEEN.join(todo)
-        words = _split_at(self._words.analyze(text))
+        ascii = _ascii_words(text, True)  # what the words analyzer gives, in C
+        words = _split_at(ascii.split() if ascii is not None else self._words.analyze(text))
         stems = _split_at(self._stems.analyze(text))
         if len(words) != len(todo) or len(stems) != len(todo):
             # a piece is the separator word itself: one at a time
@@ -233,10 +234,13 @@ class StemMaker:
         else:
             self._plain.add(piece)
 
-    def _make_room(self, more: int) -> None:
+    def _make_room(self, more: int) -> bool:
+        """Clear the caches if *more* pieces would not fit: whether it did."""
         if len(self._plain) + len(self._stemmed) + more > self.CACHE:
             self._plain.clear()
             self._stemmed.clear()
+            return True
+        return False
 
     def __call__(self, text: str) -> str:
         if _NATIVE is None:
@@ -247,8 +251,12 @@ class StemMaker:
             got = _NATIVE.stem_scan(text, self._plain, self._stemmed)
             if isinstance(got, str):
                 return got
-            self._make_room(len(got))
-            self._learn(got)
+            new, candidates = got  # the pieces it did not know; all not in plain
+            cleared = self._make_room(len(new))
+            self._learn(new)
+            if not cleared:
+                stemmed = self._stemmed
+                return " ".join([stemmed[p] for p in candidates if p in stemmed])
         return self._call_py(text)  # more distinct pieces than the caches hold
 
     def _call_py(self, text: str) -> str:
@@ -280,16 +288,20 @@ _BETWEEN = f" {_SEPARATOR} "
 _ASCII_WORD = re.compile(r"[0-9A-Za-z_]+")
 
 
-def _ascii_words_py(text: str) -> str | None:
+def _ascii_words_py(text: str, analyzed: bool = False) -> str | None:
     """:meth:`StemMaker.words` of an ASCII *text* (on ASCII, ``\\w`` is
-    ``[0-9A-Za-z_]``), None for another (``_native.ascii_words`` is this,
-    in C)."""
+    ``[0-9A-Za-z_]``); *analyzed*: the words analyzer's words (those of 64
+    bytes or more dropped, lower-cased), joined with spaces.  None for
+    another text (``_native.ascii_words`` is this, in C)."""
     if not text.isascii():
         return None
-    return " ".join(_ASCII_WORD.findall(text))
+    words = _ASCII_WORD.findall(text)
+    if analyzed:
+        return " ".join(w.lower() for w in words if len(w) < 64)
+    return " ".join(words)
 
 
-_ascii_words: Callable[[str], str | None] = _NATIVE.ascii_words if _NATIVE else _ascii_words_py
+_ascii_words: Callable[..., str | None] = _NATIVE.ascii_words if _NATIVE else _ascii_words_py
 
 
 def _split_at(tokens: list[str]) -> list[list[str]]:
