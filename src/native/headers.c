@@ -256,7 +256,7 @@ native_blank_line(PyObject *self, PyObject *arg)
         return NULL;
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
-    const char *k1 = memmem(s, (size_t)n, "\n\n", 2);
+    const char *k1 = find_blank_line(s, s + n);
     Py_ssize_t stop = k1 ? (k1 - s) + 2 : n;
     if (memchr(s, '\r', (size_t)stop) != NULL) {
         const char *k2 = memmem(s, (size_t)stop, "\n\r\n", 3);

@@ -22,6 +22,22 @@ need_bytes(PyObject *arg, const char *usage)
     return -1;
 }
 
+/* The first "\n\n" in [s, end), or NULL: memchr for each line's end (a
+ * vector scan), where memmem with a two-byte needle goes byte by byte
+ * (3-4 us over a list message's 7 KiB header). */
+static inline const char *
+find_blank_line(const char *s, const char *end)
+{
+    for (const char *p = s; p + 1 < end; p++) {
+        p = memchr(p, '\n', (size_t)(end - 1 - p));
+        if (p == NULL)
+            return NULL;
+        if (p[1] == '\n')
+            return p;
+    }
+    return NULL;
+}
+
 /* Append item (a new reference, NULL if making it failed) to list and drop
  * it: 0, or -1 with the error set. */
 static inline int

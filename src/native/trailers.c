@@ -52,7 +52,7 @@ native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     const char *s = PyBytes_AS_STRING(args[0]);
     const char *end = s + PyBytes_GET_SIZE(args[0]);
-    const char *body = find_bytes(s, end, "\n\n");
+    const char *body = find_blank_line(s, end);
     if (body == NULL)
         Py_RETURN_NONE;
     /* any of "ed-by", "ed-By", "ED-BY", "ed-BY": one pass over the dashes */
