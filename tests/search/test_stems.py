@@ -13,6 +13,7 @@ separator word itself in any case, words over 64 bytes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def test_an_index_of_made_words_holds_what_one_of_the_texts_does(
             words = [w for t in getattr(doc, name) if t for w in _analyzer_words(t)]
             if field not in schema.positional_fields(level):
                 continue
-            for a, b in zip(words[:40], words[1:41], strict=False):
+            for a, b in itertools.pairwise(words[:41]):
                 q = tantivy.Query.phrase_query(schema_, field, [a, b])
                 got = {way: sorted(addr.doc for _s, addr in s.search(q, 1000).hits) for way, s in searchers.items()}
                 assert got["made"] == got["texts"], (field, a, b)
