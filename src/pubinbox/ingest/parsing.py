@@ -136,7 +136,9 @@ def unpack(data: bytes) -> list[Parsed | Unreadable]:
 
 #: positions in a SearchDoc's fields of the texts its words stand for (the
 #: address fields' texts are read by the writer at indexlevel medium)
-_WORDS_STAND_FOR = frozenset(i for i, f in enumerate(SearchDoc.__slots__) if f in WORD_FIELDS and f not in ADDRESS_FIELDS)
+_WORDS_STAND_FOR = frozenset(
+    i for i, f in enumerate(SearchDoc.__slots__) if f in WORD_FIELDS and f not in ADDRESS_FIELDS
+)
 
 
 def _doc_row(doc: SearchDoc, with_words: bool) -> tuple[tuple[str, ...], ...]:
