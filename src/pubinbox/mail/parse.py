@@ -220,9 +220,19 @@ def _as_tuple(only: frozenset[bytes]) -> tuple[bytes, ...]:
     return tuple(sorted(only))
 
 
-@functools.lru_cache(maxsize=1024)
+#: field name -> the index's key (the names looked up are a few dozen)
+_KEYS: dict[str, bytes] = {}
+#: no values (shared: callers of Headers._values must not change a list)
+_NONE: list[bytes] = []
+
+
 def _field_key(name: str) -> bytes:
-    return name.lower().encode("ascii", "replace")
+    key = _KEYS.get(name)
+    if key is None:
+        key = name.lower().encode("ascii", "replace")
+        if len(_KEYS) < 1024:
+            _KEYS[name] = key
+    return key
 
 
 line_counts: Callable[[bytes, int], tuple[int, int, int]] = _C.line_counts if _C else line_counts_py
@@ -319,9 +329,9 @@ class Headers:
         """The raw header block (possibly truncated at 100 KiB)."""
         return self._hdr
 
-    def _indexed(self, name: str) -> list[bytes]:
-        """The values of *name* as :data:`_header_index` gives them."""
-        key = _field_key(name)
+    def _index(self, key: bytes) -> dict[bytes, list[bytes]]:
+        """The index of the header block, made (again, in full) when field
+        *key* is not one it was made for."""
         only = self._only
         if only is not None and key not in only:
             self._fields = None  # indexed for *only*: index it all
@@ -329,16 +339,24 @@ class Headers:
         fields = self._fields
         if fields is None:
             fields = self._fields = _header_index(self._hdr, None if only is None else _as_tuple(only))
-        return fields.get(key) or []
+        return fields
+
+    def _indexed(self, name: str) -> list[bytes]:
+        """The values of *name* as :data:`_header_index` gives them."""
+        key = _field_key(name)
+        return self._index(key).get(key) or _NONE
 
     def _values(self, name: str) -> list[bytes]:
-        """The memoised ``header_raw`` values (callers must not change the list)."""
+        """The ``header_raw`` values (callers must not change the list)."""
+        if _INDEX_UNFOLDED:  # the index has them: the usual way, kept short
+            key = _KEYS.get(name) or _field_key(name)
+            fields = self._fields
+            if fields is None or (self._only is not None and key not in self._only):
+                fields = self._index(key)
+            return fields.get(key) or _NONE
         got = self._memo.get(name)
         if got is None:
-            got = self._indexed(name)
-            if not _INDEX_UNFOLDED:
-                got = [_unfold(v) for v in got]
-            self._memo[name] = got
+            got = self._memo[name] = [_unfold(v) for v in self._indexed(name)]
         return got
 
     def raw_values(self, name: str) -> list[bytes]:
