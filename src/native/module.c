@@ -17,6 +17,7 @@
  *   simple_emails(value)      mail.address._simple_emails_py
  *   stem_scan(text, p, s)     search.schema.StemMaker._call_py's lookups
  *   ascii_words(text, a)      search.schema._ascii_words_py
+ *   stem_words(text, known)   search.schema.StemMaker._call_py, on ASCII text
  *   rfc822_date(s)            mail.dates.str2date_zone_py, the usual dates
  *
  * Copyright (C) pubinbox contributors.  AGPL-3.0-or-later.
@@ -42,6 +43,8 @@ static PyMethodDef native_methods[] = {
      "ascii_words(text, analyzed=False) -> an ASCII text's words, or None (see search.schema)"},
     {"rfc822_date", native_rfc822_date, METH_O,
      "rfc822_date(s) -> (time, zone) of a date in the usual form, or None (see mail.dates)"},
+    {"stem_words", (PyCFunction)(void (*)(void))native_stem_words, METH_FASTCALL,
+     "stem_words(text, known) -> the stems an ASCII text adds, or the words not known, or None (see search.schema)"},
     {NULL, NULL, 0, NULL},
 };
 

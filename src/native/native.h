@@ -59,6 +59,7 @@ PyObject *native_patch_parts(PyObject *self, PyObject *arg);
 PyObject *native_rfc822_date(PyObject *self, PyObject *arg);
 PyObject *native_review_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *native_simple_emails(PyObject *self, PyObject *arg);
+PyObject *native_stem_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -203,3 +203,110 @@ native_ascii_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(out);
     return cut;
 }
+
+/*
+ * stem_words(text: str, known: dict[str, str]) -> str | list[str] | None
+ *
+ * The stems an ASCII text adds (search.schema.StemMaker), word by word: its
+ * words (runs of [0-9A-Za-z_]) of 3 to 63 bytes that start with a letter,
+ * lower-cased, each looked up in known (word -> its stem, "" when it is its
+ * own): the stems that are not "", in order, joined with " ".  A word of
+ * 64 bytes or more is dropped by the analyzer, one of two letters or less
+ * is its own stem (the English stemmer leaves them), one starting with a
+ * digit or "_" is not stemmed (Xapian).  When some words are not in known:
+ * those, each once, in order (the caller stems them and asks again).  None
+ * for a text that is not ASCII.
+ */
+PyObject *
+native_stem_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "stem_words(text: str, known: dict)");
+        return NULL;
+    }
+    PyObject *text = args[0], *known = args[1];
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    if (!PyUnicode_IS_ASCII(text))
+        Py_RETURN_NONE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *hits = NULL, *unknown = NULL, *seen = NULL;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        int wc = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        if (!wc) {
+            i++;
+            continue;
+        }
+        Py_ssize_t a = i;
+        while (i < n) {
+            c = s[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'))
+                break;
+            i++;
+        }
+        Py_ssize_t len = i - a;
+        c = s[a];
+        if (len >= 64 || len <= 2 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            continue;
+        PyObject *word = PyUnicode_New(len, 127);
+        if (word == NULL)
+            goto fail;
+        unsigned char *w = PyUnicode_1BYTE_DATA(word);
+        for (Py_ssize_t k = 0; k < len; k++) {
+            c = s[a + k];
+            w[k] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        PyObject *stem = PyDict_GetItemWithError(known, word); /* borrowed */
+        if (stem != NULL) {
+            Py_DECREF(word);
+            if (unknown != NULL || PyUnicode_GET_LENGTH(stem) == 0)
+                continue;
+            if (hits == NULL && (hits = PyList_New(0)) == NULL)
+                goto fail;
+            if (PyList_Append(hits, stem) < 0)
+                goto fail;
+            continue;
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(word);
+            goto fail;
+        }
+        if (unknown == NULL) {
+            unknown = PyList_New(0);
+            seen = PySet_New(NULL);
+            if (unknown == NULL || seen == NULL) {
+                Py_DECREF(word);
+                goto fail;
+            }
+        }
+        int dup = PySet_Contains(seen, word);
+        if (dup < 0 || (!dup && (PySet_Add(seen, word) < 0 || PyList_Append(unknown, word) < 0))) {
+            Py_DECREF(word);
+            goto fail;
+        }
+        Py_DECREF(word);
+    }
+    if (unknown != NULL) {
+        Py_XDECREF(hits);
+        Py_DECREF(seen);
+        return unknown;
+    }
+    if (hits == NULL)
+        return PyUnicode_New(0, 0);
+    PyObject *sep = PyUnicode_FromStringAndSize(" ", 1);
+    if (sep == NULL)
+        goto fail;
+    PyObject *out = PyUnicode_Join(sep, hits);
+    Py_DECREF(sep);
+    Py_DECREF(hits);
+    return out;
+fail:
+    Py_XDECREF(hits);
+    Py_XDECREF(unknown);
+    Py_XDECREF(seen);
+    return NULL;
+}

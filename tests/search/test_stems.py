@@ -77,7 +77,7 @@ _PARTS = st.sampled_from(
     [
         "cache", "Caches", "applying", "2nd", "_foos", "x86_64", "read_folio", "thanks,", "(running)",
         "\u00e9clairs", "na\u00efvet\u00e9s", "\u0391\u03b8\u03ae\u03bd\u03b1", "e\u0301t\u00e9s", "\u4e2d\u6587",
-        "a" * 70 + "ing", "b" * 63, "0xdeadbeef", "--", "+", "a-b", "__init__", "runs.",
+        "a" * 70 + "ing", "b" * 63, "ab" * 30 + "ling", "ab" * 30 + "ing", "0xdeadbeef", "--", "+", "a-b", "__init__", "runs.",
         schema._SEPARATOR, schema._SEPARATOR.upper(), "x" + schema._SEPARATOR, schema._SEPARATOR + "s",
         " ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000", "\u200b",
     ]
@@ -213,3 +213,21 @@ def test_an_index_of_made_words_holds_what_one_of_the_texts_does(
                 assert got["made"] == got["texts"], (field, a, b)
                 checked += 1
     assert checked > 500
+
+
+def test_words_of_two_letters_or_less_are_their_own_stems() -> None:
+    # what _native.stem_words leaves out without asking the stemmer
+    import string
+
+    first = string.ascii_letters
+    rest = string.ascii_letters + string.digits + "_"
+    words = list(first) + [a + b for a in first for b in rest]
+    assert _STEMS.analyze(" ".join(words)) == [w.lower() for w in words]
+
+
+def test_words_of_64_bytes_or_more_add_no_stem() -> None:
+    make = StemMaker()
+    for text in ("x " + "ab" * 30 + "ing y", "x " + "ab" * 30 + "ling y", "Running " + "Ab" * 31 + "ed"):
+        assert make(text) == make._call_py(text) == _reference(text)
+    assert make("ab" * 30 + "ing") != ""  # 63 bytes: stemmed
+    assert make("ab" * 30 + "ling") == ""  # 64: dropped

@@ -186,6 +186,10 @@ class StemMaker:
         self._plain: set[str] = set()
         #: the other pieces and the stems they add, space-separated
         self._stemmed: dict[str, str] = {}
+        #: words of ASCII texts, lower-cased -> their stem ("" when their own):
+        #: an ASCII text is taken word by word (words come back far more
+        #: often than pieces: 400,000 distinct pieces on linux-f2fs-devel)
+        self._known: dict[str, str] = {}
 
     def _piece(self, piece: str) -> tuple[str, ...]:
         if piece.isascii() and not _ASCII_LETTER_WORD.search(piece):
@@ -236,15 +240,36 @@ class StemMaker:
 
     def _make_room(self, more: int) -> bool:
         """Clear the caches if *more* pieces would not fit: whether it did."""
-        if len(self._plain) + len(self._stemmed) + more > self.CACHE:
+        if len(self._plain) + len(self._stemmed) + len(self._known) + more > self.CACHE:
             self._plain.clear()
             self._stemmed.clear()
+            self._known.clear()
             return True
         return False
+
+    def _learn_words(self, words: list[str]) -> None:
+        """Stem *words* (lower-case ASCII words, none known) and remember
+        each (one analyzer call for them all: one word is one token)."""
+        stems = self._stems.analyze(" ".join(words))
+        if len(stems) != len(words):  # never seen
+            stems = [" ".join(self._stems.analyze(w)) for w in words]
+        for w, st in zip(words, stems, strict=True):
+            self._known[w] = "" if st == w else st
 
     def __call__(self, text: str) -> str:
         if _NATIVE is None:
             return self._call_py(text)
+        for _ in range(3):
+            # an ASCII text word by word, in C
+            words = _NATIVE.stem_words(text, self._known)
+            if words is None:
+                break  # not ASCII: piece by piece
+            if isinstance(words, str):
+                return words
+            self._make_room(len(words))
+            self._learn_words(words)
+        else:
+            return self._call_py(text)  # more distinct words than the caches hold
         for _ in range(3):
             # the pieces looked up in C (text.split() and the lookups were
             # 160 us of a list message); what it does not know, learnt here
