@@ -168,13 +168,17 @@ class StemMaker:
     stems a word only when it starts with a letter (``2nd``, ``_foo`` have
     no stem term).
 
-    Tantivy's analyzers cost about a microsecond a word from Python, so the
-    text is cut at white space (which no word spans) and each distinct piece
-    is analyzed once and remembered (up to about :attr:`CACHE` pieces): most
-    pieces add no stem, and those are set aside with set operations rather
-    than a loop; an ASCII piece where no word starts with a letter is known
-    to add none without asking the analyzer.  The stems come in the order of
-    the words (the stem fields have no positions, only term frequencies)."""
+    Tantivy's analyzers cost about a microsecond a word from Python, so
+    what they say is remembered (up to about :attr:`CACHE` entries) and
+    the new ones are asked together.  An ASCII text (most of them) is taken
+    word by word in C (``_native.stem_words``: its words are runs of
+    ``[0-9A-Za-z_]``, looked up lower-cased); another is cut at white space
+    (which no word spans) and each distinct piece looked up (in C too when
+    it is built, ``_native.stem_scan``; :meth:`_call_py` without it): most
+    pieces add no stem; an ASCII piece where no word starts with a letter
+    is known to add none without asking the analyzer.  The stems come in
+    the order of the words (the stem fields have no positions, only term
+    frequencies)."""
 
     CACHE = 400_000
 
@@ -285,8 +289,8 @@ class StemMaker:
         return self._call_py(text)  # more distinct pieces than the caches hold
 
     def _call_py(self, text: str) -> str:
-        """What :meth:`__call__` gives, in Python (``_native.stem_scan``
-        does the lookups in C)."""
+        """What :meth:`__call__` gives, in Python (``_native.stem_words``
+        and ``stem_scan`` do its lookups in C)."""
         pieces = text.split()
         todo = set(pieces) - self._plain
         if not todo:
