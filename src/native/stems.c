@@ -124,7 +124,7 @@ native_stem_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(cands);
         return both;
     }
-    Py_DECREF(cands);
+    Py_CLEAR(cands);
     if (hits == NULL)
         return PyUnicode_New(0, 0);
     PyObject *sep = PyUnicode_FromStringAndSize(" ", 1);
